@@ -1,0 +1,441 @@
+//! The classifier: runs the rules over a petition and turns their votes into a
+//! [`Classification`].
+//!
+//! Scoring is additive: every rule that fires adds its weight to each class it votes for, on top
+//! of the configured priors. Type and department are read off with a softmax, whose top
+//! probability is the certainty; the weaker of the two is the confidence. Diversion, branch and
+//! the accuses-an-official flag are thresholded scores, because "none" is their usual answer.
+
+use std::collections::HashSet;
+
+use super::gazetteer::Gazetteer;
+use super::rules::{ClassifierRules, Pattern, Rule};
+use super::segment::Segmenter;
+use super::{Classification, EMBEDDED_GAZETTEER, EMBEDDED_RULES, RulesError};
+use crate::petition::{Art31Branch, Diversion, PetitionType};
+
+/// Built once (it loads the jieba dictionary), then `classify` is pure and thread-safe.
+#[derive(Debug)]
+pub struct Classifier {
+    rules: ClassifierRules,
+    gazetteer: Gazetteer,
+    segmenter: Segmenter,
+}
+
+/// One petition prepared for matching.
+struct Doc<'a> {
+    text: &'a str,
+    tokens: HashSet<&'a str>,
+    sentences: Vec<&'a str>,
+}
+
+impl<'a> Doc<'a> {
+    fn new(text: &'a str, segmenter: &Segmenter) -> Self {
+        let tokens = segmenter.tokens(text).into_iter().map(|t| t.word).collect();
+        let sentences = text
+            .split(['。', '！', '？', '!', '?', '；', ';', '\n'])
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        Self {
+            text,
+            tokens,
+            sentences,
+        }
+    }
+
+    fn matches(&self, p: &Pattern) -> bool {
+        match p {
+            Pattern::Substring(w) => self.text.contains(w.as_str()),
+            Pattern::Token(w) => self.tokens.contains(w.as_str()),
+            Pattern::Near(parts) => self.sentences.iter().any(|s| in_order(s, parts)),
+        }
+    }
+
+    fn first_match<'p>(&self, alternatives: &'p [Pattern]) -> Option<&'p Pattern> {
+        alternatives.iter().find(|p| self.matches(p))
+    }
+}
+
+/// True when the parts occur in this order, without overlapping, in `sentence`.
+fn in_order(sentence: &str, parts: &[String]) -> bool {
+    let mut rest = sentence;
+    for part in parts {
+        match rest.find(part.as_str()) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Normalises what people type differently but mean the same: full-width digits and letters
+/// (`１１０`, `ＩＣＵ`) and spaces inside the text, which letters and transcribed calls often contain.
+fn normalise(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() || *c == '\n')
+        .map(|c| match c {
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            }
+            _ => c,
+        })
+        .collect()
+}
+
+/// Softmax probability of the best entry; `None` when there are no entries.
+fn top_probability(scores: &[f32], temperature: f32) -> Option<(usize, f32)> {
+    let (best, &max) = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
+    let sum: f32 = scores.iter().map(|s| ((s - max) / temperature).exp()).sum();
+    Some((best, 1.0 / sum))
+}
+
+/// Tallies votes in the order rules fire, so ties go to the earlier rule in the file.
+struct Tally<K> {
+    entries: Vec<(K, f32)>,
+}
+
+impl<K: PartialEq> Tally<K> {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, key: K, weight: f32) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, s)) => *s += weight,
+            None => self.entries.push((key, weight)),
+        }
+    }
+
+    fn score(&self, key: &K) -> f32 {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0.0, |(_, s)| *s)
+    }
+
+    /// The highest score; the earliest entry on ties.
+    fn best(&self) -> Option<&(K, f32)> {
+        self.entries
+            .iter()
+            .reduce(|best, e| if e.1 > best.1 { e } else { best })
+    }
+}
+
+impl Classifier {
+    /// Builds the engine: jieba with its default dictionary plus every place name and rule term
+    /// as a user word, so they segment whole.
+    pub fn new(rules: ClassifierRules, gazetteer: Gazetteer) -> Result<Self, RulesError> {
+        let segmenter = Segmenter::new(gazetteer.place_names().chain(rules.vocabulary()));
+        Ok(Self {
+            rules,
+            gazetteer,
+            segmenter,
+        })
+    }
+
+    /// The classifier over the shipped `config/classification` data.
+    pub fn embedded() -> Result<Self, RulesError> {
+        Self::new(
+            ClassifierRules::from_toml_str(EMBEDDED_RULES)?,
+            Gazetteer::from_toml_str(EMBEDDED_GAZETTEER)?,
+        )
+    }
+
+    pub fn rules(&self) -> &ClassifierRules {
+        &self.rules
+    }
+
+    pub fn gazetteer(&self) -> &Gazetteer {
+        &self.gazetteer
+    }
+
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    /// Classifies one petition text.
+    pub fn classify(&self, text: &str) -> Classification {
+        let settings = &self.rules.settings;
+        let normalised = normalise(text);
+        let doc = Doc::new(&normalised, &self.segmenter);
+        let mut reasons = Vec::new();
+
+        let mut types: Tally<PetitionType> = Tally::new();
+        for t in [
+            PetitionType::Grievance,
+            PetitionType::Accusation,
+            PetitionType::Suggestion,
+        ] {
+            let prior = settings
+                .type_prior
+                .iter()
+                .find(|(p, _)| *p == t)
+                .map_or(0.0, |(_, w)| *w);
+            types.add(t, prior);
+        }
+        let mut departments: Tally<&str> = Tally::new();
+        let mut diversions: Tally<Option<Diversion>> = Tally::new();
+        let mut branches: Tally<Art31Branch> = Tally::new();
+        let mut accuses = 0.0_f32;
+
+        for rule in &self.rules.rules {
+            let Some(evidence) = fire(rule, &doc) else {
+                continue;
+            };
+            let v = &rule.votes;
+            let w = rule.weight;
+            if let Some(t) = v.petition_type {
+                types.add(t, w);
+            }
+            if let Some(d) = &v.department {
+                departments.add(d.as_str(), w);
+            }
+            if let Some(d) = v.diversion {
+                diversions.add(d, w);
+            }
+            if let Some(b) = v.branch {
+                branches.add(b, w);
+            }
+            match v.accuses_official {
+                Some(true) => accuses += w,
+                Some(false) => accuses -= w,
+                None => {}
+            }
+            reasons.push(format!("rule {} [{}] +{w}", rule.id, evidence.join(", ")));
+        }
+
+        // Type.
+        let type_scores: Vec<f32> = types.entries.iter().map(|(_, s)| *s).collect();
+        let (ti, type_p) = top_probability(&type_scores, settings.temperature)
+            .unwrap_or((0, 1.0 / type_scores.len().max(1) as f32));
+        let petition_type = types
+            .entries
+            .get(ti)
+            .map_or(PetitionType::Grievance, |(t, _)| *t);
+        reasons.push(format!("type {} (p={type_p:.2})", petition_type.zh()));
+
+        // Department: the rules' candidates compete with an "unrouted" pseudo-candidate, so a
+        // single weak hit is not certain. When nothing beats it, the bureau decides itself.
+        let mut dept_scores: Vec<f32> = departments.entries.iter().map(|(_, s)| *s).collect();
+        dept_scores.push(settings.default_department_score);
+        let (department, dept_p) = match top_probability(&dept_scores, settings.temperature) {
+            Some((i, p)) if i < departments.entries.len() => {
+                (departments.entries[i].0.to_owned(), p)
+            }
+            _ => (settings.default_department.clone(), 0.0),
+        };
+        reasons.push(format!("department {department} (p={dept_p:.2})"));
+
+        // Diversion and branch apply to 申诉求决 only (Art 31).
+        let (diversion, branch) = if petition_type == PetitionType::Grievance {
+            let none_score = diversions.score(&None);
+            let diversion = diversions
+                .entries
+                .iter()
+                .filter_map(|(d, s)| d.map(|d| (d, *s)))
+                .reduce(|best, e| if e.1 > best.1 { e } else { best })
+                .filter(|(_, s)| *s >= settings.diversion_threshold && *s > none_score)
+                .map(|(d, _)| d);
+            let branch = match diversion {
+                Some(d) => d.branch(),
+                None => branches
+                    .best()
+                    .filter(|(_, s)| *s >= settings.branch_threshold)
+                    .map_or(Art31Branch::Residual, |(b, _)| *b),
+            };
+            if let Some(d) = diversion {
+                reasons.push(format!("diversion {}", d.zh()));
+            }
+            reasons.push(format!("branch {}", branch.zh()));
+            (diversion, Some(branch))
+        } else {
+            (None, None)
+        };
+
+        // Art 30 confidentiality attaches to 检举控告 matters; a grievance that merely names an
+        // official (e.g. contesting a 城管 seizure) is not an accusation.
+        let accuses_official = petition_type == PetitionType::Accusation
+            && accuses >= settings.accuses_official_threshold;
+        if accuses_official {
+            reasons.push("accuses an official: keep the petitioner confidential".to_owned());
+        }
+
+        let county = self.gazetteer.locate(&normalised).map(|m| {
+            reasons.push(m.reason());
+            m.county
+        });
+        if county.is_none() {
+            reasons.push("county unknown: no place named".to_owned());
+        }
+
+        let confidence = type_p.min(dept_p).clamp(0.0, 1.0);
+        let needs_triage = confidence < settings.triage_threshold;
+        if needs_triage {
+            reasons.push(format!(
+                "needs triage: confidence {confidence:.2} below {:.2}",
+                settings.triage_threshold
+            ));
+        }
+
+        Classification {
+            petition_type,
+            branch,
+            diversion,
+            department,
+            county,
+            accuses_official,
+            confidence,
+            needs_triage,
+            reasons,
+        }
+    }
+
+    /// Like [`classify`](Self::classify), and when the text names no place, takes the county from
+    /// the petitioner's registered residence: the address code that opens a resident ID number
+    /// (GB 11643). Petitioners mostly raise matters where they live (属地管理), and the clerk sees
+    /// that the county was inferred. A place named in the text always wins; an ID number from
+    /// outside the deployment leaves the county unknown. Only the first six digits are read.
+    pub fn classify_with_id_number(&self, text: &str, id_number: Option<&str>) -> Classification {
+        let mut c = self.classify(text);
+        if c.county.is_some() {
+            return c;
+        }
+        let Some(prefix) = id_number.and_then(|id| id.trim().get(..6)) else {
+            return c;
+        };
+        if !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return c;
+        }
+        if let Some(entry) = self.gazetteer.county_for_code(prefix) {
+            c.county = Some(entry.code.clone());
+            c.reasons.retain(|r| !r.starts_with("county unknown"));
+            c.reasons.push(format!(
+                "county {} ({}) from the petitioner's registered residence (no place named)",
+                entry.name, entry.code
+            ));
+        }
+        c
+    }
+
+    /// The rules that fire on a text, for tuning tools and tests.
+    pub fn fired_rules(&self, text: &str) -> Vec<&Rule> {
+        let normalised = normalise(text);
+        let doc = Doc::new(&normalised, &self.segmenter);
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| fire(r, &doc).is_some())
+            .collect()
+    }
+}
+
+/// The terms that made a rule fire, or `None` when it does not.
+fn fire(rule: &Rule, doc: &Doc<'_>) -> Option<Vec<String>> {
+    if rule.none.iter().any(|p| doc.matches(p)) {
+        return None;
+    }
+    let mut evidence = Vec::new();
+    if !rule.any.is_empty() {
+        evidence.push(doc.first_match(&rule.any)?.display());
+    }
+    for item in &rule.all {
+        evidence.push(doc.first_match(item)?.display());
+    }
+    Some(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    pub(crate) fn shared() -> &'static Classifier {
+        static C: OnceLock<Classifier> = OnceLock::new();
+        C.get_or_init(|| Classifier::embedded().expect("shipped classification data is valid"))
+    }
+
+    #[test]
+    fn normalises_full_width_and_spaces() {
+        assert_eq!(normalise("打 １１０ 报警！"), "打110报警！");
+    }
+
+    #[test]
+    fn proximity_is_ordered_within_a_sentence() {
+        let parts = vec!["不服".to_owned(), "决定".to_owned()];
+        assert!(in_order("我不服这个处罚决定", &parts));
+        assert!(!in_order("决定了，我不服", &parts));
+    }
+
+    #[test]
+    fn softmax_top_probability() {
+        let (i, p) = top_probability(&[1.0, 3.0, 1.0], 1.0).expect("non-empty");
+        assert_eq!(i, 1);
+        assert!(p > 0.75 && p < 0.9, "{p}");
+        assert!(top_probability(&[], 1.0).is_none());
+    }
+
+    #[test]
+    fn empty_text_is_a_triaged_grievance() {
+        let c = shared().classify("");
+        assert_eq!(c.petition_type, PetitionType::Grievance);
+        assert_eq!(c.department, "xfj");
+        assert!(c.needs_triage);
+        assert!(c.county.is_none());
+        assert!(!c.accuses_official);
+    }
+
+    #[test]
+    fn county_falls_back_to_the_id_number_only_when_no_place_is_named() {
+        let c = shared();
+        let text = "我家的低保今年被停了，请求恢复。";
+        let got = c.classify_with_id_number(text, Some("41122219600101001X"));
+        assert_eq!(got.county.as_ref().map(|c| c.as_str()), Some("411203"));
+        assert!(got.reasons.iter().any(|r| r.contains("registered residence")));
+        assert!(got.reasons.iter().all(|r| !r.contains("41122219600101001X")));
+        let named = c.classify_with_id_number("灵宝市某村的低保被停了", Some("41122219600101001X"));
+        assert_eq!(named.county.as_ref().map(|c| c.as_str()), Some("411282"));
+        for outside in [Some("410305196001010011"), Some("abc"), Some(""), None] {
+            assert!(c.classify_with_id_number(text, outside).county.is_none());
+        }
+    }
+
+    #[test]
+    fn classification_round_trips_through_json() {
+        let c = shared().classify("建议在灵宝市区增设公交线路");
+        let json = serde_json::to_string(&c).expect("serialise");
+        let back: Classification = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn classifies_typical_petitions() {
+        let c =
+            shared().classify("举报卢氏县某镇党委书记利用职权收受工程老板贿赂，并把工程交给亲戚。");
+        assert_eq!(c.petition_type, PetitionType::Accusation);
+        assert_eq!(c.department, "jwjw");
+        assert!(c.accuses_official);
+        assert_eq!(c.county.as_ref().map(|c| c.as_str()), Some("411224"));
+
+        let c = shared()
+            .classify("我在义马市一家公司上班，公司无故把我辞退，也不给经济补偿，请求帮助。");
+        assert_eq!(c.petition_type, PetitionType::Grievance);
+        assert_eq!(c.department, "rsj");
+        assert_eq!(c.diversion, Some(Diversion::Arbitration));
+        assert_eq!(c.branch, Some(Art31Branch::Arbitration));
+
+        let c = shared().classify("建议在渑池县城多设几个公共厕所，方便群众。");
+        assert_eq!(c.petition_type, PetitionType::Suggestion);
+        assert_eq!(c.county.as_ref().map(|c| c.as_str()), Some("411221"));
+        assert!(c.branch.is_none() && c.diversion.is_none());
+
+        let c = shared()
+            .classify("法院判决已经生效两年了，对方一直不还钱，执行局说找不到财产，请求恢复执行。");
+        assert_eq!(c.department, "fy");
+        assert_eq!(c.diversion, Some(Diversion::CourtEnforcement));
+    }
+}

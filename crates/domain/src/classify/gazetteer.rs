@@ -1,0 +1,397 @@
+//! Place names of the deployment (`config/classification/gazetteer.toml`) and the lookup that
+//! turns a petition text into the county-level unit where the matter happened.
+//!
+//! Each county-level unit lists its own names, its towns/townships/streets, notable places, and
+//! weaker cues (e.g. `市区`). All occurrences are found; of overlapping ones the stronger kind and
+//! then the longer name is kept (so `灵宝市区` is 灵宝, not a bare `市区`); the unit with the
+//! strongest single mention wins, ties going to more mentions, then to the earliest one.
+
+use serde::Deserialize;
+
+use super::RulesError;
+use crate::county::CountyCode;
+
+/// How a name identifies its unit; the weight comes from `[weights]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceKind {
+    /// The unit's own name (`灵宝市`, `灵宝`).
+    County,
+    /// A town, township or street office (`原店镇`).
+    Town,
+    /// A landmark, road or institution (`函谷关`).
+    Place,
+    /// A weak hint (`市属`, `市区`).
+    Cue,
+}
+
+impl PlaceKind {
+    fn label(self) -> &'static str {
+        match self {
+            PlaceKind::County => "county name",
+            PlaceKind::Town => "town/street",
+            PlaceKind::Place => "place",
+            PlaceKind::Cue => "cue",
+        }
+    }
+}
+
+/// One county-level unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountyEntry {
+    pub code: CountyCode,
+    pub name: String,
+    /// Codes the unit had before (陕县 411222 became 陕州区 411203): still printed in old ID cards.
+    pub former_codes: Vec<CountyCode>,
+    names: Vec<(String, PlaceKind)>,
+}
+
+/// The checked gazetteer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gazetteer {
+    counties: Vec<CountyEntry>,
+    weights: Weights,
+}
+
+/// The best county found in a text, with the mention that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceMatch {
+    pub county: CountyCode,
+    pub county_name: String,
+    pub matched: String,
+    pub kind: PlaceKind,
+}
+
+impl PlaceMatch {
+    /// A line for the clerk.
+    pub fn reason(&self) -> String {
+        format!(
+            "county {} ({}) from {} `{}`",
+            self.county_name,
+            self.county,
+            self.kind.label(),
+            self.matched
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Weights {
+    county: f32,
+    town: f32,
+    place: f32,
+    cue: f32,
+}
+
+impl Weights {
+    fn of(&self, kind: PlaceKind) -> f32 {
+        match kind {
+            PlaceKind::County => self.county,
+            PlaceKind::Town => self.town,
+            PlaceKind::Place => self.place,
+            PlaceKind::Cue => self.cue,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GazetteerFile {
+    weights: Weights,
+    #[serde(rename = "county")]
+    counties: Vec<CountyFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountyFile {
+    code: String,
+    name: String,
+    #[serde(default)]
+    former_codes: Vec<String>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    towns: Vec<String>,
+    #[serde(default)]
+    places: Vec<String>,
+    #[serde(default)]
+    cues: Vec<String>,
+}
+
+/// A mention found in the text.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    start: usize,
+    end: usize,
+    county: usize,
+    name: usize,
+}
+
+impl Gazetteer {
+    pub fn from_toml_str(toml_text: &str) -> Result<Self, RulesError> {
+        let file: GazetteerFile = toml::from_str(toml_text).map_err(|e| RulesError::Parse {
+            file: "gazetteer",
+            message: e.to_string(),
+        })?;
+        let w = file.weights;
+        for (what, v) in [
+            ("county", w.county),
+            ("town", w.town),
+            ("place", w.place),
+            ("cue", w.cue),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+                return Err(RulesError::invalid(
+                    "gazetteer.weights",
+                    format!("{what} must be a number above 0 and at most 100"),
+                ));
+            }
+        }
+        let mut counties = Vec::with_capacity(file.counties.len());
+        let mut all_names: Vec<(String, usize)> = Vec::new();
+        for (i, c) in file.counties.into_iter().enumerate() {
+            let at = format!("gazetteer county {}", c.name);
+            let code =
+                CountyCode::parse(&c.code).map_err(|e| RulesError::invalid(&at, e.message))?;
+            let mut former_codes = Vec::new();
+            for f in &c.former_codes {
+                former_codes
+                    .push(CountyCode::parse(f).map_err(|e| RulesError::invalid(&at, e.message))?);
+            }
+            let taken = |code: &CountyCode| {
+                counties
+                    .iter()
+                    .any(|e: &CountyEntry| e.code == *code || e.former_codes.contains(code))
+            };
+            if taken(&code) || former_codes.iter().any(taken) {
+                return Err(RulesError::invalid(&at, "duplicate county code"));
+            }
+            let mut names = Vec::new();
+            for (list, kind) in [
+                (c.names, PlaceKind::County),
+                (c.towns, PlaceKind::Town),
+                (c.places, PlaceKind::Place),
+                (c.cues, PlaceKind::Cue),
+            ] {
+                for n in list {
+                    let n = n.trim().to_owned();
+                    if n.chars().count() < 2 {
+                        return Err(RulesError::invalid(
+                            &at,
+                            format!("place name `{n}` is too short to be unambiguous"),
+                        ));
+                    }
+                    // The same string under two units would make the answer depend on file
+                    // order; the data must say which unit it belongs to.
+                    if let Some((_, other)) = all_names.iter().find(|(m, _)| *m == n) {
+                        if *other != i {
+                            return Err(RulesError::invalid(
+                                &at,
+                                format!("place name `{n}` is listed under two counties"),
+                            ));
+                        }
+                        continue;
+                    }
+                    all_names.push((n.clone(), i));
+                    names.push((n, kind));
+                }
+            }
+            if names.is_empty() {
+                return Err(RulesError::invalid(&at, "no names listed"));
+            }
+            counties.push(CountyEntry {
+                code,
+                name: c.name,
+                former_codes,
+                names,
+            });
+        }
+        if counties.is_empty() {
+            return Err(RulesError::invalid("gazetteer", "no [[county]] given"));
+        }
+        Ok(Self {
+            counties,
+            weights: file.weights,
+        })
+    }
+
+    pub fn counties(&self) -> &[CountyEntry] {
+        &self.counties
+    }
+
+    /// Every place name, for the segmenter's user dictionary (cues are ordinary words).
+    pub fn place_names(&self) -> impl Iterator<Item = &str> {
+        self.counties.iter().flat_map(|c| {
+            c.names
+                .iter()
+                .filter(|(_, k)| *k != PlaceKind::Cue)
+                .map(|(n, _)| n.as_str())
+        })
+    }
+
+    /// The unit a division code belongs to, current or former (`411222` -> 陕州区).
+    pub fn county_for_code(&self, code: &str) -> Option<&CountyEntry> {
+        self.counties
+            .iter()
+            .find(|c| c.code.as_str() == code || c.former_codes.iter().any(|f| f.as_str() == code))
+    }
+
+    /// The county-level unit the text names, if any.
+    pub fn locate(&self, text: &str) -> Option<PlaceMatch> {
+        let mut hits = Vec::new();
+        for (ci, c) in self.counties.iter().enumerate() {
+            for (ni, (name, _)) in c.names.iter().enumerate() {
+                for (start, _) in text.match_indices(name.as_str()) {
+                    hits.push(Hit {
+                        start,
+                        end: start + name.len(),
+                        county: ci,
+                        name: ni,
+                    });
+                }
+            }
+        }
+        // Overlaps: the stronger kind first (`灵宝市人社局` is 灵宝 even though `市人社局` is
+        // longer), then the longer name (`灵宝市区` is 灵宝, not `市区`), then the leftmost.
+        hits.sort_by(|a, b| {
+            self.weight(b)
+                .total_cmp(&self.weight(a))
+                .then((b.end - b.start).cmp(&(a.end - a.start)))
+                .then(a.start.cmp(&b.start))
+        });
+        let mut kept: Vec<Hit> = Vec::new();
+        for h in hits {
+            if kept.iter().all(|k| h.end <= k.start || h.start >= k.end) {
+                kept.push(h);
+            }
+        }
+
+        // Per county: (strongest single weight, mention count, earliest position, that hit).
+        let mut best: Option<(f32, usize, usize, Hit)> = None;
+        for ci in 0..self.counties.len() {
+            let mine: Vec<&Hit> = kept.iter().filter(|h| h.county == ci).collect();
+            let Some(strongest) = mine.iter().copied().max_by(|a, b| {
+                self.weight(a)
+                    .total_cmp(&self.weight(b))
+                    .then(b.start.cmp(&a.start))
+            }) else {
+                continue;
+            };
+            let first = mine.iter().map(|h| h.start).min().unwrap_or(usize::MAX);
+            let candidate = (self.weight(strongest), mine.len(), first, *strongest);
+            let better = match &best {
+                None => true,
+                Some((w, n, f, _)) => candidate
+                    .0
+                    .total_cmp(w)
+                    .then(candidate.1.cmp(n))
+                    .then(f.cmp(&candidate.2))
+                    .is_gt(),
+            };
+            if better {
+                best = Some(candidate);
+            }
+        }
+        best.map(|(_, _, _, h)| {
+            let c = &self.counties[h.county];
+            let (name, kind) = &c.names[h.name];
+            PlaceMatch {
+                county: c.code.clone(),
+                county_name: c.name.clone(),
+                matched: name.clone(),
+                kind: *kind,
+            }
+        })
+    }
+
+    fn weight(&self, h: &Hit) -> f32 {
+        self.weights.of(self.counties[h.county].names[h.name].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[weights]
+county = 3.0
+town = 2.0
+place = 1.5
+cue = 1.0
+
+[[county]]
+code = "411282"
+name = "灵宝市"
+names = ["灵宝市", "灵宝"]
+towns = ["函谷关镇"]
+places = ["函谷关"]
+
+[[county]]
+code = "411202"
+name = "湖滨区"
+names = ["湖滨区"]
+cues = ["市区"]
+
+[[county]]
+code = "411203"
+name = "陕州区"
+former_codes = ["411222"]
+names = ["陕州区"]
+
+[[county]]
+code = "411200"
+name = "市本级"
+cues = ["市属"]
+"#;
+
+    fn g() -> Gazetteer {
+        Gazetteer::from_toml_str(SAMPLE).expect("sample gazetteer")
+    }
+
+    #[test]
+    fn longest_name_wins_over_its_parts() {
+        let m = g().locate("我在灵宝市区摆摊").expect("found");
+        assert_eq!(m.county.as_str(), "411282");
+        assert_eq!(m.matched, "灵宝市");
+        let m = g().locate("函谷关镇某村").expect("found");
+        assert_eq!(m.kind, PlaceKind::Town);
+    }
+
+    #[test]
+    fn strong_mention_beats_weak_cue() {
+        let m = g().locate("市属企业退休，现住湖滨区").expect("found");
+        assert_eq!(m.county.as_str(), "411202");
+        let m = g().locate("市属企业退休").expect("found");
+        assert_eq!(m.county.as_str(), "411200");
+    }
+
+    #[test]
+    fn former_codes_map_to_the_current_unit() {
+        let g = g();
+        assert_eq!(g.county_for_code("411222").map(|c| c.name.as_str()), Some("陕州区"));
+        assert_eq!(g.county_for_code("411282").map(|c| c.name.as_str()), Some("灵宝市"));
+        assert!(g.county_for_code("410305").is_none());
+    }
+
+    #[test]
+    fn nothing_named_is_none() {
+        assert!(g().locate("我们村的路坏了").is_none());
+        assert!(g().locate("").is_none());
+    }
+
+    #[test]
+    fn rejects_bad_data() {
+        let dup = SAMPLE.replace("cues = [\"市属\"]", "cues = [\"灵宝\"]");
+        assert!(Gazetteer::from_toml_str(&dup).is_err());
+        let bad_code = SAMPLE.replace("411200", "4112");
+        assert!(Gazetteer::from_toml_str(&bad_code).is_err());
+        let short = SAMPLE.replace("\"函谷关\"]", "\"关\"]");
+        assert!(Gazetteer::from_toml_str(&short).is_err());
+        let weight = SAMPLE.replace("cue = 1.0", "cue = 0");
+        assert!(Gazetteer::from_toml_str(&weight).is_err());
+        let former = SAMPLE.replace("former_codes = [\"411222\"]", "former_codes = [\"411282\"]");
+        assert!(Gazetteer::from_toml_str(&former).is_err());
+    }
+}

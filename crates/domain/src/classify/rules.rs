@@ -1,0 +1,571 @@
+//! The classification rules as data: the TOML model (`config/classification/rules.toml`), its
+//! validation, and the checked form the engine runs.
+//!
+//! A rule is a condition over the petition text plus the votes it casts when the condition holds:
+//!
+//! ```toml
+//! [lexicon]
+//! official = ["村支书", "局长"]
+//!
+//! [[rule]]
+//! id = "accusation.official_wrongdoing"
+//! all = ["@official", ["受贿", "索贿"]]   # every item must match; an item is a term,
+//!                                        # an @lexicon or a list: any one of them
+//! any = []                      # if given, at least one item must match
+//! none = ["不是"]               # no item may match
+//! type = "检举控告"             # votes (any combination of these five):
+//! department = "jwjw"
+//! accuses_official = true
+//! # diversion = "仲裁" | "none",  branch = "31_5"
+//! weight = 4.0
+//! ```
+//!
+//! A term is a plain substring (`拖欠工资`), a whole jieba token (`=主任`), or an ordered pair
+//! inside one sentence (`不服*决定`). Substrings are the default because Chinese petition
+//! vocabulary is mostly compounds whose parts jieba may or may not split; `=` is for short words
+//! that would otherwise fire inside longer ones.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use super::RulesError;
+use super::departments::Departments;
+use crate::petition::{Art31Branch, Diversion, PetitionType};
+
+/// Largest weight a rule or prior may carry; anything bigger is a typo that would drown every
+/// other rule.
+const MAX_WEIGHT: f32 = 50.0;
+
+/// How one term is matched against a petition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pattern {
+    /// The text contains the term.
+    Substring(String),
+    /// A jieba token equals the term.
+    Token(String),
+    /// The parts appear in this order inside one sentence.
+    Near(Vec<String>),
+}
+
+impl Pattern {
+    fn parse(raw: &str, at: &str) -> Result<Self, RulesError> {
+        let raw = raw.trim();
+        if let Some(word) = raw.strip_prefix('=') {
+            if word.is_empty() || word.contains('*') {
+                return Err(RulesError::invalid(at, format!("bad token term `{raw}`")));
+            }
+            return Ok(Pattern::Token(word.to_owned()));
+        }
+        if raw.contains('*') {
+            let parts: Vec<String> = raw.split('*').map(|p| p.trim().to_owned()).collect();
+            if parts.len() < 2 || parts.iter().any(String::is_empty) {
+                return Err(RulesError::invalid(
+                    at,
+                    format!("bad proximity term `{raw}`: write A*B"),
+                ));
+            }
+            return Ok(Pattern::Near(parts));
+        }
+        if raw.is_empty() {
+            return Err(RulesError::invalid(at, "empty term"));
+        }
+        Ok(Pattern::Substring(raw.to_owned()))
+    }
+
+    /// The words this pattern wants jieba to keep whole.
+    pub fn words(&self) -> Vec<&str> {
+        match self {
+            Pattern::Substring(w) | Pattern::Token(w) => vec![w.as_str()],
+            Pattern::Near(parts) => parts.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// How the term reads in a reason shown to a clerk.
+    pub fn display(&self) -> String {
+        match self {
+            Pattern::Substring(w) | Pattern::Token(w) => w.clone(),
+            Pattern::Near(parts) => parts.join("…"),
+        }
+    }
+}
+
+/// What a rule votes for when it fires. Every vote carries the rule's weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Votes {
+    pub petition_type: Option<PetitionType>,
+    pub department: Option<String>,
+    /// `Some(None)` is an explicit vote for "no diversion" (e.g. wage arrears go to labour
+    /// inspection, not to arbitration).
+    pub diversion: Option<Option<Diversion>>,
+    pub branch: Option<Art31Branch>,
+    /// `true` adds the weight to the accuses-an-official score, `false` subtracts it.
+    pub accuses_official: Option<bool>,
+}
+
+/// A checked rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub id: String,
+    /// Alternatives: at least one must match (empty = no constraint).
+    pub any: Vec<Pattern>,
+    /// Each inner list is one required item; one of its alternatives must match.
+    pub all: Vec<Vec<Pattern>>,
+    /// None of these may match.
+    pub none: Vec<Pattern>,
+    pub votes: Votes,
+    pub weight: f32,
+}
+
+/// Tunable numbers of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Confidence below this sets `needs_triage`.
+    pub triage_threshold: f32,
+    /// Softmax temperature over class scores: higher = less certain.
+    pub temperature: f32,
+    /// Department when no department rule fires (the bureau decides itself).
+    pub default_department: String,
+    /// Score the default department starts with, so that one weak hit does not look certain.
+    pub default_department_score: f32,
+    /// Minimum score for a diversion to be proposed.
+    pub diversion_threshold: f32,
+    /// Minimum score for an Art 31 branch other than 31(6).
+    pub branch_threshold: f32,
+    /// Minimum score for the accuses-an-official flag.
+    pub accuses_official_threshold: f32,
+    /// Starting score per type (the default type carries the largest).
+    pub type_prior: Vec<(PetitionType, f32)>,
+}
+
+/// The validated classification rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierRules {
+    pub settings: Settings,
+    pub rules: Vec<Rule>,
+}
+
+// ---- the TOML shape -----------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    settings: SettingsFile,
+    #[serde(default)]
+    lexicon: BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    triage_threshold: f32,
+    temperature: f32,
+    default_department: String,
+    default_department_score: f32,
+    diversion_threshold: f32,
+    branch_threshold: f32,
+    accuses_official_threshold: f32,
+    #[serde(default)]
+    type_prior: BTreeMap<String, f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    id: String,
+    /// Free text for the people maintaining the rules; not used by the engine.
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
+    #[serde(default)]
+    any: Vec<String>,
+    #[serde(default)]
+    all: Vec<AllItem>,
+    #[serde(default)]
+    none: Vec<String>,
+    #[serde(default, rename = "type")]
+    petition_type: Option<String>,
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default)]
+    diversion: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+    #[serde(default)]
+    accuses_official: Option<bool>,
+    weight: f32,
+}
+
+/// An `all` item: one term or `@lexicon`, or an inline list of alternatives.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AllItem {
+    One(String),
+    AnyOf(Vec<String>),
+}
+
+impl ClassifierRules {
+    /// Parses and validates rules against the shipped department directory.
+    pub fn from_toml_str(toml_text: &str) -> Result<Self, RulesError> {
+        Self::from_toml_str_with(toml_text, &Departments::embedded())
+    }
+
+    /// Parses and validates rules against a deployment's own department directory.
+    pub fn from_toml_str_with(
+        toml_text: &str,
+        departments: &Departments,
+    ) -> Result<Self, RulesError> {
+        let file: RulesFile = toml::from_str(toml_text).map_err(|e| RulesError::Parse {
+            file: "rules",
+            message: e.to_string(),
+        })?;
+        let settings = check_settings(file.settings, departments)?;
+        let lexicon = check_lexicon(&file.lexicon)?;
+        let mut seen = HashSet::new();
+        let mut rules = Vec::with_capacity(file.rules.len());
+        for raw in file.rules {
+            if !seen.insert(raw.id.clone()) {
+                return Err(RulesError::invalid(
+                    format!("rule {}", raw.id),
+                    "duplicate rule id",
+                ));
+            }
+            rules.push(check_rule(raw, &lexicon, departments)?);
+        }
+        if rules.is_empty() {
+            return Err(RulesError::invalid("rules", "no [[rule]] given"));
+        }
+        Ok(Self { settings, rules })
+    }
+
+    /// Every word a rule mentions, for the segmenter's user dictionary.
+    pub fn vocabulary(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|r| {
+            r.any
+                .iter()
+                .chain(r.all.iter().flatten())
+                .chain(r.none.iter())
+                .flat_map(Pattern::words)
+        })
+    }
+}
+
+fn check_weight(value: f32, at: &str, what: &str, allow_zero: bool) -> Result<f32, RulesError> {
+    let low_ok = if allow_zero {
+        value >= 0.0
+    } else {
+        value > 0.0
+    };
+    if value.is_finite() && low_ok && value <= MAX_WEIGHT {
+        Ok(value)
+    } else {
+        let low = if allow_zero { "0" } else { "above 0" };
+        Err(RulesError::invalid(
+            at,
+            format!("{what} must be a number from {low} to {MAX_WEIGHT}"),
+        ))
+    }
+}
+
+fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings, RulesError> {
+    let at = "settings";
+    if !(s.triage_threshold.is_finite() && (0.0..=1.0).contains(&s.triage_threshold)) {
+        return Err(RulesError::invalid(
+            at,
+            "triage_threshold must be between 0 and 1",
+        ));
+    }
+    check_weight(s.temperature, at, "temperature", false)?;
+    check_weight(
+        s.default_department_score,
+        at,
+        "default_department_score",
+        true,
+    )?;
+    check_weight(s.diversion_threshold, at, "diversion_threshold", false)?;
+    check_weight(s.branch_threshold, at, "branch_threshold", false)?;
+    check_weight(
+        s.accuses_official_threshold,
+        at,
+        "accuses_official_threshold",
+        false,
+    )?;
+    if !departments.contains(&s.default_department) {
+        return Err(RulesError::invalid(
+            at,
+            format!("unknown department code `{}`", s.default_department),
+        ));
+    }
+    let mut type_prior = Vec::new();
+    for (name, w) in s.type_prior {
+        let t = PetitionType::parse(&name)
+            .map_err(|e| RulesError::invalid("settings.type_prior", e.message))?;
+        type_prior.push((t, check_weight(w, at, "type_prior", true)?));
+    }
+    Ok(Settings {
+        triage_threshold: s.triage_threshold,
+        temperature: s.temperature,
+        default_department: s.default_department,
+        default_department_score: s.default_department_score,
+        diversion_threshold: s.diversion_threshold,
+        branch_threshold: s.branch_threshold,
+        accuses_official_threshold: s.accuses_official_threshold,
+        type_prior,
+    })
+}
+
+fn check_lexicon(
+    raw: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, Vec<Pattern>>, RulesError> {
+    let mut out = BTreeMap::new();
+    for (name, terms) in raw {
+        let at = format!("lexicon.{name}");
+        if terms.is_empty() {
+            return Err(RulesError::invalid(at, "empty lexicon"));
+        }
+        let mut patterns = Vec::with_capacity(terms.len());
+        for t in terms {
+            if t.trim_start().starts_with('@') {
+                return Err(RulesError::invalid(
+                    &at,
+                    "a lexicon cannot refer to another lexicon",
+                ));
+            }
+            patterns.push(Pattern::parse(t, &at)?);
+        }
+        out.insert(name.clone(), patterns);
+    }
+    Ok(out)
+}
+
+/// One condition item: a term, or `@name` for all terms of a lexicon.
+fn expand(
+    item: &str,
+    lexicon: &BTreeMap<String, Vec<Pattern>>,
+    at: &str,
+) -> Result<Vec<Pattern>, RulesError> {
+    match item.trim().strip_prefix('@') {
+        Some(name) => lexicon
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RulesError::invalid(at, format!("unknown lexicon `@{name}`"))),
+        None => Ok(vec![Pattern::parse(item, at)?]),
+    }
+}
+
+fn check_rule(
+    raw: RuleFile,
+    lexicon: &BTreeMap<String, Vec<Pattern>>,
+    departments: &Departments,
+) -> Result<Rule, RulesError> {
+    let at = format!("rule {}", raw.id);
+    if raw.id.trim().is_empty() {
+        return Err(RulesError::invalid("rule", "empty rule id"));
+    }
+    let mut any = Vec::new();
+    for item in &raw.any {
+        any.extend(expand(item, lexicon, &at)?);
+    }
+    let mut all = Vec::new();
+    for item in &raw.all {
+        let alternatives = match item {
+            AllItem::One(term) => expand(term, lexicon, &at)?,
+            AllItem::AnyOf(terms) => {
+                let mut alternatives = Vec::new();
+                for term in terms {
+                    alternatives.extend(expand(term, lexicon, &at)?);
+                }
+                alternatives
+            }
+        };
+        if alternatives.is_empty() {
+            return Err(RulesError::invalid(&at, "empty `all` item"));
+        }
+        all.push(alternatives);
+    }
+    let mut none = Vec::new();
+    for item in &raw.none {
+        none.extend(expand(item, lexicon, &at)?);
+    }
+    if any.is_empty() && all.is_empty() {
+        return Err(RulesError::invalid(
+            &at,
+            "a rule needs `any` or `all` terms, or it would fire on every petition",
+        ));
+    }
+
+    let petition_type = raw
+        .petition_type
+        .as_deref()
+        .map(PetitionType::parse)
+        .transpose()
+        .map_err(|e| RulesError::invalid(&at, e.to_string()))?;
+    if let Some(code) = &raw.department
+        && !departments.contains(code)
+    {
+        return Err(RulesError::invalid(
+            &at,
+            format!("unknown department code `{code}`"),
+        ));
+    }
+    let diversion = match raw.diversion.as_deref() {
+        None => None,
+        Some("none" | "无") => Some(None),
+        Some(d) => Some(Some(
+            Diversion::parse(d).map_err(|e| RulesError::invalid(&at, e.to_string()))?,
+        )),
+    };
+    let branch = raw
+        .branch
+        .as_deref()
+        .map(Art31Branch::parse)
+        .transpose()
+        .map_err(|e| RulesError::invalid(&at, e.to_string()))?;
+    let votes = Votes {
+        petition_type,
+        department: raw.department,
+        diversion,
+        branch,
+        accuses_official: raw.accuses_official,
+    };
+    if votes.petition_type.is_none()
+        && votes.department.is_none()
+        && votes.diversion.is_none()
+        && votes.branch.is_none()
+        && votes.accuses_official.is_none()
+    {
+        return Err(RulesError::invalid(
+            &at,
+            "a rule must vote for a type, department, diversion, branch or accuses_official",
+        ));
+    }
+    let weight = check_weight(raw.weight, &at, "weight", false)?;
+    Ok(Rule {
+        id: raw.id,
+        any,
+        all,
+        none,
+        votes,
+        weight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTINGS: &str = r#"
+[settings]
+triage_threshold = 0.5
+temperature = 1.0
+default_department = "xfj"
+default_department_score = 0.5
+diversion_threshold = 2.0
+branch_threshold = 1.5
+accuses_official_threshold = 2.0
+type_prior = { "申诉求决" = 1.0 }
+"#;
+
+    fn parse(rules: &str) -> Result<ClassifierRules, RulesError> {
+        ClassifierRules::from_toml_str(&format!("{SETTINGS}\n{rules}"))
+    }
+
+    #[test]
+    fn parses_terms_lexicons_and_votes() {
+        let r = parse(
+            r#"
+[lexicon]
+official = ["村支书", "=主任"]
+
+[[rule]]
+id = "a"
+all = ["@official", "不服*决定", ["甲", "乙"]]
+none = ["不是"]
+type = "检举控告"
+department = "jwjw"
+diversion = "none"
+branch = "31_5"
+accuses_official = true
+weight = 3
+"#,
+        )
+        .expect("valid rules");
+        let rule = &r.rules[0];
+        assert_eq!(
+            rule.all[0],
+            vec![
+                Pattern::Substring("村支书".into()),
+                Pattern::Token("主任".into())
+            ]
+        );
+        assert_eq!(
+            rule.all[1],
+            vec![Pattern::Near(vec!["不服".into(), "决定".into()])]
+        );
+        assert_eq!(
+            rule.all[2],
+            vec![
+                Pattern::Substring("甲".into()),
+                Pattern::Substring("乙".into())
+            ]
+        );
+        assert_eq!(rule.votes.petition_type, Some(PetitionType::Accusation));
+        assert_eq!(rule.votes.diversion, Some(None));
+        assert_eq!(rule.votes.branch, Some(Art31Branch::DutyPerformance));
+        assert_eq!(r.settings.type_prior, vec![(PetitionType::Grievance, 1.0)]);
+        let vocab: Vec<&str> = r.vocabulary().collect();
+        assert!(vocab.contains(&"决定") && vocab.contains(&"主任"));
+    }
+
+    #[test]
+    fn rejects_unknown_department() {
+        let e = parse("[[rule]]\nid='a'\nany=['x']\ndepartment='nope'\nweight=1").unwrap_err();
+        assert!(e.to_string().contains("unknown department code"), "{e}");
+    }
+
+    #[test]
+    fn rejects_unknown_enum_values() {
+        for bad in ["type='投诉'", "diversion='调解'", "branch='31_9'"] {
+            let e = parse(&format!("[[rule]]\nid='a'\nany=['x']\n{bad}\nweight=1")).unwrap_err();
+            assert!(e.to_string().contains("rule a"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_weights_and_thresholds() {
+        for w in ["0", "-1", "1000", "nan", "inf"] {
+            let e = parse(&format!(
+                "[[rule]]\nid='a'\nany=['x']\ntype='建议意见'\nweight={w}"
+            ));
+            assert!(e.is_err(), "weight {w} accepted");
+        }
+        let bad = SETTINGS.replace("triage_threshold = 0.5", "triage_threshold = 1.5");
+        let e = ClassifierRules::from_toml_str(&format!(
+            "{bad}\n[[rule]]\nid='a'\nany=['x']\ntype='建议意见'\nweight=1"
+        ));
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn rejects_structural_mistakes() {
+        let cases = [
+            // no condition
+            "[[rule]]\nid='a'\ntype='建议意见'\nweight=1",
+            // no vote
+            "[[rule]]\nid='a'\nany=['x']\nweight=1",
+            // unknown lexicon
+            "[[rule]]\nid='a'\nany=['@nope']\ntype='建议意见'\nweight=1",
+            // duplicate id
+            "[[rule]]\nid='a'\nany=['x']\ntype='建议意见'\nweight=1\n[[rule]]\nid='a'\nany=['y']\ntype='建议意见'\nweight=1",
+            // bad proximity term
+            "[[rule]]\nid='a'\nany=['x*']\ntype='建议意见'\nweight=1",
+            // unknown key (a typo must not be silently ignored)
+            "[[rule]]\nid='a'\nanny=['x']\ntype='建议意见'\nweight=1",
+        ];
+        for c in cases {
+            assert!(parse(c).is_err(), "accepted: {c}");
+        }
+    }
+}

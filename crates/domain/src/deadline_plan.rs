@@ -1,0 +1,492 @@
+//! Which deadlines each lifecycle fact starts, closes, moves or pauses (domain.md §2 and §10).
+//! Pure: the supervision service applies the steps to its deadline records and computes the
+//! due times with [`crate::deadline`].
+//!
+//! | fact | steps |
+//! |---|---|
+//! | `case.registered` | start D1 (15 days from receipt, the bureau's duty) |
+//! | `case.assigned` | close D1; start D3 (acceptance notice) and D4 (objection window) for the lead unit |
+//! | `case.diverted`, `case.not_accepted`, `case.not_reaccepted` | close D1, D3, D4 |
+//! | `case.accepted` | close D1, D3, D4; start D5 (handling, from the acceptance date) |
+//! | `case.objected` | close D3, D4 |
+//! | `case.extended` | extend D5 into D6 |
+//! | `case.replied`, `case.mediated` | close D5/D6 and the 督办 response deadlines; a handling opinion starts D7; a reply starts the evaluation window |
+//! | `case.evaluated` | close the evaluation window |
+//! | `case.final_without_appeal` | close D7, D9 |
+//! | `case.terminated` | close everything |
+//! | `review.requested` | 复查: close D7, start D8 · 复核: close D9, start D10 |
+//! | `review.decided` | 复查: close D8, start D9 from service · 复核: close D10 |
+//! | `review.hearing_started` / `hearing_finished` | pause / resume D10 (Art 36 para 2) |
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deadline::{CST, DeadlineKind};
+use crate::events::{
+    self, Accepted, Assigned, Extended, Registered, Replied, ReviewEvent, ReviewLevel, kind,
+};
+
+/// Something supervision keeps a clock on: a statutory deadline, the satisfaction-evaluation
+/// window (Decisions 5) or the response deadline of a 督办 (Art 40).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tracked {
+    Statutory(DeadlineKind),
+    Evaluation,
+    SupervisionResponse,
+}
+
+/// What happens when a tracked deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An organ must act by then (D1, D3, D5/D6, D8, D10, a 督办 response): the department is
+    /// warned and told it is overdue.
+    Duty,
+    /// A right lapses (the objection window D4, the appeal windows D7/D9, the evaluation window):
+    /// the passing is reported, nobody is at fault.
+    Window,
+}
+
+impl Tracked {
+    pub const EVALUATION: &'static str = "eval";
+    pub const SUPERVISION: &'static str = "supervision";
+
+    /// Stable code: `D1`..`D11`, `eval`, `supervision`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Tracked::Statutory(k) => k.code(),
+            Tracked::Evaluation => Self::EVALUATION,
+            Tracked::SupervisionResponse => Self::SUPERVISION,
+        }
+    }
+
+    pub fn role(self) -> Role {
+        use DeadlineKind::*;
+        match self {
+            Tracked::Statutory(D4 | D7 | D9) | Tracked::Evaluation => Role::Window,
+            _ => Role::Duty,
+        }
+    }
+
+    /// Whether passing it is escalated to the bureau as a 督办 record. A 督办's own response
+    /// deadline is not escalated again (that would chain 督办 without end).
+    pub fn escalates(self) -> bool {
+        self.role() == Role::Duty && self != Tracked::SupervisionResponse
+    }
+
+    /// Whether the responsible department gets its own copy (`xf.<county>.dept.<dept>.<event>`)
+    /// of warnings (`warning`) and of the passing (`overdue`). The petitioner's windows concern
+    /// no department; the objection window D4 is the unit's own right, so it gets the warning.
+    pub fn tells_department(self, overdue: bool) -> bool {
+        match self.role() {
+            Role::Duty => true,
+            Role::Window => !overdue && self == Tracked::Statutory(DeadlineKind::D4),
+        }
+    }
+}
+
+impl fmt::Display for Tracked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Tracked {
+    type Err = crate::deadline::DeadlineError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            Self::EVALUATION => Ok(Tracked::Evaluation),
+            Self::SUPERVISION => Ok(Tracked::SupervisionResponse),
+            other => other.parse().map(Tracked::Statutory),
+        }
+    }
+}
+
+impl Serialize for Tracked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tracked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who the deadline binds, when a fact says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Responsible {
+    /// The 信访部门 itself (D1).
+    Bureau,
+    /// A department or organ code (directory slug, or a review organ such as `411200:gov`).
+    Department(String),
+    /// Nobody in particular (the petitioner's windows); `department` is kept for reporting.
+    Petitioner { department: Option<String> },
+}
+
+/// What to start: the clock's kind, its trigger and the extra facts the calculator needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    pub tracked: Tracked,
+    pub trigger: DateTime<FixedOffset>,
+    pub responsible: Responsible,
+}
+
+/// One change to the deadlines of a case.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Start a clock; an open clock of the same kind on the case is replaced (re-assignment).
+    Start(Start),
+    /// Close open clocks of these kinds: done in time, or made moot.
+    Close {
+        tracked: Vec<Tracked>,
+        reason: &'static str,
+    },
+    /// Close every open clock of the case.
+    CloseAll { reason: &'static str },
+    /// The one extension of the handling deadline (D5 → D6, Art 34).
+    Extend { days: u32 },
+    /// Hearing time is not counted for D10 (Art 36 para 2).
+    Pause { at: DateTime<FixedOffset> },
+    Resume { at: DateTime<FixedOffset> },
+    /// Facts that change no deadline but are of interest to the projection (evaluations).
+    Nothing,
+}
+
+/// Which subject family a fact arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Case,
+    Review,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("payload of {event} does not match the event contract: {source}")]
+    Payload {
+        event: String,
+        source: serde_json::Error,
+    },
+}
+
+fn payload<T: serde::de::DeserializeOwned>(
+    event: &str,
+    data: &serde_json::Value,
+) -> Result<T, PlanError> {
+    serde_json::from_value(data.clone()).map_err(|source| PlanError::Payload {
+        event: event.to_owned(),
+        source,
+    })
+}
+
+/// Midnight China time on `date`: a trigger whose day is `date` (counting starts the next day).
+pub fn start_of_day(date: NaiveDate) -> DateTime<FixedOffset> {
+    CST.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        .single()
+        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN)).fixed_offset())
+}
+
+fn cst(at: DateTime<Utc>) -> DateTime<FixedOffset> {
+    at.with_timezone(&CST)
+}
+
+const D: fn(DeadlineKind) -> Tracked = Tracked::Statutory;
+
+/// The steps for one fact. Unknown event types (facts supervision does not track) give no steps.
+pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec<Step>, PlanError> {
+    use DeadlineKind::*;
+    let close = |tracked: Vec<Tracked>, reason| Step::Close { tracked, reason };
+    Ok(match (family, event) {
+        (Family::Case, kind::REGISTERED) => {
+            let r: Registered = payload(event, data)?;
+            vec![Step::Start(Start {
+                tracked: D(D1),
+                trigger: cst(r.received_at),
+                responsible: Responsible::Bureau,
+            })]
+        }
+        (Family::Case, kind::ASSIGNED) => {
+            let a: Assigned = payload(event, data)?;
+            let lead = Responsible::Department(a.department.clone());
+            vec![
+                close(vec![D(D1)], "assigned"),
+                Step::Start(Start {
+                    tracked: D(D3),
+                    trigger: cst(a.assigned_at),
+                    responsible: lead.clone(),
+                }),
+                Step::Start(Start {
+                    tracked: D(D4),
+                    trigger: cst(a.assigned_at),
+                    responsible: lead,
+                }),
+            ]
+        }
+        (Family::Case, kind::DIVERTED | kind::NOT_ACCEPTED | kind::NOT_REACCEPTED) => {
+            vec![close(vec![D(D1), D(D3), D(D4)], "disposed")]
+        }
+        (Family::Case, kind::ACCEPTED) => {
+            let a: Accepted = payload(event, data)?;
+            vec![
+                close(vec![D(D1), D(D3), D(D4)], "accepted"),
+                Step::Start(Start {
+                    tracked: D(D5),
+                    trigger: start_of_day(a.accepted_on),
+                    responsible: Responsible::Department(a.department),
+                }),
+            ]
+        }
+        (Family::Case, kind::OBJECTED) => vec![close(vec![D(D3), D(D4)], "objected")],
+        (Family::Case, kind::EXTENDED) => {
+            let e: Extended = payload(event, data)?;
+            vec![Step::Extend { days: e.days }]
+        }
+        (Family::Case, kind::REPLIED) => {
+            let r: Replied = payload(event, data)?;
+            let served = start_of_day(r.served_on);
+            let mut steps = vec![close(
+                vec![D(D5), D(D6), Tracked::SupervisionResponse],
+                "replied",
+            )];
+            if r.is_handling_opinion {
+                steps.push(Step::Start(Start {
+                    tracked: D(D7),
+                    trigger: served,
+                    responsible: Responsible::Petitioner {
+                        department: Some(r.department.clone()),
+                    },
+                }));
+            }
+            steps.push(Step::Start(Start {
+                tracked: Tracked::Evaluation,
+                trigger: served,
+                responsible: Responsible::Petitioner {
+                    department: Some(r.department),
+                },
+            }));
+            steps
+        }
+        (Family::Case, kind::MEDIATED) => vec![close(
+            vec![D(D5), D(D6), Tracked::SupervisionResponse],
+            "mediated",
+        )],
+        (Family::Case, kind::EVALUATED) => {
+            let _: events::Evaluated = payload(event, data)?;
+            vec![close(vec![Tracked::Evaluation], "evaluated")]
+        }
+        (Family::Case, kind::FINAL_WITHOUT_APPEAL) => {
+            vec![close(vec![D(D7), D(D9)], "final_without_appeal")]
+        }
+        (Family::Case, kind::TERMINATED) => vec![Step::CloseAll {
+            reason: "terminated",
+        }],
+        (Family::Review, kind::REVIEW_REQUESTED) => {
+            let r: ReviewEvent = payload(event, data)?;
+            let (window, decision) = match r.level {
+                ReviewLevel::Review => (D7, D8),
+                ReviewLevel::Rereview => (D9, D10),
+            };
+            vec![
+                close(vec![D(window)], "requested"),
+                Step::Start(Start {
+                    tracked: D(decision),
+                    trigger: cst(r.at),
+                    responsible: Responsible::Department(r.organ),
+                }),
+            ]
+        }
+        (Family::Review, kind::REVIEW_DECIDED) => {
+            let r: ReviewEvent = payload(event, data)?;
+            match r.level {
+                ReviewLevel::Review => vec![
+                    close(vec![D(D8)], "decided"),
+                    Step::Start(Start {
+                        tracked: D(D9),
+                        trigger: r.served_on.map(start_of_day).unwrap_or_else(|| cst(r.at)),
+                        responsible: Responsible::Petitioner {
+                            department: Some(r.organ),
+                        },
+                    }),
+                ],
+                ReviewLevel::Rereview => vec![close(vec![D(D10)], "decided")],
+            }
+        }
+        (Family::Review, kind::HEARING_STARTED | kind::HEARING_FINISHED) => {
+            let r: ReviewEvent = payload(event, data)?;
+            // Only 复核 hearings are left out of a deadline (Art 36 para 2).
+            match (r.level, event) {
+                (ReviewLevel::Rereview, kind::HEARING_STARTED) => vec![Step::Pause { at: cst(r.at) }],
+                (ReviewLevel::Rereview, _) => vec![Step::Resume { at: cst(r.at) }],
+                _ => vec![Step::Nothing],
+            }
+        }
+        _ => Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ts(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn starts(steps: &[Step]) -> Vec<(Tracked, DateTime<FixedOffset>, Responsible)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Start(st) => Some((st.tracked, st.trigger, st.responsible.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closes(steps: &[Step]) -> Vec<Tracked> {
+        steps
+            .iter()
+            .flat_map(|s| match s {
+                Step::Close { tracked, .. } => tracked.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn codes_round_trip_and_roles_follow_the_table() {
+        for t in DeadlineKind::ALL
+            .into_iter()
+            .map(Tracked::Statutory)
+            .chain([Tracked::Evaluation, Tracked::SupervisionResponse])
+        {
+            assert_eq!(t.code().parse::<Tracked>().unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.code()));
+        }
+        assert!("D12".parse::<Tracked>().is_err());
+        use DeadlineKind::*;
+        for k in [D1, D3, D5, D6, D8, D10] {
+            assert_eq!(D(k).role(), Role::Duty, "{k}");
+            assert!(D(k).escalates());
+            assert!(D(k).tells_department(true));
+        }
+        for t in [D(D4), D(D7), D(D9), Tracked::Evaluation] {
+            assert_eq!(t.role(), Role::Window, "{t}");
+            assert!(!t.escalates());
+            assert!(!t.tells_department(true));
+        }
+        assert!(D(D4).tells_department(false));
+        assert!(!D(D7).tells_department(false));
+        assert!(!Tracked::SupervisionResponse.escalates());
+        assert!(Tracked::SupervisionResponse.tells_department(true));
+    }
+
+    #[test]
+    fn registration_starts_d1_from_receipt_for_the_bureau() {
+        let data = json!({
+            "case_no": "XF-411282-2026-000001", "query_code": "q", "channel": "letter",
+            "received_at": "2026-03-01T17:00:00Z", "registered_at": "2026-03-02T02:00:00Z",
+            "county": "411282", "petition_type": "grievance", "branch": "31_6", "diversion": null,
+            "department": "rsj", "accuses_official": false, "confidential": false, "urgent": false,
+            "needs_triage": false, "confidence": 0.9, "group_size": 1, "repeat": null,
+            "petitioner_key": "k", "contact": null, "text": "t"
+        });
+        let steps = plan(Family::Case, "registered", &data).unwrap();
+        assert_eq!(
+            starts(&steps),
+            vec![(D(DeadlineKind::D1), ts("2026-03-02T01:00:00+08:00"), Responsible::Bureau)]
+        );
+    }
+
+    #[test]
+    fn assignment_closes_d1_and_starts_d3_and_d4_for_the_lead() {
+        let data = json!({
+            "case_no": "c", "department": "zjj", "mode": "assign", "report_required": true,
+            "assisting": ["rsj"], "petition_type": "grievance", "branch": null,
+            "assigned_at": "2026-03-05T01:00:00Z"
+        });
+        let steps = plan(Family::Case, "assigned", &data).unwrap();
+        assert_eq!(closes(&steps), vec![D(DeadlineKind::D1)]);
+        let s = starts(&steps);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].0, D(DeadlineKind::D3));
+        assert_eq!(s[1].0, D(DeadlineKind::D4));
+        assert!(s.iter().all(|x| x.2 == Responsible::Department("zjj".into())));
+    }
+
+    #[test]
+    fn acceptance_starts_d5_from_the_acceptance_date() {
+        let data = json!({"case_no": "c", "department": "zjj", "accepted_on": "2026-03-06",
+                          "at": "2026-03-07T01:00:00Z"});
+        let steps = plan(Family::Case, "accepted", &data).unwrap();
+        assert_eq!(
+            closes(&steps),
+            vec![D(DeadlineKind::D1), D(DeadlineKind::D3), D(DeadlineKind::D4)]
+        );
+        assert_eq!(starts(&steps)[0].1, ts("2026-03-06T00:00:00+08:00"));
+    }
+
+    #[test]
+    fn a_handling_opinion_opens_d7_and_every_reply_opens_the_evaluation() {
+        let mk = |opinion: bool| {
+            json!({"case_no": "c", "department": "zjj", "outcome": null,
+                   "is_handling_opinion": opinion, "text": "t", "served_on": "2026-05-01",
+                   "at": "2026-05-01T03:00:00Z"})
+        };
+        let steps = plan(Family::Case, "replied", &mk(true)).unwrap();
+        assert!(closes(&steps).contains(&D(DeadlineKind::D5)));
+        assert!(closes(&steps).contains(&D(DeadlineKind::D6)));
+        let kinds: Vec<_> = starts(&steps).into_iter().map(|s| s.0).collect();
+        assert_eq!(kinds, vec![D(DeadlineKind::D7), Tracked::Evaluation]);
+        let steps = plan(Family::Case, "replied", &mk(false)).unwrap();
+        let kinds: Vec<_> = starts(&steps).into_iter().map(|s| s.0).collect();
+        assert_eq!(kinds, vec![Tracked::Evaluation]);
+    }
+
+    #[test]
+    fn review_facts_drive_d7_to_d10() {
+        let mk = |level: &str, served: Option<&str>| {
+            json!({"case_no": "c", "case_county": "411282", "level": level, "organ": "411200:gov",
+                   "decision": null, "served_on": served, "at": "2026-06-01T02:00:00Z"})
+        };
+        let s = plan(Family::Review, "requested", &mk("review", None)).unwrap();
+        assert_eq!(closes(&s), vec![D(DeadlineKind::D7)]);
+        assert_eq!(starts(&s)[0].0, D(DeadlineKind::D8));
+        let s = plan(Family::Review, "decided", &mk("review", Some("2026-06-20"))).unwrap();
+        assert_eq!(closes(&s), vec![D(DeadlineKind::D8)]);
+        assert_eq!(starts(&s)[0].0, D(DeadlineKind::D9));
+        assert_eq!(starts(&s)[0].1, ts("2026-06-20T00:00:00+08:00"));
+        let s = plan(Family::Review, "requested", &mk("rereview", None)).unwrap();
+        assert_eq!(closes(&s), vec![D(DeadlineKind::D9)]);
+        assert_eq!(starts(&s)[0].0, D(DeadlineKind::D10));
+        let s = plan(Family::Review, "hearing_started", &mk("rereview", None)).unwrap();
+        assert!(matches!(s[0], Step::Pause { .. }));
+        let s = plan(Family::Review, "hearing_finished", &mk("rereview", None)).unwrap();
+        assert!(matches!(s[0], Step::Resume { .. }));
+        let s = plan(Family::Review, "hearing_started", &mk("review", None)).unwrap();
+        assert_eq!(s, vec![Step::Nothing]);
+        let s = plan(Family::Review, "decided", &mk("rereview", None)).unwrap();
+        assert_eq!(closes(&s), vec![D(DeadlineKind::D10)]);
+        assert!(starts(&s).is_empty());
+    }
+
+    #[test]
+    fn the_same_token_means_different_things_per_family_and_bad_payloads_are_errors() {
+        // review.accepted changes nothing; case.accepted needs its payload.
+        assert!(plan(Family::Review, "accepted", &json!({})).unwrap().is_empty());
+        let err = plan(Family::Case, "accepted", &json!({"case_no": 1})).unwrap_err();
+        assert!(err.to_string().contains("accepted"));
+        assert!(plan(Family::Case, "supervised", &json!({})).unwrap().is_empty());
+        assert_eq!(
+            plan(Family::Case, "terminated", &json!({})).unwrap(),
+            vec![Step::CloseAll {
+                reason: "terminated"
+            }]
+        );
+    }
+}

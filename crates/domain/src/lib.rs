@@ -1,0 +1,18 @@
+//! The petition (信访) domain under 《信访工作条例》 (2022). Plain types and functions, no I/O.
+
+pub mod calendar;
+pub mod classify;
+pub mod county;
+pub mod deadline;
+pub mod deadline_plan;
+pub mod directory;
+pub mod envelope;
+pub mod events;
+pub mod lifecycle;
+pub mod petition;
+pub mod registration;
+pub mod repeat;
+pub mod routing;
+pub mod seal;
+pub mod subject;
+pub mod validation;

@@ -1,0 +1,175 @@
+//! The petition vocabulary: channels (Art 17), types (Art 29–31), Art 31 branches, legal
+//! channels a matter is diverted into, opinion outcomes (Art 32) and the evaluation scale.
+//! Serde names are the stable wire/config spelling; `zh()` is what people read.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::validation::ValidationError;
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident, $field:literal { $($(#[$vm:meta])* $var:ident = $wire:literal / $zh:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $wire)] $var),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            /// The wire/config spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $wire),+ }
+            }
+
+            /// The Chinese term.
+            pub fn zh(self) -> &'static str {
+                match self { $($name::$var => $zh),+ }
+            }
+
+            /// Accepts the wire spelling or the Chinese term.
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                match raw {
+                    $($wire | $zh => Ok($name::$var),)+
+                    _ => Err(ValidationError::new(
+                        $field,
+                        "unknown_value",
+                        format!("must be one of: {}", [$($wire),+].join(", ")),
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// How the petition arrived (Art 17), plus the practice channel 领导信箱.
+    Channel, "channel" {
+        Letter = "letter" / "书信",
+        Visit = "visit" / "走访",
+        Phone = "phone" / "电话",
+        Online = "online" / "网上信访",
+        Fax = "fax" / "传真",
+        LeaderMailbox = "leader_mailbox" / "领导信箱",
+    }
+);
+
+wire_enum!(
+    /// The three types of Art 29–31.
+    PetitionType, "type" {
+        /// 建议意见类 (Art 29)
+        Suggestion = "suggestion" / "建议意见",
+        /// 检举控告类 (Art 30): confidential, never shown to the accused.
+        Accusation = "accusation" / "检举控告",
+        /// 申诉求决类 (Art 31)
+        Grievance = "grievance" / "申诉求决",
+    }
+);
+
+wire_enum!(
+    /// The six handling branches of Art 31 for 申诉求决类 matters.
+    Art31Branch, "branch" {
+        /// 31(1) court, procuratorate or police procedure
+        LegalProcedure = "31_1" / "诉讼等法定程序",
+        /// 31(2) arbitration
+        Arbitration = "31_2" / "仲裁",
+        /// 31(3) Party-member appeal or re-examination
+        PartyAppeal = "31_3" / "党员申诉或复审",
+        /// 31(4) administrative reconsideration, ruling, confirmation, licensing, penalty
+        AdministrativeProcedure = "31_4" / "行政程序",
+        /// 31(5) request to investigate an illegal act or perform a protective duty
+        DutyPerformance = "31_5" / "依法履职",
+        /// 31(6) none of the above: investigate and issue a 信访处理意见书
+        Residual = "31_6" / "调查核实出具处理意见",
+    }
+);
+
+wire_enum!(
+    /// The legal channel a matter is diverted into (导入法定途径).
+    Diversion, "diversion" {
+        Litigation = "litigation" / "诉讼",
+        Arbitration = "arbitration" / "仲裁",
+        AdministrativeReconsideration = "administrative_reconsideration" / "行政复议",
+        PartyAppeal = "party_appeal" / "党员申诉",
+        PoliceFiling = "police_filing" / "公安立案",
+        CourtEnforcement = "court_enforcement" / "法院执行",
+    }
+);
+
+wire_enum!(
+    /// Outcome of a 信访处理意见书 (Art 32).
+    OpinionOutcome, "outcome" {
+        Supported = "supported" / "予以支持",
+        Explained = "explained" / "解释说明",
+        NotSupported = "not_supported" / "不予支持",
+    }
+);
+
+wire_enum!(
+    /// Satisfaction scale (Decisions 5); 不满意 requires a reason.
+    Rating, "rating" {
+        Satisfied = "satisfied" / "满意",
+        BasicallySatisfied = "basically_satisfied" / "基本满意",
+        Dissatisfied = "dissatisfied" / "不满意",
+    }
+);
+
+impl Diversion {
+    /// The Art 31 branch a diversion belongs to.
+    pub fn branch(self) -> Art31Branch {
+        match self {
+            Diversion::Litigation | Diversion::PoliceFiling | Diversion::CourtEnforcement => {
+                Art31Branch::LegalProcedure
+            }
+            Diversion::Arbitration => Art31Branch::Arbitration,
+            Diversion::PartyAppeal => Art31Branch::PartyAppeal,
+            Diversion::AdministrativeReconsideration => Art31Branch::AdministrativeProcedure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_and_chinese_spellings_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()).unwrap(), *c);
+            assert_eq!(Channel::parse(c.zh()).unwrap(), *c);
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+        }
+        for t in PetitionType::ALL {
+            assert_eq!(PetitionType::parse(t.zh()).unwrap(), *t);
+        }
+        for d in Diversion::ALL {
+            assert_eq!(Diversion::parse(d.zh()).unwrap(), *d);
+            assert_ne!(d.branch(), Art31Branch::Residual);
+        }
+    }
+
+    #[test]
+    fn unknown_values_name_the_field_and_list_the_choices() {
+        let e = Channel::parse("pigeon").unwrap_err();
+        assert_eq!(e.field, "channel");
+        assert_eq!(e.rule, "unknown_value");
+        assert!(e.message.contains("leader_mailbox"));
+        assert!(serde_json::from_str::<Rating>("\"great\"").is_err());
+    }
+}

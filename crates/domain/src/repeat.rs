@@ -1,0 +1,127 @@
+//! Repeat petitions (domain.md §7, Decisions 7): the same petitioner raising the same matter
+//! again. Art 19 para 3 and Art 36 para 3 decide what happens to the new petition.
+
+use crate::county::CountyCode;
+use crate::events::{RepeatDisposition, RepeatLink};
+
+/// An earlier case of the same petitioner, as the registry knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlierCase {
+    pub case_no: String,
+    /// The organ (division) that registered it.
+    pub registered_by: CountyCode,
+    /// Text similarity to the new petition, 0..1.
+    pub similarity: f32,
+    /// Terminated after 复核 (in the 终结库).
+    pub terminated: bool,
+    /// Handling finished (replied, closed, final) — no longer pending.
+    pub finished: bool,
+    /// Petitions the earlier case has absorbed so far (itself included).
+    pub count: u32,
+}
+
+/// Links a new petition registered by `registering` to the most similar earlier case at or
+/// above `threshold`, and decides its fate:
+/// - the earlier matter was terminated after 复核 → 不再受理 (Art 36 para 3);
+/// - it is still pending at a lower level and is now raised with a higher organ →
+///   不予受理 (Art 19 para 3);
+/// - otherwise the petition is merged into the earlier case as a repeat.
+///
+/// A different matter from the same person (below the threshold) is not a repeat.
+pub fn link(
+    registering: &CountyCode,
+    earlier: &[EarlierCase],
+    threshold: f32,
+) -> Option<RepeatLink> {
+    let best = earlier
+        .iter()
+        .filter(|e| e.similarity >= threshold)
+        .max_by(|a, b| {
+            // Prefer a terminated match (it decides 不再受理), then the most similar.
+            (a.terminated, a.similarity)
+                .partial_cmp(&(b.terminated, b.similarity))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })?;
+    let disposition = if best.terminated {
+        RepeatDisposition::NotReaccepted
+    } else if !best.finished && is_higher(registering, &best.registered_by) {
+        RepeatDisposition::NotAccepted
+    } else {
+        RepeatDisposition::Merged
+    };
+    Some(RepeatLink {
+        of: best.case_no.clone(),
+        disposition,
+        similarity: best.similarity,
+        count: best.count.saturating_add(1),
+    })
+}
+
+/// True when `upper` is the city of a county `lower` (one level up in this system).
+fn is_higher(upper: &CountyCode, lower: &CountyCode) -> bool {
+    upper.is_city() && !lower.is_city() && lower.city() == *upper
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(code: &str) -> CountyCode {
+        CountyCode::parse(code).unwrap()
+    }
+
+    fn earlier(sim: f32, by: &str, terminated: bool, finished: bool) -> EarlierCase {
+        EarlierCase {
+            case_no: format!("XF-{by}-2026-000001"),
+            registered_by: c(by),
+            similarity: sim,
+            terminated,
+            finished,
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn a_different_matter_is_not_a_repeat() {
+        assert_eq!(
+            link(&c("411282"), &[earlier(0.2, "411282", false, false)], 0.5),
+            None
+        );
+        assert_eq!(link(&c("411282"), &[], 0.5), None);
+    }
+
+    #[test]
+    fn same_matter_same_level_is_merged_with_the_count_kept() {
+        let mut e = earlier(0.8, "411282", false, false);
+        e.count = 2;
+        let l = link(&c("411282"), &[e], 0.5).unwrap();
+        assert_eq!(l.disposition, RepeatDisposition::Merged);
+        assert_eq!(l.count, 3);
+    }
+
+    #[test]
+    fn pending_lower_level_raised_higher_is_not_accepted() {
+        let l = link(&c("411200"), &[earlier(0.8, "411282", false, false)], 0.5).unwrap();
+        assert_eq!(l.disposition, RepeatDisposition::NotAccepted);
+        // Once the lower level has finished, going up is not Art 19 para 3.
+        let l = link(&c("411200"), &[earlier(0.8, "411282", false, true)], 0.5).unwrap();
+        assert_eq!(l.disposition, RepeatDisposition::Merged);
+        // Another city's county is not "lower".
+        let l = link(&c("411200"), &[earlier(0.8, "410102", false, false)], 0.5).unwrap();
+        assert_eq!(l.disposition, RepeatDisposition::Merged);
+    }
+
+    #[test]
+    fn terminated_matter_is_no_longer_accepted_even_if_a_closer_match_exists() {
+        let l = link(
+            &c("411282"),
+            &[
+                earlier(0.95, "411282", false, true),
+                earlier(0.7, "411282", true, true),
+            ],
+            0.5,
+        )
+        .unwrap();
+        assert_eq!(l.disposition, RepeatDisposition::NotReaccepted);
+    }
+}

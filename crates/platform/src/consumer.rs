@@ -1,0 +1,345 @@
+//! The consume loop. A fetched batch is handled in ONE Postgres transaction: for each
+//! message the inbox row, the handler's effects and any outbox rows are written under a
+//! savepoint (so one failing message does not undo the others); the batch commits, and only
+//! then are messages acked. Failures are nak'ed with exponential backoff, and a message that
+//! still fails after `max_deliveries` (or is malformed) goes to `xf.<county>.dlq.<consumer>`
+//! with its error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use sqlx::postgres::PgPool;
+use sqlx::{Executor, PgConnection};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::subject;
+
+use crate::config::Consumer as ConsumerSettings;
+use crate::nats::{MSG_ID, ensure_consumer};
+use crate::trace_context;
+
+/// Headers on dead letters.
+pub const DLQ_ERROR: &str = "Xf-Error";
+pub const DLQ_SUBJECT: &str = "Xf-Original-Subject";
+pub const DLQ_CONSUMER: &str = "Xf-Consumer";
+pub const DLQ_DELIVERIES: &str = "Xf-Deliveries";
+
+/// How a handler failed: decides between retrying and dead-lettering.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Might succeed later (a dependency is down, an earlier event has not arrived yet).
+    #[error("retry: {0:#}")]
+    Retry(anyhow::Error),
+    /// Will never succeed (invalid payload, refused by a rule): dead-letter now.
+    #[error("reject: {0:#}")]
+    Reject(anyhow::Error),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        HandlerError::Retry(e.into())
+    }
+}
+
+/// One received event as a handler sees it.
+pub struct Incoming<'a> {
+    pub subject: &'a str,
+    pub envelope: &'a Envelope,
+    pub delivered: i64,
+}
+
+/// Applies one event inside the batch transaction. It must only write through `conn`
+/// (effects and outbox rows), so the effect, the inbox row and the ack stay consistent.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A durable consumer: `name` is a lowercase token unique per service and filter.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub county: CountyCode,
+    pub name: String,
+    pub filter: String,
+}
+
+/// What to do with a message once the batch transaction has committed (or failed).
+#[derive(Debug)]
+pub enum Settlement {
+    Ack,
+    Retry { delay: Duration, error: String },
+    DeadLetter { error: String },
+}
+
+/// Exponential backoff with full jitter, from the delivery count.
+pub fn backoff(settings: &ConsumerSettings, delivered: i64) -> Duration {
+    let exp = (delivered.max(1) - 1).min(20) as u32;
+    let cap = settings
+        .backoff_initial_ms
+        .saturating_mul(2u64.saturating_pow(exp))
+        .min(settings.backoff_max_ms)
+        .max(1);
+    let jittered = rand::random_range(cap / 2..=cap);
+    Duration::from_millis(jittered)
+}
+
+/// Handles a batch in one transaction and returns each message's settlement, in order.
+/// Nothing is acked here: [`settle`] does that after this returns, i.e. after the commit.
+pub async fn handle_batch<H: Handler>(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    settings: &ConsumerSettings,
+    messages: &[jetstream::Message],
+) -> Vec<Settlement> {
+    let mut out: Vec<Option<Settlement>> = (0..messages.len()).map(|_| None).collect();
+    let parsed: Vec<Option<Envelope>> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match Envelope::from_bytes(&m.payload) {
+            Ok(env) => Some(env),
+            Err(e) => {
+                out[i] = Some(Settlement::DeadLetter {
+                    error: format!("malformed envelope: {e}"),
+                });
+                None
+            }
+        })
+        .collect();
+
+    let result: Result<(), sqlx::Error> = async {
+        let mut tx = pool.begin().await?;
+        for (i, (msg, env)) in messages.iter().zip(&parsed).enumerate() {
+            let Some(env) = env else { continue };
+            let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+            let span = tracing::info_span!(
+                "consume",
+                otel.name = %format!("{} process", spec.name),
+                consumer = %spec.name,
+                event_type = %env.kind,
+                case_id = env.case_id.as_deref().unwrap_or(""),
+                county = %env.county,
+                delivered,
+            );
+            trace_context::set_parent_from(&span, msg.headers.as_ref());
+            tx.execute("savepoint xf_msg").await?;
+            let fresh = sqlx::query(
+                "insert into inbox (consumer, event_id, subject) values ($1, $2, $3)
+                 on conflict do nothing",
+            )
+            .bind(&spec.name)
+            .bind(env.id)
+            .bind(msg.subject.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                tx.execute("release savepoint xf_msg").await?;
+                metrics::counter!("xf_events_duplicate_total", "consumer" => spec.name.clone())
+                    .increment(1);
+                out[i] = Some(Settlement::Ack);
+                continue;
+            }
+            let incoming = Incoming {
+                subject: msg.subject.as_str(),
+                envelope: env,
+                delivered,
+            };
+            let r = handler
+                .handle(&mut tx, &incoming)
+                .instrument(span.clone())
+                .await;
+            match r {
+                Ok(()) => {
+                    tx.execute("release savepoint xf_msg").await?;
+                    out[i] = Some(Settlement::Ack);
+                }
+                Err(e) => {
+                    tx.execute("rollback to savepoint xf_msg").await?;
+                    span.in_scope(|| tracing::warn!(error = %e, "event handling failed"));
+                    out[i] = Some(match e {
+                        HandlerError::Retry(e) if delivered < settings.max_deliveries => {
+                            Settlement::Retry {
+                                delay: backoff(settings, delivered),
+                                error: format!("{e:#}"),
+                            }
+                        }
+                        HandlerError::Retry(e) => Settlement::DeadLetter {
+                            error: format!("after {delivered} deliveries: {e:#}"),
+                        },
+                        HandlerError::Reject(e) => Settlement::DeadLetter {
+                            error: format!("{e:#}"),
+                        },
+                    });
+                }
+            }
+        }
+        tx.commit().await
+    }
+    .await;
+
+    match result {
+        Ok(()) => out
+            .into_iter()
+            .map(|s| s.unwrap_or(Settlement::Ack))
+            .collect(),
+        Err(e) => {
+            // Nothing of the batch committed: every message is retried (malformed ones
+            // still go to the dead-letter subject).
+            tracing::warn!(consumer = %spec.name, error = %e, "batch transaction failed");
+            messages
+                .iter()
+                .zip(out)
+                .zip(&parsed)
+                .map(|((m, s), env)| match (env, s) {
+                    (None, Some(malformed)) => malformed,
+                    _ => Settlement::Retry {
+                        delay: backoff(settings, m.info().map(|i| i.delivered).unwrap_or(1)),
+                        error: format!("batch transaction: {e}"),
+                    },
+                })
+                .collect()
+        }
+    }
+}
+
+/// Acks, naks or dead-letters each message according to its settlement.
+pub async fn settle(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+    messages: Vec<jetstream::Message>,
+    settlements: Vec<Settlement>,
+) {
+    let labels = [("consumer", spec.name.clone())];
+    for (msg, s) in messages.into_iter().zip(settlements) {
+        let r = match s {
+            Settlement::Ack => {
+                metrics::counter!("xf_events_handled_total", &labels).increment(1);
+                msg.ack().await
+            }
+            Settlement::Retry { delay, .. } => {
+                metrics::counter!("xf_events_failed_total", &labels).increment(1);
+                msg.ack_with(AckKind::Nak(Some(delay))).await
+            }
+            Settlement::DeadLetter { error } => match dead_letter(js, spec, &msg, &error).await {
+                Ok(()) => {
+                    metrics::counter!("xf_events_dead_lettered_total", &labels).increment(1);
+                    msg.ack_with(AckKind::Term).await
+                }
+                Err(e) => {
+                    tracing::error!(consumer = %spec.name, error = %e, "dead-letter publish failed; will retry");
+                    msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+                }
+            },
+        };
+        if let Err(e) = r {
+            // The server redelivers after ack_wait; the inbox makes that harmless.
+            tracing::warn!(consumer = %spec.name, error = %e, "ack failed");
+        }
+    }
+}
+
+async fn dead_letter(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+    msg: &jetstream::Message,
+    error: &str,
+) -> anyhow::Result<()> {
+    let subject = subject::dead_letter(&spec.county, &spec.name)?;
+    let info = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut headers = msg.headers.clone().unwrap_or_else(HeaderMap::new);
+    let error: String = error.chars().take(2000).collect();
+    headers.insert(DLQ_ERROR, error.replace(['\r', '\n'], " ").as_str());
+    headers.insert(DLQ_SUBJECT, msg.subject.as_str());
+    headers.insert(DLQ_CONSUMER, spec.name.as_str());
+    headers.insert(DLQ_DELIVERIES, info.delivered.to_string().as_str());
+    headers.insert(
+        MSG_ID,
+        format!("dlq-{}-{}", spec.name, info.stream_sequence).as_str(),
+    );
+    js.send_publish(
+        subject.to_string(),
+        jetstream::message::PublishMessage::build()
+            .payload(msg.payload.clone())
+            .headers(headers),
+    )
+    .await?
+    .await?;
+    tracing::error!(consumer = %spec.name, %error, "event dead-lettered");
+    Ok(())
+}
+
+/// Runs one durable consumer until `shutdown`: fetches what is ready (up to the batch size),
+/// handles it, settles it, repeats. An in-flight batch always completes before returning.
+pub async fn run<H: Handler>(
+    pool: PgPool,
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let consumer = ensure_consumer(&stream, &spec.name, &spec.filter, &settings).await?;
+    tracing::info!(consumer = %spec.name, filter = %spec.filter, "consumer started");
+    let batch = settings.batch_size.max(1);
+    'outer: loop {
+        let messages = match consumer
+            .stream()
+            .max_messages_per_batch(batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.name, error = %e, "pull failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let mut chunks = messages.ready_chunks(batch);
+        loop {
+            let chunk = tokio::select! {
+                c = chunks.next() => c,
+                _ = shutdown.cancelled() => break 'outer,
+            };
+            let Some(chunk) = chunk else { continue 'outer };
+            let mut msgs = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                match m {
+                    Ok(m) => msgs.push(m),
+                    Err(e) => tracing::debug!(consumer = %spec.name, error = %e, "pull status"),
+                }
+            }
+            if msgs.is_empty() {
+                continue;
+            }
+            let settlements = handle_batch(&pool, &spec, handler.as_ref(), &settings, &msgs).await;
+            settle(&js, &spec, msgs, settlements).await;
+        }
+    }
+    tracing::info!(consumer = %spec.name, "consumer stopped");
+    Ok(())
+}
+
+/// Filter config as used by the CLI and tests to read a subject family back.
+pub fn ordered_config(filter: &str) -> pull::OrderedConfig {
+    pull::OrderedConfig {
+        filter_subject: filter.to_owned(),
+        ..Default::default()
+    }
+}

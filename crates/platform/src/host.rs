@@ -1,0 +1,196 @@
+//! What every service does at start: connect to NATS, Redis and its Postgres schema, run its
+//! migrations, make sure the county streams exist, run its outbox relay and consumers, serve
+//! health and metrics, and stop cleanly. Services supply only their schema, handlers and
+//! routes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use xinfang_domain::county::CountyCode;
+
+use crate::config::Loaded;
+use crate::consumer::{self, ConsumerSpec, Handler};
+use crate::http::{self, Check};
+use crate::{db, nats, outbox};
+
+/// Connections shared by the services of one process.
+#[derive(Clone)]
+pub struct Infra {
+    pub settings: Arc<Loaded>,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub redis: ConnectionManager,
+    pub streams: Arc<BTreeMap<CountyCode, jetstream::stream::Stream>>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl Infra {
+    pub async fn connect(
+        settings: Loaded,
+        client_name: &str,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let p = &settings.platform;
+        let nats_client = nats::connect(&p.nats, client_name)
+            .instrument(tracing::info_span!("init nats"))
+            .await?;
+        let js = nats::jetstream(nats_client.clone());
+        let mut streams = BTreeMap::new();
+        let mut counties = p.counties();
+        if let Some(city) = p.city()
+            && !counties.contains(&city)
+        {
+            // Escalations are published on the city's subjects even by county deployments.
+            counties.push(city);
+        }
+        for county in counties {
+            let s = nats::ensure_stream(&js, &county, &p.nats)
+                .instrument(tracing::info_span!("init stream", %county))
+                .await?;
+            streams.insert(county, s);
+        }
+        let redis = crate::redis::connect(&p.redis)
+            .instrument(tracing::info_span!("init redis"))
+            .await?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            nats: nats_client,
+            js,
+            redis,
+            streams: Arc::new(streams),
+            shutdown,
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// The counties this deployment serves (not the city added only for escalation).
+    pub fn counties(&self) -> Vec<CountyCode> {
+        self.settings.platform.counties()
+    }
+
+    pub fn stream(&self, county: &CountyCode) -> anyhow::Result<jetstream::stream::Stream> {
+        self.streams
+            .get(county)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("county {county} is not served by this deployment"))
+    }
+
+    /// Waits for every task started through this infra, at most `grace`.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        crate::shutdown::drain(&self.tracker, grace).await
+    }
+}
+
+/// One service's running parts.
+#[derive(Clone)]
+pub struct ServiceHost {
+    pub name: &'static str,
+    pub schema: &'static str,
+    pub pool: PgPool,
+    pub infra: Infra,
+}
+
+impl ServiceHost {
+    /// Connects the schema's pool, migrates it, and starts its outbox relay.
+    pub async fn start(
+        infra: &Infra,
+        name: &'static str,
+        schema: &'static str,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<Self> {
+        let p = &infra.settings.platform;
+        let pool = db::connect(&p.database, schema)
+            .instrument(tracing::info_span!("init postgres", service = name))
+            .await?;
+        db::migrate(&pool, schema, migrator)
+            .instrument(tracing::info_span!("migrate", service = name))
+            .await?;
+        let host = Self {
+            name,
+            schema,
+            pool,
+            infra: infra.clone(),
+        };
+        infra.tracker.spawn(outbox::run_relay(
+            host.pool.clone(),
+            schema.to_owned(),
+            infra.js.clone(),
+            p.outbox.clone(),
+            infra.shutdown.clone(),
+        ));
+        Ok(host)
+    }
+
+    /// Runs a durable consumer `<service>_<name>` on `filter` of `county`'s stream.
+    pub fn spawn_consumer<H: Handler>(
+        &self,
+        county: &CountyCode,
+        name: &str,
+        filter: String,
+        handler: Arc<H>,
+    ) -> anyhow::Result<()> {
+        let stream = self.infra.stream(county)?;
+        let spec = ConsumerSpec {
+            county: county.clone(),
+            name: format!("{}_{name}", self.name),
+            filter,
+        };
+        xinfang_domain::subject::token("consumer", &spec.name)?;
+        let pool = self.pool.clone();
+        let js = self.infra.js.clone();
+        let settings = self.infra.settings.platform.consumer.clone();
+        let shutdown = self.infra.shutdown.clone();
+        self.infra.tracker.spawn(async move {
+            let name = spec.name.clone();
+            if let Err(e) =
+                consumer::run(pool, js, stream, spec, handler, settings, shutdown.clone()).await
+            {
+                tracing::error!(consumer = %name, error = %e, "consumer failed; stopping the process");
+                shutdown.cancel();
+            }
+        });
+        Ok(())
+    }
+
+    /// The readiness checks every service has.
+    pub fn checks(&self) -> Vec<Check> {
+        vec![
+            Check::postgres(self.pool.clone()),
+            Check::nats(self.infra.nats.clone()),
+            Check::redis(self.infra.redis.clone()),
+        ]
+    }
+
+    /// Serves `api` plus health and metrics on `port` (0 = any) until shutdown; returns
+    /// the bound address.
+    pub async fn serve_http(&self, port: u16, api: axum::Router) -> anyhow::Result<SocketAddr> {
+        let listener = http::bind(&self.infra.settings.platform.http.host, port).await?;
+        let addr = listener.local_addr()?;
+        let app = http::router(self.name, self.checks(), api);
+        let shutdown = self.infra.shutdown.clone();
+        let name = self.name;
+        self.infra.tracker.spawn(async move {
+            if let Err(e) = http::serve(listener, app, shutdown).await {
+                tracing::error!(service = name, error = %e, "http server failed");
+            }
+        });
+        tracing::info!(service = name, %addr, "http listening");
+        Ok(addr)
+    }
+}
+
+/// A started service: its host (pool, infra) and where its HTTP listens.
+#[derive(Clone)]
+pub struct Started {
+    pub host: ServiceHost,
+    pub http: SocketAddr,
+}

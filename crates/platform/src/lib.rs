@@ -1,0 +1,16 @@
+//! Shared plumbing for xinfang services. Knows nothing about petitions.
+
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod host;
+pub mod http;
+pub mod main_runner;
+pub mod metrics;
+pub mod nats;
+pub mod outbox;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+pub mod testing;
+pub mod trace_context;

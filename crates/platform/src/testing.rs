@@ -1,0 +1,192 @@
+//! Test environment over the real local NATS, Postgres and Redis: a fresh database, a unique
+//! city code `9NNN00` with one county `9NNN01` (so fresh streams), a unique Redis prefix, and
+//! paths to the repository's config data. `stop()` removes all of it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use base64::Engine;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::subject;
+
+use crate::config::{Loaded, PlatformSettings, Secret};
+use crate::host::Infra;
+
+/// The repository root (for config data files).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+pub struct TestEnv {
+    pub city: CountyCode,
+    pub county: CountyCode,
+    pub db_name: String,
+    pub infra: Infra,
+    pub shutdown: CancellationToken,
+}
+
+/// Platform settings for a test: fresh database name, unique codes and prefix, fast retries.
+pub fn settings() -> (PlatformSettings, CountyCode, CountyCode) {
+    let n = uuid::Uuid::now_v7().as_u128() ^ (std::process::id() as u128) << 64;
+    let base = 9000 + (n % 1000) as u32;
+    let city = CountyCode::parse(&format!("{base}00")).expect("valid code");
+    let county = CountyCode::parse(&format!("{base}01")).expect("valid code");
+    let db_name = format!("xf_test_{}", uuid::Uuid::now_v7().simple());
+    let root = repo_root();
+    let key = |len: usize| {
+        let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(bytes))
+    };
+    let mut p = PlatformSettings::default();
+    p.deployment.name = "test".into();
+    p.deployment.city = city.to_string();
+    p.deployment.counties = vec![city.to_string(), county.to_string()];
+    p.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
+    p.database.max_connections = 5;
+    p.redis.key_prefix = format!("xft{}", n % 100_000_000);
+    p.consumer.ack_wait_secs = 5;
+    p.consumer.backoff_initial_ms = 20;
+    p.consumer.backoff_max_ms = 200;
+    p.outbox.poll_interval_ms = 50;
+    p.http.intake_port = 0;
+    p.http.routing_port = 0;
+    p.http.supervision_port = 0;
+    p.http.review_port = 0;
+    p.http.notify_port = 0;
+    p.paths.calendar = root.join("config/calendar/holidays-cn.toml");
+    p.paths.directory = root.join("config/directory.toml");
+    p.paths.classification = root.join("config/classification");
+    p.paths.templates = root.join("config/templates");
+    p.security.data_key = key(32);
+    p.security.hash_key = key(32);
+    (p, city, county)
+}
+
+impl TestEnv {
+    /// Starts with default test settings; `configure` may change them, `services_toml` adds
+    /// service sections.
+    pub async fn start(
+        configure: impl FnOnce(&mut PlatformSettings),
+        services_toml: &str,
+    ) -> anyhow::Result<TestEnv> {
+        let (mut p, city, county) = settings();
+        configure(&mut p);
+        let db_name = p
+            .database
+            .url
+            .expose()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let shutdown = CancellationToken::new();
+        let loaded = Loaded::from_parts(p, services_toml)?;
+        let infra = Infra::connect(loaded, "test", shutdown.clone()).await?;
+        for s in infra.streams.values() {
+            s.purge().await?;
+        }
+        Ok(TestEnv {
+            city,
+            county,
+            db_name,
+            infra,
+            shutdown,
+        })
+    }
+
+    pub fn js(&self) -> &jetstream::Context {
+        &self.infra.js
+    }
+
+    /// Every message stored under `filter` in `county`'s stream, oldest first.
+    pub async fn read(&self, county: &CountyCode, filter: &str) -> Vec<async_nats::Message> {
+        let Ok(stream) = self.infra.stream(county) else {
+            return Vec::new();
+        };
+        let expected = count(&stream, filter).await;
+        if expected == 0 {
+            return Vec::new();
+        }
+        let Ok(c) = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter.to_owned(),
+                ..Default::default()
+            })
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let Ok(mut msgs) = c.messages().await else {
+            return out;
+        };
+        while out.len() < expected {
+            match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+                Ok(Some(Ok(m))) => out.push(m.message),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Polls `f` every 50 ms for up to `secs`; panics with `what` on timeout.
+    pub async fn wait_for(&self, what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while tokio::time::Instant::now() < deadline {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out after {secs}s waiting for {what}");
+    }
+
+    /// Stops tasks and removes the database, streams and Redis keys of this test.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.infra.drain(Duration::from_secs(15)).await;
+        for county in self.infra.streams.keys() {
+            let _ = self.infra.js.delete_stream(subject::stream_name(county)).await;
+        }
+        let mut redis = self.infra.redis.clone();
+        let pattern = format!("{}:*", self.infra.settings.platform.redis.key_prefix);
+        if let Ok(keys) = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async::<Vec<String>>(&mut redis)
+            .await
+            && !keys.is_empty()
+        {
+            let _ = redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut redis)
+                .await;
+        }
+        if let Ok(admin) = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists \"{}\" with (force)",
+                self.db_name
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
+}
+
+async fn count(stream: &jetstream::stream::Stream, filter: &str) -> usize {
+    let s = stream.clone();
+    match s.info_with_subjects(filter).await {
+        Ok(subjects) => {
+            subjects
+                .filter_map(|r| async { r.ok() })
+                .map(|(_, n)| n)
+                .fold(0usize, |a, n| async move { a + n })
+                .await
+        }
+        Err(_) => 0,
+    }
+}

@@ -1,0 +1,379 @@
+//! Delivery guarantees over the real NATS, Postgres and Redis on 127.0.0.1: each test has its
+//! own database, its own county code (so its own stream) and cleans up after itself.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use serde_json::json;
+use sqlx::PgConnection;
+use tokio_util::sync::CancellationToken;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::subject;
+use xinfang_platform::config::{Loaded, PlatformSettings, Secret};
+use xinfang_platform::consumer::{self, ConsumerSpec, Handler, HandlerError, Incoming};
+use xinfang_platform::host::{Infra, ServiceHost};
+use xinfang_platform::{nats, outbox};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
+
+/// Records every event it handles; fails the kinds it is told to.
+struct Recorder;
+
+impl Handler for Recorder {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let kind = msg.envelope.kind.clone();
+        let id = msg.envelope.id;
+        async move {
+            // Written before failing, to prove the savepoint rolls it back.
+            sqlx::query("insert into effects (event_id, kind) values ($1, $2)")
+                .bind(id)
+                .bind(&kind)
+                .execute(&mut *conn)
+                .await?;
+            match kind.as_str() {
+                "flaky" => Err(HandlerError::Retry(anyhow::anyhow!("dependency unavailable"))),
+                "poison" => Err(HandlerError::Reject(anyhow::anyhow!("refused by rule X"))),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+struct Harness {
+    county: CountyCode,
+    host: ServiceHost,
+    js: jetstream::Context,
+    shutdown: CancellationToken,
+    db_name: String,
+}
+
+impl Harness {
+    async fn new(max_deliveries: i64, ack_wait_secs: u64) -> Harness {
+        let n = uuid::Uuid::now_v7().as_u128();
+        // A city-level code (xxxx00) so the county is its own city: one stream per test.
+        let county = CountyCode::parse(&format!("{}00", 9000 + n % 1000)).unwrap();
+        let db_name = format!("xf_test_{}", uuid::Uuid::now_v7().simple());
+        let mut p = PlatformSettings::default();
+        p.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
+        p.database.max_connections = 4;
+        p.deployment.counties = vec![county.to_string()];
+        p.deployment.city = county.to_string();
+        p.consumer.max_deliveries = max_deliveries;
+        p.consumer.ack_wait_secs = ack_wait_secs;
+        p.consumer.backoff_initial_ms = 20;
+        p.consumer.backoff_max_ms = 100;
+        p.consumer.batch_size = 50;
+        p.outbox.poll_interval_ms = 50;
+        p.redis.key_prefix = format!("xftest{}", n % 1_000_000);
+        let shutdown = CancellationToken::new();
+        let infra = Infra::connect(Loaded::from_platform(p).unwrap(), "test", shutdown.clone())
+            .await
+            .expect("local NATS, Postgres and Redis must be running");
+        // Start from an empty stream even if a previous run left one behind.
+        infra.stream(&county).unwrap().purge().await.unwrap();
+        let host = ServiceHost::start(&infra, "svc", "svc", &MIGRATOR)
+            .await
+            .unwrap();
+        Harness {
+            county,
+            js: infra.js.clone(),
+            host,
+            shutdown,
+            db_name,
+        }
+    }
+
+    fn env(&self, kind: &str) -> Envelope {
+        Envelope::new(kind, Some("XF-T-1".into()), self.county.clone(), chrono::Utc::now(), json!({"n": 1}))
+            .unwrap()
+    }
+
+    fn case_subject(&self, kind: &str) -> subject::Subject {
+        subject::case_event(&self.county, kind).unwrap()
+    }
+
+    async fn publish_raw(&self, subject: &str, payload: Vec<u8>, msg_id: &str) {
+        self.js
+            .send_publish(
+                subject.to_owned(),
+                jetstream::message::PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(msg_id),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    fn spec(&self) -> ConsumerSpec {
+        ConsumerSpec {
+            county: self.county.clone(),
+            name: "svc_case".into(),
+            filter: subject::family_filter(&self.county, "case").unwrap(),
+        }
+    }
+
+    fn start_consumer(&self) {
+        self.host
+            .spawn_consumer(
+                &self.county,
+                "case",
+                subject::family_filter(&self.county, "case").unwrap(),
+                Arc::new(Recorder),
+            )
+            .unwrap();
+    }
+
+    async fn effects(&self, kind: &str) -> i64 {
+        sqlx::query_scalar("select count(*) from effects where kind = $1")
+            .bind(kind)
+            .fetch_one(&self.host.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for(&self, what: &str, mut f: impl AsyncFnMut() -> bool) {
+        for _ in 0..300 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    async fn consumer_settled(&self, name: &str) -> bool {
+        // The consumer is created by the spawned loop; not there yet means not settled.
+        let Ok(mut c) = self
+            .host
+            .infra
+            .stream(&self.county)
+            .unwrap()
+            .get_consumer::<jetstream::consumer::pull::Config>(name)
+            .await
+        else {
+            return false;
+        };
+        let info = c.info().await.unwrap();
+        info.num_ack_pending == 0 && info.num_pending == 0
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.host.infra.drain(Duration::from_secs(10)).await;
+        let _ = self
+            .js
+            .delete_stream(subject::stream_name(&self.county))
+            .await;
+        self.host.pool.close().await;
+        let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+            .await
+            .unwrap();
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists \"{}\" with (force)",
+            self.db_name
+        )))
+        .execute(&admin)
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_event_changes_nothing() {
+    let h = Harness::new(5, 30).await;
+    let env = h.env("registered");
+    let bytes = env.to_bytes().unwrap();
+    let subject = h.case_subject("registered");
+    // Two publishes of one event under different message ids get past JetStream's
+    // duplicate window, as a redelivery or a republish after its window would.
+    h.publish_raw(subject.as_str(), bytes.clone(), "a").await;
+    h.publish_raw(subject.as_str(), bytes, "b").await;
+    h.start_consumer();
+    h.wait_for("both deliveries settled", async || h.consumer_settled("svc_case").await)
+        .await;
+    assert_eq!(h.effects("registered").await, 1);
+    let inbox: i64 = sqlx::query_scalar("select count(*) from inbox where event_id = $1")
+        .bind(env.id)
+        .fetch_one(&h.host.pool)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_commit_and_ack_leads_to_exactly_one_effect() {
+    let h = Harness::new(5, 1).await;
+    let env = h.env("registered");
+    nats::publish(&h.js, &h.case_subject("registered"), &env)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let settings = h.host.infra.settings.platform.consumer.clone();
+    let stream = h.host.infra.stream(&h.county).unwrap();
+    let c = nats::ensure_consumer(&stream, "svc_case", &h.spec().filter, &settings)
+        .await
+        .unwrap();
+    let msgs: Vec<_> = c
+        .fetch()
+        .max_messages(10)
+        .messages()
+        .await
+        .unwrap()
+        .filter_map(|m| async { m.ok() })
+        .collect()
+        .await;
+    assert_eq!(msgs.len(), 1);
+    let settlements = consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
+    assert!(matches!(settlements[0], consumer::Settlement::Ack));
+    assert_eq!(h.effects("registered").await, 1);
+    // The "crash": the transaction committed, the process dies before acking.
+    drop(msgs);
+    h.start_consumer();
+    h.wait_for("the redelivery to be acked", async || h.consumer_settled("svc_case").await)
+        .await;
+    let info = c.clone().info().await.unwrap().clone();
+    assert!(info.delivered.stream_sequence >= 1);
+    assert_eq!(h.effects("registered").await, 1, "redelivery must not repeat the effect");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_is_dead_lettered_with_its_error() {
+    let h = Harness::new(3, 30).await;
+    let flaky = h.env("flaky");
+    let poison = h.env("poison");
+    let good = h.env("registered");
+    for e in [&flaky, &poison, &good] {
+        nats::publish(&h.js, &h.case_subject(&e.kind), e).await.unwrap().await.unwrap();
+    }
+    h.publish_raw(h.case_subject("garbage").as_str(), b"{not json".to_vec(), "g").await;
+    h.start_consumer();
+    let dlq = subject::dead_letter(&h.county, "svc_case").unwrap();
+    let stream = h.host.infra.stream(&h.county).unwrap();
+    h.wait_for("three dead letters", async || {
+        count_subject(&h.js, &stream, dlq.as_str()).await == 3
+    })
+    .await;
+    let letters = read_subject(&h.js, &stream, dlq.as_str()).await;
+    let by_error = |needle: &str| {
+        letters
+            .iter()
+            .find(|m| header(m, "Xf-Error").contains(needle))
+            .unwrap_or_else(|| panic!("no dead letter with {needle:?}"))
+    };
+    let f = by_error("dependency unavailable");
+    assert_eq!(header(f, "Xf-Deliveries"), "3", "dead-lettered after max deliveries");
+    assert_eq!(header(f, "Xf-Original-Subject"), h.case_subject("flaky").as_str());
+    let p = by_error("refused by rule X");
+    assert_eq!(header(p, "Xf-Deliveries"), "1", "a rejected event is not retried");
+    let g = by_error("malformed envelope");
+    assert_eq!(&g.payload[..], b"{not json");
+    // Failed attempts left no effect; the good event in the same batches committed.
+    assert_eq!(h.effects("flaky").await, 0);
+    assert_eq!(h.effects("poison").await, 0);
+    assert_eq!(h.effects("registered").await, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_outbox_publishes_every_committed_event_once_across_relay_restarts() {
+    let h = Harness::new(5, 30).await;
+    let n = 1500usize;
+    let mut ids = Vec::new();
+    let mut tx = h.host.pool.begin().await.unwrap();
+    for i in 0..n {
+        let e = Envelope::new("registered", Some(format!("XF-T-{i}")), h.county.clone(), chrono::Utc::now(), json!({"i": i})).unwrap();
+        outbox::enqueue(&mut tx, &h.case_subject("registered"), &e).await.unwrap();
+        ids.push(e.id);
+    }
+    // An event in a rolled-back transaction must never be published.
+    let mut aborted = h.host.pool.begin().await.unwrap();
+    let ghost = h.env("ghost");
+    outbox::enqueue(&mut aborted, &h.case_subject("ghost"), &ghost).await.unwrap();
+    aborted.rollback().await.unwrap();
+    tx.commit().await.unwrap();
+
+    h.wait_for("the relay to drain the outbox", async || {
+        outbox::backlog(&h.host.pool).await.unwrap() == 0
+    })
+    .await;
+    // A relay that died after publishing but before marking: the rows look unpublished.
+    sqlx::query("update outbox set published_at = null where seq % 3 = 0")
+        .execute(&h.host.pool)
+        .await
+        .unwrap();
+    // This relay and the host's (running since start) share the rows via SKIP LOCKED.
+    outbox::relay_once(&h.host.pool, &h.js, 200).await.unwrap();
+    h.wait_for("the restarted relays to drain the outbox", async || {
+        outbox::backlog(&h.host.pool).await.unwrap() == 0
+    })
+    .await;
+
+    let stream = h.host.infra.stream(&h.county).unwrap();
+    let msgs = read_subject(&h.js, &stream, &subject::family_filter(&h.county, "case").unwrap()).await;
+    assert_eq!(msgs.len(), n, "each committed event exactly once in the stream");
+    let mut seen: Vec<uuid::Uuid> = msgs
+        .iter()
+        .map(|m| Envelope::<serde_json::Value>::from_bytes(&m.payload).unwrap().id)
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    h.stop().await;
+}
+
+fn header(m: &async_nats::Message, name: &str) -> String {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+async fn read_subject(
+    _js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    filter: &str,
+) -> Vec<async_nats::Message> {
+    let c = stream
+        .create_consumer(consumer::ordered_config(filter))
+        .await
+        .unwrap();
+    let expected = count_subject(_js, stream, filter).await;
+    let mut out = Vec::new();
+    let mut msgs = c.messages().await.unwrap();
+    while out.len() < expected {
+        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+            Ok(Some(Ok(m))) => out.push(m.message),
+            _ => break,
+        }
+    }
+    out
+}
+
+async fn count_subject(
+    _js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    filter: &str,
+) -> usize {
+    let s = stream.clone();
+    let info = s
+        .info_with_subjects(filter)
+        .await
+        .unwrap()
+        .filter_map(|r| async { r.ok() })
+        .collect::<Vec<_>>()
+        .await;
+    info.iter().map(|(_, n)| *n).sum()
+}

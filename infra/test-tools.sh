@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# infra/test-tools.sh — install the tools the test suites start themselves.
+#
+#   aiosmtpd   a real SMTP server (Python, PyPI) that the notify tests run on a
+#              free port with its Maildir handler, then read the mails it stored.
+#
+# Idempotent: a tool already importable/installed is left as it is; nothing is
+# upgraded. Uses `python3 -m pip` (the interpreter the tests will run), falling
+# back to Debian's python3-aiosmtpd when pip is unavailable.
+#
+# Environment: XF_PYTHON (default python3) names the interpreter.
+# stdout: one line per tool; progress and errors on stderr.
+set -euo pipefail
+
+PY=${XF_PYTHON:-python3}
+log() { printf 'test-tools.sh: %s\n' "$*" >&2; }
+die() {
+  printf 'test-tools.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
+(($# == 0)) || die "unexpected arguments: $*"
+
+command -v "$PY" >/dev/null 2>&1 || die "$PY not found (set XF_PYTHON or install python3)"
+
+aiosmtpd_version() {
+  "$PY" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null
+}
+
+if v=$(aiosmtpd_version); then
+  echo "aiosmtpd $v (already installed)"
+  exit 0
+fi
+
+if "$PY" -m pip --version >/dev/null 2>&1; then
+  log "installing aiosmtpd with $PY -m pip"
+  # --break-system-packages only where pip knows it (Debian's externally managed Python).
+  extra=()
+  if "$PY" -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    extra+=(--break-system-packages)
+  fi
+  "$PY" -m pip install --quiet --disable-pip-version-check "${extra[@]}" 'aiosmtpd>=1.4,<2' >&2 ||
+    die "pip install aiosmtpd failed"
+elif command -v apt-get >/dev/null 2>&1; then
+  log "pip unavailable; installing Debian's python3-aiosmtpd"
+  sudo_cmd=()
+  ((EUID == 0)) || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq >&2
+  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends python3-aiosmtpd >&2 ||
+    die "apt-get install python3-aiosmtpd failed"
+else
+  die "neither pip nor apt-get is available to install aiosmtpd"
+fi
+
+v=$(aiosmtpd_version) || die "aiosmtpd installed but $PY cannot import it"
+echo "aiosmtpd $v (installed)"

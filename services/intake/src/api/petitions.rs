@@ -1,0 +1,28 @@
+//! `POST /v1/petitions`: register one petition.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use xinfang_domain::registration::RegistrationInput;
+
+use super::{ApiError, ApiJson, AppState};
+use crate::register::Receipt;
+
+#[utoipa::path(
+    post,
+    path = "/v1/petitions",
+    tag = "petitions",
+    request_body(content = Object, description = "RegistrationInput: channel, petitioner {name, id_number?, mobile?, email?, address?}, co_petitioners?, group_size?, representatives? (≤5), text (≤20000 chars), county (division code or \"unknown\"), received_at (RFC 3339), clerk_id, urgent?"),
+    responses(
+        (status = 201, description = "Registered", body = Receipt),
+        (status = 400, description = "Malformed JSON"),
+        (status = 422, description = "A field breaks a rule; `error.field` names it"),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<RegistrationInput>,
+) -> Result<(StatusCode, Json<Receipt>), ApiError> {
+    let receipt = state.registrar.register(&input, chrono::Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}

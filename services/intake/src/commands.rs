@@ -1,0 +1,72 @@
+//! `xf.<county>.cmd.intake.register`: registration over NATS request/reply, for channels
+//! that submit programmatically (the online portal, the 12345 bridge). Instances share the
+//! queue group `intake`.
+
+use futures::StreamExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::registration::RegistrationInput;
+use xinfang_domain::subject;
+
+use crate::register::{RegisterError, Registrar};
+
+pub async fn serve(
+    nats: async_nats::Client,
+    county: CountyCode,
+    registrar: Registrar,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let subj = subject::command(&county, "intake", "register")?;
+    let mut sub = nats.queue_subscribe(subj.to_string(), "intake".into()).await?;
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.cancelled() => break,
+        };
+        let Some(reply) = msg.reply.clone() else { continue };
+        let body = match serde_json::from_slice::<RegistrationInput>(&msg.payload) {
+            Err(e) => json!({"error": {"code": "schema", "message": format!("request body: {}", e.classify_message())}}),
+            Ok(input) if input.county != county.as_str() && input.county != "unknown" => json!({"error": {
+                "code": "county_mismatch", "field": "county",
+                "message": "must be the county of the command subject or \"unknown\""}}),
+            Ok(input) => match registrar.register(&input, chrono::Utc::now()).await {
+                Ok(receipt) => json!(receipt),
+                Err(RegisterError::Invalid(v)) => json!({"error": {"code": v.rule, "field": v.field, "message": v.message}}),
+                Err(RegisterError::Internal(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "registration failed");
+                    json!({"error": {"code": "internal", "message": "internal error; it has been logged"}})
+                }
+            },
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        if let Err(e) = nats.publish(reply, bytes.into()).await {
+            tracing::warn!(error = %e, "register reply not sent");
+        }
+    }
+    sub.unsubscribe().await.ok();
+    Ok(())
+}
+
+/// serde's message without the echoed value (which could be personal data).
+trait ClassifyMessage {
+    fn classify_message(&self) -> String;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    fn classify_message(&self) -> String {
+        match self.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("not valid JSON (line {}, column {})", self.line(), self.column())
+            }
+            _ => {
+                let m = self.to_string();
+                if m.starts_with("unknown field") || m.starts_with("missing field") {
+                    m
+                } else {
+                    "a field has the wrong type or value".into()
+                }
+            }
+        }
+    }
+}

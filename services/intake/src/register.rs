@@ -1,0 +1,284 @@
+//! Registration (登记, Art 21–22): validate, classify, link repeats, number the case, store
+//! it with its personal data sealed, and emit `case.registered` through the outbox — all in
+//! one transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Row};
+use xinfang_domain::classify::similarity::fingerprint_with;
+use xinfang_domain::classify::{Classification, Classifier, Fingerprint, similarity};
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{self, Contact, RepeatDisposition, RepeatLink, SealedContact};
+use xinfang_domain::registration::{Context, RegistrationInput, ValidRegistration};
+use xinfang_domain::repeat::{self, EarlierCase};
+use xinfang_domain::subject;
+use xinfang_domain::validation::ValidationError;
+use xinfang_platform::outbox;
+
+use crate::case_number;
+use crate::crypto::Keys;
+use crate::settings::IntakeSettings;
+
+/// Everything registration needs, built once at start.
+#[derive(Clone)]
+pub struct Registrar {
+    pub pool: PgPool,
+    pub classifier: Arc<Classifier>,
+    pub keys: Keys,
+    pub settings: IntakeSettings,
+    pub city: CountyCode,
+    pub served: Vec<CountyCode>,
+}
+
+/// What the clerk (and the petitioner's receipt) gets back.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub case_no: String,
+    /// 查询码 given to the petitioner.
+    pub query_code: String,
+    /// `registered`, or `not_accepted` / `not_reaccepted` for a repeat refused by Art 19 / 36.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub classification: Classification,
+    #[schema(value_type = Option<Object>)]
+    pub repeat: Option<RepeatLink>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for RegisterError {
+    fn from(e: sqlx::Error) -> Self {
+        RegisterError::Internal(e.into())
+    }
+}
+
+pub fn fingerprint_bytes(f: &Fingerprint) -> Vec<u8> {
+    f.as_slice().iter().flat_map(|h| h.to_le_bytes()).collect()
+}
+
+/// None for a stored fingerprint of another length (an older scheme): no match.
+pub fn fingerprint_from_bytes(b: &[u8]) -> Option<Fingerprint> {
+    let v: Vec<u32> = b
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Fingerprint::try_from(v).ok()
+}
+
+impl Registrar {
+    /// Keyed hash naming the petitioner: the ID number when given, else the mobile.
+    fn petitioner_key(&self, v: &ValidRegistration) -> String {
+        match (&v.petitioner.id_number, &v.petitioner.mobile) {
+            (Some(id), _) => self.keys.hash("id", id.as_str()),
+            (None, Some(m)) => self.keys.hash("mobile", m.as_str()),
+            (None, None) => self.keys.hash("name", v.petitioner.name.as_str()),
+        }
+    }
+
+    pub async fn register(
+        &self,
+        input: &RegistrationInput,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt, RegisterError> {
+        let v = input.validate(&Context {
+            now,
+            city: &self.city,
+            served: &self.served,
+            max_text_chars: self.settings.max_text_chars,
+        })?;
+        let classification = self.classifier.classify(&v.text);
+        let fp = fingerprint_with(self.classifier.segmenter(), &v.text);
+        let petitioner_key = self.petitioner_key(&v);
+        let contact = Contact {
+            name: v.petitioner.name.as_str().to_owned(),
+            mobile: v.petitioner.mobile.as_ref().map(|m| m.as_str().to_owned()),
+            email: v.petitioner.email.clone(),
+        };
+        let sealed = SealedContact(self.keys.seal(&serde_json::to_vec(&contact).map_err(anyhow::Error::from)?)?);
+        let representatives = if v.representatives.is_empty() {
+            None
+        } else {
+            let reps: Vec<Contact> = v
+                .representatives
+                .iter()
+                .map(|p| Contact {
+                    name: p.name.as_str().to_owned(),
+                    mobile: p.mobile.as_ref().map(|m| m.as_str().to_owned()),
+                    email: p.email.clone(),
+                })
+                .collect();
+            Some(self.keys.seal(&serde_json::to_vec(&reps).map_err(anyhow::Error::from)?)?)
+        };
+        let confidential = classification.accuses_official
+            || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
+
+        let mut tx = self.pool.begin().await?;
+        // Serialise registrations of one petitioner so two copies of the same petition
+        // arriving at once are linked, not both treated as first.
+        sqlx::query("select pg_advisory_xact_lock(hashtext($1))")
+            .bind(&petitioner_key)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "select case_no, county, fingerprint, status, terminated_at, repeat_count
+             from cases where petitioner_key = $1 and repeat_of is null",
+        )
+        .bind(&petitioner_key)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut earlier = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let county: String = r.try_get("county")?;
+            let Ok(county) = CountyCode::parse(&county) else { continue };
+            let status: String = r.try_get("status")?;
+            let terminated_at: Option<DateTime<Utc>> = r.try_get("terminated_at")?;
+            earlier.push(EarlierCase {
+                case_no: r.try_get("case_no")?,
+                registered_by: county,
+                similarity: fingerprint_from_bytes(&r.try_get::<Vec<u8>, _>("fingerprint")?)
+                    .map_or(0.0, |other| similarity(&fp, &other)),
+                terminated: terminated_at.is_some() || status == "terminated",
+                finished: is_finished(&status),
+                count: r.try_get::<i32, _>("repeat_count")?.max(1) as u32,
+            });
+        }
+        let link = repeat::link(&v.county, &earlier, self.settings.repeat_threshold);
+        let status = match link.as_ref().map(|l| l.disposition) {
+            Some(RepeatDisposition::NotAccepted) => "not_accepted",
+            Some(RepeatDisposition::NotReaccepted) => "not_reaccepted",
+            _ => "registered",
+        };
+        // The year in China Standard Time (UTC+8, no DST).
+        let year = (now + chrono::Duration::hours(8)).year();
+        let case_no = case_number::next(&mut tx, &v.county, year).await?;
+        let query_code = loop {
+            let code = case_number::query_code();
+            let taken: bool =
+                sqlx::query_scalar("select exists(select 1 from cases where query_code = $1)")
+                    .bind(&code)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if !taken {
+                break code;
+            }
+        };
+        let id_hash = v.petitioner.id_number.as_ref().map(|i| self.keys.hash("id", i.as_str()));
+        let mobile_hash = v.petitioner.mobile.as_ref().map(|m| self.keys.hash("mobile", m.as_str()));
+        let matter_county = classification.county.clone();
+        sqlx::query(
+            "insert into cases (case_no, query_code, county, matter_county, channel, received_at,
+                registered_at, clerk_id, petitioner_sealed, id_number_hash, mobile_hash,
+                petitioner_key, group_size, representatives_sealed, text, fingerprint,
+                petition_type, branch, diversion, department, accuses_official, confidential,
+                urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
+                repeat_count, status, milestones)
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,
+                $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)",
+        )
+        .bind(&case_no)
+        .bind(&query_code)
+        .bind(v.county.as_str())
+        .bind(matter_county.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(v.channel.as_str())
+        .bind(v.received_at)
+        .bind(now)
+        .bind(&v.clerk_id)
+        .bind(&sealed.0)
+        .bind(&id_hash)
+        .bind(&mobile_hash)
+        .bind(&petitioner_key)
+        .bind(v.group_size as i32)
+        .bind(&representatives)
+        .bind(&v.text)
+        .bind(fingerprint_bytes(&fp))
+        .bind(classification.petition_type.as_str())
+        .bind(classification.branch.map(|b| b.as_str()))
+        .bind(classification.diversion.map(|d| d.as_str()))
+        .bind(&classification.department)
+        .bind(classification.accuses_official)
+        .bind(confidential)
+        .bind(v.urgent)
+        .bind(classification.confidence)
+        .bind(classification.needs_triage)
+        .bind(serde_json::to_value(&classification.reasons).map_err(anyhow::Error::from)?)
+        .bind(link.as_ref().map(|l| l.of.clone()))
+        .bind(link.as_ref().map(|l| disposition_str(l.disposition)))
+        .bind(1i32)
+        .bind(status)
+        .bind(serde_json::json!({"received_at": v.received_at, "registered_at": now}))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(l) = &link
+            && l.disposition == RepeatDisposition::Merged
+        {
+            sqlx::query("update cases set repeat_count = $2, updated_at = now() where case_no = $1")
+                .bind(&l.of)
+                .bind(l.count as i32)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let data = events::Registered {
+            case_no: case_no.clone(),
+            query_code: query_code.clone(),
+            channel: v.channel,
+            received_at: v.received_at,
+            registered_at: now,
+            county: matter_county.clone().unwrap_or_else(|| v.county.clone()),
+            petition_type: classification.petition_type,
+            branch: classification.branch,
+            diversion: classification.diversion,
+            department: classification.department.clone(),
+            accuses_official: classification.accuses_official,
+            confidential,
+            urgent: v.urgent,
+            needs_triage: classification.needs_triage,
+            confidence: classification.confidence,
+            group_size: v.group_size,
+            repeat: link.clone(),
+            petitioner_key,
+            contact: Some(sealed),
+            text: v.text.clone(),
+        };
+        let env = Envelope::new(events::kind::REGISTERED, Some(case_no.clone()), v.county.clone(), now, data)
+            .map_err(anyhow::Error::from)?;
+        let subj = subject::case_event(&v.county, events::kind::REGISTERED).map_err(anyhow::Error::from)?;
+        outbox::enqueue(&mut tx, &subj, &env).await?;
+        tx.commit().await?;
+        metrics::counter!("xf_petitions_registered_total", "channel" => v.channel.as_str()).increment(1);
+        tracing::info!(case_no = %case_no, county = %v.county, petition_type = %classification.petition_type, status, "petition registered");
+        Ok(Receipt {
+            case_no,
+            query_code,
+            status: status.to_owned(),
+            classification,
+            repeat: link,
+        })
+    }
+}
+
+fn disposition_str(d: RepeatDisposition) -> &'static str {
+    match d {
+        RepeatDisposition::Merged => "merged",
+        RepeatDisposition::NotAccepted => "not_accepted",
+        RepeatDisposition::NotReaccepted => "not_reaccepted",
+    }
+}
+
+/// Registry statuses after which a matter is no longer pending at its level.
+pub fn is_finished(status: &str) -> bool {
+    matches!(
+        status,
+        "replied" | "closed" | "diverted" | "not_accepted" | "not_reaccepted" | "terminated"
+            | "review_requested" | "review_decided" | "rereview_requested" | "rereview_decided"
+            | "final_without_appeal"
+    )
+}

@@ -1,0 +1,313 @@
+//! The case registry: every lifecycle, review and deadline event updates the case's status,
+//! current department, deadlines, milestones and timeline. Idempotent by event id.
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{self, kind};
+use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
+
+/// Handles `case.*`, `review.*` and `deadline.*` families.
+pub struct RegistryHandler;
+
+/// The registry's reading of one event.
+#[derive(Debug, Default, PartialEq)]
+pub struct Update {
+    pub status: Option<&'static str>,
+    pub department: Option<String>,
+    pub milestone: Option<(&'static str, Value)>,
+    pub deadline: Option<(String, Value)>,
+    pub overdue: bool,
+    pub final_without_appeal: bool,
+    pub terminated: bool,
+    /// Timeline line shown to staff; `public` ones also to the petitioner.
+    pub summary: String,
+    pub public: bool,
+}
+
+fn family(subject: &str) -> &str {
+    subject.split('.').nth(2).unwrap_or("")
+}
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Pure mapping from an event to the registry change (unit-tested).
+pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
+    let d = &env.data;
+    let at = json!(env.at);
+    let dept = s(d, "department");
+    let u = match (family(subject), env.kind.as_str()) {
+        ("case", kind::REGISTERED) => Update {
+            summary: "已登记 registered".into(),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::RECLASSIFIED) => Update {
+            summary: "分类已由登记人员调整 classification corrected by a clerk".into(),
+            ..Default::default()
+        },
+        ("case", kind::ASSIGNED) => {
+            let mode = s(d, "mode").unwrap_or_default();
+            Update {
+                status: Some(if mode == "assign" { "assigned" } else { "forwarded" }),
+                milestone: Some(("assigned_at", at)),
+                summary: format!(
+                    "{} → {}",
+                    if mode == "assign" { "已交办 assigned" } else { "已转送 forwarded" },
+                    dept.clone().unwrap_or_default()
+                ),
+                department: dept,
+                public: true,
+                ..Default::default()
+            }
+        }
+        ("case", kind::DIVERTED) => Update {
+            status: Some("diverted"),
+            milestone: Some(("diverted_at", at)),
+            summary: format!(
+                "已导入法定途径 diverted: {}",
+                s(d, "guidance").unwrap_or_default()
+            ),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::ACCEPTED) => Update {
+            status: Some("accepted"),
+            milestone: Some(("accepted_at", at)),
+            summary: "已受理 accepted (受理告知)".into(),
+            department: dept,
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::NOT_ACCEPTED) => Update {
+            status: Some("not_accepted"),
+            milestone: Some(("closed_at", at)),
+            summary: format!("不予受理 not accepted: {}", s(d, "reason").unwrap_or_default()),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::NOT_REACCEPTED) => Update {
+            status: Some("not_reaccepted"),
+            milestone: Some(("closed_at", at)),
+            summary: format!("不再受理 no longer accepted: {}", s(d, "reason").unwrap_or_default()),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::OBJECTED) => Update {
+            status: Some("objected"),
+            summary: "承办单位提出异议 objection by the handling unit".into(),
+            ..Default::default()
+        },
+        ("case", kind::OBJECTION_DECIDED) => Update {
+            summary: "异议已处理 objection decided".into(),
+            ..Default::default()
+        },
+        ("case", kind::TRANSFERRED) => Update {
+            summary: format!("已转办 transferred → {}", dept.clone().unwrap_or_default()),
+            department: dept,
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::EXTENDED) => Update {
+            status: Some("extended"),
+            milestone: Some(("extended_at", at)),
+            summary: format!(
+                "办理期限延长 {} 日 extended: {}",
+                d.get("days").and_then(Value::as_u64).unwrap_or(0),
+                s(d, "reason").unwrap_or_default()
+            ),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::MEDIATED) => Update {
+            status: Some("mediated"),
+            summary: "已调解/和解 mediated".into(),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::REPLIED) => Update {
+            status: Some("replied"),
+            milestone: Some(("replied_at", at)),
+            summary: format!(
+                "已答复 replied ({}), served {}",
+                s(d, "outcome").unwrap_or_else(|| "-".into()),
+                s(d, "served_on").unwrap_or_default()
+            ),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::EVALUATED) => Update {
+            milestone: Some(("evaluated_at", at)),
+            summary: "信访人已评价 evaluated".into(),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::FINAL_WITHOUT_APPEAL) => Update {
+            final_without_appeal: true,
+            summary: "复查/复核期限届满未申请 final without appeal".into(),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::TERMINATED) => Update {
+            status: Some("terminated"),
+            terminated: true,
+            milestone: Some(("terminated_at", at)),
+            summary: "已终结 terminated (终结库)".into(),
+            public: true,
+            ..Default::default()
+        },
+        ("case", kind::SUPERVISED) => Update {
+            summary: format!("督办 supervision: {}", s(d, "form").unwrap_or_default()),
+            ..Default::default()
+        },
+        ("review", kind::REVIEW_REQUESTED) | ("review", kind::REVIEW_DECIDED) => {
+            let rereview = s(d, "level").as_deref() == Some("rereview");
+            let requested = env.kind == kind::REVIEW_REQUESTED;
+            let (status, label, ms) = match (rereview, requested) {
+                (false, true) => ("review_requested", "已申请复查 review requested", "review_requested_at"),
+                (false, false) => ("review_decided", "复查意见已出 review decided", "review_decided_at"),
+                (true, true) => ("rereview_requested", "已申请复核 re-review requested", "rereview_requested_at"),
+                (true, false) => ("rereview_decided", "复核意见已出 re-review decided", "rereview_decided_at"),
+            };
+            Update {
+                status: Some(status),
+                milestone: Some((ms, at)),
+                summary: label.into(),
+                public: true,
+                ..Default::default()
+            }
+        }
+        ("review", _) => Update {
+            summary: format!("review: {}", env.kind),
+            ..Default::default()
+        },
+        ("deadline", kind::WARNING) | ("deadline", kind::OVERDUE) => {
+            let f: events::DeadlineFired = env.data_as().ok()?;
+            let overdue = env.kind == kind::OVERDUE;
+            Update {
+                deadline: Some((
+                    f.deadline.clone(),
+                    json!({"due": f.due, "state": if overdue { "overdue" } else { "warning" }}),
+                )),
+                overdue,
+                summary: format!(
+                    "{} {} (due {})",
+                    if overdue { "已超期 overdue" } else { "即将到期 warning" },
+                    f.deadline,
+                    f.due
+                ),
+                ..Default::default()
+            }
+        }
+        _ => return None,
+    };
+    Some(u)
+}
+
+impl Handler for RegistryHandler {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let update = interpret(msg.subject, msg.envelope);
+        let case_no = msg.envelope.case_id.clone();
+        let event_id = msg.envelope.id;
+        let at = msg.envelope.at;
+        let kind = msg.envelope.kind.clone();
+        async move {
+            let (Some(u), Some(case_no)) = (update, case_no) else {
+                return Ok(());
+            };
+            let known: bool = sqlx::query_scalar("select exists(select 1 from cases where case_no = $1)")
+                .bind(&case_no)
+                .fetch_one(&mut *conn)
+                .await?;
+            if !known {
+                // A case of another deployment (e.g. a county case reviewed at the city).
+                tracing::debug!(case_no = %case_no, event = %kind, "event for a case this registry does not hold");
+                return Ok(());
+            }
+            sqlx::query(
+                "update cases set
+                   status = coalesce($2, status),
+                   current_department = coalesce($3, current_department),
+                   milestones = case when $4::text is null then milestones
+                                else jsonb_set(milestones, array[$4::text], $5::jsonb, true) end,
+                   deadlines = case when $6::text is null then deadlines
+                                else jsonb_set(deadlines, array[$6::text], $7::jsonb, true) end,
+                   overdue = overdue or $8,
+                   final_without_appeal = final_without_appeal or $9,
+                   terminated_at = case when $10 then coalesce(terminated_at, $11) else terminated_at end,
+                   updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(&case_no)
+            .bind(u.status)
+            .bind(&u.department)
+            .bind(u.milestone.as_ref().map(|m| m.0))
+            .bind(u.milestone.as_ref().map(|m| m.1.clone()))
+            .bind(u.deadline.as_ref().map(|d| d.0.clone()))
+            .bind(u.deadline.as_ref().map(|d| d.1.clone()))
+            .bind(u.overdue)
+            .bind(u.final_without_appeal)
+            .bind(u.terminated)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "insert into timeline (case_no, at, event, event_id, summary, public)
+                 values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
+            )
+            .bind(&case_no)
+            .bind(at)
+            .bind(&kind)
+            .bind(event_id)
+            .bind(&u.summary)
+            .bind(u.public)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xinfang_domain::county::CountyCode;
+
+    fn env(kind: &str, data: Value) -> Envelope {
+        Envelope::new(kind, Some("XF-411282-2026-000001".into()), CountyCode::parse("411282").unwrap(), chrono::Utc::now(), data).unwrap()
+    }
+
+    #[test]
+    fn maps_lifecycle_events_to_statuses() {
+        let u = interpret("xf.411282.case.assigned", &env("assigned", json!({"department": "rsj", "mode": "assign"}))).unwrap();
+        assert_eq!(u.status, Some("assigned"));
+        assert_eq!(u.department.as_deref(), Some("rsj"));
+        let u = interpret("xf.411282.case.accepted", &env("accepted", json!({"department": "rsj"}))).unwrap();
+        assert_eq!(u.status, Some("accepted"));
+        assert_eq!(u.milestone.unwrap().0, "accepted_at");
+        let u = interpret("xf.411282.review.requested", &env("requested", json!({"level": "rereview"}))).unwrap();
+        assert_eq!(u.status, Some("rereview_requested"));
+        let u = interpret("xf.411282.case.terminated", &env("terminated", json!({}))).unwrap();
+        assert!(u.terminated);
+        assert!(interpret("xf.411282.case.unheard_of", &env("unheard_of", json!({}))).is_none());
+    }
+
+    #[test]
+    fn overdue_marks_the_deadline() {
+        let u = interpret(
+            "xf.411282.deadline.overdue",
+            &env("overdue", json!({"case_no": "x", "deadline": "D5", "department": "rsj", "due": "2026-01-01T00:00:00Z", "at": "2026-01-01T00:00:00Z"})),
+        )
+        .unwrap();
+        assert!(u.overdue);
+        assert_eq!(u.deadline.unwrap().0, "D5");
+    }
+}

@@ -1,0 +1,71 @@
+//! Start-up: classifier, keys, schema, registry consumers, register commands, HTTP.
+
+use std::sync::Arc;
+
+use xinfang_domain::classify::{Classifier, ClassifierRules, Gazetteer};
+use xinfang_domain::subject;
+use xinfang_platform::host::{Infra, ServiceHost, Started};
+
+use crate::api::{self, AppState};
+use crate::crypto::Keys;
+use crate::register::Registrar;
+use crate::registry::RegistryHandler;
+use crate::settings::IntakeSettings;
+
+pub const NAME: &str = "intake";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Loads the classification rules and gazetteer from `dir` (the deployment's data).
+pub fn load_classifier(dir: &std::path::Path) -> anyhow::Result<Classifier> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| anyhow::anyhow!("classification data {}: {e}", dir.join(name).display()))
+    };
+    let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
+    let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
+    Ok(Classifier::new(rules, gazetteer)?)
+}
+
+pub async fn start(infra: Infra) -> anyhow::Result<Started> {
+    let p = &infra.settings.platform;
+    let settings: IntakeSettings = infra.settings.section("intake")?;
+    let keys = Keys::from_settings(&p.security)?;
+    let classifier = Arc::new(load_classifier(&p.paths.classification)?);
+    let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
+    let city = p
+        .city()
+        .ok_or_else(|| anyhow::anyhow!("deployment.city is not a division code"))?;
+    let registrar = Registrar {
+        pool: host.pool.clone(),
+        classifier,
+        keys: keys.clone(),
+        settings,
+        city,
+        served: infra.counties(),
+    };
+    let registry = Arc::new(RegistryHandler);
+    for county in infra.counties() {
+        for family in ["case", "review", "deadline"] {
+            host.spawn_consumer(
+                &county,
+                &format!("registry_{family}"),
+                subject::family_filter(&county, family)?,
+                registry.clone(),
+            )?;
+        }
+        infra.tracker.spawn(crate::commands::serve(
+            infra.nats.clone(),
+            county.clone(),
+            registrar.clone(),
+            infra.shutdown.clone(),
+        ));
+    }
+    let state = AppState {
+        registrar,
+        pool: host.pool.clone(),
+        keys,
+    };
+    let http = host.serve_http(p.http.intake_port, api::router(state)).await?;
+    Ok(Started { host, http })
+}

@@ -1,0 +1,2 @@
+-- Schema notify: tables are added by later migrations.
+select 1;

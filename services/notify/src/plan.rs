@@ -1,0 +1,436 @@
+//! Which notices an event causes, for whom, with which variables. Pure: the handler resolves
+//! the targets to addresses. Department notices are built only from the department's own
+//! facts — never the petitioner's contact or the petition text (Art 30 para 3).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline::DeadlineKind;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{
+    self, Accepted, AssignMode, DeadlineFired, DeptAssignment, DeptRole, Diverted, Extended,
+    Refused, Replied, ReviewEvent, ReviewLevel, Supervised, Terminated, kind,
+};
+
+use crate::notice::{Notice, Var, Vars};
+
+/// Who a planned notice goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The petitioner of a case (contact from the registration projection).
+    Petitioner { case_no: String },
+    /// A department's contacts, as seen from `county`.
+    Department { county: CountyCode, dept: String },
+}
+
+/// One notice to send (to every address of its target, on every channel it has).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub notice: Notice,
+    pub target: Target,
+    pub case_no: String,
+    /// The notice's own variables; the handler adds `bureau`, `case_no` and the
+    /// target-dependent ones (`department_name`, `query_code`, `query_url`, `eval_days`).
+    pub vars: Vars,
+}
+
+/// Facts a handler supplies to the planner.
+pub struct PlanContext<'a> {
+    /// Local time zone of dates in notices.
+    pub offset: FixedOffset,
+    /// Human name of a department as seen from a county.
+    pub dept_name: &'a dyn Fn(&CountyCode, &str) -> String,
+    /// Human name of an organ written `411200:gov`.
+    pub organ_name: &'a dyn Fn(&str) -> String,
+}
+
+/// Which family an event subject belongs to: `xf.<county>.<family>.…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Family {
+    Case,
+    /// A department subject: the department token.
+    Dept(String),
+    Review,
+    Other,
+}
+
+pub fn family(subject: &str) -> Family {
+    let parts: Vec<&str> = subject.split('.').collect();
+    match parts.as_slice() {
+        ["xf", _, "case", _] => Family::Case,
+        ["xf", _, "dept", dept, _] => Family::Dept((*dept).to_owned()),
+        ["xf", _, "review", _] => Family::Review,
+        _ => Family::Other,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("event {kind} payload: {message}")]
+pub struct PlanError {
+    pub kind: String,
+    pub message: String,
+}
+
+fn data<T: serde::de::DeserializeOwned>(env: &Envelope) -> Result<T, PlanError> {
+    env.data_as::<T>().map_err(|e| PlanError {
+        kind: env.kind.clone(),
+        message: e.to_string(),
+    })
+}
+
+fn date(at: DateTime<Utc>, offset: FixedOffset) -> String {
+    at.with_timezone(&offset).format("%Y-%m-%d").to_string()
+}
+
+fn minute(at: DateTime<Utc>, offset: FixedOffset) -> String {
+    at.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn vars<const N: usize>(pairs: [(&str, Var); N]) -> Vars {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+fn t(s: impl Into<String>) -> Var {
+    Var::text(s)
+}
+
+/// Deadline code to the name shown to a department.
+fn deadline_name(code: &str) -> String {
+    match code {
+        "eval" => "满意度评价期限".into(),
+        "supervision" => "督办回复期限".into(),
+        other => other
+            .parse::<DeadlineKind>()
+            .map(|k| k.zh().to_owned())
+            .unwrap_or_else(|_| other.to_owned()),
+    }
+}
+
+fn supervision_form(form: &str) -> String {
+    match form {
+        "written_notice" => "文书督办",
+        "summons" => "约谈督办",
+        "on_site" => "实地督办",
+        "joint" => "联合督办",
+        "escalation" => "超期升级督办",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// The notices an event causes. `county` is the stream's county (the envelope's).
+pub fn plan(
+    subject: &str,
+    env: &Envelope,
+    ctx: &PlanContext<'_>,
+) -> Result<Vec<Plan>, PlanError> {
+    let off = ctx.offset;
+    let county = &env.county;
+    let petitioner = |notice: Notice, case_no: &str, vars: Vars| Plan {
+        notice,
+        target: Target::Petitioner {
+            case_no: case_no.to_owned(),
+        },
+        case_no: case_no.to_owned(),
+        vars,
+    };
+    let department = |notice: Notice, case_no: &str, dept: &str, vars: Vars| Plan {
+        notice,
+        target: Target::Department {
+            county: county.clone(),
+            dept: dept.to_owned(),
+        },
+        case_no: case_no.to_owned(),
+        vars,
+    };
+    let plans = match (family(subject), env.kind.as_str()) {
+        (Family::Case, kind::REGISTERED) => {
+            let r: events::Registered = data(env)?;
+            vec![petitioner(
+                Notice::Receipt,
+                &r.case_no,
+                vars([("registered_on", t(date(r.registered_at, off)))]),
+            )]
+        }
+        (Family::Case, kind::ACCEPTED) => {
+            let a: Accepted = data(env)?;
+            vec![petitioner(
+                Notice::Accepted,
+                &a.case_no,
+                vars([
+                    ("department_name", t((ctx.dept_name)(county, &a.department))),
+                    ("accepted_on", t(day(a.accepted_on))),
+                ]),
+            )]
+        }
+        (Family::Case, k @ (kind::NOT_ACCEPTED | kind::NOT_REACCEPTED)) => {
+            let r: Refused = data(env)?;
+            let notice = if k == kind::NOT_ACCEPTED {
+                Notice::NotAccepted
+            } else {
+                Notice::NotReaccepted
+            };
+            vec![petitioner(
+                notice,
+                &r.case_no,
+                vars([
+                    ("reason", t(r.reason)),
+                    ("where_to_go", t(r.where_to_go.unwrap_or_default())),
+                    ("rule", t(r.rule)),
+                ]),
+            )]
+        }
+        (Family::Case, kind::DIVERTED) => {
+            let d: Diverted = data(env)?;
+            vec![petitioner(
+                Notice::Diverted,
+                &d.case_no,
+                vars([
+                    (
+                        "legal_channel",
+                        t(d.diversion.map(|x| x.zh()).unwrap_or_default()),
+                    ),
+                    ("organ", t(d.organ)),
+                    ("guidance", t(d.guidance)),
+                ]),
+            )]
+        }
+        (Family::Case, kind::EXTENDED) => {
+            let e: Extended = data(env)?;
+            vec![petitioner(
+                Notice::Extended,
+                &e.case_no,
+                vars([
+                    ("department_name", t((ctx.dept_name)(county, &e.department))),
+                    ("days", t(e.days.to_string())),
+                    ("reason", t(e.reason)),
+                ]),
+            )]
+        }
+        (Family::Case, kind::REPLIED) => {
+            let r: Replied = data(env)?;
+            vec![
+                petitioner(
+                    Notice::Replied,
+                    &r.case_no,
+                    vars([
+                        ("department_name", t((ctx.dept_name)(county, &r.department))),
+                        ("outcome", t(r.outcome.map(|o| o.zh()).unwrap_or_default())),
+                        ("served_on", t(day(r.served_on))),
+                        ("appealable", Var::Bool(r.is_handling_opinion)),
+                    ]),
+                ),
+                // The satisfaction evaluation opens when the reply is served.
+                petitioner(Notice::Evaluation, &r.case_no, Vars::new()),
+            ]
+        }
+        (Family::Case, kind::TERMINATED) => {
+            let x: Terminated = data(env)?;
+            vec![petitioner(
+                Notice::Terminated,
+                &x.case_no,
+                vars([("terminated_on", t(date(x.at, off)))]),
+            )]
+        }
+        (Family::Review, kind::REVIEW_DECIDED) => {
+            let r: ReviewEvent = data(env)?;
+            let notice = match r.level {
+                ReviewLevel::Review => Notice::ReviewDecided,
+                ReviewLevel::Rereview => Notice::RereviewDecided,
+            };
+            let served = r
+                .served_on
+                .map(day)
+                .unwrap_or_else(|| date(r.at, off));
+            vec![petitioner(
+                notice,
+                &r.case_no,
+                vars([
+                    ("organ", t((ctx.organ_name)(&r.organ))),
+                    ("decision", t(r.decision.unwrap_or_default())),
+                    ("served_on", t(served)),
+                ]),
+            )]
+        }
+        (Family::Dept(dept), kind::ASSIGNED) => {
+            // Only the department's own facts: never `petitioner` or `text` (Art 30 para 3).
+            let a: DeptAssignment = data(env)?;
+            let dept_code = if a.department.is_empty() {
+                dept
+            } else {
+                a.department.clone()
+            };
+            vec![department(
+                Notice::Assigned,
+                &a.case_no,
+                &dept_code,
+                vars([
+                    (
+                        "mode",
+                        t(match a.mode {
+                            AssignMode::Forward => "转送",
+                            AssignMode::Assign => "交办",
+                        }),
+                    ),
+                    (
+                        "role",
+                        t(match a.role {
+                            DeptRole::Lead => "主办",
+                            DeptRole::Assisting => "协办",
+                        }),
+                    ),
+                    ("petition_type", t(a.petition_type.zh())),
+                    (
+                        "accept_by",
+                        t(a.accept_by.map(|x| minute(x, off)).unwrap_or_default()),
+                    ),
+                    ("report_required", Var::Bool(a.report_required)),
+                ]),
+            )]
+        }
+        (Family::Dept(dept), k @ (kind::WARNING | kind::OVERDUE)) => {
+            let d: DeadlineFired = data(env)?;
+            let notice = if k == kind::WARNING {
+                Notice::Warning
+            } else {
+                Notice::Overdue
+            };
+            let dept_code = d.department.clone().unwrap_or(dept);
+            vec![department(
+                notice,
+                &d.case_no,
+                &dept_code,
+                vars([
+                    ("deadline_name", t(deadline_name(&d.deadline))),
+                    ("due", t(minute(d.due, off))),
+                ]),
+            )]
+        }
+        (Family::Dept(dept), kind::SUPERVISION) => {
+            let s: Supervised = data(env)?;
+            let dept_code = if s.department.is_empty() {
+                dept
+            } else {
+                s.department.clone()
+            };
+            vec![department(
+                Notice::Supervision,
+                &s.case_no,
+                &dept_code,
+                vars([
+                    ("form", t(supervision_form(&s.form))),
+                    ("issuer", t(s.issuer)),
+                    ("note", t(s.note)),
+                    ("respond_by", t(minute(s.respond_by, off))),
+                ]),
+            )]
+        }
+        _ => Vec::new(),
+    };
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> PlanContext<'static> {
+        PlanContext {
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            dept_name: &|_, d| format!("name-of-{d}"),
+            organ_name: &|o| format!("organ-{o}"),
+        }
+    }
+
+    fn env(kind: &str, data: serde_json::Value) -> Envelope {
+        Envelope::new(
+            kind,
+            Some("XF-1".into()),
+            CountyCode::parse("411282").unwrap(),
+            Utc::now(),
+            data,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn families_come_from_the_subject() {
+        assert_eq!(family("xf.411282.case.accepted"), Family::Case);
+        assert_eq!(family("xf.411282.dept.rsj.assigned"), Family::Dept("rsj".into()));
+        assert_eq!(family("xf.411200.review.decided"), Family::Review);
+        assert_eq!(family("xf.411200.deadline.overdue"), Family::Other);
+    }
+
+    #[test]
+    fn a_served_reply_invites_an_evaluation() {
+        let e = env(
+            "replied",
+            json!({"case_no":"XF-1","department":"rsj","outcome":"supported",
+                   "is_handling_opinion":true,"text":"…","served_on":"2026-04-20",
+                   "at":"2026-04-20T02:00:00Z"}),
+        );
+        let p = plan("xf.411282.case.replied", &e, &ctx()).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].notice, Notice::Replied);
+        assert_eq!(p[0].vars["outcome"], Var::text("予以支持"));
+        assert_eq!(p[0].vars["appealable"], Var::Bool(true));
+        assert_eq!(p[0].vars["department_name"], Var::text("name-of-rsj"));
+        assert_eq!(p[1].notice, Notice::Evaluation);
+        assert_eq!(
+            p[1].target,
+            Target::Petitioner {
+                case_no: "XF-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn department_assignment_never_carries_the_petitioner() {
+        let e = env(
+            "assigned",
+            json!({"case_no":"XF-1","department":"jwjw","role":"lead","mode":"assign",
+                   "report_required":true,"petition_type":"accusation",
+                   "text":"举报人王五（13700001111）举报某局长受贿",
+                   "petitioner":{"name":"王五","mobile":"13700001111","email":"ww@example.com"},
+                   "accept_by":"2026-03-17T15:59:00Z"}),
+        );
+        let p = plan("xf.411282.dept.jwjw.assigned", &e, &ctx()).unwrap();
+        assert_eq!(p.len(), 1);
+        let all = format!("{:?}", p[0].vars);
+        for secret in ["王五", "13700001111", "ww@", "受贿"] {
+            assert!(!all.contains(secret), "{secret} in {all}");
+        }
+        assert_eq!(p[0].vars["accept_by"], Var::text("2026-03-17 23:59"));
+        assert_eq!(p[0].vars["petition_type"], Var::text("检举控告"));
+    }
+
+    #[test]
+    fn deadlines_and_supervision_are_named_in_chinese() {
+        let e = env(
+            "overdue",
+            json!({"case_no":"XF-1","deadline":"D5","department":"rsj",
+                   "due":"2026-05-04T15:59:00Z","at":"2026-05-04T16:00:00Z"}),
+        );
+        let p = plan("xf.411282.dept.rsj.overdue", &e, &ctx()).unwrap();
+        assert_eq!(p[0].notice, Notice::Overdue);
+        assert!(matches!(&p[0].vars["deadline_name"], Var::Text(s) if s.contains("60") || !s.is_empty()));
+        assert_eq!(deadline_name("eval"), "满意度评价期限");
+        assert_eq!(deadline_name("X9"), "X9");
+        assert_eq!(supervision_form("summons"), "约谈督办");
+    }
+
+    #[test]
+    fn unrelated_events_plan_nothing_and_bad_payloads_fail() {
+        let e = env("supervised", json!({}));
+        assert!(plan("xf.411282.case.supervised", &e, &ctx()).unwrap().is_empty());
+        let e = env("accepted", json!({"case_no": 5}));
+        assert!(plan("xf.411282.case.accepted", &e, &ctx()).is_err());
+    }
+}

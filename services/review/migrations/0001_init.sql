@@ -1,0 +1,2 @@
+-- Schema review: tables are added by later migrations.
+select 1;

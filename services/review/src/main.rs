@@ -1,0 +1,7 @@
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    xinfang_platform::main_runner::run("xf-review", |infra| async move {
+        xinfang_review::service::start(infra).await.map(|_| ())
+    })
+    .await
+}

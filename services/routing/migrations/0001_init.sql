@@ -1,0 +1,2 @@
+-- Schema routing: tables are added by later migrations.
+select 1;

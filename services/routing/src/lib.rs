@@ -1,0 +1,3 @@
+//! Routing: department directory, routing rules, legal-channel diversion, assignment to departments, department actions.
+
+pub mod service;

@@ -1,0 +1,281 @@
+//! Consumers of `xf.<county>.case.>` and `xf.<county>.review.>`: each fact becomes deadline
+//! changes (see [`xinfang_domain::deadline_plan`]) and a projection update, in the consumer's
+//! batch transaction. Redis is brought in line by the indexer after the commit.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::deadline::{
+    Adjustments, CST, DeadlineKind, compute, compute_handling, evaluation_closes, warning_time,
+};
+use xinfang_domain::deadline_plan::{Family, Responsible, Start, Step, Tracked, plan};
+use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
+
+use crate::projection;
+use crate::settings::SupervisionSettings;
+use crate::store::{self, NewDeadline};
+
+/// What handlers and the fire loop share: settings and the calendar.
+pub struct Rules {
+    pub settings: SupervisionSettings,
+    pub calendar: Calendar,
+}
+
+impl Rules {
+    /// When to warn for a clock due at `due` that started at `trigger`; `None` for no warning
+    /// (warnings off for the kind, or no time left between trigger and due).
+    pub fn warn_at(
+        &self,
+        tracked: Tracked,
+        trigger: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let lead = self.settings.warning_lead(tracked)?;
+        let at = warning_time(due.fixed_offset(), lead)
+            .with_timezone(&Utc)
+            .max(trigger);
+        (at < due).then_some(at)
+    }
+}
+
+pub struct DeadlineHandler {
+    pub family: Family,
+    pub rules: Arc<Rules>,
+}
+
+fn reject(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Reject(anyhow::anyhow!("{e}"))
+}
+
+fn utc(at: DateTime<FixedOffset>) -> DateTime<Utc> {
+    at.with_timezone(&Utc)
+}
+
+impl Handler for DeadlineHandler {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        self.apply(conn, msg)
+    }
+}
+
+impl DeadlineHandler {
+    async fn apply(&self, conn: &mut PgConnection, msg: &Incoming<'_>) -> Result<(), HandlerError> {
+        let env = msg.envelope;
+        let steps = plan(self.family, &env.kind, &env.data).map_err(reject)?;
+        let case_no = env
+            .data
+            .get("case_no")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .or_else(|| env.case_id.clone());
+        let Some(case_no) = case_no else {
+            if steps.is_empty() {
+                return Ok(());
+            }
+            return Err(reject(format!("{} event carries no case number", env.kind)));
+        };
+        projection::record(conn, self.family, env, &case_no).await?;
+        let at = env
+            .data
+            .get("at")
+            .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
+            .unwrap_or(env.at);
+        let mut changed = false;
+        for step in steps {
+            changed |= self
+                .step(conn, &case_no, env.county.as_str(), at, step)
+                .await?;
+        }
+        if changed {
+            store::wake_indexer(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        county: &str,
+        at: DateTime<Utc>,
+        step: Step,
+    ) -> Result<bool, HandlerError> {
+        match step {
+            Step::Start(s) => self.start(conn, case_no, county, at, s).await,
+            Step::Close { tracked, reason } => {
+                let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
+                Ok(store::close(conn, case_no, Some(&codes), at, reason).await? > 0)
+            }
+            Step::CloseAll { reason } => Ok(store::close(conn, case_no, None, at, reason).await? > 0),
+            Step::Extend { days } => self.extend(conn, case_no, days).await,
+            Step::Pause { at } => {
+                let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {
+                    tracing::warn!(case_no, "hearing started but the case has no D10 deadline");
+                    return Ok(false);
+                };
+                if row.state != "pending" {
+                    return Ok(false);
+                }
+                store::pause(conn, row.id, utc(at)).await?;
+                Ok(true)
+            }
+            Step::Resume { at } => self.resume(conn, case_no, utc(at)).await,
+            Step::Nothing => Ok(false),
+        }
+    }
+
+    async fn start(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        county: &str,
+        at: DateTime<Utc>,
+        s: Start,
+    ) -> Result<bool, HandlerError> {
+        let r = &self.rules;
+        let rules = &r.settings.deadlines;
+        let none = Adjustments::default();
+        let (code, due) = match s.tracked {
+            Tracked::Statutory(DeadlineKind::D5) => {
+                let (t, b) = projection::type_and_branch(conn, case_no).await?;
+                let d = compute_handling(s.trigger, t, b, &r.calendar, rules, &none)
+                    .map_err(reject)?;
+                (d.kind.code(), d.due)
+            }
+            Tracked::Statutory(k) => {
+                let d = compute(k, s.trigger, &r.calendar, rules, &none).map_err(reject)?;
+                (d.kind.code(), d.due)
+            }
+            Tracked::Evaluation => (
+                Tracked::EVALUATION,
+                Some(evaluation_closes(s.trigger, rules).map_err(reject)?),
+            ),
+            // Response deadlines are started by 督办 records, never by a fact.
+            Tracked::SupervisionResponse => return Ok(false),
+        };
+        // A clock started again (re-assignment, a repeated fact) replaces the open one.
+        let mut changed = store::cancel_open(conn, case_no, code, at, "restarted").await? > 0;
+        if code == "D5" {
+            changed |= store::cancel_open(conn, case_no, "D6", at, "restarted").await? > 0;
+        }
+        let due = due.map(utc);
+        projection::set_due(conn, case_no, code, due).await?;
+        let Some(due) = due else {
+            // No time limit (handling configured as none for this type/branch).
+            return Ok(changed);
+        };
+        let department = match s.responsible {
+            Responsible::Bureau => Some(r.settings.bureau_department.clone()),
+            Responsible::Department(d) => Some(d),
+            Responsible::Petitioner { department } => department,
+        };
+        let trigger = utc(s.trigger);
+        let row = NewDeadline {
+            id: Uuid::now_v7(),
+            case_no: case_no.to_owned(),
+            county: county.to_owned(),
+            department,
+            kind: code.to_owned(),
+            reference: String::new(),
+            trigger_at: trigger,
+            due_at: due,
+            warn_at: r.warn_at(s.tracked, trigger, due),
+        };
+        store::insert_batch(conn, &[row], false).await?;
+        Ok(true)
+    }
+
+    /// D5 → D6: the one extension (Art 34), recomputed from the acceptance date.
+    async fn extend(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        days: u32,
+    ) -> Result<bool, HandlerError> {
+        let Some(row) = store::latest_for_update(conn, case_no, &["D5", "D6"]).await? else {
+            tracing::warn!(case_no, "extension for a case without a handling deadline");
+            return Ok(false);
+        };
+        if row.state != "pending" && row.state != "paused" {
+            tracing::info!(case_no, state = %row.state, "extension after the handling deadline closed; recorded nowhere");
+            return Ok(false);
+        }
+        let (t, b) = projection::type_and_branch(conn, case_no).await?;
+        let adj = Adjustments {
+            extension_days: Some(days),
+            ..Adjustments::default()
+        };
+        let trigger = row.trigger_at.with_timezone(&CST);
+        let due = compute_handling(trigger, t, b, &self.rules.calendar, &self.rules.settings.deadlines, &adj)
+            .map_err(reject)?;
+        let Some(due_at) = due.due.map(utc) else {
+            return Ok(false);
+        };
+        let warn = self
+            .rules
+            .warn_at(Tracked::Statutory(due.kind), row.trigger_at, due_at);
+        store::reschedule(
+            conn,
+            row.id,
+            due.kind.code(),
+            due_at,
+            warn,
+            i32::try_from(days).ok(),
+        )
+        .await?;
+        projection::set_due(conn, case_no, "D6", Some(due_at)).await?;
+        Ok(true)
+    }
+
+    /// A hearing finished: its days are not counted (Art 36 para 2), so D10 moves out.
+    async fn resume(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, HandlerError> {
+        let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {
+            tracing::warn!(case_no, "hearing finished but the case has no D10 deadline");
+            return Ok(false);
+        };
+        let Some(started) = row.paused_at.filter(|_| row.state == "paused") else {
+            return Ok(false);
+        };
+        let end = at.max(started);
+        let mut intervals: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+            serde_json::from_value(row.pauses.clone()).map_err(reject)?;
+        intervals.push((started, end));
+        let adj = Adjustments {
+            paused: intervals
+                .iter()
+                .map(|(a, b)| (a.with_timezone(&CST), b.with_timezone(&CST)))
+                .collect(),
+            ..Adjustments::default()
+        };
+        let d = compute(
+            DeadlineKind::D10,
+            row.trigger_at.with_timezone(&CST),
+            &self.rules.calendar,
+            &self.rules.settings.deadlines,
+            &adj,
+        )
+        .map_err(reject)?;
+        let Some(due_at) = d.due.map(utc) else {
+            return Ok(false);
+        };
+        let warn = self
+            .rules
+            .warn_at(Tracked::Statutory(DeadlineKind::D10), row.trigger_at, due_at);
+        let secs = (end - started).num_milliseconds() as f64 / 1000.0;
+        let pauses = serde_json::to_value(&intervals).map_err(reject)?;
+        store::resume(conn, row.id, &pauses, secs, due_at, warn).await?;
+        Ok(true)
+    }
+}

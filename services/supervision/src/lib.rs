@@ -1,0 +1,3 @@
+//! Supervision: statutory deadline timers (Postgres record, Redis index), warnings, overdue escalation (督办), KPIs.
+
+pub mod service;

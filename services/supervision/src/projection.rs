@@ -1,0 +1,213 @@
+//! Supervision's own projection of case facts (`cases`), from which the KPIs are computed.
+//! Written in the consumer's transaction with the deadline changes of the same event.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use xinfang_domain::deadline_plan::Family;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{
+    Accepted, Assigned, Evaluated, Reclassified, Registered, Replied, kind,
+};
+use xinfang_domain::petition::{Art31Branch, PetitionType};
+
+/// Makes sure the case has a row (facts may arrive before `registered` was seen).
+async fn ensure(conn: &mut PgConnection, case_no: &str, county: &str) -> sqlx::Result<()> {
+    sqlx::query("insert into cases (case_no, county) values ($1, $2) on conflict do nothing")
+        .bind(case_no)
+        .bind(county)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn data<T: serde::de::DeserializeOwned>(env: &Envelope) -> Option<T> {
+    // The planner has already rejected payloads that break the contract.
+    env.data_as::<T>().ok()
+}
+
+/// Records what the KPIs need from one fact. Facts of no interest change nothing.
+pub async fn record(
+    conn: &mut PgConnection,
+    family: Family,
+    env: &Envelope,
+    case_no: &str,
+) -> sqlx::Result<()> {
+    if family != Family::Case {
+        return Ok(());
+    }
+    let county = env.county.as_str();
+    match env.kind.as_str() {
+        kind::REGISTERED => {
+            let Some(r) = data::<Registered>(env) else { return Ok(()) };
+            sqlx::query(
+                "insert into cases (case_no, county, department, petition_type, branch,
+                                    received_at, registered_at, is_repeat)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)
+                 on conflict (case_no) do update set
+                    department = coalesce(cases.department, excluded.department),
+                    petition_type = coalesce(cases.petition_type, excluded.petition_type),
+                    branch = coalesce(cases.branch, excluded.branch),
+                    received_at = excluded.received_at, registered_at = excluded.registered_at,
+                    is_repeat = excluded.is_repeat, updated_at = now()",
+            )
+            .bind(case_no)
+            .bind(county)
+            .bind(&r.department)
+            .bind(r.petition_type.as_str())
+            .bind(r.branch.map(Art31Branch::as_str))
+            .bind(r.received_at)
+            .bind(r.registered_at)
+            .bind(r.repeat.is_some())
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::RECLASSIFIED => {
+            let Some(r) = data::<Reclassified>(env) else { return Ok(()) };
+            ensure(conn, case_no, county).await?;
+            sqlx::query(
+                "update cases set petition_type = $2, branch = $3, department = $4, updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(r.petition_type.as_str())
+            .bind(r.branch.map(Art31Branch::as_str))
+            .bind(&r.department)
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::ASSIGNED => {
+            let Some(a) = data::<Assigned>(env) else { return Ok(()) };
+            ensure(conn, case_no, county).await?;
+            // A new assignment (or a transfer) restarts the unit's acceptance clock.
+            sqlx::query(
+                "update cases set department = $2, petition_type = $3, branch = coalesce($4, branch),
+                        assigned_at = $5, unit_answered_at = null,
+                        disposed_at = coalesce(disposed_at, $5), updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(&a.department)
+            .bind(a.petition_type.as_str())
+            .bind(a.branch.map(Art31Branch::as_str))
+            .bind(a.assigned_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::DIVERTED | kind::NOT_ACCEPTED | kind::NOT_REACCEPTED => {
+            ensure(conn, case_no, county).await?;
+            disposed(conn, case_no, event_at(env)).await?;
+        }
+        kind::ACCEPTED => {
+            let Some(a) = data::<Accepted>(env) else { return Ok(()) };
+            ensure(conn, case_no, county).await?;
+            sqlx::query(
+                "update cases set department = $2, accepted_at = $3, accepted_on = $4,
+                        unit_answered_at = coalesce(unit_answered_at, $3),
+                        disposed_at = coalesce(disposed_at, $3), updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(&a.department)
+            .bind(a.at)
+            .bind(a.accepted_on)
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::OBJECTED => {
+            ensure(conn, case_no, county).await?;
+            sqlx::query(
+                "update cases set unit_answered_at = coalesce(unit_answered_at, $2), updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(event_at(env))
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::REPLIED => {
+            let Some(r) = data::<Replied>(env) else { return Ok(()) };
+            ensure(conn, case_no, county).await?;
+            sqlx::query(
+                "update cases set replied_at = $2, served_on = $3, updated_at = now() where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(r.at)
+            .bind(r.served_on)
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::EVALUATED => {
+            let Some(e) = data::<Evaluated>(env) else { return Ok(()) };
+            ensure(conn, case_no, county).await?;
+            sqlx::query(
+                "update cases set evaluated_at = $2, bureau_rating = $3, unit_rating = $4,
+                        updated_at = now() where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(e.at)
+            .bind(e.bureau.as_str())
+            .bind(e.unit.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The event's own time: the payload's `at` when it has one, else the envelope's.
+fn event_at(env: &Envelope) -> DateTime<Utc> {
+    env.data
+        .get("at")
+        .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
+        .unwrap_or(env.at)
+}
+
+async fn disposed(conn: &mut PgConnection, case_no: &str, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update cases set disposed_at = coalesce(disposed_at, $2), updated_at = now() where case_no = $1",
+    )
+    .bind(case_no)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Which due column of `cases` a clock feeds.
+pub async fn set_due(
+    conn: &mut PgConnection,
+    case_no: &str,
+    code: &str,
+    due: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    let q = match code {
+        "D1" => "update cases set d1_due = $2 where case_no = $1",
+        "D3" => "update cases set d3_due = $2 where case_no = $1",
+        "D5" | "D6" => "update cases set handling_due = $2 where case_no = $1",
+        _ => return Ok(()),
+    };
+    sqlx::query(q)
+        .bind(case_no)
+        .bind(due)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The case's type and Art 31 branch as last seen (for the handling deadline, Decisions 2).
+pub async fn type_and_branch(
+    conn: &mut PgConnection,
+    case_no: &str,
+) -> sqlx::Result<(Option<PetitionType>, Option<Art31Branch>)> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("select petition_type, branch from cases where case_no = $1")
+            .bind(case_no)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (t, b) = row.unwrap_or_default();
+    Ok((
+        t.and_then(|t| PetitionType::parse(&t).ok()),
+        b.and_then(|b| Art31Branch::parse(&b).ok()),
+    ))
+}

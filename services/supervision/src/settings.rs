@@ -1,0 +1,147 @@
+//! The `[supervision]` configuration section and the calendar it counts working days with.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::TimeDelta;
+use serde::Deserialize;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::deadline::DeadlineRules;
+use xinfang_domain::deadline_plan::Tracked;
+
+/// ```toml
+/// [supervision]
+/// warning_lead_hours = 72            # warn 3 days before every deadline
+/// [supervision.warning_lead_hours_by_kind]
+/// D4 = 24                            # ...but only 1 day before the 5-working-day D4
+/// [supervision.deadlines]            # xinfang_domain::deadline::DeadlineRules (Decisions 1–3, 5)
+/// [supervision.deadlines.handling_by_type]
+/// suggestion = "none"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisionSettings {
+    /// Lead time of warnings before a deadline; 0 disables warnings.
+    pub warning_lead_hours: u32,
+    /// Per-kind overrides (`D1`..`D10`, `eval`, `supervision`).
+    pub warning_lead_hours_by_kind: BTreeMap<String, u32>,
+    /// Deadline rules: day counting, roll-over, handling days per type/branch, evaluation window.
+    pub deadlines: DeadlineRules,
+    /// Department code of the 信访部门 itself: D1 is its duty.
+    pub bureau_department: String,
+    /// Issuer recorded on automatic 督办 (overdue escalation).
+    pub escalation_issuer: String,
+    /// Days the department has to answer an escalation 督办.
+    pub escalation_response_days: u32,
+    /// Run the timer loop in this instance (several instances may; they share the work).
+    pub timers_enabled: bool,
+    /// How often the timer loop looks for due timers when idle.
+    pub poll_interval_ms: u64,
+    /// Timers claimed (and fired in one transaction) at a time.
+    pub claim_batch: usize,
+    /// How long a claimed timer stays leased before another instance may take it back.
+    pub lease_secs: u64,
+    /// Full rebuild of the Redis index from Postgres, in seconds (also done at start).
+    pub reconcile_interval_secs: u64,
+    /// How often to check that the Redis index still exists (a lost index is rebuilt at once).
+    pub index_check_interval_secs: u64,
+    /// Count 基本满意 as satisfied in 满意率.
+    pub basically_satisfied_counts: bool,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self {
+            warning_lead_hours: 72,
+            warning_lead_hours_by_kind: BTreeMap::new(),
+            deadlines: DeadlineRules::default(),
+            bureau_department: "xfj".into(),
+            escalation_issuer: "system".into(),
+            escalation_response_days: 5,
+            timers_enabled: true,
+            poll_interval_ms: 100,
+            claim_batch: 1000,
+            lease_secs: 30,
+            reconcile_interval_secs: 300,
+            index_check_interval_secs: 5,
+            basically_satisfied_counts: true,
+        }
+    }
+}
+
+impl SupervisionSettings {
+    /// Checks what serde cannot; errors name the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for key in self.warning_lead_hours_by_kind.keys() {
+            key.parse::<Tracked>().map_err(|e| {
+                anyhow::anyhow!("supervision.warning_lead_hours_by_kind.{key}: {e}")
+            })?;
+        }
+        xinfang_domain::subject::token("supervision.bureau_department", &self.bureau_department)?;
+        if !(1..=10_000).contains(&self.claim_batch) {
+            anyhow::bail!("supervision.claim_batch: must be between 1 and 10000");
+        }
+        if self.lease_secs == 0 || self.poll_interval_ms == 0 {
+            anyhow::bail!("supervision.lease_secs and poll_interval_ms must be positive");
+        }
+        if !(1..=366).contains(&self.escalation_response_days) {
+            anyhow::bail!("supervision.escalation_response_days: must be 1 to 366");
+        }
+        Ok(())
+    }
+
+    /// The warning lead for a kind; `None` when warnings are off for it.
+    pub fn warning_lead(&self, tracked: Tracked) -> Option<TimeDelta> {
+        let hours = self
+            .warning_lead_hours_by_kind
+            .get(tracked.code())
+            .copied()
+            .unwrap_or(self.warning_lead_hours);
+        (hours > 0).then(|| TimeDelta::hours(i64::from(hours)))
+    }
+}
+
+/// The deployment's calendar file, or the embedded one (with a warning) when it cannot be read.
+pub fn load_calendar(path: &Path) -> Calendar {
+    match std::fs::read_to_string(path) {
+        Ok(raw) => match Calendar::from_toml_str(&raw) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "calendar invalid; using the embedded calendar");
+                Calendar::embedded()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "calendar unreadable; using the embedded calendar");
+            Calendar::embedded()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_leads_fall_back() {
+        let mut s = SupervisionSettings::default();
+        s.validate().unwrap();
+        assert_eq!(
+            s.warning_lead(Tracked::Evaluation),
+            Some(TimeDelta::hours(72))
+        );
+        s.warning_lead_hours_by_kind.insert("D4".into(), 0);
+        assert_eq!(
+            s.warning_lead(Tracked::Statutory(xinfang_domain::deadline::DeadlineKind::D4)),
+            None
+        );
+        s.warning_lead_hours_by_kind.insert("D99".into(), 1);
+        assert!(s.validate().unwrap_err().to_string().contains("D99"));
+    }
+
+    #[test]
+    fn a_missing_calendar_falls_back_to_the_embedded_one() {
+        let c = load_calendar(Path::new("/nonexistent/holidays.toml"));
+        assert_eq!(c, Calendar::embedded());
+    }
+}

@@ -1,0 +1,278 @@
+//! The `deadlines` table: the record of every clock. Writers mark a changed row `indexed =
+//! false` and wake the indexer, which brings Redis in line after the commit.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// When a pending row next needs attention: its warning if one is still to come, else its due.
+pub const NEXT_FIRE: &str =
+    "case when warn_at is not null and warned_at is null and warn_at < due_at then warn_at else due_at end";
+
+/// A clock to create.
+#[derive(Debug, Clone)]
+pub struct NewDeadline {
+    pub id: Uuid,
+    pub case_no: String,
+    pub county: String,
+    pub department: Option<String>,
+    pub kind: String,
+    pub reference: String,
+    pub trigger_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub warn_at: Option<DateTime<Utc>>,
+}
+
+impl NewDeadline {
+    /// When the row first needs attention.
+    pub fn next_fire(&self) -> DateTime<Utc> {
+        match self.warn_at {
+            Some(w) if w < self.due_at => w,
+            _ => self.due_at,
+        }
+    }
+}
+
+/// A deadline as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeadlineRow {
+    pub id: Uuid,
+    pub case_no: String,
+    pub county: String,
+    pub department: Option<String>,
+    pub kind: String,
+    #[sqlx(rename = "ref")]
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub trigger_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub warn_at: Option<DateTime<Utc>>,
+    pub state: String,
+    pub warned_at: Option<DateTime<Utc>>,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub pauses: serde_json::Value,
+    pub extension_days: Option<i32>,
+    pub generation: i32,
+}
+
+/// Inserts clocks in one statement. `indexed` says whether the caller indexes them itself
+/// (the benchmark and the fire loop do; event handlers leave it to the indexer).
+pub async fn insert_batch(
+    conn: &mut PgConnection,
+    rows: &[NewDeadline],
+    indexed: bool,
+) -> sqlx::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut id = Vec::with_capacity(rows.len());
+    let mut case_no = Vec::with_capacity(rows.len());
+    let mut county = Vec::with_capacity(rows.len());
+    let mut department = Vec::with_capacity(rows.len());
+    let mut kind = Vec::with_capacity(rows.len());
+    let mut reference = Vec::with_capacity(rows.len());
+    let mut trigger_at = Vec::with_capacity(rows.len());
+    let mut due_at = Vec::with_capacity(rows.len());
+    let mut warn_at = Vec::with_capacity(rows.len());
+    for r in rows {
+        id.push(r.id);
+        case_no.push(r.case_no.as_str());
+        county.push(r.county.as_str());
+        department.push(r.department.as_deref());
+        kind.push(r.kind.as_str());
+        reference.push(r.reference.as_str());
+        trigger_at.push(r.trigger_at);
+        due_at.push(r.due_at);
+        warn_at.push(r.warn_at);
+    }
+    let done = sqlx::query(
+        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, indexed)
+         select *, $10 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+         on conflict do nothing",
+    )
+    .bind(&id)
+    .bind(&case_no)
+    .bind(&county)
+    .bind(&department)
+    .bind(&kind)
+    .bind(&reference)
+    .bind(&trigger_at)
+    .bind(&due_at)
+    .bind(&warn_at)
+    .bind(indexed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Wakes the indexer once the transaction commits.
+pub async fn wake_indexer(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("select pg_notify(current_schema() || '_timers_wake', '')")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the open clock of `kind` (ref '') on a case, e.g. before starting it anew.
+pub async fn cancel_open(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kind: &str,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update deadlines set state = 'cancelled', closed_at = $3, close_reason = $4,
+                indexed = false, updated_at = now()
+         where case_no = $1 and kind = $2 and ref = '' and state in ('pending', 'paused')",
+    )
+    .bind(case_no)
+    .bind(kind)
+    .bind(at)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None): open ones are
+/// cancelled; fired ones not yet closed record that the late act has now happened.
+pub async fn close(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kinds: Option<&[String]>,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> sqlx::Result<u64> {
+    let all = kinds.is_none();
+    let kinds: Vec<String> = kinds.map(<[String]>::to_vec).unwrap_or_default();
+    let cancelled = sqlx::query(
+        "update deadlines set state = 'cancelled', closed_at = $3, close_reason = $4,
+                indexed = false, updated_at = now()
+         where case_no = $1 and ($5 or kind = any($2)) and state in ('pending', 'paused')",
+    )
+    .bind(case_no)
+    .bind(&kinds)
+    .bind(at)
+    .bind(reason)
+    .bind(all)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let late = sqlx::query(
+        "update deadlines set closed_at = $3, close_reason = $4, updated_at = now()
+         where case_no = $1 and ($5 or kind = any($2)) and state = 'fired' and closed_at is null",
+    )
+    .bind(case_no)
+    .bind(&kinds)
+    .bind(at)
+    .bind(reason)
+    .bind(all)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(cancelled + late)
+}
+
+/// The latest clock of one of `kinds` on a case, locked for update.
+pub async fn latest_for_update(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kinds: &[&str],
+) -> sqlx::Result<Option<DeadlineRow>> {
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    sqlx::query_as::<_, DeadlineRow>(
+        "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation
+         from deadlines where case_no = $1 and kind = any($2) and ref = ''
+         order by created_at desc, id desc limit 1 for update",
+    )
+    .bind(case_no)
+    .bind(&kinds)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Moves a clock: new kind, due and warning time; the warning may come again.
+pub async fn reschedule(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+    due_at: DateTime<Utc>,
+    warn_at: Option<DateTime<Utc>>,
+    extension_days: Option<i32>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update deadlines set kind = $2, due_at = $3, warn_at = $4, extension_days = $5,
+                warned_at = null, state = 'pending', paused_at = null, generation = generation + 1,
+                indexed = false, updated_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(due_at)
+    .bind(warn_at)
+    .bind(extension_days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Stops a clock while a hearing runs (D10).
+pub async fn pause(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update deadlines set state = 'paused', paused_at = $2, indexed = false, updated_at = now()
+         where id = $1 and state = 'pending'",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a finished pause and restarts the clock at its recomputed due time.
+pub async fn resume(
+    conn: &mut PgConnection,
+    id: Uuid,
+    pauses: &serde_json::Value,
+    paused_secs: f64,
+    due_at: DateTime<Utc>,
+    warn_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update deadlines set state = 'pending', paused_at = null, pauses = $2,
+                paused_total = paused_total + make_interval(secs => $3),
+                due_at = $4, warn_at = $5, warned_at = case when $5 is null or warned_at < $5 then null else warned_at end,
+                generation = generation + 1, indexed = false, updated_at = now()
+         where id = $1 and state = 'paused'",
+    )
+    .bind(id)
+    .bind(pauses)
+    .bind(paused_secs)
+    .bind(due_at)
+    .bind(warn_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The clocks of a case, oldest first.
+pub async fn for_case(
+    pool: &sqlx::PgPool,
+    case_no: &str,
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    sqlx::query_as::<_, DeadlineRow>(
+        "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation
+         from deadlines where case_no = $1 order by created_at, id",
+    )
+    .bind(case_no)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,212 @@
+//! 督办 records (Art 40): issued by hand (HTTP) or raised when a duty deadline passes. Each
+//! record publishes `xf.<county>.case.supervised` (the bureau's record on the case) and
+//! `xf.<county>.dept.<dept>.supervision` (the department's notice), and its response deadline
+//! is itself a tracked clock (kind `supervision`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline_plan::Tracked;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{Supervised, kind};
+use xinfang_domain::subject;
+
+use crate::handlers::Rules;
+use crate::ids::{deterministic_v7, firing_event_id, millis_of};
+use crate::outbox_batch::Batch;
+use crate::store::{self, NewDeadline};
+
+/// The forms of 督办 a supervisor may issue (domain.md §9, practice S25).
+pub const FORMS: [&str; 4] = ["written_notice", "summons", "on_site", "joint"];
+/// The form recorded for an automatic escalation of an overdue deadline.
+pub const ESCALATION: &str = "escalation";
+
+#[derive(Debug, Clone)]
+pub struct NewSupervision {
+    pub id: Uuid,
+    pub case_no: String,
+    pub county: CountyCode,
+    pub department: String,
+    pub form: String,
+    pub issuer: String,
+    pub note: String,
+    pub respond_by: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    /// The overdue deadline an escalation answers; at most one escalation per deadline.
+    pub cause_deadline: Option<Uuid>,
+}
+
+impl NewSupervision {
+    /// The id of the response deadline: derived, so a repeated write finds the same row.
+    pub fn response_deadline(&self) -> Uuid {
+        deterministic_v7(self.respond_by.timestamp_millis(), &[self.id.as_bytes(), b"response"])
+    }
+}
+
+/// A stored 督办 record.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SupervisionRow {
+    pub id: Uuid,
+    pub case_no: String,
+    pub county: String,
+    pub department: String,
+    pub form: String,
+    pub issuer: String,
+    pub note: String,
+    pub respond_by: DateTime<Utc>,
+    pub response_deadline: Option<Uuid>,
+    pub cause_deadline: Option<Uuid>,
+    pub responded_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes records that are not there yet, their response deadlines and their events (into
+/// `events`, written by the caller in the same transaction). Returns the records written.
+pub async fn record(
+    conn: &mut PgConnection,
+    items: &[NewSupervision],
+    rules: &Rules,
+    events: &mut Batch,
+) -> anyhow::Result<usize> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = items.iter().map(|s| s.id).collect();
+    let case_no: Vec<&str> = items.iter().map(|s| s.case_no.as_str()).collect();
+    let county: Vec<&str> = items.iter().map(|s| s.county.as_str()).collect();
+    let department: Vec<&str> = items.iter().map(|s| s.department.as_str()).collect();
+    let form: Vec<&str> = items.iter().map(|s| s.form.as_str()).collect();
+    let issuer: Vec<&str> = items.iter().map(|s| s.issuer.as_str()).collect();
+    let note: Vec<&str> = items.iter().map(|s| s.note.as_str()).collect();
+    let respond_by: Vec<DateTime<Utc>> = items.iter().map(|s| s.respond_by).collect();
+    let response: Vec<Uuid> = items.iter().map(NewSupervision::response_deadline).collect();
+    let cause: Vec<Option<Uuid>> = items.iter().map(|s| s.cause_deadline).collect();
+    let created: Vec<DateTime<Utc>> = items.iter().map(|s| s.at).collect();
+    let written: Vec<Uuid> = sqlx::query_scalar(
+        "insert into supervisions (id, case_no, county, department, form, issuer, note, respond_by,
+                                   response_deadline, cause_deadline, created_at)
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::text[], $8::timestamptz[], $9::uuid[], $10::uuid[], $11::timestamptz[])
+         on conflict do nothing
+         returning id",
+    )
+    .bind(&ids)
+    .bind(&case_no)
+    .bind(&county)
+    .bind(&department)
+    .bind(&form)
+    .bind(&issuer)
+    .bind(&note)
+    .bind(&respond_by)
+    .bind(&response)
+    .bind(&cause)
+    .bind(&created)
+    .fetch_all(&mut *conn)
+    .await?;
+    let written: std::collections::HashSet<Uuid> = written.into_iter().collect();
+    let mut deadlines = Vec::with_capacity(written.len());
+    for s in items.iter().filter(|s| written.contains(&s.id)) {
+        deadlines.push(NewDeadline {
+            id: s.response_deadline(),
+            case_no: s.case_no.clone(),
+            county: s.county.to_string(),
+            department: Some(s.department.clone()),
+            kind: Tracked::SUPERVISION.to_owned(),
+            reference: s.id.to_string(),
+            trigger_at: s.at,
+            due_at: s.respond_by,
+            warn_at: rules.warn_at(Tracked::SupervisionResponse, s.at, s.respond_by),
+        });
+        let payload = Supervised {
+            case_no: s.case_no.clone(),
+            department: s.department.clone(),
+            form: s.form.clone(),
+            issuer: s.issuer.clone(),
+            note: s.note.clone(),
+            respond_by: s.respond_by,
+            at: s.at,
+        };
+        // Ids depend on the record only, so writing it again yields the same events.
+        let at_ms = millis_of(s.id);
+        let case_env = Envelope::with_id(
+            firing_event_id(s.id, kind::SUPERVISED, at_ms, "case"),
+            kind::SUPERVISED,
+            Some(s.case_no.clone()),
+            s.county.clone(),
+            s.at,
+            payload.clone(),
+        )?;
+        events.push(&subject::case_event(&s.county, kind::SUPERVISED)?, &case_env)?;
+        match subject::dept_event(&s.county, &s.department, kind::SUPERVISION) {
+            Ok(dept_subject) => {
+                let dept_env = Envelope::with_id(
+                    firing_event_id(s.id, kind::SUPERVISION, at_ms, "dept"),
+                    kind::SUPERVISION,
+                    Some(s.case_no.clone()),
+                    s.county.clone(),
+                    s.at,
+                    payload,
+                )?;
+                events.push(&dept_subject, &dept_env)?;
+            }
+            Err(_) => {
+                // Organ codes such as `411200:gov` have no department subject.
+                tracing::debug!(case_no = %s.case_no, "督办 department has no subject of its own");
+            }
+        }
+    }
+    if !deadlines.is_empty() {
+        store::insert_batch(conn, &deadlines, false).await?;
+        store::wake_indexer(conn).await?;
+    }
+    Ok(written.len())
+}
+
+/// Records a department's response to a 督办 and closes its response deadline.
+/// Returns false when there is no such record.
+pub async fn respond(
+    conn: &mut PgConnection,
+    id: Uuid,
+    response: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "update supervisions set responded_at = coalesce(responded_at, $2), response = coalesce(response, $3)
+         where id = $1 returning case_no",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(response)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((case_no,)) = row else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "update deadlines set state = case when state in ('pending', 'paused') then 'cancelled' else state end,
+                closed_at = coalesce(closed_at, $3), close_reason = coalesce(close_reason, 'responded'),
+                indexed = false, updated_at = now()
+         where case_no = $1 and kind = 'supervision' and ref = $2",
+    )
+    .bind(&case_no)
+    .bind(id.to_string())
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    store::wake_indexer(conn).await?;
+    Ok(true)
+}
+
+/// The 督办 records of a case, newest first.
+pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<SupervisionRow>> {
+    sqlx::query_as::<_, SupervisionRow>(
+        "select id, case_no, county, department, form, issuer, note, respond_by, response_deadline,
+                cause_deadline, responded_at, created_at
+         from supervisions where case_no = $1 order by created_at desc, id desc",
+    )
+    .bind(case_no)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,57 @@
+//! `xinfang bench ...`: benchmark programs that print numbers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Bench {
+    /// Run a labelled petition file through registration and score the classification.
+    Classify {
+        /// JSONL with the dev-set schema (tests/data/petitions-dev.jsonl).
+        #[arg(long)]
+        file: PathBuf,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(b: Bench) -> anyhow::Result<ExitCode> {
+    match b {
+        Bench::Classify { file, json } => classify(file, json).await,
+    }
+}
+
+async fn classify(file: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let lines = match xinfang_intake::bench::parse(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let settings = xinfang_platform::config::load()?;
+    let bar = ProgressBar::new(lines.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} registering {pos}/{len} [{bar:30}] {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let r = xinfang_intake::bench::run(&settings, &lines, |i| bar.set_position(i as u64)).await?;
+    bar.finish_and_clear();
+    println!("petitions:           {}", r.n);
+    println!("type accuracy:       {:.1}%", r.type_accuracy * 100.0);
+    println!("department accuracy: {:.1}%", r.dept_accuracy * 100.0);
+    println!("county accuracy:     {:.1}%", r.county_accuracy * 100.0);
+    println!("diversion accuracy:  {:.1}%", r.diversion_accuracy * 100.0);
+    println!("accused official:    precision {:.1}%, recall {:.1}%", r.accused_precision * 100.0, r.accused_recall * 100.0);
+    println!("repeat links:        precision {:.1}%, recall {:.1}%", r.repeat_precision * 100.0, r.repeat_recall * 100.0);
+    println!("throughput:          {:.1} petitions/s (full registration path)", r.per_second);
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,42 @@
+//! Command-line interface. Exit codes: 0 success, 1 failure, 2 invalid usage or input.
+
+mod bench;
+mod deadline;
+mod submit;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "xinfang", version, about = "Petition (信访) case handling: registration, routing, deadlines, review, notices")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run all five services in one process (single-machine deployment) until Ctrl-C.
+    Up,
+    /// Create the database if needed and run every service's migrations, then exit.
+    Migrate,
+    /// Register a petition from a JSON file (or stdin) and print its case number.
+    Submit(submit::Args),
+    /// When is a statutory deadline (D1–D11) due?
+    Deadline(deadline::Args),
+    /// Benchmarks that print numbers.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up => up::run().await,
+        Command::Migrate => up::migrate().await,
+        Command::Submit(a) => submit::run(a).await,
+        Command::Deadline(a) => deadline::run(a),
+        Command::Bench(b) => bench::run(b).await,
+    }
+}

@@ -1,0 +1,49 @@
+//! `xinfang up` and `xinfang migrate`.
+
+use std::process::ExitCode;
+
+use xinfang_platform::host::Infra;
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    xinfang_platform::main_runner::run("xinfang", |infra: Infra| async move {
+        let intake = xinfang_intake::service::start(infra.clone()).await?;
+        let routing = xinfang_routing::service::start(infra.clone()).await?;
+        let supervision = xinfang_supervision::service::start(infra.clone()).await?;
+        let review = xinfang_review::service::start(infra.clone()).await?;
+        let notify = xinfang_notify::service::start(infra.clone()).await?;
+        let api = format!("http://{}", intake.http);
+        println!();
+        println!("xinfang is up: {}", infra.settings.platform.deployment.name);
+        println!("  API (intake):   {api}");
+        println!("  API docs:       {api}/openapi.json");
+        println!(
+            "  other services: routing http://{}  supervision http://{}  review http://{}  notify http://{}",
+            routing.http, supervision.http, review.http, notify.http
+        );
+        println!("  health:         {api}/healthz  {api}/readyz  metrics: {api}/metrics");
+        println!();
+        println!("Submit a first petition (in another terminal):");
+        println!("  curl -sS -X POST {api}/v1/petitions -H 'content-type: application/json' \\");
+        println!("       --data @docs/examples/petition.json");
+        println!("  or:  target/debug/xinfang submit --file docs/examples/petition.json");
+        println!("Then follow it: curl -sS {api}/v1/cases/<case_no>  (petitioner view: {api}/v1/query/<query_code>)");
+        println!("Stop with Ctrl-C.");
+        Ok(())
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate() -> anyhow::Result<ExitCode> {
+    let settings = xinfang_platform::config::load()?;
+    let db = &settings.platform.database;
+    let services: [(&str, &sqlx::migrate::Migrator); 1] =
+        [("intake", &xinfang_intake::service::MIGRATOR)];
+    for (schema, migrator) in services {
+        let pool = xinfang_platform::db::connect(db, schema).await?;
+        xinfang_platform::db::migrate(&pool, schema, migrator).await?;
+        pool.close().await;
+        println!("migrated schema {schema}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
