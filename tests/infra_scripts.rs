@@ -82,10 +82,8 @@ struct Infra {
 
 impl Infra {
     fn new(pg: u16, redis: u16, nats: u16) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "xf-infra-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("xf-infra-test-{}", uuid::Uuid::new_v4().simple()));
         Infra {
             dir,
             pg,
@@ -196,10 +194,13 @@ async fn check_redis(port: u16) {
 }
 
 async fn check_nats_jetstream(port: u16) {
-    let client = tokio::time::timeout(NET_TIMEOUT, async_nats::connect(format!("127.0.0.1:{port}")))
-        .await
-        .expect("nats connect timed out")
-        .expect("nats connect");
+    let client = tokio::time::timeout(
+        NET_TIMEOUT,
+        async_nats::connect(format!("127.0.0.1:{port}")),
+    )
+    .await
+    .expect("nats connect timed out")
+    .expect("nats connect");
     let js = async_nats::jetstream::new(client.clone());
     let work = async {
         js.create_stream(async_nats::jetstream::stream::Config {
@@ -236,7 +237,10 @@ async fn up_starts_servers_on_free_ports_and_down_stops_them() {
     for server in SERVERS {
         let port = infra.port_of(server);
         let expected = format!("{server} 127.0.0.1:{port} (started by xinfang, data in ");
-        assert!(first.stdout.contains(&expected), "missing {expected:?}:\n{first}");
+        assert!(
+            first.stdout.contains(&expected),
+            "missing {expected:?}:\n{first}"
+        );
     }
     let started = infra.started();
     assert_eq!(
@@ -259,13 +263,20 @@ async fn up_starts_servers_on_free_ports_and_down_stops_them() {
     for server in SERVERS {
         let port = infra.port_of(server);
         let expected = format!("{server} 127.0.0.1:{port} (already running");
-        assert!(second.stdout.contains(&expected), "missing {expected:?}:\n{second}");
+        assert!(
+            second.stdout.contains(&expected),
+            "missing {expected:?}:\n{second}"
+        );
     }
     assert!(
         !second.stdout.contains("started by xinfang, data in"),
         "second run started something:\n{second}"
     );
-    assert_eq!(infra.started(), started, "second up.sh changed the pids:\n{second}");
+    assert_eq!(
+        infra.started(),
+        started,
+        "second up.sh changed the pids:\n{second}"
+    );
 
     // down.sh stops exactly what up.sh started.
     let down = infra.run("down.sh");
@@ -273,7 +284,10 @@ async fn up_starts_servers_on_free_ports_and_down_stops_them() {
     for server in SERVERS {
         let port = infra.port_of(server);
         let expected = format!("{server} 127.0.0.1:{port} (stopped");
-        assert!(down.stdout.contains(&expected), "missing {expected:?}:\n{down}");
+        assert!(
+            down.stdout.contains(&expected),
+            "missing {expected:?}:\n{down}"
+        );
     }
     for server in SERVERS {
         let port = infra.port_of(server);
@@ -282,7 +296,10 @@ async fn up_starts_servers_on_free_ports_and_down_stops_them() {
         while answers(port) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(!answers(port), "{server} still answers on {port} after down.sh:\n{down}");
+        assert!(
+            !answers(port),
+            "{server} still answers on {port} after down.sh:\n{down}"
+        );
     }
     assert!(
         !infra.started_file().exists(),
@@ -292,7 +309,10 @@ async fn up_starts_servers_on_free_ports_and_down_stops_them() {
     // down.sh again: nothing to do, still success.
     let again = infra.run("down.sh");
     assert!(again.ok(), "second down.sh failed:\n{again}");
-    assert!(again.stdout.contains("nothing started by xinfang"), "{again}");
+    assert!(
+        again.stdout.contains("nothing started by xinfang"),
+        "{again}"
+    );
 
     assert!(
         t0.elapsed() < Duration::from_secs(60),
@@ -317,7 +337,10 @@ async fn up_uses_servers_that_already_answer_and_records_nothing() {
     for server in SERVERS {
         let port = infra.port_of(server);
         let expected = format!("{server} 127.0.0.1:{port} (already running)");
-        assert!(run.stdout.contains(&expected), "missing {expected:?}:\n{run}");
+        assert!(
+            run.stdout.contains(&expected),
+            "missing {expected:?}:\n{run}"
+        );
     }
     assert!(
         infra.started().is_empty(),
@@ -329,6 +352,9 @@ async fn up_uses_servers_that_already_answer_and_records_nothing() {
     let down = infra.run("down.sh");
     assert!(down.ok(), "down.sh failed:\n{down}");
     for (server, port) in [("postgres", pg), ("redis", redis_port), ("nats", nats_port)] {
-        assert!(answers(port), "{server} on {port} stopped answering:\n{down}");
+        assert!(
+            answers(port),
+            "{server} on {port} stopped answering:\n{down}"
+        );
     }
 }

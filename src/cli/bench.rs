@@ -47,9 +47,20 @@ async fn classify(file: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
     println!("department accuracy: {:.1}%", r.dept_accuracy * 100.0);
     println!("county accuracy:     {:.1}%", r.county_accuracy * 100.0);
     println!("diversion accuracy:  {:.1}%", r.diversion_accuracy * 100.0);
-    println!("accused official:    precision {:.1}%, recall {:.1}%", r.accused_precision * 100.0, r.accused_recall * 100.0);
-    println!("repeat links:        precision {:.1}%, recall {:.1}%", r.repeat_precision * 100.0, r.repeat_recall * 100.0);
-    println!("throughput:          {:.1} petitions/s (full registration path)", r.per_second);
+    println!(
+        "accused official:    precision {:.1}%, recall {:.1}%",
+        r.accused_precision * 100.0,
+        r.accused_recall * 100.0
+    );
+    println!(
+        "repeat links:        precision {:.1}%, recall {:.1}%",
+        r.repeat_precision * 100.0,
+        r.repeat_recall * 100.0
+    );
+    println!(
+        "throughput:          {:.1} petitions/s (full registration path)",
+        r.per_second
+    );
     if json {
         println!("{}", serde_json::to_string(&r)?);
     }

@@ -26,12 +26,16 @@ fn calendar() -> Calendar {
     let path = xinfang_platform::config::load()
         .map(|s| s.platform.paths.calendar)
         .unwrap_or_else(|_| "config/calendar/holidays-cn.toml".into());
-    match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| {
-        Calendar::from_toml_str(&t).map_err(|e| e.to_string())
-    }) {
+    match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Calendar::from_toml_str(&t).map_err(|e| e.to_string()))
+    {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("warning: calendar {}: {e}; using the built-in calendar", path.display());
+            eprintln!(
+                "warning: calendar {}: {e}; using the built-in calendar",
+                path.display()
+            );
             Calendar::embedded()
         }
     }
@@ -48,7 +52,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let trigger = match DateTime::parse_from_rfc3339(&a.trigger) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: trigger: must be an RFC 3339 time such as 2026-09-30T10:00:00+08:00 ({e})");
+            eprintln!(
+                "error: trigger: must be an RFC 3339 time such as 2026-09-30T10:00:00+08:00 ({e})"
+            );
             return Ok(ExitCode::from(2));
         }
     };
@@ -64,15 +70,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    println!("{} {} ({}; {})", due.kind.code(), due.kind.zh(), due.kind.en(), due.kind.article());
+    println!(
+        "{} {} ({}; {})",
+        due.kind.code(),
+        due.kind.zh(),
+        due.kind.en(),
+        due.kind.article()
+    );
     println!("trigger: {}", due.trigger.to_rfc3339());
     match due.due {
         Some(d) => println!(
             "due:     {}  ({} {}{})",
             d.to_rfc3339(),
             due.days.unwrap_or(0),
-            if due.working_days { "working days" } else { "calendar days" },
-            due.extension_days.map(|e| format!(", including a {e}-day extension")).unwrap_or_default()
+            if due.working_days {
+                "working days"
+            } else {
+                "calendar days"
+            },
+            due.extension_days
+                .map(|e| format!(", including a {e}-day extension"))
+                .unwrap_or_default()
         ),
         None => println!("due:     no time limit"),
     }

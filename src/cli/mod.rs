@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "xinfang", version, about = "Petition (信访) case handling: registration, routing, deadlines, review, notices")]
+#[command(
+    name = "xinfang",
+    version,
+    about = "Petition (信访) case handling: registration, routing, deadlines, review, notices"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

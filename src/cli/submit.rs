@@ -59,14 +59,24 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         client.request(subj.to_string(), serde_json::to_vec(&input)?.into()),
     )
     .await
-    .map_err(|_| anyhow::anyhow!("intake did not answer within {}s: is `xinfang up` running?", a.timeout))?
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "intake did not answer within {}s: is `xinfang up` running?",
+            a.timeout
+        )
+    })?
     .map_err(|e| anyhow::anyhow!("request failed: {e} (is `xinfang up` running?)"))?;
     let v: Value = serde_json::from_slice(&reply.payload)?;
     if let Some(err) = v.get("error") {
         eprintln!(
             "refused: {}{}",
-            err.get("field").and_then(Value::as_str).map(|f| format!("{f}: ")).unwrap_or_default(),
-            err.get("message").and_then(Value::as_str).unwrap_or("unknown error")
+            err.get("field")
+                .and_then(Value::as_str)
+                .map(|f| format!("{f}: "))
+                .unwrap_or_default(),
+            err.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
         );
         return Ok(ExitCode::from(2));
     }
@@ -77,7 +87,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let c = &v["classification"];
     let s = |x: &Value| x.as_str().unwrap_or("-").to_owned();
     println!("case number:    {}", s(&v["case_no"]));
-    println!("query code:     {}  (give this to the petitioner)", s(&v["query_code"]));
+    println!(
+        "query code:     {}  (give this to the petitioner)",
+        s(&v["query_code"])
+    );
     println!("status:         {}", s(&v["status"]));
     println!(
         "classification: type {}, branch {}, diversion {}, department {}, county {}, confidence {:.2}{}",
@@ -87,7 +100,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         s(&c["department"]),
         s(&c["county"]),
         c["confidence"].as_f64().unwrap_or(0.0),
-        if c["needs_triage"].as_bool() == Some(true) { "  (needs triage by a clerk)" } else { "" }
+        if c["needs_triage"].as_bool() == Some(true) {
+            "  (needs triage by a clerk)"
+        } else {
+            ""
+        }
     );
     if let Some(r) = v.get("repeat").filter(|r| !r.is_null()) {
         println!("repeat of:      {} ({})", s(&r["of"]), s(&r["disposition"]));

@@ -148,12 +148,20 @@ pub enum Step {
         reason: &'static str,
     },
     /// Close every open clock of the case.
-    CloseAll { reason: &'static str },
+    CloseAll {
+        reason: &'static str,
+    },
     /// The one extension of the handling deadline (D5 → D6, Art 34).
-    Extend { days: u32 },
+    Extend {
+        days: u32,
+    },
     /// Hearing time is not counted for D10 (Art 36 para 2).
-    Pause { at: DateTime<FixedOffset> },
-    Resume { at: DateTime<FixedOffset> },
+    Pause {
+        at: DateTime<FixedOffset>,
+    },
+    Resume {
+        at: DateTime<FixedOffset>,
+    },
     /// Facts that change no deadline but are of interest to the projection (evaluations).
     Nothing,
 }
@@ -188,7 +196,10 @@ fn payload<T: serde::de::DeserializeOwned>(
 pub fn start_of_day(date: NaiveDate) -> DateTime<FixedOffset> {
     CST.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
         .single()
-        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN)).fixed_offset())
+        .unwrap_or_else(|| {
+            Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
+                .fixed_offset()
+        })
 }
 
 fn cst(at: DateTime<Utc>) -> DateTime<FixedOffset> {
@@ -320,7 +331,9 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
             let r: ReviewEvent = payload(event, data)?;
             // Only 复核 hearings are left out of a deadline (Art 36 para 2).
             match (r.level, event) {
-                (ReviewLevel::Rereview, kind::HEARING_STARTED) => vec![Step::Pause { at: cst(r.at) }],
+                (ReviewLevel::Rereview, kind::HEARING_STARTED) => {
+                    vec![Step::Pause { at: cst(r.at) }]
+                }
                 (ReviewLevel::Rereview, _) => vec![Step::Resume { at: cst(r.at) }],
                 _ => vec![Step::Nothing],
             }
@@ -399,7 +412,11 @@ mod tests {
         let steps = plan(Family::Case, "registered", &data).unwrap();
         assert_eq!(
             starts(&steps),
-            vec![(D(DeadlineKind::D1), ts("2026-03-02T01:00:00+08:00"), Responsible::Bureau)]
+            vec![(
+                D(DeadlineKind::D1),
+                ts("2026-03-02T01:00:00+08:00"),
+                Responsible::Bureau
+            )]
         );
     }
 
@@ -416,7 +433,10 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].0, D(DeadlineKind::D3));
         assert_eq!(s[1].0, D(DeadlineKind::D4));
-        assert!(s.iter().all(|x| x.2 == Responsible::Department("zjj".into())));
+        assert!(
+            s.iter()
+                .all(|x| x.2 == Responsible::Department("zjj".into()))
+        );
     }
 
     #[test]
@@ -426,7 +446,11 @@ mod tests {
         let steps = plan(Family::Case, "accepted", &data).unwrap();
         assert_eq!(
             closes(&steps),
-            vec![D(DeadlineKind::D1), D(DeadlineKind::D3), D(DeadlineKind::D4)]
+            vec![
+                D(DeadlineKind::D1),
+                D(DeadlineKind::D3),
+                D(DeadlineKind::D4)
+            ]
         );
         assert_eq!(starts(&steps)[0].1, ts("2026-03-06T00:00:00+08:00"));
     }
@@ -478,10 +502,18 @@ mod tests {
     #[test]
     fn the_same_token_means_different_things_per_family_and_bad_payloads_are_errors() {
         // review.accepted changes nothing; case.accepted needs its payload.
-        assert!(plan(Family::Review, "accepted", &json!({})).unwrap().is_empty());
+        assert!(
+            plan(Family::Review, "accepted", &json!({}))
+                .unwrap()
+                .is_empty()
+        );
         let err = plan(Family::Case, "accepted", &json!({"case_no": 1})).unwrap_err();
         assert!(err.to_string().contains("accepted"));
-        assert!(plan(Family::Case, "supervised", &json!({})).unwrap().is_empty());
+        assert!(
+            plan(Family::Case, "supervised", &json!({}))
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             plan(Family::Case, "terminated", &json!({})).unwrap(),
             vec![Step::CloseAll {

@@ -266,11 +266,22 @@ impl Directory {
         let mut counties: Vec<County> = Vec::new();
         let mut seen_counties = BTreeSet::new();
         for (i, rc) in file.county.into_iter().enumerate() {
-            let at = format!("county[{}]", if rc.code.is_empty() { i.to_string() } else { rc.code.clone() });
+            let at = format!(
+                "county[{}]",
+                if rc.code.is_empty() {
+                    i.to_string()
+                } else {
+                    rc.code.clone()
+                }
+            );
             let code = match CountyCode::parse(rc.code.trim()) {
                 Ok(c) => c,
                 Err(e) => {
-                    errors.push(ValidationError::new(format!("{at}.code"), e.rule, e.message));
+                    errors.push(ValidationError::new(
+                        format!("{at}.code"),
+                        e.rule,
+                        e.message,
+                    ));
                     continue;
                 }
             };
@@ -283,9 +294,18 @@ impl Directory {
                 continue;
             }
             if rc.name.trim().is_empty() {
-                errors.push(ValidationError::new(format!("{at}.name"), "required", "must not be empty"));
+                errors.push(ValidationError::new(
+                    format!("{at}.name"),
+                    "required",
+                    "must not be empty",
+                ));
             }
-            let parent = match rc.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            let parent = match rc
+                .parent
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
                 None => None,
                 Some(p) => match CountyCode::parse(p) {
                     Ok(p) if p == code => {
@@ -298,7 +318,11 @@ impl Directory {
                     }
                     Ok(p) => Some(p),
                     Err(e) => {
-                        errors.push(ValidationError::new(format!("{at}.parent"), e.rule, e.message));
+                        errors.push(ValidationError::new(
+                            format!("{at}.parent"),
+                            e.rule,
+                            e.message,
+                        ));
                         None
                     }
                 },
@@ -307,7 +331,11 @@ impl Directory {
             for (j, rd) in rc.department.into_iter().enumerate() {
                 let dat = format!(
                     "{at}.department[{}]",
-                    if rd.code.is_empty() { j.to_string() } else { rd.code.clone() }
+                    if rd.code.is_empty() {
+                        j.to_string()
+                    } else {
+                        rd.code.clone()
+                    }
                 );
                 if let Some(d) = parse_department(&code, rd, &dat, &mut errors) {
                     if departments.iter().any(|x| x.code == d.code) {
@@ -359,7 +387,11 @@ impl Directory {
                 ));
             }
         }
-        let roots: Vec<&County> = self.counties.iter().filter(|c| c.parent.is_none()).collect();
+        let roots: Vec<&County> = self
+            .counties
+            .iter()
+            .filter(|c| c.parent.is_none())
+            .collect();
         if roots.len() != 1 {
             errors.push(ValidationError::new(
                 "county",
@@ -500,7 +532,10 @@ impl Directory {
             return Some(explicit.clone());
         }
         if dept.code != self.roles.government {
-            return Some(OrganRef::new(county.code.clone(), self.roles.government.clone()));
+            return Some(OrganRef::new(
+                county.code.clone(),
+                self.roles.government.clone(),
+            ));
         }
         let parent = county.parent.as_ref()?;
         Some(OrganRef::new(parent.clone(), self.roles.government.clone()))
@@ -624,9 +659,18 @@ fn parse_department(
         ));
     }
     if rd.name.trim().is_empty() {
-        errors.push(ValidationError::new(format!("{at}.name"), "required", "must not be empty"));
+        errors.push(ValidationError::new(
+            format!("{at}.name"),
+            "required",
+            "must not be empty",
+        ));
     }
-    let review_parent = match rd.review_parent.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let review_parent = match rd
+        .review_parent
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(raw) => {
             let parsed = if raw.contains(':') {
@@ -644,7 +688,10 @@ fn parse_department(
                     errors.push(ValidationError::new(
                         format!("{at}.review_parent"),
                         e.rule,
-                        format!("{}; write `<county>:<dept>` or a department code of this county", e.message),
+                        format!(
+                            "{}; write `<county>:<dept>` or a department code of this county",
+                            e.message
+                        ),
                     ));
                     None
                 }
@@ -652,8 +699,16 @@ fn parse_department(
         }
     };
     let contacts = Contacts {
-        email: rd.contacts.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()),
-        mobile: rd.contacts.mobile.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
+        email: rd
+            .contacts
+            .email
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty()),
+        mobile: rd
+            .contacts
+            .mobile
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty()),
     };
     if let Some(e) = &contacts.email
         && !valid_email(e)
@@ -679,7 +734,10 @@ fn parse_department(
     Some(Department {
         code,
         name: rd.name.trim().to_owned(),
-        full_name: rd.full_name.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+        full_name: rd
+            .full_name
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         review_parent,
         contacts,
     })
@@ -793,13 +851,19 @@ review_parent = "411200:gaj"
         // Unknown county: handled by the city.
         assert_eq!(d.handling_county(&c("411299")).code, c("411200"));
         assert_eq!(d.resolve(&c("411282"), "nope"), None);
-        assert_eq!(d.organ_name(&OrganRef::parse("411282:rsj").unwrap()), "灵宝市人社局");
+        assert_eq!(
+            d.organ_name(&OrganRef::parse("411282:rsj").unwrap()),
+            "灵宝市人社局"
+        );
     }
 
     #[test]
     fn review_parents_follow_the_government_chain_unless_configured() {
         let d = Directory::from_toml_str(SMALL).unwrap();
-        let p = |s: &str| d.review_parent(&OrganRef::parse(s).unwrap()).map(|o| o.to_string());
+        let p = |s: &str| {
+            d.review_parent(&OrganRef::parse(s).unwrap())
+                .map(|o| o.to_string())
+        };
         assert_eq!(p("411282:rsj").as_deref(), Some("411282:gov"));
         assert_eq!(p("411282:gov").as_deref(), Some("411200:gov"));
         assert_eq!(p("411200:gov"), None);
@@ -835,23 +899,39 @@ review_parent = "411200:"
             ("county[41120].code", "division_code"),
             ("county[411282].name", "required"),
             ("county[411282].department[RSJ].code", "department_code"),
-            ("county[411282].department[zjj].contacts.email", "email_format"),
-            ("county[411282].department[zjj].contacts.mobile", "mobile_format"),
-            ("county[411282].department[mzj].review_parent", "department_code"),
+            (
+                "county[411282].department[zjj].contacts.email",
+                "email_format",
+            ),
+            (
+                "county[411282].department[zjj].contacts.mobile",
+                "mobile_format",
+            ),
+            (
+                "county[411282].department[mzj].review_parent",
+                "department_code",
+            ),
             ("county[411282].parent", "unknown_county"),
             ("county[411282].department", "government_missing"),
         ] {
             assert!(rules.contains(&want), "missing {want:?} in {rules:?}");
         }
         let text = errs.to_string();
-        assert!(!text.contains("12345") && !text.contains("not-an-email"), "{text}");
+        assert!(
+            !text.contains("12345") && !text.contains("not-an-email"),
+            "{text}"
+        );
     }
 
     #[test]
     fn roles_must_exist_in_the_city_and_cycles_are_refused() {
         let no_court = SMALL.replace("code = \"fy\"", "code = \"fyy\"");
         let errs = Directory::from_toml_str(&no_court).unwrap_err();
-        assert!(errs.0.iter().any(|e| e.field == "roles.court" && e.rule == "role_missing_in_city"));
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.field == "roles.court" && e.rule == "role_missing_in_city")
+        );
 
         let cycle = SMALL.replace(
             "code = \"rsj\"\nname = \"人社局\"\ncontacts",
@@ -864,14 +944,20 @@ review_parent = "411200:"
                 "code = \"rsj\"\nname = \"人社局\"\ncontacts",
                 "code = \"rsj\"\nname = \"人社局\"\nreview_parent = \"411282:gaj\"\ncontacts",
             )
-            .replace("review_parent = \"411200:gaj\"", "review_parent = \"411200:rsj\"");
+            .replace(
+                "review_parent = \"411200:gaj\"",
+                "review_parent = \"411200:rsj\"",
+            );
         let errs = Directory::from_toml_str(&cycle).unwrap_err();
         assert!(errs.0.iter().any(|e| e.rule == "review_cycle"), "{errs}");
     }
 
     #[test]
     fn unknown_keys_and_two_cities_are_errors() {
-        assert!(Directory::from_toml_str("[[county]]\ncode = \"411200\"\nname = \"x\"\nbogus = 1\n").is_err());
+        assert!(
+            Directory::from_toml_str("[[county]]\ncode = \"411200\"\nname = \"x\"\nbogus = 1\n")
+                .is_err()
+        );
         let two = SMALL.replace("parent = \"411200\"\n", "");
         let errs = Directory::from_toml_str(&two).unwrap_err();
         assert!(errs.0.iter().any(|e| e.rule == "one_city"));
@@ -880,15 +966,24 @@ review_parent = "411200:"
     #[test]
     fn diff_names_changes_without_contact_values() {
         let old = Directory::from_toml_str(SMALL).unwrap();
-        let new_text = SMALL
-            .replace("13900000001", "13900000002")
-            .replace("code = \"gaj\"\nname = \"公安局\"\nreview_parent", "code = \"gaj\"\nname = \"公安分局\"\nreview_parent")
-            + "[[county.department]]\ncode = \"mzj\"\nname = \"民政局\"\n";
+        let new_text = SMALL.replace("13900000001", "13900000002").replace(
+            "code = \"gaj\"\nname = \"公安局\"\nreview_parent",
+            "code = \"gaj\"\nname = \"公安分局\"\nreview_parent",
+        ) + "[[county.department]]\ncode = \"mzj\"\nname = \"民政局\"\n";
         let new = Directory::from_toml_str(&new_text).unwrap();
         let diff = new.diff(&old);
-        assert!(diff.contains(&"department 411200:rsj changed: mobile".to_owned()), "{diff:?}");
-        assert!(diff.contains(&"department 411282:gaj changed: name".to_owned()), "{diff:?}");
-        assert!(diff.contains(&"department 411282:mzj 民政局 added".to_owned()), "{diff:?}");
+        assert!(
+            diff.contains(&"department 411200:rsj changed: mobile".to_owned()),
+            "{diff:?}"
+        );
+        assert!(
+            diff.contains(&"department 411282:gaj changed: name".to_owned()),
+            "{diff:?}"
+        );
+        assert!(
+            diff.contains(&"department 411282:mzj 民政局 added".to_owned()),
+            "{diff:?}"
+        );
         assert!(!diff.iter().any(|l| l.contains("1390000")));
         assert!(old.diff(&old).is_empty());
         assert_ne!(old.canonical_json(), new.canonical_json());
@@ -920,7 +1015,11 @@ review_parent = "411200:"
             .collect();
         for county in &d.counties {
             for code in &codes {
-                assert!(county.department(code).is_some(), "{} lacks {code}", county.code);
+                assert!(
+                    county.department(code).is_some(),
+                    "{} lacks {code}",
+                    county.code
+                );
             }
             assert!(county.department("gov").is_some());
         }

@@ -145,10 +145,7 @@ pub enum Decision {
     Route(Route),
     /// 涉法涉诉: to the political-legal organ, which also gets the letter (Art 22 para 2);
     /// the petitioner is told the legal route (`case.diverted`).
-    PoliticalLegal {
-        diverted: Guidance,
-        forward: Route,
-    },
+    PoliticalLegal { diverted: Guidance, forward: Route },
     /// Art 31(2)–(4): 导入法定途径 (`case.diverted`).
     Divert(Guidance),
     /// `case.not_accepted` / `case.not_reaccepted`.
@@ -197,7 +194,10 @@ pub fn decide(
                         "同一信访事项（原案 {}）已由有关机关受理、正在办理且在规定期限内，向上级机关再次提出的不予受理（《信访工作条例》第十九条第三款）",
                         link.of
                     ),
-                    where_to_go: Some(format!("请等待原案 {} 的办理结果，或向正在办理的机关查询进展", link.of)),
+                    where_to_go: Some(format!(
+                        "请等待原案 {} 的办理结果，或向正在办理的机关查询进展",
+                        link.of
+                    )),
                 }));
             }
             RepeatDisposition::Merged => {
@@ -356,12 +356,12 @@ pub fn decide(
         }
     }
 
-    let lead = dir
-        .resolve(&county, &facts.department)
-        .ok_or_else(|| RoutingError::UnknownDepartment {
-            county: county.clone(),
-            dept: facts.department.clone(),
-        })?;
+    let lead =
+        dir.resolve(&county, &facts.department)
+            .ok_or_else(|| RoutingError::UnknownDepartment {
+                county: county.clone(),
+                dept: facts.department.clone(),
+            })?;
     let assisting = assisting(dir, &county, &facts.assisting, &lead)?;
     let confidential = facts.is_confidential();
     Ok(Decision::Route(Route {
@@ -529,8 +529,16 @@ mod tests {
         assert_eq!(r.rule, "Art 22 para 2, Art 30");
         let d = dir();
         assert!(discloses_petitioner(true, &r.lead, &d));
-        assert!(!discloses_petitioner(true, &OrganRef::parse("411282:zjj").unwrap(), &d));
-        assert!(discloses_petitioner(false, &OrganRef::parse("411282:zjj").unwrap(), &d));
+        assert!(!discloses_petitioner(
+            true,
+            &OrganRef::parse("411282:zjj").unwrap(),
+            &d
+        ));
+        assert!(discloses_petitioner(
+            false,
+            &OrganRef::parse("411282:zjj").unwrap(),
+            &d
+        ));
         // A city-level case goes to the city's commission.
         f.county = CountyCode::parse("411200").unwrap();
         assert_eq!(route(decide_(&f)).lead.to_string(), "411200:jwjw");
@@ -579,7 +587,9 @@ mod tests {
         f.department = "rsj".into();
         let d = diverted(decide_(&f));
         assert_eq!(d.organ.to_string(), "411282:rsj");
-        assert!(d.guidance.contains("劳动人事争议仲裁委员会") && d.guidance.contains("灵宝市人社局"));
+        assert!(
+            d.guidance.contains("劳动人事争议仲裁委员会") && d.guidance.contains("灵宝市人社局")
+        );
         assert_eq!(d.diversion, Some(Diversion::Arbitration));
 
         f.department = "nyncj".into();
@@ -649,7 +659,10 @@ mod tests {
         let p = RoutingPolicy {
             hold_for_triage: false,
         };
-        assert!(matches!(decide(&f, &dir(), &p).unwrap(), Decision::Route(_)));
+        assert!(matches!(
+            decide(&f, &dir(), &p).unwrap(),
+            Decision::Route(_)
+        ));
     }
 
     #[test]

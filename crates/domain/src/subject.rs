@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(stream_name(&c()), "XF_411282");
         let bound = stream_subjects(&c());
         assert!(bound.contains(&"xf.411282.case.>".to_owned()));
-        assert!(!bound.iter().any(|s| s.contains(".cmd.")), "commands stay out of streams");
+        assert!(
+            !bound.iter().any(|s| s.contains(".cmd.")),
+            "commands stay out of streams"
+        );
     }
 
     #[test]

@@ -324,11 +324,17 @@ impl Loaded {
     }
 
     /// Platform settings plus service sections given as TOML text (tests, tools).
-    pub fn from_parts(platform: PlatformSettings, services_toml: &str) -> Result<Self, ConfigError> {
+    pub fn from_parts(
+        platform: PlatformSettings,
+        services_toml: &str,
+    ) -> Result<Self, ConfigError> {
         platform.validate()?;
         let raw = config::Config::builder()
             .add_source(config::Config::try_from(&platform)?)
-            .add_source(config::File::from_str(services_toml, config::FileFormat::Toml))
+            .add_source(config::File::from_str(
+                services_toml,
+                config::FileFormat::Toml,
+            ))
             .build()?;
         Ok(Self { platform, raw })
     }
@@ -379,10 +385,11 @@ pub fn load_from(dir: &Path, env: Option<&str>) -> Result<Loaded, ConfigError> {
 /// Deserializes only the platform's sections, so service sections may sit beside them.
 fn platform_view(raw: &config::Config) -> Result<PlatformSettings, ConfigError> {
     let get = |k: &str| -> Result<config::Value, ConfigError> {
-        raw.get::<config::Value>(k).map_err(|e| ConfigError::Invalid {
-            key: k.to_owned(),
-            message: e.to_string(),
-        })
+        raw.get::<config::Value>(k)
+            .map_err(|e| ConfigError::Invalid {
+                key: k.to_owned(),
+                message: e.to_string(),
+            })
     };
     let mut map = config::Map::new();
     for key in [

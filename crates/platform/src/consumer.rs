@@ -238,7 +238,8 @@ pub async fn settle(
                 }
                 Err(e) => {
                     tracing::error!(consumer = %spec.name, error = %e, "dead-letter publish failed; will retry");
-                    msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+                    msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                        .await
                 }
             },
         };

@@ -50,8 +50,7 @@ pub async fn create_database_if_missing(settings: &Database) -> anyhow::Result<(
     if !exists {
         // Two instances may race here; the loser's duplicate_database error is fine.
         let create = format!("create database \"{name}\"");
-        if let Err(e) = admin.execute(sqlx::AssertSqlSafe(create)).await
-        {
+        if let Err(e) = admin.execute(sqlx::AssertSqlSafe(create)).await {
             let dup = e
                 .as_database_error()
                 .and_then(|d| d.code())

@@ -147,8 +147,7 @@ pub fn router(service: &'static str, checks: Vec<Check>, api: Router) -> Router 
         .route("/readyz", get(readyz))
         .with_state(Health { service, checks })
         .route("/metrics", get(metrics_text));
-    api.merge(health)
-        .layer(middleware::from_fn(track))
+    api.merge(health).layer(middleware::from_fn(track))
 }
 
 /// A bound listener, so callers learn the real port before serving (port 0 in tests).

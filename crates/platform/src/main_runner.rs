@@ -24,7 +24,10 @@ where
         infra.drain(GRACE).await;
         return Err(e);
     }
-    tracing::info!(service = name, "running; send SIGTERM or press Ctrl-C to stop");
+    tracing::info!(
+        service = name,
+        "running; send SIGTERM or press Ctrl-C to stop"
+    );
     shutdown.cancelled().await;
     if !infra.drain(GRACE).await {
         tracing::warn!("some tasks did not finish within {GRACE:?}");

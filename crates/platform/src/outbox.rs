@@ -19,7 +19,6 @@ use crate::config::Outbox as OutboxSettings;
 use crate::nats::MSG_ID;
 use crate::trace_context;
 
-
 /// Adds an event to the outbox inside the caller's transaction. The current span's trace
 /// context is stored with it so the published message continues this trace.
 pub async fn enqueue<T: Serialize>(

@@ -28,10 +28,23 @@ pub struct TestEnv {
     pub shutdown: CancellationToken,
 }
 
+/// A city number no other running test holds: a shared counter in the local Redis, so
+/// concurrent tests (threads and processes) never share streams. Codes `90xx00`–`99xx00`
+/// are no real division (provinces are 11–82), so a test never touches a deployment's data.
+pub async fn unique_base() -> anyhow::Result<u32> {
+    let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let n: u64 = redis::cmd("INCR")
+        .arg("xftest:city_seq")
+        .query_async(&mut conn)
+        .await?;
+    Ok(9000 + (n % 1000) as u32)
+}
+
 /// Platform settings for a test: fresh database name, unique codes and prefix, fast retries.
-pub fn settings() -> (PlatformSettings, CountyCode, CountyCode) {
-    let n = uuid::Uuid::now_v7().as_u128() ^ (std::process::id() as u128) << 64;
-    let base = 9000 + (n % 1000) as u32;
+pub async fn settings() -> anyhow::Result<(PlatformSettings, CountyCode, CountyCode)> {
+    let n = uuid::Uuid::now_v7().as_u128();
+    let base = unique_base().await?;
     let city = CountyCode::parse(&format!("{base}00")).expect("valid code");
     let county = CountyCode::parse(&format!("{base}01")).expect("valid code");
     let db_name = format!("xf_test_{}", uuid::Uuid::now_v7().simple());
@@ -62,7 +75,7 @@ pub fn settings() -> (PlatformSettings, CountyCode, CountyCode) {
     p.paths.templates = root.join("config/templates");
     p.security.data_key = key(32);
     p.security.hash_key = key(32);
-    (p, city, county)
+    Ok((p, city, county))
 }
 
 impl TestEnv {
@@ -72,7 +85,7 @@ impl TestEnv {
         configure: impl FnOnce(&mut PlatformSettings),
         services_toml: &str,
     ) -> anyhow::Result<TestEnv> {
-        let (mut p, city, county) = settings();
+        let (mut p, city, county) = settings().await?;
         configure(&mut p);
         let db_name = p
             .database
@@ -149,7 +162,11 @@ impl TestEnv {
         self.shutdown.cancel();
         self.infra.drain(Duration::from_secs(15)).await;
         for county in self.infra.streams.keys() {
-            let _ = self.infra.js.delete_stream(subject::stream_name(county)).await;
+            let _ = self
+                .infra
+                .js
+                .delete_stream(subject::stream_name(county))
+                .await;
         }
         let mut redis = self.infra.redis.clone();
         let pattern = format!("{}:*", self.infra.settings.platform.redis.key_prefix);
@@ -164,7 +181,8 @@ impl TestEnv {
                 .query_async::<()>(&mut redis)
                 .await;
         }
-        if let Ok(admin) = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await
+        if let Ok(admin) =
+            sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await
         {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "drop database if exists \"{}\" with (force)",

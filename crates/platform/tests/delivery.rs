@@ -39,7 +39,9 @@ impl Handler for Recorder {
                 .execute(&mut *conn)
                 .await?;
             match kind.as_str() {
-                "flaky" => Err(HandlerError::Retry(anyhow::anyhow!("dependency unavailable"))),
+                "flaky" => Err(HandlerError::Retry(anyhow::anyhow!(
+                    "dependency unavailable"
+                ))),
                 "poison" => Err(HandlerError::Reject(anyhow::anyhow!("refused by rule X"))),
                 _ => Ok(()),
             }
@@ -59,7 +61,8 @@ impl Harness {
     async fn new(max_deliveries: i64, ack_wait_secs: u64) -> Harness {
         let n = uuid::Uuid::now_v7().as_u128();
         // A city-level code (xxxx00) so the county is its own city: one stream per test.
-        let county = CountyCode::parse(&format!("{}00", 9000 + n % 1000)).unwrap();
+        let base = xinfang_platform::testing::unique_base().await.unwrap();
+        let county = CountyCode::parse(&format!("{base}00")).unwrap();
         let db_name = format!("xf_test_{}", uuid::Uuid::now_v7().simple());
         let mut p = PlatformSettings::default();
         p.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
@@ -92,8 +95,14 @@ impl Harness {
     }
 
     fn env(&self, kind: &str) -> Envelope {
-        Envelope::new(kind, Some("XF-T-1".into()), self.county.clone(), chrono::Utc::now(), json!({"n": 1}))
-            .unwrap()
+        Envelope::new(
+            kind,
+            Some("XF-T-1".into()),
+            self.county.clone(),
+            chrono::Utc::now(),
+            json!({"n": 1}),
+        )
+        .unwrap()
     }
 
     fn case_subject(&self, kind: &str) -> subject::Subject {
@@ -198,8 +207,10 @@ async fn a_redelivered_event_changes_nothing() {
     h.publish_raw(subject.as_str(), bytes.clone(), "a").await;
     h.publish_raw(subject.as_str(), bytes, "b").await;
     h.start_consumer();
-    h.wait_for("both deliveries settled", async || h.consumer_settled("svc_case").await)
-        .await;
+    h.wait_for("both deliveries settled", async || {
+        h.consumer_settled("svc_case").await
+    })
+    .await;
     assert_eq!(h.effects("registered").await, 1);
     let inbox: i64 = sqlx::query_scalar("select count(*) from inbox where event_id = $1")
         .bind(env.id)
@@ -234,17 +245,24 @@ async fn a_crash_between_commit_and_ack_leads_to_exactly_one_effect() {
         .collect()
         .await;
     assert_eq!(msgs.len(), 1);
-    let settlements = consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
+    let settlements =
+        consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
     assert!(matches!(settlements[0], consumer::Settlement::Ack));
     assert_eq!(h.effects("registered").await, 1);
     // The "crash": the transaction committed, the process dies before acking.
     drop(msgs);
     h.start_consumer();
-    h.wait_for("the redelivery to be acked", async || h.consumer_settled("svc_case").await)
-        .await;
+    h.wait_for("the redelivery to be acked", async || {
+        h.consumer_settled("svc_case").await
+    })
+    .await;
     let info = c.clone().info().await.unwrap().clone();
     assert!(info.delivered.stream_sequence >= 1);
-    assert_eq!(h.effects("registered").await, 1, "redelivery must not repeat the effect");
+    assert_eq!(
+        h.effects("registered").await,
+        1,
+        "redelivery must not repeat the effect"
+    );
     h.stop().await;
 }
 
@@ -255,9 +273,18 @@ async fn an_event_that_keeps_failing_is_dead_lettered_with_its_error() {
     let poison = h.env("poison");
     let good = h.env("registered");
     for e in [&flaky, &poison, &good] {
-        nats::publish(&h.js, &h.case_subject(&e.kind), e).await.unwrap().await.unwrap();
+        nats::publish(&h.js, &h.case_subject(&e.kind), e)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
-    h.publish_raw(h.case_subject("garbage").as_str(), b"{not json".to_vec(), "g").await;
+    h.publish_raw(
+        h.case_subject("garbage").as_str(),
+        b"{not json".to_vec(),
+        "g",
+    )
+    .await;
     h.start_consumer();
     let dlq = subject::dead_letter(&h.county, "svc_case").unwrap();
     let stream = h.host.infra.stream(&h.county).unwrap();
@@ -273,10 +300,21 @@ async fn an_event_that_keeps_failing_is_dead_lettered_with_its_error() {
             .unwrap_or_else(|| panic!("no dead letter with {needle:?}"))
     };
     let f = by_error("dependency unavailable");
-    assert_eq!(header(f, "Xf-Deliveries"), "3", "dead-lettered after max deliveries");
-    assert_eq!(header(f, "Xf-Original-Subject"), h.case_subject("flaky").as_str());
+    assert_eq!(
+        header(f, "Xf-Deliveries"),
+        "3",
+        "dead-lettered after max deliveries"
+    );
+    assert_eq!(
+        header(f, "Xf-Original-Subject"),
+        h.case_subject("flaky").as_str()
+    );
     let p = by_error("refused by rule X");
-    assert_eq!(header(p, "Xf-Deliveries"), "1", "a rejected event is not retried");
+    assert_eq!(
+        header(p, "Xf-Deliveries"),
+        "1",
+        "a rejected event is not retried"
+    );
     let g = by_error("malformed envelope");
     assert_eq!(&g.payload[..], b"{not json");
     // Failed attempts left no effect; the good event in the same batches committed.
@@ -293,14 +331,25 @@ async fn the_outbox_publishes_every_committed_event_once_across_relay_restarts()
     let mut ids = Vec::new();
     let mut tx = h.host.pool.begin().await.unwrap();
     for i in 0..n {
-        let e = Envelope::new("registered", Some(format!("XF-T-{i}")), h.county.clone(), chrono::Utc::now(), json!({"i": i})).unwrap();
-        outbox::enqueue(&mut tx, &h.case_subject("registered"), &e).await.unwrap();
+        let e = Envelope::new(
+            "registered",
+            Some(format!("XF-T-{i}")),
+            h.county.clone(),
+            chrono::Utc::now(),
+            json!({"i": i}),
+        )
+        .unwrap();
+        outbox::enqueue(&mut tx, &h.case_subject("registered"), &e)
+            .await
+            .unwrap();
         ids.push(e.id);
     }
     // An event in a rolled-back transaction must never be published.
     let mut aborted = h.host.pool.begin().await.unwrap();
     let ghost = h.env("ghost");
-    outbox::enqueue(&mut aborted, &h.case_subject("ghost"), &ghost).await.unwrap();
+    outbox::enqueue(&mut aborted, &h.case_subject("ghost"), &ghost)
+        .await
+        .unwrap();
     aborted.rollback().await.unwrap();
     tx.commit().await.unwrap();
 
@@ -321,11 +370,24 @@ async fn the_outbox_publishes_every_committed_event_once_across_relay_restarts()
     .await;
 
     let stream = h.host.infra.stream(&h.county).unwrap();
-    let msgs = read_subject(&h.js, &stream, &subject::family_filter(&h.county, "case").unwrap()).await;
-    assert_eq!(msgs.len(), n, "each committed event exactly once in the stream");
+    let msgs = read_subject(
+        &h.js,
+        &stream,
+        &subject::family_filter(&h.county, "case").unwrap(),
+    )
+    .await;
+    assert_eq!(
+        msgs.len(),
+        n,
+        "each committed event exactly once in the stream"
+    );
     let mut seen: Vec<uuid::Uuid> = msgs
         .iter()
-        .map(|m| Envelope::<serde_json::Value>::from_bytes(&m.payload).unwrap().id)
+        .map(|m| {
+            Envelope::<serde_json::Value>::from_bytes(&m.payload)
+                .unwrap()
+                .id
+        })
         .collect();
     seen.sort();
     ids.sort();

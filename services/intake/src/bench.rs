@@ -58,7 +58,11 @@ pub struct Report {
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 { 1.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        1.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 fn county_name(code: Option<&CountyCode>) -> &'static str {
@@ -101,7 +105,9 @@ pub async fn run(
     let pool = db::connect(&dbs, NAME).await?;
     let result = async {
         db::migrate(&pool, NAME, &MIGRATOR).await?;
-        let city = p.city().ok_or_else(|| anyhow::anyhow!("deployment.city is invalid"))?;
+        let city = p
+            .city()
+            .ok_or_else(|| anyhow::anyhow!("deployment.city is invalid"))?;
         let registrar = Registrar {
             pool: pool.clone(),
             classifier: Arc::new(load_classifier(&p.paths.classification)?),
@@ -163,7 +169,11 @@ async fn score(
             (false, true) => acc_fn += 1,
             _ => {}
         }
-        let predicted = r.repeat.as_ref().and_then(|x| case_to_line.get(&x.of)).cloned();
+        let predicted = r
+            .repeat
+            .as_ref()
+            .and_then(|x| case_to_line.get(&x.of))
+            .cloned();
         match (predicted, l.repeat_of.is_empty()) {
             (Some(p), false) if p == l.repeat_of => rep_tp += 1,
             (Some(_), false) => {

@@ -11,28 +11,47 @@ use xinfang_domain::subject;
 
 use crate::register::{RegisterError, Registrar};
 
+/// Subscribes (before returning, so the service answers as soon as start-up completes).
+pub async fn subscribe(
+    nats: &async_nats::Client,
+    county: &CountyCode,
+) -> anyhow::Result<async_nats::Subscriber> {
+    let subj = subject::command(county, "intake", "register")?;
+    Ok(nats
+        .queue_subscribe(subj.to_string(), "intake".into())
+        .await?)
+}
+
+/// Answers register requests until `shutdown`.
 pub async fn serve(
     nats: async_nats::Client,
+    mut sub: async_nats::Subscriber,
     county: CountyCode,
     registrar: Registrar,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let subj = subject::command(&county, "intake", "register")?;
-    let mut sub = nats.queue_subscribe(subj.to_string(), "intake".into()).await?;
+) {
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.cancelled() => break,
         };
-        let Some(reply) = msg.reply.clone() else { continue };
+        let Some(reply) = msg.reply.clone() else {
+            continue;
+        };
         let body = match serde_json::from_slice::<RegistrationInput>(&msg.payload) {
-            Err(e) => json!({"error": {"code": "schema", "message": format!("request body: {}", e.classify_message())}}),
-            Ok(input) if input.county != county.as_str() && input.county != "unknown" => json!({"error": {
+            Err(e) => {
+                json!({"error": {"code": "schema", "message": format!("request body: {}", e.classify_message())}})
+            }
+            Ok(input) if input.county != county.as_str() && input.county != "unknown" => {
+                json!({"error": {
                 "code": "county_mismatch", "field": "county",
-                "message": "must be the county of the command subject or \"unknown\""}}),
+                "message": "must be the county of the command subject or \"unknown\""}})
+            }
             Ok(input) => match registrar.register(&input, chrono::Utc::now()).await {
                 Ok(receipt) => json!(receipt),
-                Err(RegisterError::Invalid(v)) => json!({"error": {"code": v.rule, "field": v.field, "message": v.message}}),
+                Err(RegisterError::Invalid(v)) => {
+                    json!({"error": {"code": v.rule, "field": v.field, "message": v.message}})
+                }
                 Err(RegisterError::Internal(e)) => {
                     tracing::error!(error = %format!("{e:#}"), "registration failed");
                     json!({"error": {"code": "internal", "message": "internal error; it has been logged"}})
@@ -45,7 +64,6 @@ pub async fn serve(
         }
     }
     sub.unsubscribe().await.ok();
-    Ok(())
 }
 
 /// serde's message without the echoed value (which could be personal data).
@@ -57,7 +75,11 @@ impl ClassifyMessage for serde_json::Error {
     fn classify_message(&self) -> String {
         match self.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("not valid JSON (line {}, column {})", self.line(), self.column())
+                format!(
+                    "not valid JSON (line {}, column {})",
+                    self.line(),
+                    self.column()
+                )
             }
             _ => {
                 let m = self.to_string();

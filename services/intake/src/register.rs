@@ -103,7 +103,10 @@ impl Registrar {
             mobile: v.petitioner.mobile.as_ref().map(|m| m.as_str().to_owned()),
             email: v.petitioner.email.clone(),
         };
-        let sealed = SealedContact(self.keys.seal(&serde_json::to_vec(&contact).map_err(anyhow::Error::from)?)?);
+        let sealed = SealedContact(
+            self.keys
+                .seal(&serde_json::to_vec(&contact).map_err(anyhow::Error::from)?)?,
+        );
         let representatives = if v.representatives.is_empty() {
             None
         } else {
@@ -116,7 +119,10 @@ impl Registrar {
                     email: p.email.clone(),
                 })
                 .collect();
-            Some(self.keys.seal(&serde_json::to_vec(&reps).map_err(anyhow::Error::from)?)?)
+            Some(
+                self.keys
+                    .seal(&serde_json::to_vec(&reps).map_err(anyhow::Error::from)?)?,
+            )
         };
         let confidential = classification.accuses_official
             || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
@@ -138,7 +144,9 @@ impl Registrar {
         let mut earlier = Vec::with_capacity(rows.len());
         for r in &rows {
             let county: String = r.try_get("county")?;
-            let Ok(county) = CountyCode::parse(&county) else { continue };
+            let Ok(county) = CountyCode::parse(&county) else {
+                continue;
+            };
             let status: String = r.try_get("status")?;
             let terminated_at: Option<DateTime<Utc>> = r.try_get("terminated_at")?;
             earlier.push(EarlierCase {
@@ -171,8 +179,16 @@ impl Registrar {
                 break code;
             }
         };
-        let id_hash = v.petitioner.id_number.as_ref().map(|i| self.keys.hash("id", i.as_str()));
-        let mobile_hash = v.petitioner.mobile.as_ref().map(|m| self.keys.hash("mobile", m.as_str()));
+        let id_hash = v
+            .petitioner
+            .id_number
+            .as_ref()
+            .map(|i| self.keys.hash("id", i.as_str()));
+        let mobile_hash = v
+            .petitioner
+            .mobile
+            .as_ref()
+            .map(|m| self.keys.hash("mobile", m.as_str()));
         let matter_county = classification.county.clone();
         sqlx::query(
             "insert into cases (case_no, query_code, county, matter_county, channel, received_at,
@@ -220,11 +236,13 @@ impl Registrar {
         if let Some(l) = &link
             && l.disposition == RepeatDisposition::Merged
         {
-            sqlx::query("update cases set repeat_count = $2, updated_at = now() where case_no = $1")
-                .bind(&l.of)
-                .bind(l.count as i32)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "update cases set repeat_count = $2, updated_at = now() where case_no = $1",
+            )
+            .bind(&l.of)
+            .bind(l.count as i32)
+            .execute(&mut *tx)
+            .await?;
         }
         let data = events::Registered {
             case_no: case_no.clone(),
@@ -248,12 +266,33 @@ impl Registrar {
             contact: Some(sealed),
             text: v.text.clone(),
         };
-        let env = Envelope::new(events::kind::REGISTERED, Some(case_no.clone()), v.county.clone(), now, data)
+        let env = Envelope::new(
+            events::kind::REGISTERED,
+            Some(case_no.clone()),
+            v.county.clone(),
+            now,
+            data,
+        )
+        .map_err(anyhow::Error::from)?;
+        let subj = subject::case_event(&v.county, events::kind::REGISTERED)
             .map_err(anyhow::Error::from)?;
-        let subj = subject::case_event(&v.county, events::kind::REGISTERED).map_err(anyhow::Error::from)?;
         outbox::enqueue(&mut tx, &subj, &env).await?;
+        // The registry would add this line when the event comes back; writing it now makes
+        // the receipt's case immediately complete (the event id keeps it single).
+        sqlx::query(
+            "insert into timeline (case_no, at, event, event_id, summary, public)
+             values ($1, $2, $3, $4, $5, true) on conflict (event_id) do nothing",
+        )
+        .bind(&case_no)
+        .bind(now)
+        .bind(events::kind::REGISTERED)
+        .bind(env.id)
+        .bind(crate::registry::REGISTERED_SUMMARY)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        metrics::counter!("xf_petitions_registered_total", "channel" => v.channel.as_str()).increment(1);
+        metrics::counter!("xf_petitions_registered_total", "channel" => v.channel.as_str())
+            .increment(1);
         tracing::info!(case_no = %case_no, county = %v.county, petition_type = %classification.petition_type, status, "petition registered");
         Ok(Receipt {
             case_no,
@@ -277,8 +316,16 @@ fn disposition_str(d: RepeatDisposition) -> &'static str {
 pub fn is_finished(status: &str) -> bool {
     matches!(
         status,
-        "replied" | "closed" | "diverted" | "not_accepted" | "not_reaccepted" | "terminated"
-            | "review_requested" | "review_decided" | "rereview_requested" | "rereview_decided"
+        "replied"
+            | "closed"
+            | "diverted"
+            | "not_accepted"
+            | "not_reaccepted"
+            | "terminated"
+            | "review_requested"
+            | "review_decided"
+            | "rereview_requested"
+            | "rereview_decided"
             | "final_without_appeal"
     )
 }

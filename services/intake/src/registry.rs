@@ -9,6 +9,9 @@ use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, kind};
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
+/// Timeline line of a registration.
+pub const REGISTERED_SUMMARY: &str = "已登记 registered";
+
 /// Handles `case.*`, `review.*` and `deadline.*` families.
 pub struct RegistryHandler;
 
@@ -42,7 +45,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
     let dept = s(d, "department");
     let u = match (family(subject), env.kind.as_str()) {
         ("case", kind::REGISTERED) => Update {
-            summary: "已登记 registered".into(),
+            summary: REGISTERED_SUMMARY.into(),
             public: true,
             ..Default::default()
         },
@@ -53,11 +56,19 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::ASSIGNED) => {
             let mode = s(d, "mode").unwrap_or_default();
             Update {
-                status: Some(if mode == "assign" { "assigned" } else { "forwarded" }),
+                status: Some(if mode == "assign" {
+                    "assigned"
+                } else {
+                    "forwarded"
+                }),
                 milestone: Some(("assigned_at", at)),
                 summary: format!(
                     "{} → {}",
-                    if mode == "assign" { "已交办 assigned" } else { "已转送 forwarded" },
+                    if mode == "assign" {
+                        "已交办 assigned"
+                    } else {
+                        "已转送 forwarded"
+                    },
                     dept.clone().unwrap_or_default()
                 ),
                 department: dept,
@@ -86,14 +97,20 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::NOT_ACCEPTED) => Update {
             status: Some("not_accepted"),
             milestone: Some(("closed_at", at)),
-            summary: format!("不予受理 not accepted: {}", s(d, "reason").unwrap_or_default()),
+            summary: format!(
+                "不予受理 not accepted: {}",
+                s(d, "reason").unwrap_or_default()
+            ),
             public: true,
             ..Default::default()
         },
         ("case", kind::NOT_REACCEPTED) => Update {
             status: Some("not_reaccepted"),
             milestone: Some(("closed_at", at)),
-            summary: format!("不再受理 no longer accepted: {}", s(d, "reason").unwrap_or_default()),
+            summary: format!(
+                "不再受理 no longer accepted: {}",
+                s(d, "reason").unwrap_or_default()
+            ),
             public: true,
             ..Default::default()
         },
@@ -168,10 +185,26 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             let rereview = s(d, "level").as_deref() == Some("rereview");
             let requested = env.kind == kind::REVIEW_REQUESTED;
             let (status, label, ms) = match (rereview, requested) {
-                (false, true) => ("review_requested", "已申请复查 review requested", "review_requested_at"),
-                (false, false) => ("review_decided", "复查意见已出 review decided", "review_decided_at"),
-                (true, true) => ("rereview_requested", "已申请复核 re-review requested", "rereview_requested_at"),
-                (true, false) => ("rereview_decided", "复核意见已出 re-review decided", "rereview_decided_at"),
+                (false, true) => (
+                    "review_requested",
+                    "已申请复查 review requested",
+                    "review_requested_at",
+                ),
+                (false, false) => (
+                    "review_decided",
+                    "复查意见已出 review decided",
+                    "review_decided_at",
+                ),
+                (true, true) => (
+                    "rereview_requested",
+                    "已申请复核 re-review requested",
+                    "rereview_requested_at",
+                ),
+                (true, false) => (
+                    "rereview_decided",
+                    "复核意见已出 re-review decided",
+                    "rereview_decided_at",
+                ),
             };
             Update {
                 status: Some(status),
@@ -196,7 +229,11 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 overdue,
                 summary: format!(
                     "{} {} (due {})",
-                    if overdue { "已超期 overdue" } else { "即将到期 warning" },
+                    if overdue {
+                        "已超期 overdue"
+                    } else {
+                        "即将到期 warning"
+                    },
                     f.deadline,
                     f.due
                 ),
@@ -223,10 +260,11 @@ impl Handler for RegistryHandler {
             let (Some(u), Some(case_no)) = (update, case_no) else {
                 return Ok(());
             };
-            let known: bool = sqlx::query_scalar("select exists(select 1 from cases where case_no = $1)")
-                .bind(&case_no)
-                .fetch_one(&mut *conn)
-                .await?;
+            let known: bool =
+                sqlx::query_scalar("select exists(select 1 from cases where case_no = $1)")
+                    .bind(&case_no)
+                    .fetch_one(&mut *conn)
+                    .await?;
             if !known {
                 // A case of another deployment (e.g. a county case reviewed at the city).
                 tracing::debug!(case_no = %case_no, event = %kind, "event for a case this registry does not hold");
@@ -282,18 +320,37 @@ mod tests {
     use xinfang_domain::county::CountyCode;
 
     fn env(kind: &str, data: Value) -> Envelope {
-        Envelope::new(kind, Some("XF-411282-2026-000001".into()), CountyCode::parse("411282").unwrap(), chrono::Utc::now(), data).unwrap()
+        Envelope::new(
+            kind,
+            Some("XF-411282-2026-000001".into()),
+            CountyCode::parse("411282").unwrap(),
+            chrono::Utc::now(),
+            data,
+        )
+        .unwrap()
     }
 
     #[test]
     fn maps_lifecycle_events_to_statuses() {
-        let u = interpret("xf.411282.case.assigned", &env("assigned", json!({"department": "rsj", "mode": "assign"}))).unwrap();
+        let u = interpret(
+            "xf.411282.case.assigned",
+            &env("assigned", json!({"department": "rsj", "mode": "assign"})),
+        )
+        .unwrap();
         assert_eq!(u.status, Some("assigned"));
         assert_eq!(u.department.as_deref(), Some("rsj"));
-        let u = interpret("xf.411282.case.accepted", &env("accepted", json!({"department": "rsj"}))).unwrap();
+        let u = interpret(
+            "xf.411282.case.accepted",
+            &env("accepted", json!({"department": "rsj"})),
+        )
+        .unwrap();
         assert_eq!(u.status, Some("accepted"));
         assert_eq!(u.milestone.unwrap().0, "accepted_at");
-        let u = interpret("xf.411282.review.requested", &env("requested", json!({"level": "rereview"}))).unwrap();
+        let u = interpret(
+            "xf.411282.review.requested",
+            &env("requested", json!({"level": "rereview"})),
+        )
+        .unwrap();
         assert_eq!(u.status, Some("rereview_requested"));
         let u = interpret("xf.411282.case.terminated", &env("terminated", json!({}))).unwrap();
         assert!(u.terminated);

@@ -54,8 +54,10 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
                 registry.clone(),
             )?;
         }
+        let sub = crate::commands::subscribe(&infra.nats, &county).await?;
         infra.tracker.spawn(crate::commands::serve(
             infra.nats.clone(),
+            sub,
             county.clone(),
             registrar.clone(),
             infra.shutdown.clone(),
@@ -66,6 +68,8 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         pool: host.pool.clone(),
         keys,
     };
-    let http = host.serve_http(p.http.intake_port, api::router(state)).await?;
+    let http = host
+        .serve_http(p.http.intake_port, api::router(state))
+        .await?;
     Ok(Started { host, http })
 }

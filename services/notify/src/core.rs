@@ -120,7 +120,10 @@ mod tests {
     fn addresses_normalize_for_keys() {
         assert_eq!(normalize(Channel::Sms, "+86 138-0013-8000"), "13800138000");
         assert_eq!(normalize(Channel::Sms, "13800138000"), "13800138000");
-        assert_eq!(normalize(Channel::Email, " Li@Example.COM "), "li@example.com");
+        assert_eq!(
+            normalize(Channel::Email, " Li@Example.COM "),
+            "li@example.com"
+        );
         assert!(hash_key_from_base64("c2hvcnQ=").is_err());
         assert!(hash_key_from_base64("!!").is_err());
         assert_eq!(

@@ -132,7 +132,10 @@ async fn resolve(
             }
             let mut extra = Vars::new();
             extra.insert("query_code".into(), Var::text(case.query_code));
-            extra.insert("query_url".into(), Var::text(core.settings.query_url.clone()));
+            extra.insert(
+                "query_url".into(),
+                Var::text(core.settings.query_url.clone()),
+            );
             extra.insert(
                 "eval_days".into(),
                 Var::text(core.settings.eval_days.to_string()),

@@ -139,14 +139,18 @@ mod tests {
 
     #[test]
     fn scrub_masks_addresses_inside_text() {
-        let s = scrub("550 <zhangsan@example.com>: mailbox unavailable; mobile=13800138000, code 404");
+        let s =
+            scrub("550 <zhangsan@example.com>: mailbox unavailable; mobile=13800138000, code 404");
         assert!(!s.contains("zhangsan"), "{s}");
         assert!(!s.contains("13800138000"), "{s}");
         assert!(s.contains("z***@example.com"), "{s}");
         assert!(s.contains("138****8000"), "{s}");
         assert!(s.contains("code 404"), "{s}");
         assert!(s.starts_with("550 <"), "{s}");
-        assert_eq!(scrub("isv.MOBILE_NUMBER_ILLEGAL"), "isv.MOBILE_NUMBER_ILLEGAL");
+        assert_eq!(
+            scrub("isv.MOBILE_NUMBER_ILLEGAL"),
+            "isv.MOBILE_NUMBER_ILLEGAL"
+        );
         let id = scrub("身份证411202199001011234有误");
         assert!(!id.contains("199001011234"), "{id}");
     }

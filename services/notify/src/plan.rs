@@ -82,7 +82,9 @@ fn date(at: DateTime<Utc>, offset: FixedOffset) -> String {
 }
 
 fn minute(at: DateTime<Utc>, offset: FixedOffset) -> String {
-    at.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string()
+    at.with_timezone(&offset)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn day(d: NaiveDate) -> String {
@@ -90,10 +92,7 @@ fn day(d: NaiveDate) -> String {
 }
 
 fn vars<const N: usize>(pairs: [(&str, Var); N]) -> Vars {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 fn t(s: impl Into<String>) -> Var {
@@ -125,11 +124,7 @@ fn supervision_form(form: &str) -> String {
 }
 
 /// The notices an event causes. `county` is the stream's county (the envelope's).
-pub fn plan(
-    subject: &str,
-    env: &Envelope,
-    ctx: &PlanContext<'_>,
-) -> Result<Vec<Plan>, PlanError> {
+pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<Plan>, PlanError> {
     let off = ctx.offset;
     let county = &env.county;
     let petitioner = |notice: Notice, case_no: &str, vars: Vars| Plan {
@@ -244,10 +239,7 @@ pub fn plan(
                 ReviewLevel::Review => Notice::ReviewDecided,
                 ReviewLevel::Rereview => Notice::RereviewDecided,
             };
-            let served = r
-                .served_on
-                .map(day)
-                .unwrap_or_else(|| date(r.at, off));
+            let served = r.served_on.map(day).unwrap_or_else(|| date(r.at, off));
             vec![petitioner(
                 notice,
                 &r.case_no,
@@ -363,7 +355,10 @@ mod tests {
     #[test]
     fn families_come_from_the_subject() {
         assert_eq!(family("xf.411282.case.accepted"), Family::Case);
-        assert_eq!(family("xf.411282.dept.rsj.assigned"), Family::Dept("rsj".into()));
+        assert_eq!(
+            family("xf.411282.dept.rsj.assigned"),
+            Family::Dept("rsj".into())
+        );
         assert_eq!(family("xf.411200.review.decided"), Family::Review);
         assert_eq!(family("xf.411200.deadline.overdue"), Family::Other);
     }
@@ -420,7 +415,9 @@ mod tests {
         );
         let p = plan("xf.411282.dept.rsj.overdue", &e, &ctx()).unwrap();
         assert_eq!(p[0].notice, Notice::Overdue);
-        assert!(matches!(&p[0].vars["deadline_name"], Var::Text(s) if s.contains("60") || !s.is_empty()));
+        assert!(
+            matches!(&p[0].vars["deadline_name"], Var::Text(s) if s.contains("60") || !s.is_empty())
+        );
         assert_eq!(deadline_name("eval"), "满意度评价期限");
         assert_eq!(deadline_name("X9"), "X9");
         assert_eq!(supervision_form("summons"), "约谈督办");
@@ -429,7 +426,11 @@ mod tests {
     #[test]
     fn unrelated_events_plan_nothing_and_bad_payloads_fail() {
         let e = env("supervised", json!({}));
-        assert!(plan("xf.411282.case.supervised", &e, &ctx()).unwrap().is_empty());
+        assert!(
+            plan("xf.411282.case.supervised", &e, &ctx())
+                .unwrap()
+                .is_empty()
+        );
         let e = env("accepted", json!({"case_no": 5}));
         assert!(plan("xf.411282.case.accepted", &e, &ctx()).is_err());
     }

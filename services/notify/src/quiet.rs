@@ -43,8 +43,9 @@ impl QuietHours {
     /// Validates the settings; errors name the key.
     pub fn from_settings(s: &QuietHoursSettings) -> Result<Self, String> {
         let time = |key: &str, raw: &str| {
-            NaiveTime::parse_from_str(raw.trim(), "%H:%M")
-                .map_err(|_| format!("notify.quiet_hours.{key}: must be HH:MM (24-hour), e.g. 08:00"))
+            NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+                format!("notify.quiet_hours.{key}: must be HH:MM (24-hour), e.g. 08:00")
+            })
         };
         let start = time("start", &s.start)?;
         let end = time("end", &s.end)?;
@@ -180,7 +181,10 @@ mod tests {
         assert!(q.allows(cst("2026-03-02T23:00:00Z")));
         assert!(q.allows(cst("2026-03-03T01:00:00Z")));
         assert!(!q.allows(cst("2026-03-03T12:00:00Z")));
-        assert_eq!(q.next_allowed(cst("2026-03-03T12:00:00Z")), cst("2026-03-03T20:00:00Z"));
+        assert_eq!(
+            q.next_allowed(cst("2026-03-03T12:00:00Z")),
+            cst("2026-03-03T20:00:00Z")
+        );
         let off = QuietHours::from_settings(&QuietHoursSettings {
             enabled: false,
             ..Default::default()
@@ -200,10 +204,12 @@ mod tests {
         assert!(bad(|s| s.end = "25:00".into()).contains("quiet_hours.end"));
         assert!(bad(|s| s.timezone = "Europe/Paris".into()).contains("timezone"));
         assert!(bad(|s| s.end = "08:00".into()).contains("differ"));
-        assert!(QuietHours::from_settings(&QuietHoursSettings {
-            timezone: "-03:30".into(),
-            ..Default::default()
-        })
-        .is_ok());
+        assert!(
+            QuietHours::from_settings(&QuietHoursSettings {
+                timezone: "-03:30".into(),
+                ..Default::default()
+            })
+            .is_ok()
+        );
     }
 }

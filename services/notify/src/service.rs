@@ -1,15 +1,117 @@
-//! Start-up: schema, consumers, HTTP.
+//! Start-up: settings, templates (checked), keys, directory, schema, consumers per served
+//! county (`case.>`, `dept.>`, `review.>` — one consumer per family, as nats-server 2.9
+//! allows one filter per consumer), the sender loop and HTTP.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use xinfang_domain::seal::DataKey;
+use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::contacts::{self, DepartmentContacts};
+use crate::core::{self, Core};
+use crate::handlers::NotifyHandler;
+use crate::providers::Providers;
+use crate::settings::NotifySettings;
+use crate::templates::{self, TemplateReport, Templates};
+use crate::{api, sender};
 
 pub const NAME: &str = "notify";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
+/// What tests (or an embedding program) may replace.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub clock: Option<SharedClock>,
+    /// Department contacts instead of the directory file.
+    pub contacts: Option<Arc<dyn DepartmentContacts>>,
+    /// Providers instead of those `[notify]` configures.
+    pub providers: Option<Providers>,
+}
+
+/// A started notify service.
+#[derive(Clone)]
+pub struct Notify {
+    pub started: Started,
+    pub core: Arc<Core>,
+}
+
+/// Migrates the schema, starts consumers, the sender and HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
+    Ok(start_with(infra, Options::default()).await?.started)
+}
+
+/// Reads and validates `[notify]`.
+pub fn settings(infra: &Infra) -> anyhow::Result<NotifySettings> {
+    let s: NotifySettings = infra.settings.section("notify")?;
+    s.validate()
+        .map_err(|p| anyhow::anyhow!("configuration [notify]: {}", p.join("; ")))?;
+    Ok(s)
+}
+
+/// Loads and checks the templates of `dir` with `[notify.sms]` limits (for `xinfang check`).
+pub fn check_templates(dir: &Path, settings: &NotifySettings) -> anyhow::Result<TemplateReport> {
+    Ok(templates::check_dir(dir, settings.sms.limits())?)
+}
+
+pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
+    let p = &infra.settings.platform;
+    let settings = settings(&infra)?;
+    let templates = Templates::load(&p.paths.templates, settings.sms.limits())?;
+    let data_key = DataKey::from_base64(p.security.data_key.expose())?;
+    let hash_key = core::hash_key_from_base64(p.security.hash_key.expose())?;
+    let contacts: Arc<dyn DepartmentContacts> = match opts.contacts {
+        Some(c) => c,
+        None => Arc::new(contacts::load_directory(&p.paths.directory)?),
+    };
+    let providers = match opts.providers {
+        Some(pr) => pr,
+        None => Providers::from_settings(&settings)?,
+    };
+    if providers.email.is_none() {
+        tracing::warn!("notify: e-mail disabled ([notify.email] enabled = false)");
+    }
+    if providers.sms.is_none() {
+        tracing::warn!("notify: SMS disabled ([notify.sms] provider = \"none\")");
+    }
+    let bureau = if settings.bureau_name.trim().is_empty() {
+        p.deployment.name.clone()
+    } else {
+        settings.bureau_name.clone()
+    };
+    let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let core = Arc::new(Core::new(
+        settings, bureau, templates, data_key, hash_key, contacts, clock, providers,
+    )?);
+
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
-    let port = infra.settings.platform.http.notify_port;
-    let http = host.serve_http(port, axum::Router::new()).await?;
-    Ok(Started { host, http })
+    let handler = Arc::new(NotifyHandler::new(core.clone()));
+    for county in infra.counties() {
+        for family in ["case", "dept"] {
+            let filter = subject::family_filter(&county, family)?;
+            host.spawn_consumer(&county, family, filter, handler.clone())?;
+        }
+    }
+    // Review decisions are published on the city's subjects (escalation): listen there too.
+    for county in infra.streams.keys() {
+        let filter = subject::family_filter(county, "review")?;
+        host.spawn_consumer(county, "review", filter, handler.clone())?;
+    }
+    infra.tracker.spawn(sender::run(
+        core.clone(),
+        host.pool.clone(),
+        NAME.to_owned(),
+        infra.shutdown.clone(),
+    ));
+    let port = p.http.notify_port;
+    let http = host
+        .serve_http(port, api::router(host.pool.clone()))
+        .await?;
+    Ok(Notify {
+        started: Started { host, http },
+        core,
+    })
 }

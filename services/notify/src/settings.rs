@@ -297,7 +297,10 @@ impl NotifySettings {
                 if h.secret.expose().len() < 16 {
                     p.push("notify.sms.http.secret: must be at least 16 characters".into());
                 }
-                if h.signature_header.parse::<reqwest::header::HeaderName>().is_err() {
+                if h.signature_header
+                    .parse::<reqwest::header::HeaderName>()
+                    .is_err()
+                {
                     p.push("notify.sms.http.signature_header: not a valid header name".into());
                 }
             }
@@ -355,7 +358,10 @@ mod tests {
     fn problems_name_their_keys() {
         let mut s = NotifySettings::default();
         s.sms.provider = SmsProviderKind::Aliyun;
-        s.sms.aliyun.templates.insert("bogus".into(), "SMS_1".into());
+        s.sms
+            .aliyun
+            .templates
+            .insert("bogus".into(), "SMS_1".into());
         s.email.enabled = true;
         s.email.from = "not an address".into();
         s.sender.concurrency = 0;

@@ -350,9 +350,10 @@ pub async fn deliveries_for_case(
 
 /// Counts by status (for `/metrics`-style summaries and the CLI).
 pub async fn status_counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query("select status, count(*) as n from deliveries group by status order by status")
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("select status, count(*) as n from deliveries group by status order by status")
+            .fetch_all(pool)
+            .await?;
     rows.into_iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect()

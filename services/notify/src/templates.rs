@@ -12,7 +12,7 @@ use std::path::Path;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
-use crate::notice::{Channel, FREE_TEXT_VARS, Notice, Vars};
+use crate::notice::{Channel, Notice, Vars};
 
 /// SMS length settings (`[notify.sms]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct SmsLimits {
     pub max_segments: u32,
     /// Characters the provider adds (e.g. the 【签名】 prefix), counted against the limit.
     pub reserve_chars: usize,
-    /// Free-text variables (reasons, guidance) are clipped to this many characters in SMS.
+    /// Every text variable (reasons, guidance, names) is clipped to this many characters in SMS.
     pub max_field_chars: usize,
 }
 
@@ -111,10 +111,12 @@ impl Templates {
                 });
             }
         };
-        templates.check().map_err(|problems| TemplateError::Invalid {
-            dir: dir.display().to_string(),
-            problems,
-        })?;
+        templates
+            .check()
+            .map_err(|problems| TemplateError::Invalid {
+                dir: dir.display().to_string(),
+                problems,
+            })?;
         Ok(templates)
     }
 
@@ -206,7 +208,7 @@ impl Templates {
         }
     }
 
-    /// Renders a notice for a channel. SMS free-text fields are clipped first and the text is
+    /// Renders a notice for a channel. SMS text variables are clipped first and the text is
     /// cut (with `…`) as a last resort if it still exceeds the segment limit.
     pub fn render(
         &self,
@@ -227,14 +229,15 @@ impl Templates {
         if !missing.is_empty() {
             return Err(err(format!("missing variables {missing:?}")));
         }
-        let tmpl = self.env.get_template(&name).map_err(|e| err(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template(&name)
+            .map_err(|e| err(e.to_string()))?;
         let ctx: std::collections::BTreeMap<String, minijinja::Value> = vars
             .iter()
             .map(|(k, v)| {
                 let v = match (channel, v) {
-                    (Channel::Sms, crate::notice::Var::Text(s))
-                        if FREE_TEXT_VARS.contains(&k.as_str()) =>
-                    {
+                    (Channel::Sms, crate::notice::Var::Text(s)) => {
                         minijinja::Value::from(clip_chars(s, self.limits.max_field_chars))
                     }
                     _ => minijinja::Value::from(v),
@@ -302,7 +305,8 @@ const GSM7: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ 
 const GSM7_EXT: &str = "^{}\\[~]|€\u{c}";
 
 fn is_gsm7(text: &str) -> bool {
-    text.chars().all(|c| GSM7.contains(c) || GSM7_EXT.contains(c))
+    text.chars()
+        .all(|c| GSM7.contains(c) || GSM7_EXT.contains(c))
 }
 
 /// (units, single-segment capacity, per-segment capacity when concatenated)
@@ -402,7 +406,10 @@ mod tests {
             let (s, e) = if *n == notice {
                 (sms.to_owned(), email.to_owned())
             } else {
-                ("{{ case_no }}".to_owned(), "主题 {{ case_no }}\n\n正文".to_owned())
+                (
+                    "{{ case_no }}".to_owned(),
+                    "主题 {{ case_no }}\n\n正文".to_owned(),
+                )
             };
             sources.push((template_name(*n, Channel::Sms), s));
             sources.push((template_name(*n, Channel::Email), e));
@@ -412,32 +419,54 @@ mod tests {
 
     #[test]
     fn unknown_variables_and_missing_subjects_are_reported() {
-        let t = one(Notice::Receipt, "{{ case_no }}{{ phone }}", "主题\n\n{{ case_no }}");
+        let t = one(
+            Notice::Receipt,
+            "{{ case_no }}{{ phone }}",
+            "主题\n\n{{ case_no }}",
+        );
         let p = t.check().unwrap_err();
-        assert!(p.iter().any(|m| m.contains("sms/receipt.txt.j2") && m.contains("phone")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("sms/receipt.txt.j2") && m.contains("phone")),
+            "{p:?}"
+        );
         let t = one(Notice::Receipt, "{{ case_no }}", "\n\n正文");
         let p = t.check().unwrap_err();
-        assert!(p.iter().any(|m| m.contains("email/receipt.txt.j2") && m.contains("subject")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("email/receipt.txt.j2") && m.contains("subject")),
+            "{p:?}"
+        );
         let t = one(Notice::Receipt, "{{ case_no }}", "主题\n正文紧跟");
         assert!(t.check().is_err());
     }
 
     #[test]
     fn an_sms_template_too_long_for_the_limit_is_refused() {
-        let t = one(Notice::Receipt, &"很长".repeat(200), "主题\n\n{{ case_no }}");
+        let t = one(
+            Notice::Receipt,
+            &"很长".repeat(200),
+            "主题\n\n{{ case_no }}",
+        );
         let p = t.check().unwrap_err();
         assert!(p.iter().any(|m| m.contains("segments")), "{p:?}");
     }
 
     #[test]
     fn free_text_is_clipped_in_sms_not_in_email() {
-        let t = one(Notice::NotAccepted, "{{ reason }}", "主题\n\n{{ reason }}{{ where_to_go }}{{ rule }}");
+        let t = one(
+            Notice::NotAccepted,
+            "{{ reason }}",
+            "主题\n\n{{ reason }}{{ where_to_go }}{{ rule }}",
+        );
         let mut vars = Notice::NotAccepted.sample();
         vars.insert("reason".into(), Var::text("理".repeat(100)));
         let sms = t.render(Notice::NotAccepted, Channel::Sms, &vars).unwrap();
         assert_eq!(sms.body.chars().count(), 60);
         assert!(sms.body.ends_with('…'));
-        let mail = t.render(Notice::NotAccepted, Channel::Email, &vars).unwrap();
+        let mail = t
+            .render(Notice::NotAccepted, Channel::Email, &vars)
+            .unwrap();
         assert!(mail.body.contains(&"理".repeat(100)));
         vars.remove("reason");
         assert!(t.render(Notice::NotAccepted, Channel::Sms, &vars).is_err());
@@ -445,7 +474,11 @@ mod tests {
 
     #[test]
     fn the_clip_filter_and_line_joining() {
-        let t = one(Notice::Receipt, "您的件\n  {{ case_no | clip(5) }}\n已登记", "主题\n\n正文");
+        let t = one(
+            Notice::Receipt,
+            "您的件\n  {{ case_no | clip(5) }}\n已登记",
+            "主题\n\n正文",
+        );
         let r = t
             .render(Notice::Receipt, Channel::Sms, &Notice::Receipt.sample())
             .unwrap();

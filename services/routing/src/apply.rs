@@ -92,7 +92,15 @@ pub async fn apply_decision(
                 assigned_at: now,
             };
             out.push(
-                case_event(conn, &row.home_county, kind::ASSIGNED, &row.case_no, now, &data).await?,
+                case_event(
+                    conn,
+                    &row.home_county,
+                    kind::ASSIGNED,
+                    &row.case_no,
+                    now,
+                    &data,
+                )
+                .await?,
             );
             out.extend(notify_route(conn, ctx, row, r, status::ASSIGNED, now).await?);
         }
@@ -110,7 +118,15 @@ pub async fn apply_decision(
                 at: now,
             };
             out.push(
-                case_event(conn, &row.home_county, kind::DIVERTED, &row.case_no, now, &data).await?,
+                case_event(
+                    conn,
+                    &row.home_county,
+                    kind::DIVERTED,
+                    &row.case_no,
+                    now,
+                    &data,
+                )
+                .await?,
             );
             out.extend(notify_route(conn, ctx, row, forward, status::FORWARDED, now).await?);
         }
@@ -128,7 +144,15 @@ pub async fn apply_decision(
                 at: now,
             };
             out.push(
-                case_event(conn, &row.home_county, kind::DIVERTED, &row.case_no, now, &data).await?,
+                case_event(
+                    conn,
+                    &row.home_county,
+                    kind::DIVERTED,
+                    &row.case_no,
+                    now,
+                    &data,
+                )
+                .await?,
             );
         }
         Decision::Refuse(r) => {
@@ -255,7 +279,15 @@ pub async fn send_to_department(
         petitioner,
         accept_by,
     };
-    dept_event(conn, t.organ, events::kind::ASSIGNED, &row.case_no, now, &data).await
+    dept_event(
+        conn,
+        t.organ,
+        events::kind::ASSIGNED,
+        &row.case_no,
+        now,
+        &data,
+    )
+    .await
 }
 
 fn open_contact(ctx: &Ctx, row: &CaseRow) -> Option<Contact> {

@@ -47,10 +47,11 @@ pub fn hash(dir: &Directory) -> String {
 }
 
 pub fn parse(path: &Path, raw: String) -> Result<LoadedDirectory, DirectoryLoadError> {
-    let directory = Directory::from_toml_str(&raw).map_err(|errors| DirectoryLoadError::Invalid {
-        path: path.to_owned(),
-        errors,
-    })?;
+    let directory =
+        Directory::from_toml_str(&raw).map_err(|errors| DirectoryLoadError::Invalid {
+            path: path.to_owned(),
+            errors,
+        })?;
     Ok(LoadedDirectory {
         path: path.to_owned(),
         hash: hash(&directory),
@@ -108,7 +109,10 @@ pub fn check(path: &Path) -> Result<Report, DirectoryLoadError> {
     let mut warnings = Vec::new();
     for (organ, dept) in d.organs() {
         if dept.contacts.email.is_none() && dept.contacts.mobile.is_none() {
-            warnings.push(format!("{organ} {} has no contacts: nobody can be notified", dept.name));
+            warnings.push(format!(
+                "{organ} {} has no contacts: nobody can be notified",
+                dept.name
+            ));
         }
     }
     let city = d.city();
@@ -188,7 +192,9 @@ pub async fn audit(
                             d
                         }
                     }
-                    Err(_) => vec!["previous directory no longer parses; changes not listed".into()],
+                    Err(_) => {
+                        vec!["previous directory no longer parses; changes not listed".into()]
+                    }
                 }
             };
             (Some(prev_hash), changes)

@@ -48,7 +48,13 @@ pub async fn dept_event<T: Serialize>(
     data: &T,
 ) -> anyhow::Result<EventRef> {
     let subject = subject::dept_event(&organ.county, &organ.dept, kind)?;
-    let env = Envelope::new(kind, Some(case_no.to_owned()), organ.county.clone(), at, data)?;
+    let env = Envelope::new(
+        kind,
+        Some(case_no.to_owned()),
+        organ.county.clone(),
+        at,
+        data,
+    )?;
     outbox::enqueue(conn, &subject, &env).await?;
     Ok(EventRef {
         id: env.id,

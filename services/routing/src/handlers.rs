@@ -189,7 +189,11 @@ async fn route(
     }
 }
 
-async fn hold(conn: &mut PgConnection, row: &mut CaseRow, reason: String) -> Result<(), HandlerError> {
+async fn hold(
+    conn: &mut PgConnection,
+    row: &mut CaseRow,
+    reason: String,
+) -> Result<(), HandlerError> {
     tracing::warn!(case_no = %row.case_no, reason = %reason, "case held: cannot be routed");
     metrics::counter!("xf_routing_decisions_total", "decision" => "unroutable").increment(1);
     row.held_reason = Some(reason);

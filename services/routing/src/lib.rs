@@ -1,3 +1,15 @@
 //! Routing: department directory, routing rules, legal-channel diversion, assignment to departments, department actions.
 
+pub mod actions;
+pub mod api;
+pub mod apply;
+pub mod client;
+pub mod commands;
+pub mod context;
+pub mod directory;
+pub mod emit;
+pub mod handlers;
+pub mod nats_config;
 pub mod service;
+pub mod settings;
+pub mod store;

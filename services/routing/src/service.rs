@@ -1,6 +1,20 @@
-//! Start-up: schema, consumers, HTTP.
+//! Start-up: directory (loaded and audited), schema, the `case` consumer of every served
+//! county, department commands over NATS, HTTP.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::deadline::DeadlineRules;
+use xinfang_domain::routing::RoutingPolicy;
+use xinfang_domain::seal::DataKey;
+use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
+
+use crate::context::Ctx;
+use crate::handlers::CaseEvents;
+use crate::settings::{RoutingSettings, host_name};
 
 pub const NAME: &str = "routing";
 
@@ -8,8 +22,70 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
+    let p = &infra.settings.platform;
+    let settings: RoutingSettings = infra.settings.section(NAME)?;
+    let loaded = crate::directory::load(&p.paths.directory)?;
+    let calendar_raw = std::fs::read_to_string(&p.paths.calendar)
+        .with_context(|| format!("calendar {}", p.paths.calendar.display()))?;
+    let calendar = Calendar::from_toml_str(&calendar_raw)
+        .with_context(|| format!("calendar {}", p.paths.calendar.display()))?;
+    let data_key = if p.security.data_key.is_empty() {
+        tracing::warn!("security.data_key is not set: departments will get no petitioner contact");
+        None
+    } else {
+        Some(DataKey::from_base64(p.security.data_key.expose())?)
+    };
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
-    let port = infra.settings.platform.http.routing_port;
-    let http = host.serve_http(port, axum::Router::new()).await?;
+    let audit =
+        crate::directory::audit(&host.pool, &loaded, &settings.operator(), &host_name()).await?;
+    tracing::info!(
+        hash = %audit.hash,
+        previous = audit.previous_hash.as_deref().unwrap_or("none"),
+        changes = audit.changes.len(),
+        counties = loaded.directory.counties.len(),
+        departments = loaded.directory.department_count(),
+        "directory loaded"
+    );
+    for change in &audit.changes {
+        tracing::info!(change = %change, "directory change");
+    }
+    let served: BTreeSet<_> = infra.streams.keys().cloned().collect();
+    let ctx = Arc::new(Ctx {
+        pool: host.pool.clone(),
+        directory: Arc::new(loaded.directory),
+        calendar,
+        rules: DeadlineRules::default(),
+        routing: RoutingPolicy {
+            hold_for_triage: settings.hold_for_triage,
+        },
+        data_key,
+        served: served.clone(),
+    });
+    let handler = Arc::new(CaseEvents { ctx: ctx.clone() });
+    for county in infra.counties() {
+        host.spawn_consumer(
+            &county,
+            "case",
+            subject::family_filter(&county, "case")?,
+            handler.clone(),
+        )?;
+    }
+    // Commands: every county with a stream, the city included (its organs act on cases that
+    // fell back to the city).
+    for county in served {
+        let nats = infra.nats.clone();
+        let ctx = ctx.clone();
+        let shutdown = infra.shutdown.clone();
+        let concurrency = settings.command_concurrency;
+        infra.tracker.spawn(async move {
+            if let Err(e) = crate::commands::serve(nats, county.clone(), ctx, concurrency, shutdown.clone()).await {
+                tracing::error!(county = %county, error = %e, "department commands stopped; stopping the process");
+                shutdown.cancel();
+            }
+        });
+    }
+    let http = host
+        .serve_http(p.http.routing_port, crate::api::router(ctx))
+        .await?;
     Ok(Started { host, http })
 }

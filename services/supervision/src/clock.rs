@@ -51,9 +51,9 @@ impl Clock {
 
     /// The current offset from the system time.
     pub fn offset(&self) -> TimeDelta {
-        self.offset_ms
-            .as_ref()
-            .map_or(TimeDelta::zero(), |o| TimeDelta::milliseconds(o.load(Ordering::SeqCst)))
+        self.offset_ms.as_ref().map_or(TimeDelta::zero(), |o| {
+            TimeDelta::milliseconds(o.load(Ordering::SeqCst))
+        })
     }
 }
 

@@ -141,7 +141,9 @@ impl Engine {
             Ok(mut out) => {
                 out.done.extend(bad);
                 self.index.settle(county, &out.done, &out.rearm).await?;
-                self.stats.warnings.fetch_add(out.warnings, Ordering::Relaxed);
+                self.stats
+                    .warnings
+                    .fetch_add(out.warnings, Ordering::Relaxed);
                 self.stats.overdue.fetch_add(out.overdue, Ordering::Relaxed);
                 self.stats
                     .escalations
@@ -156,8 +158,10 @@ impl Engine {
                 // Nothing committed: put the batch back a little later (the leases would
                 // return it anyway after they expire).
                 self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                let retry: Vec<(String, i64)> =
-                    claimed.into_iter().map(|(m, _)| (m, now_ms + 1000)).collect();
+                let retry: Vec<(String, i64)> = claimed
+                    .into_iter()
+                    .map(|(m, _)| (m, now_ms + 1000))
+                    .collect();
                 if let Err(re) = self.index.settle(county, &bad, &retry).await {
                     tracing::warn!(%county, error = %re, "could not return claimed timers; leases will");
                 }
@@ -216,7 +220,7 @@ impl Engine {
             }
             let due_ms = row.due_at.timestamp_millis();
             if now >= row.due_at {
-                self.events(&row, "overdue", now, &mut events)?;
+                self.events(row, "overdue", now, &mut events)?;
                 if let Some(s) = self.escalation(row, now) {
                     escalations.push(s);
                 }
@@ -227,7 +231,7 @@ impl Engine {
                 .warn_at
                 .is_some_and(|w| row.warned_at.is_none() && now >= w)
             {
-                self.events(&row, "warning", now, &mut events)?;
+                self.events(row, "warning", now, &mut events)?;
                 warned.push(row.id);
                 out.rearm.push((row.id.to_string(), due_ms));
                 out.warnings += 1;
@@ -237,7 +241,8 @@ impl Engine {
                     Some(w) if row.warned_at.is_none() && w < row.due_at => w,
                     _ => row.due_at,
                 };
-                out.rearm.push((row.id.to_string(), next.timestamp_millis()));
+                out.rearm
+                    .push((row.id.to_string(), next.timestamp_millis()));
                 out.stale += 1;
             }
         }
@@ -252,13 +257,16 @@ impl Engine {
             .await?;
         }
         if !warned.is_empty() {
-            sqlx::query("update deadlines set warned_at = $2, updated_at = now() where id = any($1)")
-                .bind(&warned)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "update deadlines set warned_at = $2, updated_at = now() where id = any($1)",
+            )
+            .bind(&warned)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
-        out.escalations = supervise::record(&mut tx, &escalations, &self.rules, &mut events).await? as u64;
+        out.escalations =
+            supervise::record(&mut tx, &escalations, &self.rules, &mut events).await? as u64;
         events.write(&mut tx).await?;
         tx.commit().await?;
         if out.overdue + out.warnings > 0 {
@@ -311,7 +319,9 @@ impl Engine {
                     )?;
                     batch.push(&s, &env)?;
                 }
-                Err(_) => tracing::debug!(case_no = %row.case_no, "department has no subject of its own"),
+                Err(_) => {
+                    tracing::debug!(case_no = %row.case_no, "department has no subject of its own")
+                }
             }
         }
         Ok(())
@@ -333,7 +343,10 @@ impl Engine {
         let due_local = row.due_at.with_timezone(&CST).format("%Y-%m-%d %H:%M");
         let due_ms = row.due_at.timestamp_millis();
         Some(NewSupervision {
-            id: deterministic_v7(due_ms, &[row.id.as_bytes(), b"escalation", &due_ms.to_be_bytes()]),
+            id: deterministic_v7(
+                due_ms,
+                &[row.id.as_bytes(), b"escalation", &due_ms.to_be_bytes()],
+            ),
             case_no: row.case_no.clone(),
             county,
             department: row

@@ -113,7 +113,9 @@ impl DeadlineHandler {
                 let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
                 Ok(store::close(conn, case_no, Some(&codes), at, reason).await? > 0)
             }
-            Step::CloseAll { reason } => Ok(store::close(conn, case_no, None, at, reason).await? > 0),
+            Step::CloseAll { reason } => {
+                Ok(store::close(conn, case_no, None, at, reason).await? > 0)
+            }
             Step::Extend { days } => self.extend(conn, case_no, days).await,
             Step::Pause { at } => {
                 let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {
@@ -145,8 +147,8 @@ impl DeadlineHandler {
         let (code, due) = match s.tracked {
             Tracked::Statutory(DeadlineKind::D5) => {
                 let (t, b) = projection::type_and_branch(conn, case_no).await?;
-                let d = compute_handling(s.trigger, t, b, &r.calendar, rules, &none)
-                    .map_err(reject)?;
+                let d =
+                    compute_handling(s.trigger, t, b, &r.calendar, rules, &none).map_err(reject)?;
                 (d.kind.code(), d.due)
             }
             Tracked::Statutory(k) => {
@@ -213,8 +215,15 @@ impl DeadlineHandler {
             ..Adjustments::default()
         };
         let trigger = row.trigger_at.with_timezone(&CST);
-        let due = compute_handling(trigger, t, b, &self.rules.calendar, &self.rules.settings.deadlines, &adj)
-            .map_err(reject)?;
+        let due = compute_handling(
+            trigger,
+            t,
+            b,
+            &self.rules.calendar,
+            &self.rules.settings.deadlines,
+            &adj,
+        )
+        .map_err(reject)?;
         let Some(due_at) = due.due.map(utc) else {
             return Ok(false);
         };
@@ -270,9 +279,11 @@ impl DeadlineHandler {
         let Some(due_at) = d.due.map(utc) else {
             return Ok(false);
         };
-        let warn = self
-            .rules
-            .warn_at(Tracked::Statutory(DeadlineKind::D10), row.trigger_at, due_at);
+        let warn = self.rules.warn_at(
+            Tracked::Statutory(DeadlineKind::D10),
+            row.trigger_at,
+            due_at,
+        );
         let secs = (end - started).num_milliseconds() as f64 / 1000.0;
         let pauses = serde_json::to_value(&intervals).map_err(reject)?;
         store::resume(conn, row.id, &pauses, secs, due_at, warn).await?;

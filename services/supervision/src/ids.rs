@@ -48,15 +48,30 @@ mod tests {
     fn ids_are_stable_v7_and_differ_by_every_part() {
         let d = Uuid::now_v7();
         let a = firing_event_id(d, "overdue", 1_780_000_000_000, "deadline");
-        assert_eq!(a, firing_event_id(d, "overdue", 1_780_000_000_000, "deadline"));
+        assert_eq!(
+            a,
+            firing_event_id(d, "overdue", 1_780_000_000_000, "deadline")
+        );
         assert_eq!(a.get_version_num(), 7);
         assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
         assert_eq!(millis_of(a), 1_780_000_000_000);
-        assert_ne!(a, firing_event_id(d, "warning", 1_780_000_000_000, "deadline"));
-        assert_ne!(a, firing_event_id(d, "overdue", 1_780_000_000_001, "deadline"));
+        assert_ne!(
+            a,
+            firing_event_id(d, "warning", 1_780_000_000_000, "deadline")
+        );
+        assert_ne!(
+            a,
+            firing_event_id(d, "overdue", 1_780_000_000_001, "deadline")
+        );
         assert_ne!(a, firing_event_id(d, "overdue", 1_780_000_000_000, "dept"));
-        assert_ne!(a, firing_event_id(Uuid::now_v7(), "overdue", 1_780_000_000_000, "deadline"));
-        assert_ne!(deterministic_v7(1, &[b"ab", b"c"]), deterministic_v7(1, &[b"a", b"bc"]));
+        assert_ne!(
+            a,
+            firing_event_id(Uuid::now_v7(), "overdue", 1_780_000_000_000, "deadline")
+        );
+        assert_ne!(
+            deterministic_v7(1, &[b"ab", b"c"]),
+            deterministic_v7(1, &[b"a", b"bc"])
+        );
         // Parses back through the envelope check.
         let env = xinfang_domain::envelope::Envelope::with_id(
             a,

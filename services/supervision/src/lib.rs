@@ -1,3 +1,18 @@
-//! Supervision: statutory deadline timers (Postgres record, Redis index), warnings, overdue escalation (督办), KPIs.
+//! Supervision: statutory deadline timers (Postgres record, Redis index), warnings, overdue
+//! escalation (督办), KPIs.
 
+pub mod api;
+pub mod clock;
+pub mod error;
+pub mod fire;
+pub mod handlers;
+pub mod ids;
+pub mod indexer;
+pub mod outbox_batch;
+pub mod projection;
 pub mod service;
+pub mod settings;
+pub mod stats;
+pub mod store;
+pub mod supervise;
+pub mod timers;

@@ -18,7 +18,11 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn push<T: Serialize>(&mut self, subject: &Subject, env: &Envelope<T>) -> anyhow::Result<()> {
+    pub fn push<T: Serialize>(
+        &mut self,
+        subject: &Subject,
+        env: &Envelope<T>,
+    ) -> anyhow::Result<()> {
         self.payloads.push(env.to_bytes()?);
         self.ids.push(env.id);
         self.subjects.push(subject.as_str().to_owned());

@@ -38,7 +38,9 @@ pub async fn record(
     let county = env.county.as_str();
     match env.kind.as_str() {
         kind::REGISTERED => {
-            let Some(r) = data::<Registered>(env) else { return Ok(()) };
+            let Some(r) = data::<Registered>(env) else {
+                return Ok(());
+            };
             sqlx::query(
                 "insert into cases (case_no, county, department, petition_type, branch,
                                     received_at, registered_at, is_repeat)
@@ -62,7 +64,9 @@ pub async fn record(
             .await?;
         }
         kind::RECLASSIFIED => {
-            let Some(r) = data::<Reclassified>(env) else { return Ok(()) };
+            let Some(r) = data::<Reclassified>(env) else {
+                return Ok(());
+            };
             ensure(conn, case_no, county).await?;
             sqlx::query(
                 "update cases set petition_type = $2, branch = $3, department = $4, updated_at = now()
@@ -76,7 +80,9 @@ pub async fn record(
             .await?;
         }
         kind::ASSIGNED => {
-            let Some(a) = data::<Assigned>(env) else { return Ok(()) };
+            let Some(a) = data::<Assigned>(env) else {
+                return Ok(());
+            };
             ensure(conn, case_no, county).await?;
             // A new assignment (or a transfer) restarts the unit's acceptance clock.
             sqlx::query(
@@ -98,7 +104,9 @@ pub async fn record(
             disposed(conn, case_no, event_at(env)).await?;
         }
         kind::ACCEPTED => {
-            let Some(a) = data::<Accepted>(env) else { return Ok(()) };
+            let Some(a) = data::<Accepted>(env) else {
+                return Ok(());
+            };
             ensure(conn, case_no, county).await?;
             sqlx::query(
                 "update cases set department = $2, accepted_at = $3, accepted_on = $4,
@@ -125,7 +133,9 @@ pub async fn record(
             .await?;
         }
         kind::REPLIED => {
-            let Some(r) = data::<Replied>(env) else { return Ok(()) };
+            let Some(r) = data::<Replied>(env) else {
+                return Ok(());
+            };
             ensure(conn, case_no, county).await?;
             sqlx::query(
                 "update cases set replied_at = $2, served_on = $3, updated_at = now() where case_no = $1",
@@ -137,7 +147,9 @@ pub async fn record(
             .await?;
         }
         kind::EVALUATED => {
-            let Some(e) = data::<Evaluated>(env) else { return Ok(()) };
+            let Some(e) = data::<Evaluated>(env) else {
+                return Ok(());
+            };
             ensure(conn, case_no, county).await?;
             sqlx::query(
                 "update cases set evaluated_at = $2, bureau_rating = $3, unit_rating = $4,

@@ -1,15 +1,112 @@
-//! Start-up: schema, consumers, HTTP.
+//! Start-up: schema, consumers, the timer indexer and loop, HTTP.
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use xinfang_domain::deadline_plan::Family;
+use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
+
+use crate::api::{self, ApiState};
+use crate::clock::Clock;
+use crate::fire::{Engine, FireStats};
+use crate::handlers::{DeadlineHandler, Rules};
+use crate::indexer::Indexer;
+use crate::settings::{SupervisionSettings, load_calendar};
+use crate::timers::TimerIndex;
 
 pub const NAME: &str = "supervision";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
+/// The service's migrations (the benchmark applies them to its scratch database).
+pub fn migrator() -> &'static sqlx::migrate::Migrator {
+    &MIGRATOR
+}
+
+/// A running supervision instance and the handles tests use.
+#[derive(Clone)]
+pub struct Supervision {
+    pub started: Started,
+    pub clock: Clock,
+    pub rules: Arc<Rules>,
+    pub stats: Arc<FireStats>,
+    pub index: TimerIndex,
+    pub indexer: Indexer,
+    /// Wakes the timer loop (after moving a manual clock, for instance).
+    pub engine_wake: Arc<Notify>,
+}
+
+/// Migrates the schema, starts consumers, timers and HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
+    Ok(start_with(infra, Clock::system()).await?.started)
+}
+
+/// [`start`] with a chosen clock (tests use [`Clock::manual`]).
+pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervision> {
+    let settings: SupervisionSettings = infra.settings.section(NAME)?;
+    settings.validate()?;
+    let calendar = load_calendar(&infra.settings.platform.paths.calendar);
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
+    let rules = Arc::new(Rules { settings, calendar });
+    let counties = infra.counties();
+    for county in &counties {
+        for (name, family) in [("case", Family::Case), ("review", Family::Review)] {
+            host.spawn_consumer(
+                county,
+                name,
+                subject::family_filter(county, name)?,
+                Arc::new(DeadlineHandler {
+                    family,
+                    rules: rules.clone(),
+                }),
+            )?;
+        }
+    }
+    let index = TimerIndex::new(
+        infra.redis.clone(),
+        &infra.settings.platform.redis.key_prefix,
+    );
+    let engine_wake = Arc::new(Notify::new());
+    let stats = Arc::new(FireStats::default());
+    let indexer = Indexer {
+        pool: host.pool.clone(),
+        index: index.clone(),
+        counties: counties.clone(),
+        settings: rules.settings.clone(),
+        clock: clock.clone(),
+        engine_wake: engine_wake.clone(),
+    };
+    infra
+        .tracker
+        .spawn(indexer.clone().run(NAME.to_owned(), infra.shutdown.clone()));
+    if rules.settings.timers_enabled {
+        let engine = Engine {
+            pool: host.pool.clone(),
+            index: index.clone(),
+            rules: rules.clone(),
+            clock: clock.clone(),
+            counties: counties.clone(),
+            stats: stats.clone(),
+            wake: engine_wake.clone(),
+        };
+        infra.tracker.spawn(engine.run(infra.shutdown.clone()));
+    }
+    let api = api::router(ApiState {
+        pool: host.pool.clone(),
+        clock: clock.clone(),
+        rules: rules.clone(),
+        served: counties.iter().map(|c| c.to_string()).collect(),
+    });
     let port = infra.settings.platform.http.supervision_port;
-    let http = host.serve_http(port, axum::Router::new()).await?;
-    Ok(Started { host, http })
+    let http = host.serve_http(port, api).await?;
+    Ok(Supervision {
+        started: Started { host, http },
+        clock,
+        rules,
+        stats,
+        index,
+        indexer,
+        engine_wake,
+    })
 }

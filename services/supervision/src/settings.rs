@@ -132,7 +132,9 @@ mod tests {
         );
         s.warning_lead_hours_by_kind.insert("D4".into(), 0);
         assert_eq!(
-            s.warning_lead(Tracked::Statutory(xinfang_domain::deadline::DeadlineKind::D4)),
+            s.warning_lead(Tracked::Statutory(
+                xinfang_domain::deadline::DeadlineKind::D4
+            )),
             None
         );
         s.warning_lead_hours_by_kind.insert("D99".into(), 1);

@@ -7,8 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// When a pending row next needs attention: its warning if one is still to come, else its due.
-pub const NEXT_FIRE: &str =
-    "case when warn_at is not null and warned_at is null and warn_at < due_at then warn_at else due_at end";
+pub const NEXT_FIRE: &str = "case when warn_at is not null and warned_at is null and warn_at < due_at then warn_at else due_at end";
 
 /// A clock to create.
 #[derive(Debug, Clone)]
@@ -263,10 +262,7 @@ pub async fn resume(
 }
 
 /// The clocks of a case, oldest first.
-pub async fn for_case(
-    pool: &sqlx::PgPool,
-    case_no: &str,
-) -> sqlx::Result<Vec<DeadlineRow>> {
+pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<DeadlineRow>> {
     sqlx::query_as::<_, DeadlineRow>(
         "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
                 warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation

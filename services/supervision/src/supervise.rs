@@ -41,7 +41,10 @@ pub struct NewSupervision {
 impl NewSupervision {
     /// The id of the response deadline: derived, so a repeated write finds the same row.
     pub fn response_deadline(&self) -> Uuid {
-        deterministic_v7(self.respond_by.timestamp_millis(), &[self.id.as_bytes(), b"response"])
+        deterministic_v7(
+            self.respond_by.timestamp_millis(),
+            &[self.id.as_bytes(), b"response"],
+        )
     }
 }
 
@@ -81,7 +84,10 @@ pub async fn record(
     let issuer: Vec<&str> = items.iter().map(|s| s.issuer.as_str()).collect();
     let note: Vec<&str> = items.iter().map(|s| s.note.as_str()).collect();
     let respond_by: Vec<DateTime<Utc>> = items.iter().map(|s| s.respond_by).collect();
-    let response: Vec<Uuid> = items.iter().map(NewSupervision::response_deadline).collect();
+    let response: Vec<Uuid> = items
+        .iter()
+        .map(NewSupervision::response_deadline)
+        .collect();
     let cause: Vec<Option<Uuid>> = items.iter().map(|s| s.cause_deadline).collect();
     let created: Vec<DateTime<Utc>> = items.iter().map(|s| s.at).collect();
     let written: Vec<Uuid> = sqlx::query_scalar(
@@ -138,7 +144,10 @@ pub async fn record(
             s.at,
             payload.clone(),
         )?;
-        events.push(&subject::case_event(&s.county, kind::SUPERVISED)?, &case_env)?;
+        events.push(
+            &subject::case_event(&s.county, kind::SUPERVISED)?,
+            &case_env,
+        )?;
         match subject::dept_event(&s.county, &s.department, kind::SUPERVISION) {
             Ok(dept_subject) => {
                 let dept_env = Envelope::with_id(

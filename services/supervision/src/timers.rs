@@ -94,7 +94,11 @@ impl TimerIndex {
     }
 
     /// Adds or moves entries (id, due in epoch ms), pipelined.
-    pub async fn index(&self, county: &CountyCode, items: &[(Uuid, i64)]) -> redis::RedisResult<()> {
+    pub async fn index(
+        &self,
+        county: &CountyCode,
+        items: &[(Uuid, i64)],
+    ) -> redis::RedisResult<()> {
         if items.is_empty() {
             return Ok(());
         }

@@ -276,7 +276,10 @@ fn classify_dev_set_accuracy() {
     assert!(rep.county_text.rate() >= 0.9, "county from text");
     assert!(rep.county_with_id.rate() >= 0.9, "county with id fallback");
     assert!(rep.diversion.rate() >= 0.7, "diversion");
-    assert!(rep.accused_precision() >= 0.8 && rep.accused_recall() >= 0.8, "accused");
+    assert!(
+        rep.accused_precision() >= 0.8 && rep.accused_recall() >= 0.8,
+        "accused"
+    );
 }
 
 #[test]
@@ -350,14 +353,21 @@ fn classify_dev_set_repeat_threshold() {
     }
     unrelated.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (s, i, j) = unrelated[0];
-    println!("most similar unrelated dev pair: {}-{} {s:.3}", rows[i].id, rows[j].id);
+    println!(
+        "most similar unrelated dev pair: {}-{} {s:.3}",
+        rows[i].id, rows[j].id
+    );
     assert!(s < DEFAULT_REPEAT_THRESHOLD);
 }
 
 #[test]
 fn classify_scratch_reasons() {
     for id in std::env::var("IDS").unwrap_or_default().split(',') {
-        if let Some(r) = extra_rows().into_iter().chain(dev_rows()).find(|r| r.id == id) {
+        if let Some(r) = extra_rows()
+            .into_iter()
+            .chain(dev_rows())
+            .find(|r| r.id == id)
+        {
             println!("{id}: {:#?}", classifier().classify(&r.text).reasons);
         }
     }

@@ -27,6 +27,8 @@ struct Doc<'a> {
     text: &'a str,
     tokens: HashSet<&'a str>,
     sentences: Vec<&'a str>,
+    /// Up to the first comma or sentence end.
+    lead: &'a str,
 }
 
 impl<'a> Doc<'a> {
@@ -36,10 +38,12 @@ impl<'a> Doc<'a> {
             .split(['。', '！', '？', '!', '?', '；', ';', '\n'])
             .filter(|s| !s.trim().is_empty())
             .collect();
+        let lead = lead_clause(text);
         Self {
             text,
             tokens,
             sentences,
+            lead,
         }
     }
 
@@ -48,11 +52,32 @@ impl<'a> Doc<'a> {
             Pattern::Substring(w) => self.text.contains(w.as_str()),
             Pattern::Token(w) => self.tokens.contains(w.as_str()),
             Pattern::Near(parts) => self.sentences.iter().any(|s| in_order(s, parts)),
+            Pattern::Lead(w) => self.lead.contains(w.as_str()),
         }
     }
 
     fn first_match<'p>(&self, alternatives: &'p [Pattern]) -> Option<&'p Pattern> {
         alternatives.iter().find(|p| self.matches(p))
+    }
+}
+
+/// The opening clause, skipping a salutation (`尊敬的王书记：`), which names an addressee and
+/// not the subject.
+fn lead_clause(text: &str) -> &str {
+    const STOPS: [char; 12] = [
+        '，', ',', '。', '！', '？', '!', '?', '；', ';', '：', ':', '\n',
+    ];
+    let mut rest = text.trim_start();
+    loop {
+        let Some((i, stop)) = rest.char_indices().find(|(_, c)| STOPS.contains(c)) else {
+            return rest;
+        };
+        let clause = &rest[..i];
+        let salutation = matches!(stop, '：' | ':') && clause.chars().count() <= 12;
+        if !clause.trim().is_empty() && !salutation {
+            return clause;
+        }
+        rest = rest[i + stop.len_utf8()..].trim_start();
     }
 }
 
@@ -372,6 +397,14 @@ mod tests {
     }
 
     #[test]
+    fn lead_clause_skips_salutations() {
+        assert_eq!(lead_clause("尊敬的王书记：某村主任贪污，"), "某村主任贪污");
+        assert_eq!(lead_clause("某局副局长大操大办。"), "某局副局长大操大办");
+        assert_eq!(lead_clause("，，没有标点的开头"), "没有标点的开头");
+        assert_eq!(lead_clause(""), "");
+    }
+
+    #[test]
     fn softmax_top_probability() {
         let (i, p) = top_probability(&[1.0, 3.0, 1.0], 1.0).expect("non-empty");
         assert_eq!(i, 1);
@@ -395,8 +428,16 @@ mod tests {
         let text = "我家的低保今年被停了，请求恢复。";
         let got = c.classify_with_id_number(text, Some("41122219600101001X"));
         assert_eq!(got.county.as_ref().map(|c| c.as_str()), Some("411203"));
-        assert!(got.reasons.iter().any(|r| r.contains("registered residence")));
-        assert!(got.reasons.iter().all(|r| !r.contains("41122219600101001X")));
+        assert!(
+            got.reasons
+                .iter()
+                .any(|r| r.contains("registered residence"))
+        );
+        assert!(
+            got.reasons
+                .iter()
+                .all(|r| !r.contains("41122219600101001X"))
+        );
         let named = c.classify_with_id_number("灵宝市某村的低保被停了", Some("41122219600101001X"));
         assert_eq!(named.county.as_ref().map(|c| c.as_str()), Some("411282"));
         for outside in [Some("410305196001010011"), Some("abc"), Some(""), None] {

@@ -370,8 +370,14 @@ cues = ["市属"]
     #[test]
     fn former_codes_map_to_the_current_unit() {
         let g = g();
-        assert_eq!(g.county_for_code("411222").map(|c| c.name.as_str()), Some("陕州区"));
-        assert_eq!(g.county_for_code("411282").map(|c| c.name.as_str()), Some("灵宝市"));
+        assert_eq!(
+            g.county_for_code("411222").map(|c| c.name.as_str()),
+            Some("陕州区")
+        );
+        assert_eq!(
+            g.county_for_code("411282").map(|c| c.name.as_str()),
+            Some("灵宝市")
+        );
         assert!(g.county_for_code("410305").is_none());
     }
 

@@ -20,8 +20,9 @@
 //! weight = 4.0
 //! ```
 //!
-//! A term is a plain substring (`拖欠工资`), a whole jieba token (`=主任`), or an ordered pair
-//! inside one sentence (`不服*决定`). Substrings are the default because Chinese petition
+//! A term is a plain substring (`拖欠工资`), a whole jieba token (`=主任`), an ordered pair
+//! inside one sentence (`不服*决定`), or a substring of the opening clause (`^局长`; `^@official`
+//! for a whole lexicon). Substrings are the default because Chinese petition
 //! vocabulary is mostly compounds whose parts jieba may or may not split; `=` is for short words
 //! that would otherwise fire inside longer ones.
 
@@ -46,11 +47,20 @@ pub enum Pattern {
     Token(String),
     /// The parts appear in this order inside one sentence.
     Near(Vec<String>),
+    /// The opening clause (up to the first comma or full stop) contains the term: what a
+    /// petition names first is usually what it is about.
+    Lead(String),
 }
 
 impl Pattern {
     fn parse(raw: &str, at: &str) -> Result<Self, RulesError> {
         let raw = raw.trim();
+        if let Some(word) = raw.strip_prefix('^') {
+            if word.is_empty() || word.contains(['*', '=', '^', '@']) {
+                return Err(RulesError::invalid(at, format!("bad lead term `{raw}`")));
+            }
+            return Ok(Pattern::Lead(word.to_owned()));
+        }
         if let Some(word) = raw.strip_prefix('=') {
             if word.is_empty() || word.contains('*') {
                 return Err(RulesError::invalid(at, format!("bad token term `{raw}`")));
@@ -76,7 +86,7 @@ impl Pattern {
     /// The words this pattern wants jieba to keep whole.
     pub fn words(&self) -> Vec<&str> {
         match self {
-            Pattern::Substring(w) | Pattern::Token(w) => vec![w.as_str()],
+            Pattern::Substring(w) | Pattern::Token(w) | Pattern::Lead(w) => vec![w.as_str()],
             Pattern::Near(parts) => parts.iter().map(String::as_str).collect(),
         }
     }
@@ -86,6 +96,7 @@ impl Pattern {
         match self {
             Pattern::Substring(w) | Pattern::Token(w) => w.clone(),
             Pattern::Near(parts) => parts.join("…"),
+            Pattern::Lead(w) => format!("{w} (opening)"),
         }
     }
 }
@@ -340,19 +351,37 @@ fn check_lexicon(
     Ok(out)
 }
 
-/// One condition item: a term, or `@name` for all terms of a lexicon.
+/// One condition item: a term, `@name` for all terms of a lexicon, or `^@name` for all of its
+/// plain terms in the opening clause.
 fn expand(
     item: &str,
     lexicon: &BTreeMap<String, Vec<Pattern>>,
     at: &str,
 ) -> Result<Vec<Pattern>, RulesError> {
-    match item.trim().strip_prefix('@') {
-        Some(name) => lexicon
-            .get(name)
-            .cloned()
-            .ok_or_else(|| RulesError::invalid(at, format!("unknown lexicon `@{name}`"))),
-        None => Ok(vec![Pattern::parse(item, at)?]),
+    let item = item.trim();
+    let (lead, rest) = match item.strip_prefix("^@") {
+        Some(name) => (true, Some(name)),
+        None => (false, item.strip_prefix('@')),
+    };
+    let Some(name) = rest else {
+        return Ok(vec![Pattern::parse(item, at)?]);
+    };
+    let terms = lexicon
+        .get(name)
+        .ok_or_else(|| RulesError::invalid(at, format!("unknown lexicon `@{name}`")))?;
+    if !lead {
+        return Ok(terms.clone());
     }
+    terms
+        .iter()
+        .map(|p| match p {
+            Pattern::Substring(w) | Pattern::Token(w) => Ok(Pattern::Lead(w.clone())),
+            _ => Err(RulesError::invalid(
+                at,
+                format!("`^@{name}` needs plain terms, `{}` is not", p.display()),
+            )),
+        })
+        .collect()
 }
 
 fn check_rule(
@@ -481,7 +510,7 @@ official = ["村支书", "=主任"]
 
 [[rule]]
 id = "a"
-all = ["@official", "不服*决定", ["甲", "乙"]]
+all = ["@official", "不服*决定", ["甲", "乙"], "^@official"]
 none = ["不是"]
 type = "检举控告"
 department = "jwjw"
@@ -510,6 +539,10 @@ weight = 3
                 Pattern::Substring("甲".into()),
                 Pattern::Substring("乙".into())
             ]
+        );
+        assert_eq!(
+            rule.all[3],
+            vec![Pattern::Lead("村支书".into()), Pattern::Lead("主任".into())]
         );
         assert_eq!(rule.votes.petition_type, Some(PetitionType::Accusation));
         assert_eq!(rule.votes.diversion, Some(None));
@@ -561,6 +594,8 @@ weight = 3
             "[[rule]]\nid='a'\nany=['x']\ntype='建议意见'\nweight=1\n[[rule]]\nid='a'\nany=['y']\ntype='建议意见'\nweight=1",
             // bad proximity term
             "[[rule]]\nid='a'\nany=['x*']\ntype='建议意见'\nweight=1",
+            // bad lead term
+            "[[rule]]\nid='a'\nany=['^x*y']\ntype='建议意见'\nweight=1",
             // unknown key (a typo must not be silently ignored)
             "[[rule]]\nid='a'\nanny=['x']\ntype='建议意见'\nweight=1",
         ];

@@ -454,7 +454,10 @@ mod tests {
             "{words:?}"
         );
         assert!(!words.contains("，") && !words.contains("！") && !words.contains("三万"));
-        assert!(words.contains("拖欠") && words.contains("工资"), "{words:?}");
+        assert!(
+            words.contains("拖欠") && words.contains("工资"),
+            "{words:?}"
+        );
     }
 
     #[test]

@@ -24,15 +24,24 @@ use crate::case_number::is_query_code;
 fn check_case_no(raw: &str) -> Result<(), ApiError> {
     let ok = raw.len() <= 32
         && raw.starts_with("XF-")
-        && raw.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'X' || b == b'F');
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'X' || b == b'F');
     if ok {
         Ok(())
     } else {
-        Err(ValidationError::new("case_no", "format", "must look like XF-411282-2026-000001").into())
+        Err(
+            ValidationError::new("case_no", "format", "must look like XF-411282-2026-000001")
+                .into(),
+        )
     }
 }
 
-async fn timeline(state: &AppState, case_no: &str, public_only: bool) -> Result<Vec<Value>, ApiError> {
+async fn timeline(
+    state: &AppState,
+    case_no: &str,
+    public_only: bool,
+) -> Result<Vec<Value>, ApiError> {
     let rows = sqlx::query(
         "select at, event, summary from timeline where case_no = $1 and (public or not $2)
          order by at, id",
@@ -56,7 +65,10 @@ async fn timeline(state: &AppState, case_no: &str, public_only: bool) -> Result<
 #[utoipa::path(get, path = "/v1/cases/{case_no}", tag = "cases",
     params(("case_no" = String, Path, description = "XF-<county>-<yyyy>-<seq>")),
     responses((status = 200, description = "The full case, for staff"), (status = 404)))]
-pub async fn show(State(state): State<AppState>, Path(case_no): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(case_no): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check_case_no(&case_no)?;
     let r = sqlx::query("select * from cases where case_no = $1")
         .bind(&case_no)
@@ -133,7 +145,11 @@ fn filter(p: &ListParams) -> Result<Filter, ApiError> {
     for (field, v) in [("dept", &p.dept), ("state", &p.state)] {
         if let Some(v) = v {
             subject::token(field, v).map_err(|_| {
-                ApiError::from(ValidationError::new(field, "format", "must be a lowercase code such as rsj or accepted"))
+                ApiError::from(ValidationError::new(
+                    field,
+                    "format",
+                    "must be a lowercase code such as rsj or accepted",
+                ))
             })?;
         }
     }
@@ -173,19 +189,28 @@ fn bind_filter<'q>(
 
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(ListParams),
     responses((status = 200, description = "A page of cases"), (status = 422)))]
-pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     let f = filter(&p)?;
     let max = state.registrar.settings.max_page_size;
     let per_page = p.per_page.unwrap_or(50);
     if !(1..=max).contains(&per_page) {
-        return Err(ApiError::from(ValidationError::new("per_page", "range", format!("must be between 1 and {max}"))));
+        return Err(ApiError::from(ValidationError::new(
+            "per_page",
+            "range",
+            format!("must be between 1 and {max}"),
+        )));
     }
     let page = p.page.unwrap_or(1);
     if page < 1 {
         return Err(ValidationError::new("page", "range", "must be at least 1").into());
     }
     let total: i64 = bind_filter(
-        sqlx::query(sqlx::AssertSqlSafe(format!("select count(*) as n from cases where {FILTER_SQL}"))),
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select count(*) as n from cases where {FILTER_SQL}"
+        ))),
         &f,
     )
     .fetch_one(&state.pool)
@@ -216,12 +241,17 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
             }))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(json!({"items": items, "page": page, "per_page": per_page, "total": total})))
+    Ok(Json(
+        json!({"items": items, "page": page, "per_page": per_page, "total": total}),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/cases.csv", tag = "cases", params(ListParams),
     responses((status = 200, description = "CSV with milestone timestamps", content_type = "text/csv")))]
-pub async fn csv_export(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<impl IntoResponse, ApiError> {
+pub async fn csv_export(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<impl IntoResponse, ApiError> {
     let f = filter(&p)?;
     let rows = bind_filter(
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -234,8 +264,26 @@ pub async fn csv_export(State(state): State<AppState>, Query(p): Query<ListParam
     .fetch_all(&state.pool)
     .await?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let milestones = ["assigned_at", "accepted_at", "extended_at", "replied_at", "review_requested_at", "rereview_decided_at", "terminated_at"];
-    let mut header = vec!["case_no", "county", "channel", "petition_type", "department", "status", "overdue", "received_at", "registered_at"];
+    let milestones = [
+        "assigned_at",
+        "accepted_at",
+        "extended_at",
+        "replied_at",
+        "review_requested_at",
+        "rereview_decided_at",
+        "terminated_at",
+    ];
+    let mut header = vec![
+        "case_no",
+        "county",
+        "channel",
+        "petition_type",
+        "department",
+        "status",
+        "overdue",
+        "received_at",
+        "registered_at",
+    ];
     header.extend(milestones);
     w.write_record(&header).map_err(ApiError::internal)?;
     for r in &rows {
@@ -245,7 +293,8 @@ pub async fn csv_export(State(state): State<AppState>, Query(p): Query<ListParam
             r.try_get::<String, _>("county")?,
             r.try_get::<String, _>("channel")?,
             r.try_get::<String, _>("petition_type")?,
-            r.try_get::<Option<String>, _>("current_department")?.unwrap_or_default(),
+            r.try_get::<Option<String>, _>("current_department")?
+                .unwrap_or_default(),
             r.try_get::<String, _>("status")?,
             r.try_get::<bool, _>("overdue")?.to_string(),
             r.try_get::<DateTime<Utc>, _>("received_at")?.to_rfc3339(),
@@ -263,9 +312,17 @@ pub async fn csv_export(State(state): State<AppState>, Query(p): Query<ListParam
 #[utoipa::path(get, path = "/v1/query/{query_code}", tag = "petitioner",
     params(("query_code" = String, Path, description = "The 8-character 查询码")),
     responses((status = 200, description = "Status and public timeline; no personal data"), (status = 404)))]
-pub async fn query(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn query(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     if !is_query_code(&code) {
-        return Err(ValidationError::new("query_code", "format", "must be 8 letters and digits as printed on the receipt").into());
+        return Err(ValidationError::new(
+            "query_code",
+            "format",
+            "must be 8 letters and digits as printed on the receipt",
+        )
+        .into());
     }
     let r = sqlx::query("select case_no, status, registered_at from cases where query_code = $1")
         .bind(&code)
@@ -319,23 +376,47 @@ pub async fn reclassify(
     }
     let reason = o.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ValidationError::new("reason", "required", "a reason of at most 500 characters is required").into());
+        return Err(ValidationError::new(
+            "reason",
+            "required",
+            "a reason of at most 500 characters is required",
+        )
+        .into());
     }
-    let petition_type = o.petition_type.as_deref().map(PetitionType::parse).transpose()?;
+    let petition_type = o
+        .petition_type
+        .as_deref()
+        .map(PetitionType::parse)
+        .transpose()?;
     let branch = o.branch.as_deref().map(Art31Branch::parse).transpose()?;
     let diversion = o.diversion.as_deref().map(Diversion::parse).transpose()?;
     let county = o.county.as_deref().map(CountyCode::parse).transpose()?;
     if let Some(d) = &o.department
         && !Departments::embedded().contains(d)
     {
-        return Err(ValidationError::new("department", "unknown_value", "is not a department code of the directory").into());
+        return Err(ValidationError::new(
+            "department",
+            "unknown_value",
+            "is not a department code of the directory",
+        )
+        .into());
     }
     if o.assisting.len() > 10 {
-        return Err(ValidationError::new("assisting", "max_items", "at most 10 assisting departments").into());
+        return Err(ValidationError::new(
+            "assisting",
+            "max_items",
+            "at most 10 assisting departments",
+        )
+        .into());
     }
     for (i, d) in o.assisting.iter().enumerate() {
         if !Departments::embedded().contains(d) || o.department.as_deref() == Some(d.as_str()) {
-            return Err(ValidationError::new(format!("assisting[{i}]"), "unknown_value", "must be a directory department code other than the lead").into());
+            return Err(ValidationError::new(
+                format!("assisting[{i}]"),
+                "unknown_value",
+                "must be a directory department code other than the lead",
+            )
+            .into());
         }
     }
     let mut tx = state.pool.begin().await?;
@@ -352,10 +433,13 @@ pub async fn reclassify(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "state",
-            format!("classification can only be corrected before a handling unit accepts the case (status is {status})"),
+            format!(
+                "classification can only be corrected before a handling unit accepts the case (status is {status})"
+            ),
         ));
     }
-    let reg_county = CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(|e| ApiError::internal(e))?;
+    let reg_county =
+        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(|e| ApiError::internal(e))?;
     let before = json!({
         "petition_type": r.try_get::<String, _>("petition_type")?,
         "branch": r.try_get::<Option<String>, _>("branch")?,
@@ -364,17 +448,31 @@ pub async fn reclassify(
         "county": r.try_get::<Option<String>, _>("matter_county")?,
         "accuses_official": r.try_get::<bool, _>("accuses_official")?,
     });
-    let pick = |new: Option<String>, key: &str| new.or_else(|| before[key].as_str().map(str::to_owned));
+    let pick =
+        |new: Option<String>, key: &str| new.or_else(|| before[key].as_str().map(str::to_owned));
     let new_type = petition_type.unwrap_or_else(|| {
-        before["petition_type"].as_str().and_then(|s| PetitionType::parse(s).ok()).unwrap_or(PetitionType::Grievance)
+        before["petition_type"]
+            .as_str()
+            .and_then(|s| PetitionType::parse(s).ok())
+            .unwrap_or(PetitionType::Grievance)
     });
     // Branch and diversion only exist for 申诉求决 matters.
     let grievance = new_type == PetitionType::Grievance;
-    let new_branch = if grievance { pick(branch.map(|b| b.as_str().to_owned()), "branch") } else { None };
-    let new_diversion = if grievance { pick(diversion.map(|d| d.as_str().to_owned()), "diversion") } else { None };
+    let new_branch = if grievance {
+        pick(branch.map(|b| b.as_str().to_owned()), "branch")
+    } else {
+        None
+    };
+    let new_diversion = if grievance {
+        pick(diversion.map(|d| d.as_str().to_owned()), "diversion")
+    } else {
+        None
+    };
     let new_department = pick(o.department.clone(), "department").unwrap_or_default();
     let new_county = pick(county.map(|c| c.to_string()), "county");
-    let new_accuses = o.accuses_official.unwrap_or(before["accuses_official"].as_bool().unwrap_or(false));
+    let new_accuses = o
+        .accuses_official
+        .unwrap_or(before["accuses_official"].as_bool().unwrap_or(false));
     let after = json!({
         "petition_type": new_type.as_str(), "branch": new_branch, "diversion": new_diversion,
         "department": new_department, "county": new_county, "accuses_official": new_accuses,
@@ -406,19 +504,38 @@ pub async fn reclassify(
     let data = events::Reclassified {
         case_no: case_no.clone(),
         petition_type: new_type,
-        branch: new_branch.as_deref().and_then(|b| Art31Branch::parse(b).ok()),
-        diversion: new_diversion.as_deref().and_then(|d| Diversion::parse(d).ok()),
+        branch: new_branch
+            .as_deref()
+            .and_then(|b| Art31Branch::parse(b).ok()),
+        diversion: new_diversion
+            .as_deref()
+            .and_then(|d| Diversion::parse(d).ok()),
         department: new_department,
-        county: new_county.as_deref().and_then(|c| CountyCode::parse(c).ok()).unwrap_or_else(|| reg_county.clone()),
+        county: new_county
+            .as_deref()
+            .and_then(|c| CountyCode::parse(c).ok())
+            .unwrap_or_else(|| reg_county.clone()),
         accuses_official: new_accuses,
         assisting: o.assisting.clone(),
         by: by.to_owned(),
         reason: reason.to_owned(),
     };
-    let env = Envelope::new(events::kind::RECLASSIFIED, Some(case_no.clone()), reg_county.clone(), Utc::now(), data)
+    let env = Envelope::new(
+        events::kind::RECLASSIFIED,
+        Some(case_no.clone()),
+        reg_county.clone(),
+        Utc::now(),
+        data,
+    )
+    .map_err(ApiError::internal)?;
+    let subj =
+        subject::case_event(&reg_county, events::kind::RECLASSIFIED).map_err(ApiError::internal)?;
+    outbox::enqueue(&mut tx, &subj, &env)
+        .await
         .map_err(ApiError::internal)?;
-    let subj = subject::case_event(&reg_county, events::kind::RECLASSIFIED).map_err(ApiError::internal)?;
-    outbox::enqueue(&mut tx, &subj, &env).await.map_err(ApiError::internal)?;
     tx.commit().await?;
-    Ok((StatusCode::OK, Json(json!({"case_no": case_no, "before": before, "after": after}))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({"case_no": case_no, "before": before, "after": after})),
+    ))
 }

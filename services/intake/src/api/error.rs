@@ -30,7 +30,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -150,6 +154,9 @@ mod tests {
             redact_quoted("invalid type: string \"13800138000\", expected u32"),
             "invalid type: string \"…\", expected u32"
         );
-        assert_eq!(unknown_field("unknown field `colour`, expected one of"), Some("colour".into()));
+        assert_eq!(
+            unknown_field("unknown field `colour`, expected one of"),
+            Some("colour".into())
+        );
     }
 }

@@ -31,7 +31,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases", get(cases::list))
         .route("/v1/cases.csv", get(cases::csv_export))
         .route("/v1/cases/{case_no}", get(cases::show))
-        .route("/v1/cases/{case_no}/classification", patch(cases::reclassify))
+        .route(
+            "/v1/cases/{case_no}/classification",
+            patch(cases::reclassify),
+        )
         .route("/v1/query/{query_code}", get(cases::query))
         .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

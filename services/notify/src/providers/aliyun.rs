@@ -53,9 +53,16 @@ pub fn string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String
 }
 
 /// Base64 of HMAC-SHA1(AccessKeySecret + "&", StringToSign).
-pub fn signature(access_key_secret: &str, method: &str, params: &BTreeMap<String, String>) -> String {
+pub fn signature(
+    access_key_secret: &str,
+    method: &str,
+    params: &BTreeMap<String, String>,
+) -> String {
     let key = format!("{access_key_secret}&");
-    STANDARD.encode(hmac_sha1(key.as_bytes(), string_to_sign(method, params).as_bytes()))
+    STANDARD.encode(hmac_sha1(
+        key.as_bytes(),
+        string_to_sign(method, params).as_bytes(),
+    ))
 }
 
 /// The signed query string: `Signature=<enc(sig)>&<canonicalized query>`.
@@ -168,7 +175,12 @@ impl AliyunSms {
             self.settings.endpoint,
             signed_query(self.settings.access_key_secret.expose(), &query)
         );
-        let resp = self.client.get(url).send().await.map_err(classify_reqwest)?;
+        let resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(classify_reqwest)?;
         let status = resp.status();
         let body = resp.text().await.map_err(classify_reqwest)?;
         let parsed: Option<SendSmsResponse> = serde_json::from_str(&body).ok();
@@ -185,7 +197,11 @@ impl AliyunSms {
             }) => {
                 let text = mask::scrub(&format!(
                     "aliyun {c}: {}",
-                    message.unwrap_or_default().chars().take(200).collect::<String>()
+                    message
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 ));
                 if transient_code(&c) || status.is_server_error() {
                     Err(SendError::Transient(text))
@@ -263,8 +279,14 @@ mod tests {
              %26TemplateCode%3DSMS_71390007%26TemplateParam%3D%257B%2522customer%2522%253A\
              %2522test%2522%257D%26Timestamp%3D2017-07-12T02%253A42%253A19Z%26Version%3D2017-05-25"
         );
-        assert_eq!(signature("testSecret", "GET", &p), "zJDF+Lrzhj/ThnlvIToysFRq6t4=");
-        assert!(signed_query("testSecret", &p).starts_with("Signature=zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D&AccessKeyId=testId&"));
+        assert_eq!(
+            signature("testSecret", "GET", &p),
+            "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+        );
+        assert!(
+            signed_query("testSecret", &p)
+                .starts_with("Signature=zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D&AccessKeyId=testId&")
+        );
     }
 
     #[test]
@@ -283,7 +305,10 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        assert_eq!(signature("testsecret", "GET", &p), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
+        assert_eq!(
+            signature("testsecret", "GET", &p),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
     }
 
     #[test]
@@ -299,10 +324,11 @@ mod tests {
 
     #[test]
     fn canonicalisation_sorts_by_name_and_drops_signature() {
-        let p: BTreeMap<String, String> = [("b", "2"), ("Signature", "x"), ("a", "1 1"), ("B", "*")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let p: BTreeMap<String, String> =
+            [("b", "2"), ("Signature", "x"), ("a", "1 1"), ("B", "*")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
         assert_eq!(canonicalized_query(&p), "B=%2A&a=1%201&b=2");
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
@@ -31,6 +31,7 @@ pub struct EmailSender {
 }
 
 impl EmailSender {
+    /// Builds the pooled transport; call inside a Tokio runtime (the pool spawns a task).
     pub fn new(s: &EmailSettings) -> anyhow::Result<Self> {
         let from: Mailbox = s
             .from
@@ -38,7 +39,9 @@ impl EmailSender {
             .map_err(|_| anyhow::anyhow!("notify.email.from: not an e-mail address"))?;
         let mut b = match s.security {
             SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?
+            }
             SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
         };
         b = b
@@ -99,8 +102,8 @@ impl EmailSender {
 mod tests {
     use super::*;
 
-    #[test]
-    fn messages_carry_the_delivery_id_and_refuse_bad_addresses() {
+    #[tokio::test]
+    async fn messages_carry_the_delivery_id_and_refuse_bad_addresses() {
         let s = EmailSettings {
             enabled: true,
             security: SmtpSecurity::Plain,

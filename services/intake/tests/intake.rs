@@ -1,0 +1,550 @@
+//! Intake over the real NATS, Postgres and Redis: each test has its own database, counties
+//! and streams (TestEnv) and removes them at the end.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::subject;
+use xinfang_platform::host::Started;
+use xinfang_platform::testing::TestEnv;
+
+// Invented people; the ID numbers carry valid GB 11643 check characters.
+const ID_A: &str = "411203195202145284";
+const ID_B: &str = "411202198707023263";
+
+struct App {
+    env: TestEnv,
+    started: Started,
+    http: reqwest::Client,
+}
+
+impl App {
+    async fn start() -> App {
+        let env = TestEnv::start(|_| {}, "")
+            .await
+            .expect("local infrastructure");
+        let started = xinfang_intake::service::start(env.infra.clone())
+            .await
+            .expect("intake starts");
+        App {
+            env,
+            started,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.started.http)
+    }
+
+    fn petition(&self, county: &str, id: &str, mobile: &str, text: &str) -> Value {
+        json!({
+            "channel": "letter",
+            "petitioner": {"name": "测试人", "id_number": id, "mobile": mobile},
+            "text": text,
+            "county": county,
+            "received_at": chrono::Utc::now(),
+            "clerk_id": "clerk-1",
+        })
+    }
+
+    async fn post(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/petitions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn publish(
+        &self,
+        county: &xinfang_domain::county::CountyCode,
+        family: &str,
+        kind: &str,
+        case_no: &str,
+        data: Value,
+    ) {
+        let env = Envelope::new(
+            kind,
+            Some(case_no.to_owned()),
+            county.clone(),
+            chrono::Utc::now(),
+            data,
+        )
+        .unwrap();
+        let subj = match family {
+            "case" => subject::case_event(county, kind).unwrap(),
+            "review" => subject::review_event(county, kind).unwrap(),
+            _ => subject::deadline_event(county, kind).unwrap(),
+        };
+        xinfang_platform::nats::publish(self.env.js(), &subj, &env)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn status_of(&self, case_no: &str) -> String {
+        self.get(&format!("/v1/cases/{case_no}")).await.1["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    async fn stop(self) {
+        self.env.stop().await;
+    }
+}
+
+const WAGES: &str =
+    "我在工地干了半年，包工头拖欠我工资两万元一直不给，多次讨要无果，请求责令其支付。";
+
+#[tokio::test]
+async fn registers_every_channel_with_a_case_number_and_query_code() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let channels = [
+        "letter",
+        "visit",
+        "phone",
+        "online",
+        "fax",
+        "leader_mailbox",
+    ];
+    let mut numbers = Vec::new();
+    for (i, ch) in channels.iter().enumerate() {
+        let mut p = app.petition(
+            &county,
+            ID_A,
+            "13800138000",
+            &format!(
+                "{WAGES} 第{i}次，事项{i}：另有道路维修问题{}",
+                "路".repeat(i * 7)
+            ),
+        );
+        p["channel"] = json!(ch);
+        // Distinct matters so none is linked as a repeat.
+        p["petitioner"]["id_number"] = json!(null);
+        p["petitioner"]["mobile"] = json!(format!("1380013800{i}"));
+        let (status, body) = app.post(&p).await;
+        assert_eq!(status, 201, "{ch}: {body}");
+        let case_no = body["case_no"].as_str().unwrap().to_owned();
+        assert!(case_no.starts_with(&format!("XF-{county}-")), "{case_no}");
+        let code = body["query_code"].as_str().unwrap();
+        assert_eq!(code.len(), 8);
+        let (s, case) = app.get(&format!("/v1/cases/{case_no}")).await;
+        assert_eq!(s, 200);
+        assert_eq!(case["channel"], json!(ch));
+        numbers.push(case_no);
+    }
+    let seqs: Vec<u32> = numbers
+        .iter()
+        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+    // The event went out through the outbox with the classification.
+    let msgs = app
+        .env
+        .read(
+            &app.env.county,
+            &subject::family_filter(&app.env.county, "case").unwrap(),
+        )
+        .await;
+    assert!(
+        msgs.len() >= 6,
+        "registered events published: {}",
+        msgs.len()
+    );
+    let first: Envelope = Envelope::from_bytes(&msgs[0].payload).unwrap();
+    assert_eq!(first.kind, "registered");
+    assert_eq!(first.data["department"], json!("rsj"));
+    assert!(
+        first.data.get("contact").is_some(),
+        "contact travels sealed"
+    );
+    assert!(!String::from_utf8_lossy(&msgs[0].payload).contains("13800138000"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_validation_error_names_its_field_and_writes_nothing() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let good = app.petition(&county, ID_A, "13800138000", WAGES);
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, u16)> = vec![
+        ("channel", Box::new(|p| p["channel"] = json!("pigeon")), 422),
+        (
+            "petitioner.id_number",
+            Box::new(|p| p["petitioner"]["id_number"] = json!("411203195202145285")),
+            422,
+        ),
+        (
+            "petitioner.id_number",
+            Box::new(|p| p["petitioner"]["id_number"] = json!("991203195202145284")),
+            422,
+        ),
+        (
+            "petitioner.mobile",
+            Box::new(|p| p["petitioner"]["mobile"] = json!("1234")),
+            422,
+        ),
+        (
+            "petitioner.name",
+            Box::new(|p| p["petitioner"]["name"] = json!("")),
+            422,
+        ),
+        (
+            "petitioner.email",
+            Box::new(|p| p["petitioner"]["email"] = json!("not-an-email")),
+            422,
+        ),
+        (
+            "text",
+            Box::new(|p| p["text"] = json!("字".repeat(20_001))),
+            422,
+        ),
+        ("text", Box::new(|p| p["text"] = json!("   ")), 422),
+        ("county", Box::new(|p| p["county"] = json!("411299")), 422),
+        ("county", Box::new(|p| p["county"] = json!("41A")), 422),
+        (
+            "received_at",
+            Box::new(|p| p["received_at"] = json!("2099-01-01T00:00:00Z")),
+            422,
+        ),
+        ("clerk_id", Box::new(|p| p["clerk_id"] = json!("")), 422),
+        (
+            "representatives",
+            Box::new(|p| p["representatives"] = json!(vec![json!({"name": "代表"}); 6])),
+            422,
+        ),
+        ("colour", Box::new(|p| p["colour"] = json!("red")), 422),
+        (
+            "group_size",
+            Box::new(|p| p["group_size"] = json!("13800138000")),
+            422,
+        ),
+    ];
+    for (field, mutate, status) in cases {
+        let mut p = good.clone();
+        mutate(&mut p);
+        let (s, body) = app.post(&p).await;
+        assert_eq!(s, status, "{field}: {body}");
+        assert_eq!(body["error"]["field"], json!(field), "{body}");
+        assert!(
+            !body.to_string().contains("13800138000"),
+            "error echoes personal data: {body}"
+        );
+        assert!(
+            !body.to_string().contains("4112031952"),
+            "error echoes personal data: {body}"
+        );
+    }
+    let r = app
+        .http
+        .post(app.url("/v1/petitions"))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (_, list) = app.get("/v1/cases").await;
+    assert_eq!(list["total"], json!(0), "nothing half-written");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn classifies_representative_petitions() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let samples = [
+        (WAGES, "grievance", "rsj"),
+        (
+            "举报我村党支部书记贪污扶贫款、收受好处费，请纪委调查处理。",
+            "accusation",
+            "jwjw",
+        ),
+        (
+            "建议在城区主干道增设公交线路和公共自行车站点，方便市民出行。",
+            "suggestion",
+            "",
+        ),
+        (
+            "小区旁边的工厂每天晚上排放刺鼻废气，污染严重，噪音扰民，请环保部门查处。",
+            "grievance",
+            "sthjj",
+        ),
+    ];
+    for (i, (text, ty, dept)) in samples.iter().enumerate() {
+        let (s, body) = app
+            .post(&app.petition(&county, ID_B, &format!("1390000000{i}"), text))
+            .await;
+        assert_eq!(s, 201, "{body}");
+        assert_eq!(
+            body["classification"]["petition_type"],
+            json!(ty),
+            "{text}: {body}"
+        );
+        if !dept.is_empty() {
+            assert_eq!(
+                body["classification"]["department"],
+                json!(dept),
+                "{text}: {body}"
+            );
+        }
+        if *ty == "accusation" {
+            let (_, case) = app
+                .get(&format!("/v1/cases/{}", body["case_no"].as_str().unwrap()))
+                .await;
+            assert_eq!(case["confidential"], json!(true));
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeats_are_merged_refused_or_not_linked_by_rule() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let city = app.env.city.to_string();
+    let (_, first) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let first_no = first["case_no"].as_str().unwrap().to_owned();
+    assert!(first["repeat"].is_null());
+
+    // Same person, same matter, same level: merged, count kept.
+    let (_, again) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    assert_eq!(again["repeat"]["of"], json!(first_no));
+    assert_eq!(again["repeat"]["disposition"], json!("merged"));
+    assert_eq!(again["repeat"]["count"], json!(2));
+    let (_, earlier) = app.get(&format!("/v1/cases/{first_no}")).await;
+    assert_eq!(earlier["repeat_count"], json!(2));
+
+    // Same person, a different matter: not a repeat.
+    let (_, other) = app
+        .post(&app.petition(
+            &county,
+            ID_A,
+            "13800138000",
+            "我家门前的道路年久失修，坑洼不平，雨天积水严重，请求交通部门尽快修缮。",
+        ))
+        .await;
+    assert!(other["repeat"].is_null(), "{other}");
+
+    // Another person, same text: not a repeat (the petitioner differs).
+    let (_, stranger) = app
+        .post(&app.petition(&county, ID_B, "13900001111", WAGES))
+        .await;
+    assert!(stranger["repeat"].is_null(), "{stranger}");
+
+    // Pending at the county, raised with the city: 不予受理 (Art 19 para 3).
+    let (_, higher) = app
+        .post(&app.petition(&city, ID_A, "13800138000", WAGES))
+        .await;
+    assert_eq!(
+        higher["repeat"]["disposition"],
+        json!("not_accepted"),
+        "{higher}"
+    );
+    assert_eq!(higher["status"], json!("not_accepted"));
+
+    // Terminated after 复核, same facts again: 不再受理 (Art 36 para 3).
+    app.publish(
+        &app.env.county,
+        "case",
+        "terminated",
+        &first_no,
+        json!({"case_no": first_no, "petitioner_key": "k", "at": chrono::Utc::now()}),
+    )
+    .await;
+    app.env
+        .wait_for("the registry to record the termination", 20, async || {
+            app.status_of(&first_no).await == "terminated"
+        })
+        .await;
+    let (_, after) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    assert_eq!(
+        after["repeat"]["disposition"],
+        json!("not_reaccepted"),
+        "{after}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_registrations_get_gap_free_unique_numbers() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let n = 40;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let http = app.http.clone();
+        let url = app.url("/v1/petitions");
+        let body = app.petition(
+            &county,
+            ID_B,
+            &format!("1370000{i:04}"),
+            &format!("第{i}号事项：{}", "反映情况".repeat(i % 5 + 1)),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            r.json::<Value>().await.unwrap()["case_no"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let no = t.await.unwrap();
+        seqs.push(no.rsplit('-').next().unwrap().parse::<u32>().unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=n as u32).collect::<Vec<_>>());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_petitioner_query_shows_status_and_timeline_without_personal_data() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    let code = r["query_code"].as_str().unwrap().to_owned();
+    app.publish(&app.env.county, "case", "accepted", &case_no, json!({"case_no": case_no, "department": "rsj", "accepted_on": "2026-11-26", "at": chrono::Utc::now()})).await;
+    app.env
+        .wait_for("acceptance in the registry", 20, async || {
+            app.status_of(&case_no).await == "accepted"
+        })
+        .await;
+    let (s, q) = app.get(&format!("/v1/query/{code}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(q["status"], json!("accepted"));
+    assert!(q["timeline"].as_array().unwrap().len() >= 2);
+    let text = q.to_string();
+    for secret in ["测试人", "13800138000", ID_A, "拖欠"] {
+        assert!(!text.contains(secret), "petitioner view leaks {secret}");
+    }
+    assert_eq!(app.get("/v1/query/AAAAAAA0").await.0, 422);
+    assert_eq!(app.get("/v1/query/AAAAAAAA").await.0, 404);
+    // Staff view has the contact, decrypted.
+    let (_, staff) = app.get(&format!("/v1/cases/{case_no}")).await;
+    assert_eq!(staff["petitioner"]["mobile"], json!("13800138000"));
+    // The CSV export carries milestones and no personal data.
+    let csv = app
+        .http
+        .get(app.url("/v1/cases.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().next().unwrap().contains("accepted_at"));
+    assert!(csv.contains(&case_no) && !csv.contains("13800138000"));
+    let _ = Duration::from_secs(0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_override_is_recorded_and_emitted() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    let res = app
+        .http
+        .patch(app.url(&format!("/v1/cases/{case_no}/classification")))
+        .json(&json!({"department": "zjj", "by": "clerk-7", "reason": "工地属住建局监管"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (_, case) = app.get(&format!("/v1/cases/{case_no}")).await;
+    assert_eq!(case["suggested_department"], json!("zjj"));
+    let bad = app
+        .http
+        .patch(app.url(&format!("/v1/cases/{case_no}/classification")))
+        .json(&json!({"department": "nope", "by": "clerk-7", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let no_reason = app
+        .http
+        .patch(app.url(&format!("/v1/cases/{case_no}/classification")))
+        .json(&json!({"department": "zjj", "by": "clerk-7", "reason": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_reason.status().as_u16(), 422);
+    app.env
+        .wait_for("case.reclassified published", 10, async || {
+            app.env
+                .read(
+                    &app.env.county,
+                    &subject::case_event(&app.env.county, "reclassified")
+                        .unwrap()
+                        .to_string(),
+                )
+                .await
+                .len()
+                == 1
+        })
+        .await;
+    // The OpenAPI document is served.
+    let (s, doc) = app.get("/openapi.json").await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/v1/petitions"]["post"].is_object());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_over_nats_request_reply() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let subj = subject::command(&app.env.county, "intake", "register").unwrap();
+    let body = app.petition(&county, ID_A, "13800138000", WAGES);
+    let reply = app
+        .env
+        .infra
+        .nats
+        .request(subj.to_string(), serde_json::to_vec(&body).unwrap().into())
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(v["case_no"].as_str().unwrap().starts_with("XF-"), "{v}");
+    let mut bad = body.clone();
+    bad["petitioner"]["mobile"] = json!("1");
+    let reply = app
+        .env
+        .infra
+        .nats
+        .request(subj.to_string(), serde_json::to_vec(&bad).unwrap().into())
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["error"]["field"], json!("petitioner.mobile"));
+    app.stop().await;
+}

@@ -1,0 +1,185 @@
+//! HTTP: department actions (`POST /v1/cases/{case_no}/actions/{action}`) and a case's
+//! routing view (`GET /v1/cases/{case_no}`). The sender's department comes from the
+//! `X-Xf-Department` header (`rsj` or `411282:rsj`) or the body's `department` (plus an
+//! optional `X-Xf-County` header / `county` field). Token authentication is added in front
+//! of these routes by the deployment.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use sqlx::Row;
+use xinfang_domain::county::CountyCode;
+
+use crate::actions::{ActionRequest, execute};
+use crate::context::Ctx;
+use crate::store;
+
+pub const DEPARTMENT_HEADER: &str = "x-xf-department";
+pub const COUNTY_HEADER: &str = "x-xf-county";
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/v1/cases/{case_no}", get(case_view))
+        .route("/v1/cases/{case_no}/actions/{action}", post(action))
+        .with_state(ctx)
+}
+
+fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut e = json!({"code": code, "message": message});
+    if let Some(f) = field {
+        e["field"] = json!(f);
+    }
+    (status, Json(json!({ "error": e }))).into_response()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+async fn action(
+    State(ctx): State<Arc<Ctx>>,
+    Path((case_no, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(Json(body)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "the body must be a JSON object (Content-Type: application/json)",
+            Some("body"),
+        );
+    };
+    let raw_dept = header(&headers, DEPARTMENT_HEADER).or_else(|| {
+        body.get("department")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let Some(raw_dept) = raw_dept else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "name the sending department in the X-Xf-Department header",
+            Some("department"),
+        );
+    };
+    let (mut county, department) = match raw_dept.split_once(':') {
+        Some((c, d)) => (Some(c.to_owned()), d.to_owned()),
+        None => (None, raw_dept),
+    };
+    if county.is_none() {
+        county = header(&headers, COUNTY_HEADER).or_else(|| {
+            body.get("county")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    }
+    let county = match county.as_deref().map(CountyCode::parse).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.rule,
+                &e.message,
+                Some("county"),
+            );
+        }
+    };
+    let answer = execute(
+        &ctx,
+        ActionRequest {
+            county,
+            department,
+            action,
+            case_no: Some(case_no),
+            body,
+        },
+        chrono::Utc::now(),
+    )
+    .await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(answer.body)).into_response()
+}
+
+/// State, assignments and actions of a case; never the text or the petitioner.
+async fn case_view(State(ctx): State<Arc<Ctx>>, Path(case_no): Path<String>) -> Response {
+    match view(&ctx, &case_no).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such case is known to routing",
+            None,
+        ),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "case view failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; it has been logged",
+                None,
+            )
+        }
+    }
+}
+
+async fn view(ctx: &Ctx, case_no: &str) -> anyhow::Result<Option<Value>> {
+    let mut conn = ctx.pool.acquire().await?;
+    let row = sqlx::query(
+        "select case_no, home_county, state, petition_type, confidential, lead_county,
+                lead_department, mode, held_reason, decision, updated_at
+         from cases where case_no = $1",
+    )
+    .bind(case_no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let assignments = store::assignments(&mut conn, case_no).await?;
+    let actions = sqlx::query(
+        "select county, department, action, outcome, rule, event_id, at from actions
+         where case_no = $1 order by id",
+    )
+    .bind(case_no)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|a| -> anyhow::Result<Value> {
+        Ok(json!({
+            "county": a.try_get::<String, _>("county")?,
+            "department": a.try_get::<String, _>("department")?,
+            "action": a.try_get::<String, _>("action")?,
+            "outcome": a.try_get::<String, _>("outcome")?,
+            "rule": a.try_get::<Option<String>, _>("rule")?,
+            "event_id": a.try_get::<Option<uuid::Uuid>, _>("event_id")?,
+            "at": a.try_get::<chrono::DateTime<chrono::Utc>, _>("at")?,
+        }))
+    })
+    .collect::<anyhow::Result<Vec<_>>>()?;
+    let decision: Option<Value> = r.try_get("decision")?;
+    Ok(Some(json!({
+        "case_no": r.try_get::<String, _>("case_no")?,
+        "home_county": r.try_get::<String, _>("home_county")?,
+        "state": r.try_get::<String, _>("state")?,
+        "petition_type": r.try_get::<String, _>("petition_type")?,
+        "confidential": r.try_get::<bool, _>("confidential")?,
+        "lead": match (r.try_get::<Option<String>, _>("lead_county")?, r.try_get::<Option<String>, _>("lead_department")?) {
+            (Some(c), Some(d)) => json!(format!("{c}:{d}")),
+            _ => Value::Null,
+        },
+        "mode": r.try_get::<Option<String>, _>("mode")?,
+        "held_reason": r.try_get::<Option<String>, _>("held_reason")?,
+        "decision": decision.as_ref().and_then(|d| d.get("decision")).cloned(),
+        "assignments": assignments,
+        "actions": actions,
+        "updated_at": r.try_get::<chrono::DateTime<chrono::Utc>, _>("updated_at")?,
+    })))
+}

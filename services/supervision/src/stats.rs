@@ -1,0 +1,597 @@
+//! KPIs of domain.md §11, per county, department and period, for the bureau (信访部门) and the
+//! handling units (责任单位) separately. Computed from supervision's own projection (`cases`,
+//! fed by case facts) and its deadline record, never from another service's tables.
+//!
+//! The period is `from`..=`to` in China-time calendar days. Each rate takes a cohort by the fact
+//! that starts what it measures (registration, assignment, acceptance, reply), so a matter
+//! counts in the period its clock started. The regulation defines none of these formulas
+//! ([U]); these are the practice definitions the domain reference cites (S10, S28a, S28b).
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use xinfang_domain::deadline::CST;
+use xinfang_domain::deadline_plan::start_of_day;
+use xinfang_domain::validation::ValidationError;
+
+/// A ratio; `rate` is `None` when nothing was due (0/0 is no score, not 0 %).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub numerator: i64,
+    pub denominator: i64,
+    pub rate: Option<f64>,
+}
+
+impl Rate {
+    pub fn new(numerator: i64, denominator: i64) -> Self {
+        Self {
+            numerator,
+            denominator,
+            rate: (denominator > 0).then(|| numerator as f64 / denominator as f64),
+        }
+    }
+}
+
+/// 及时受理率 (timely acceptance rate) with its buckets 及时受理 / 超期受理 / 超期未受理.
+///
+/// - Bureau: matters **registered** in the period; on time = first disposal (assigned, diverted,
+///   refused or accepted) by the D1 deadline (15 days from receipt, Art 22).
+/// - Handling unit: matters **assigned** to the unit in the period; on time = its answer
+///   (acceptance notice, or an objection) by the D3 deadline (15 days, Art 23 para 3).
+///
+/// rate = on_time ÷ (on_time + late + overdue_open); matters still within their limit and
+/// unanswered are not yet due and count nowhere (S28a `jssl/zs`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimelyAcceptance {
+    pub on_time: i64,
+    pub late: i64,
+    pub overdue_open: i64,
+    pub rate: Rate,
+}
+
+/// 按期办结率 / 按期答复率 (on-time completion rate), handling units only: matters **accepted**
+/// in the period that have a handling deadline (D5, or D6 after an extension).
+///
+/// rate = 按期答复 ÷ (按期答复 + 超期答复 + 未答复 + 超期未答复), exactly the practice formula
+/// `aqdf/(aqdf+cqdf+wdf+cqwdf)` (S28a): replies on time, replies late, not replied and still
+/// within the limit, not replied and past it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OnTimeCompletion {
+    pub on_time: i64,
+    pub late: i64,
+    pub open: i64,
+    pub overdue_open: i64,
+    pub rate: Rate,
+}
+
+/// What the bureau is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BureauKpis {
+    pub timely_acceptance: TimelyAcceptance,
+    /// 参评率: matters whose reply was served in the period and that the petitioner rated
+    /// (the bureau's rating) ÷ those matters (S10, S28b).
+    pub participation: Rate,
+    /// 满意率: satisfied ratings of the bureau ÷ ratings of the bureau submitted, for matters
+    /// replied in the period. 基本满意 counts as satisfied unless
+    /// `supervision.basically_satisfied_counts = false`.
+    pub satisfaction: Rate,
+    /// Overdue now: the bureau's D1 deadlines that have passed and are still not met (a
+    /// snapshot at `as_of`, independent of the period).
+    pub overdue_now: i64,
+}
+
+/// What the handling units (or the one department asked for) are judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UnitKpis {
+    pub timely_acceptance: TimelyAcceptance,
+    pub on_time_completion: OnTimeCompletion,
+    /// 参评率 for the unit's rating (see [`BureauKpis::participation`]).
+    pub participation: Rate,
+    /// 满意率 for the unit's rating (see [`BureauKpis::satisfaction`]).
+    pub satisfaction: Rate,
+    /// 办理时长: mean days from acceptance to the served reply, for matters replied in the
+    /// period (S28b, days per matter).
+    pub average_handling_days: Option<f64>,
+    /// Overdue now: passed and unmet duty deadlines of departments and review organs (D3,
+    /// D5/D6, D8, D10 and 督办 responses), a snapshot at `as_of`.
+    pub overdue_now: i64,
+}
+
+/// The KPI report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    pub county: Option<String>,
+    pub department: Option<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub as_of: DateTime<Utc>,
+    /// Matters registered in the period.
+    pub registered: i64,
+    /// 重复件: matters registered in the period that intake linked to an earlier matter of the
+    /// same petitioner (merged, not accepted or no longer accepted) (S10, S28b).
+    pub repeats: i64,
+    pub bureau: BureauKpis,
+    pub unit: UnitKpis,
+}
+
+/// What to compute: all served counties when `county` is None; all departments when `dept`
+/// is None. With `dept`, case-based figures cover the matters whose lead unit is `dept`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StatsQuery {
+    pub county: Option<String>,
+    pub dept: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A validated [`StatsQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub county: Option<String>,
+    pub dept: Option<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl StatsQuery {
+    /// Checks the query. Without dates the period is the current month up to today (China time).
+    pub fn validate(
+        &self,
+        served: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Period, ValidationError> {
+        let county = match self
+            .county
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(c) => {
+                xinfang_domain::county::CountyCode::parse(c)?;
+                if !served.iter().any(|s| s == c) {
+                    return Err(ValidationError::new(
+                        "county",
+                        "not_served",
+                        "is not a county this deployment serves",
+                    ));
+                }
+                Some(c.to_owned())
+            }
+        };
+        let dept = match self
+            .dept
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(d) => {
+                if d.len() > 64
+                    || !d.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b':'
+                    })
+                {
+                    return Err(ValidationError::new(
+                        "dept",
+                        "department_code",
+                        "must be a department code: lowercase ASCII letters, digits, '_' or ':'",
+                    ));
+                }
+                Some(d.to_owned())
+            }
+        };
+        let today = now.with_timezone(&CST).date_naive();
+        let date = |field: &'static str,
+                    v: &Option<String>|
+         -> Result<Option<NaiveDate>, ValidationError> {
+            match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| {
+                        ValidationError::new(field, "date", "must be a date in the form YYYY-MM-DD")
+                    }),
+            }
+        };
+        let to = date("to", &self.to)?.unwrap_or(today);
+        let from = match date("from", &self.from)? {
+            Some(f) => f,
+            None => to.with_day0(0).unwrap_or(to),
+        };
+        if from > to {
+            return Err(ValidationError::new(
+                "from",
+                "order",
+                "must not be after `to`",
+            ));
+        }
+        if (to - from).num_days() > 3660 {
+            return Err(ValidationError::new(
+                "from",
+                "range",
+                "the period may span at most ten years",
+            ));
+        }
+        Ok(Period {
+            county,
+            dept,
+            from,
+            to,
+        })
+    }
+}
+
+/// Computes the KPIs at `now` (the service's clock).
+pub async fn compute(
+    pool: &PgPool,
+    p: &Period,
+    now: DateTime<Utc>,
+    basically_satisfied_counts: bool,
+) -> sqlx::Result<Kpis> {
+    let from = start_of_day(p.from).with_timezone(&Utc);
+    let to = (start_of_day(p.to) + TimeDelta::days(1)).with_timezone(&Utc);
+    let county = p.county.as_deref();
+    let dept = p.dept.as_deref();
+    let filter = "($3::text is null or county = $3) and ($4::text is null or department = $4)";
+
+    let q = format!(
+        "select count(*),
+                count(*) filter (where is_repeat),
+                count(*) filter (where d1_due is not null and disposed_at <= d1_due),
+                count(*) filter (where d1_due is not null and disposed_at > d1_due),
+                count(*) filter (where d1_due is not null and disposed_at is null and d1_due < $5)
+         from cases where registered_at >= $1 and registered_at < $2 and {filter}"
+    );
+    let (registered, repeats, b_on, b_late, b_open): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(q))
+            .bind(from)
+            .bind(to)
+            .bind(county)
+            .bind(dept)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+
+    let q = format!(
+        "select count(*) filter (where unit_answered_at <= d3_due),
+                count(*) filter (where unit_answered_at > d3_due),
+                count(*) filter (where unit_answered_at is null and d3_due < $5)
+         from cases where assigned_at >= $1 and assigned_at < $2 and d3_due is not null and {filter}"
+    );
+    let (u_on, u_late, u_open): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(q))
+        .bind(from)
+        .bind(to)
+        .bind(county)
+        .bind(dept)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+
+    let q = format!(
+        "select count(*) filter (where replied_at <= handling_due),
+                count(*) filter (where replied_at > handling_due),
+                count(*) filter (where replied_at is null and handling_due >= $5),
+                count(*) filter (where replied_at is null and handling_due < $5)
+         from cases where accepted_at >= $1 and accepted_at < $2 and handling_due is not null and {filter}"
+    );
+    let (c_on, c_late, c_open, c_overdue): (i64, i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(q))
+            .bind(from)
+            .bind(to)
+            .bind(county)
+            .bind(dept)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+
+    let satisfied = if basically_satisfied_counts {
+        "('satisfied', 'basically_satisfied')"
+    } else {
+        "('satisfied')"
+    };
+    let q = format!(
+        "select count(*),
+                count(*) filter (where bureau_rating is not null),
+                count(*) filter (where bureau_rating in {satisfied}),
+                count(*) filter (where unit_rating is not null),
+                count(*) filter (where unit_rating in {satisfied}),
+                avg((served_on - accepted_on)::float8) filter (where accepted_on is not null and served_on is not null)
+         from cases where replied_at >= $1 and replied_at < $2 and {filter}"
+    );
+    let (replied, b_rated, b_sat, u_rated, u_sat, avg_days): (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        Option<f64>,
+    ) = sqlx::query_as(sqlx::AssertSqlSafe(q))
+        .bind(from)
+        .bind(to)
+        .bind(county)
+        .bind(dept)
+        .fetch_one(pool)
+        .await?;
+
+    let (b_overdue, u_overdue): (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where kind = 'D1'),
+                count(*) filter (where kind in ('D3', 'D5', 'D6', 'D8', 'D10', 'supervision'))
+         from deadlines
+         where state = 'fired' and closed_at is null
+           and ($1::text is null or county = $1) and ($2::text is null or department = $2)",
+    )
+    .bind(county)
+    .bind(dept)
+    .fetch_one(pool)
+    .await?;
+
+    Ok(Kpis {
+        county: p.county.clone(),
+        department: p.dept.clone(),
+        from: p.from,
+        to: p.to,
+        as_of: now,
+        registered,
+        repeats,
+        bureau: BureauKpis {
+            timely_acceptance: TimelyAcceptance {
+                on_time: b_on,
+                late: b_late,
+                overdue_open: b_open,
+                rate: Rate::new(b_on, b_on + b_late + b_open),
+            },
+            participation: Rate::new(b_rated, replied),
+            satisfaction: Rate::new(b_sat, b_rated),
+            overdue_now: b_overdue,
+        },
+        unit: UnitKpis {
+            timely_acceptance: TimelyAcceptance {
+                on_time: u_on,
+                late: u_late,
+                overdue_open: u_open,
+                rate: Rate::new(u_on, u_on + u_late + u_open),
+            },
+            on_time_completion: OnTimeCompletion {
+                on_time: c_on,
+                late: c_late,
+                open: c_open,
+                overdue_open: c_overdue,
+                rate: Rate::new(c_on, c_on + c_late + c_open + c_overdue),
+            },
+            participation: Rate::new(u_rated, replied),
+            satisfaction: Rate::new(u_sat, u_rated),
+            average_handling_days: avg_days,
+            overdue_now: u_overdue,
+        },
+    })
+}
+
+fn pct(r: &Rate) -> String {
+    r.rate
+        .map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// One line per figure: (scope, KPI, numerator, denominator, value).
+fn lines(k: &Kpis) -> Vec<[String; 5]> {
+    let rate = |scope: &str, name: &str, r: &Rate| {
+        [
+            scope.to_owned(),
+            name.to_owned(),
+            r.numerator.to_string(),
+            r.denominator.to_string(),
+            pct(r),
+        ]
+    };
+    let count = |scope: &str, name: &str, n: i64| {
+        [
+            scope.to_owned(),
+            name.to_owned(),
+            n.to_string(),
+            String::new(),
+            n.to_string(),
+        ]
+    };
+    vec![
+        count("all", "registered 登记件数", k.registered),
+        count("all", "repeats 重复件", k.repeats),
+        rate(
+            "bureau",
+            "timely_acceptance 及时受理率",
+            &k.bureau.timely_acceptance.rate,
+        ),
+        rate("bureau", "participation 参评率", &k.bureau.participation),
+        rate("bureau", "satisfaction 满意率", &k.bureau.satisfaction),
+        count("bureau", "overdue_now 当前超期", k.bureau.overdue_now),
+        rate(
+            "unit",
+            "timely_acceptance 及时受理率",
+            &k.unit.timely_acceptance.rate,
+        ),
+        rate(
+            "unit",
+            "on_time_completion 按期办结率",
+            &k.unit.on_time_completion.rate,
+        ),
+        rate("unit", "participation 参评率", &k.unit.participation),
+        rate("unit", "satisfaction 满意率", &k.unit.satisfaction),
+        [
+            "unit".into(),
+            "average_handling_days 平均办理天数".into(),
+            String::new(),
+            String::new(),
+            k.unit
+                .average_handling_days
+                .map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
+        ],
+        count("unit", "overdue_now 当前超期", k.unit.overdue_now),
+    ]
+}
+
+/// A plain-text table for `xinfang stats`.
+pub fn render_table(k: &Kpis) -> String {
+    let mut out = format!(
+        "KPIs {}..={} county={} dept={} (as of {})\n",
+        k.from,
+        k.to,
+        k.county.as_deref().unwrap_or("all"),
+        k.department.as_deref().unwrap_or("all"),
+        k.as_of.with_timezone(&CST).format("%Y-%m-%d %H:%M"),
+    );
+    out.push_str(&format!(
+        "{:<8} {:<36} {:>10} {:>12} {:>8}\n",
+        "scope", "kpi", "numerator", "denominator", "value"
+    ));
+    for [scope, name, num, den, val] in lines(k) {
+        out.push_str(&format!(
+            "{scope:<8} {name:<36} {num:>10} {den:>12} {val:>8}\n"
+        ));
+    }
+    out
+}
+
+/// CSV (header + one row per figure) for `xinfang stats --csv`.
+pub fn render_csv(k: &Kpis) -> String {
+    let mut out = String::from("county,dept,from,to,scope,kpi,numerator,denominator,value\n");
+    let county = k.county.as_deref().unwrap_or("all");
+    let dept = k.department.as_deref().unwrap_or("all");
+    for [scope, name, num, den, val] in lines(k) {
+        let kpi = name.split(' ').next().unwrap_or(&name).to_owned();
+        let val = val.trim_end_matches('%');
+        out.push_str(&format!(
+            "{county},{dept},{},{},{scope},{kpi},{num},{den},{val}\n",
+            k.from, k.to
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-15T04:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn rates_of_nothing_are_no_score() {
+        assert_eq!(Rate::new(0, 0).rate, None);
+        assert_eq!(Rate::new(1, 4).rate, Some(0.25));
+    }
+
+    #[test]
+    fn queries_are_validated_field_by_field() {
+        let served = vec!["411282".to_owned()];
+        let p = StatsQuery::default().validate(&served, now()).unwrap();
+        assert_eq!(p.from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(p.to, NaiveDate::from_ymd_opt(2026, 3, 15).unwrap());
+        let bad = |q: StatsQuery, field: &str| {
+            let e = q.validate(&served, now()).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        };
+        bad(
+            StatsQuery {
+                county: Some("411224".into()),
+                ..Default::default()
+            },
+            "county",
+        );
+        bad(
+            StatsQuery {
+                county: Some("4112".into()),
+                ..Default::default()
+            },
+            "county",
+        );
+        bad(
+            StatsQuery {
+                dept: Some("RSJ.*".into()),
+                ..Default::default()
+            },
+            "dept",
+        );
+        bad(
+            StatsQuery {
+                from: Some("2026-13-01".into()),
+                ..Default::default()
+            },
+            "from",
+        );
+        bad(
+            StatsQuery {
+                from: Some("2026-03-10".into()),
+                to: Some("2026-03-01".into()),
+                ..Default::default()
+            },
+            "from",
+        );
+        let p = StatsQuery {
+            county: Some("411282".into()),
+            dept: Some("rsj".into()),
+            from: Some("2026-01-01".into()),
+            to: Some("2026-01-31".into()),
+        }
+        .validate(&served, now())
+        .unwrap();
+        assert_eq!(p.dept.as_deref(), Some("rsj"));
+    }
+
+    #[test]
+    fn table_and_csv_carry_every_kpi() {
+        let r = Rate::new(3, 4);
+        let ta = TimelyAcceptance {
+            on_time: 3,
+            late: 1,
+            overdue_open: 0,
+            rate: r,
+        };
+        let k = Kpis {
+            county: Some("411282".into()),
+            department: None,
+            from: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+            as_of: now(),
+            registered: 5,
+            repeats: 1,
+            bureau: BureauKpis {
+                timely_acceptance: ta,
+                participation: r,
+                satisfaction: r,
+                overdue_now: 2,
+            },
+            unit: UnitKpis {
+                timely_acceptance: ta,
+                on_time_completion: OnTimeCompletion {
+                    on_time: 3,
+                    late: 0,
+                    open: 1,
+                    overdue_open: 0,
+                    rate: r,
+                },
+                participation: r,
+                satisfaction: Rate::new(0, 0),
+                average_handling_days: Some(12.5),
+                overdue_now: 0,
+            },
+        };
+        let t = render_table(&k);
+        for needle in [
+            "及时受理率",
+            "按期办结率",
+            "参评率",
+            "满意率",
+            "重复件",
+            "75.0%",
+            "12.5",
+        ] {
+            assert!(t.contains(needle), "{needle} missing from\n{t}");
+        }
+        let csv = render_csv(&k);
+        assert_eq!(csv.lines().count(), 13);
+        assert!(csv.contains("411282,all,2026-03-01,2026-03-31,unit,on_time_completion,3,4,75.0"));
+        assert!(csv.contains("unit,satisfaction,0,0,-"));
+    }
+}
