@@ -294,6 +294,7 @@ pub async fn run<H: Handler>(
     let consumer = ensure_consumer(&stream, &spec.name, &spec.filter, &settings).await?;
     tracing::info!(consumer = %spec.name, filter = %spec.filter, "consumer started");
     let batch = settings.batch_size.max(1);
+    let mut sample = tokio::time::interval(Duration::from_secs(15));
     'outer: loop {
         let messages = match consumer
             .stream()
@@ -316,6 +317,10 @@ pub async fn run<H: Handler>(
         loop {
             let chunk = tokio::select! {
                 c = chunks.next() => c,
+                _ = sample.tick() => {
+                    sample_consumer(&consumer, &spec.name).await;
+                    continue;
+                }
                 _ = shutdown.cancelled() => break 'outer,
             };
             let Some(chunk) = chunk else { continue 'outer };
@@ -335,6 +340,18 @@ pub async fn run<H: Handler>(
     }
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())
+}
+
+/// Publishes the consumer's backlog as gauges: pending (not yet delivered), waiting for ack,
+/// and redelivered.
+async fn sample_consumer(consumer: &jetstream::consumer::PullConsumer, name: &str) {
+    let mut c = consumer.clone();
+    if let Ok(info) = c.info().await {
+        let labels = [("consumer", name.to_owned())];
+        metrics::gauge!("xf_consumer_pending", &labels).set(info.num_pending as f64);
+        metrics::gauge!("xf_consumer_ack_pending", &labels).set(info.num_ack_pending as f64);
+        metrics::gauge!("xf_consumer_redelivered", &labels).set(info.num_redelivered as f64);
+    }
 }
 
 /// Filter config as used by the CLI and tests to read a subject family back.

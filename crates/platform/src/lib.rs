@@ -3,6 +3,7 @@
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod dlq;
 pub mod host;
 pub mod http;
 pub mod main_runner;

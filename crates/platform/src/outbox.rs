@@ -158,6 +158,10 @@ pub async fn run_relay(
     };
     let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
     let mut last_prune = tokio::time::Instant::now();
+    // Sample at the first pass (checked: an Instant cannot go before boot).
+    let mut last_gauge = tokio::time::Instant::now()
+        .checked_sub(Duration::from_secs(60))
+        .unwrap_or_else(tokio::time::Instant::now);
     let mut failures = 0u32;
     loop {
         if shutdown.is_cancelled() {
@@ -178,6 +182,12 @@ pub async fn run_relay(
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
+            }
+        }
+        if last_gauge.elapsed() > Duration::from_secs(5) {
+            last_gauge = tokio::time::Instant::now();
+            if let Ok(n) = backlog(&pool).await {
+                metrics::gauge!("xf_outbox_backlog", "schema" => schema.clone()).set(n as f64);
             }
         }
         if last_prune.elapsed() > Duration::from_secs(600) {
