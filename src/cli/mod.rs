@@ -1,7 +1,9 @@
 //! Command-line interface. Exit codes: 0 success, 1 failure, 2 invalid usage or input.
 
 mod bench;
+mod case;
 mod deadline;
+mod dlq;
 mod submit;
 mod up;
 
@@ -30,6 +32,12 @@ enum Command {
     Submit(submit::Args),
     /// When is a statutory deadline (D1–D11) due?
     Deadline(deadline::Args),
+    /// Cases in the registry.
+    #[command(subcommand)]
+    Case(case::Case),
+    /// Dead letters: list and replay.
+    #[command(subcommand)]
+    Dlq(dlq::Dlq),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -42,5 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(a) => submit::run(a).await,
         Command::Deadline(a) => deadline::run(a),
         Command::Bench(b) => bench::run(b).await,
+        Command::Case(c) => case::run(c).await,
+        Command::Dlq(d) => dlq::run(d).await,
     }
 }
