@@ -88,6 +88,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// OTLP/HTTP body encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    Protobuf,
+    Json,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
@@ -97,6 +105,7 @@ pub struct Telemetry {
     /// OTLP/HTTP (protobuf) traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`;
     /// empty disables export.
     pub otlp_endpoint: String,
+    pub otlp_protocol: OtlpProtocol,
     /// Spans the exporter may queue before dropping (the SDK default, 2048, loses bursts).
     pub otlp_queue_size: usize,
 }
@@ -202,6 +211,7 @@ impl Default for PlatformSettings {
                 format: LogFormat::Pretty,
                 filter: "info,sqlx=warn,async_nats=warn".into(),
                 otlp_endpoint: String::new(),
+                otlp_protocol: OtlpProtocol::Protobuf,
                 otlp_queue_size: 65_536,
             },
             consumer: Consumer {

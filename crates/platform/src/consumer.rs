@@ -128,6 +128,7 @@ pub async fn handle_batch<H: Handler>(
                 event_type = %env.kind,
                 case_id = env.case_id.as_deref().unwrap_or(""),
                 county = %env.county,
+                department = env.data.get("department").and_then(|d| d.as_str()).unwrap_or(""),
                 delivered,
             );
             trace_context::set_parent_from(&span, msg.headers.as_ref());

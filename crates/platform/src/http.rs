@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -131,7 +132,16 @@ async fn track(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
-    let resp = next.run(req).await;
+    // The route template, never the concrete path: paths can carry query codes.
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{method} {route}"),
+        http.method = %method,
+        http.route = %route,
+        http.status = tracing::field::Empty,
+    );
+    let resp = next.run(req).instrument(span.clone()).await;
+    span.record("http.status", resp.status().as_u16());
     let status = resp.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("xf_http_requests_total", &labels).increment(1);

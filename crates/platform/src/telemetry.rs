@@ -8,6 +8,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, Telemetry};
@@ -35,6 +36,15 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and the W3C trace-context propagator. Safe to call more
 /// than once (later calls keep the first subscriber), so tests and `xinfang up` can share it.
 pub fn init(service: &str, settings: &Telemetry) -> anyhow::Result<TelemetryGuard> {
+    init_with_writer(service, settings, BoxMakeWriter::new(std::io::stdout))
+}
+
+/// [`init`] with logs written to `writer` (tests capture them to check what they contain).
+pub fn init_with_writer(
+    service: &str,
+    settings: &Telemetry,
+    writer: BoxMakeWriter,
+) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
@@ -44,10 +54,12 @@ pub fn init(service: &str, settings: &Telemetry) -> anyhow::Result<TelemetryGuar
 
     let fmt = match settings.format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .with_target(false)
             .compact()
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .flatten_event(true)
             .with_current_span(true)
@@ -73,6 +85,10 @@ pub fn init(service: &str, settings: &Telemetry) -> anyhow::Result<TelemetryGuar
 
 fn build_provider(service: &str, settings: &Telemetry) -> SdkTracerProvider {
     let endpoint = settings.otlp_endpoint.clone();
+    let protocol = match settings.otlp_protocol {
+        crate::config::OtlpProtocol::Protobuf => opentelemetry_otlp::Protocol::HttpBinary,
+        crate::config::OtlpProtocol::Json => opentelemetry_otlp::Protocol::HttpJson,
+    };
     let queue = settings.otlp_queue_size.max(2048);
     let service = service.to_owned();
     // reqwest's blocking client panics when built on a runtime thread: build it on its own.
@@ -80,6 +96,7 @@ fn build_provider(service: &str, settings: &Telemetry) -> SdkTracerProvider {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(endpoint)
+            .with_protocol(protocol)
             .build();
         let resource = opentelemetry_sdk::Resource::builder()
             .with_service_name(service)
