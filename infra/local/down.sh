@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # infra/local/down.sh — stop the servers that infra/local/up.sh started.
 #
 # Only servers recorded in $XF_INFRA_DIR/started are stopped, and only if the

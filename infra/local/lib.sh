@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # Shared by infra/local/up.sh and infra/local/down.sh: configuration and small
 # helpers. Sourced, never run. The caller sets XF_PROG and `set -euo pipefail`.
 
@@ -8,7 +8,7 @@ XF_LOCAL_DIR="$XF_REPO_ROOT/infra/local"
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
 
-xf_log() { printf '%s: %s\n' "$XF_PROG" "$*" >&2; }
+xf_log() { printf '%s: %s\n' "${XF_PROG:?}" "$*" >&2; }
 xf_die() {
   printf '%s: error: %s\n' "$XF_PROG" "$*" >&2
   exit 1

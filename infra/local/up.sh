@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # infra/local/up.sh — make NATS (with JetStream), Redis and PostgreSQL
 # available on 127.0.0.1 for xinfang, and make sure the database exists.
 #
