@@ -29,9 +29,21 @@ fn d4_skips_the_national_day_holiday_and_counts_the_make_up_saturday() {
     assert_eq!(v["kind"], "D4");
     assert_eq!(v["due"], "2026-10-13T23:59:59+08:00");
     assert_eq!(v["calendar_complete"], true);
-    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(skipped.contains(&"2026-10-01") && skipped.contains(&"2026-10-07") && skipped.contains(&"2026-10-11"));
-    assert!(!skipped.contains(&"2026-10-10"), "make-up workday counted as working");
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        skipped.contains(&"2026-10-01")
+            && skipped.contains(&"2026-10-07")
+            && skipped.contains(&"2026-10-11")
+    );
+    assert!(
+        !skipped.contains(&"2026-10-10"),
+        "make-up workday counted as working"
+    );
     assert!(out.contains("skipped rest days"));
 }
 
@@ -40,7 +52,14 @@ fn calendar_days_extension_and_open_ended() {
     let (code, out, _) = xinfang(&["deadline", "D1", "2026-01-10T16:00:00+08:00", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(last_json(&out)["due"], "2026-01-25T23:59:59+08:00");
-    let (_, out, _) = xinfang(&["deadline", "D5", "2026-03-01T09:00:00+08:00", "--extension-days", "30", "--json"]);
+    let (_, out, _) = xinfang(&[
+        "deadline",
+        "D5",
+        "2026-03-01T09:00:00+08:00",
+        "--extension-days",
+        "30",
+        "--json",
+    ]);
     assert_eq!(last_json(&out)["kind"], "D6");
     assert_eq!(last_json(&out)["due"], "2026-05-30T23:59:59+08:00");
     let (_, out, _) = xinfang(&["deadline", "D11", "2026-03-01T09:00:00+08:00", "--json"]);
@@ -52,7 +71,13 @@ fn invalid_requests_exit_2_naming_the_rule() {
     let (code, _, err) = xinfang(&["deadline", "D12", "2026-03-01T09:00:00+08:00"]);
     assert_eq!(code, 2);
     assert!(err.contains("D12") || err.contains("D1"), "{err}");
-    let (code, _, err) = xinfang(&["deadline", "D5", "2026-03-01T09:00:00+08:00", "--extension-days", "31"]);
+    let (code, _, err) = xinfang(&[
+        "deadline",
+        "D5",
+        "2026-03-01T09:00:00+08:00",
+        "--extension-days",
+        "31",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("30") && err.contains("34"), "{err}");
     let (code, _, err) = xinfang(&["deadline", "D1", "yesterday"]);
@@ -72,7 +97,12 @@ fn a_year_without_calendar_data_falls_back_and_warns() {
 
 #[test]
 fn help_is_everywhere() {
-    for args in [vec!["--help"], vec!["deadline", "--help"], vec!["dlq", "--help"], vec!["bench", "classify", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["deadline", "--help"],
+        vec!["dlq", "--help"],
+        vec!["bench", "classify", "--help"],
+    ] {
         let (code, out, _) = xinfang(&args);
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Usage"), "{args:?}");

@@ -24,7 +24,10 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
         Some(a) => a,
         None => {
             let s = xinfang_platform::config::load()?;
-            format!("http://{}:{}", s.platform.http.host, s.platform.http.intake_port)
+            format!(
+                "http://{}:{}",
+                s.platform.http.host, s.platform.http.intake_port
+            )
         }
     };
     let resp = reqwest_get(&format!("{base}/v1/cases/{case_no}")).await?;
@@ -34,7 +37,10 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     if status != 200 {
-        eprintln!("error: {}", v["error"]["message"].as_str().unwrap_or("request failed"));
+        eprintln!(
+            "error: {}",
+            v["error"]["message"].as_str().unwrap_or("request failed")
+        );
         return Ok(ExitCode::from(if status < 500 { 2 } else { 1 }));
     }
     if json {
@@ -42,7 +48,13 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let s = |k: &str| v[k].as_str().unwrap_or("-").to_owned();
-    println!("{}  {}  ({} via {})", s("case_no"), s("status"), s("county"), s("channel"));
+    println!(
+        "{}  {}  ({} via {})",
+        s("case_no"),
+        s("status"),
+        s("county"),
+        s("channel")
+    );
     println!(
         "type {}  branch {}  diversion {}  department {} (suggested {})",
         s("petition_type"),
@@ -56,20 +68,28 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
     }
     if let Some(d) = v["deadlines"].as_object() {
         for (k, x) in d {
-            println!("deadline {k}: due {} ({})", x["due"].as_str().unwrap_or("-"), x["state"].as_str().unwrap_or("-"));
+            println!(
+                "deadline {k}: due {} ({})",
+                x["due"].as_str().unwrap_or("-"),
+                x["state"].as_str().unwrap_or("-")
+            );
         }
     }
     println!("timeline:");
     for e in v["timeline"].as_array().into_iter().flatten() {
-        println!("  {}  {}", e["at"].as_str().unwrap_or(""), e["summary"].as_str().unwrap_or(""));
+        println!(
+            "  {}  {}",
+            e["at"].as_str().unwrap_or(""),
+            e["summary"].as_str().unwrap_or("")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn reqwest_get(url: &str) -> anyhow::Result<(u16, Value)> {
-    let r = reqwest::get(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach intake at {url}: {e} (is `xinfang up` running?)"))?;
+    let r = reqwest::get(url).await.map_err(|e| {
+        anyhow::anyhow!("cannot reach intake at {url}: {e} (is `xinfang up` running?)")
+    })?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }

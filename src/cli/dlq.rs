@@ -84,7 +84,11 @@ pub async fn run(cmd: Dlq) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let seqs = if all {
-                xinfang_platform::dlq::list(&js, &c).await?.into_iter().map(|d| d.seq).collect()
+                xinfang_platform::dlq::list(&js, &c)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.seq)
+                    .collect()
             } else {
                 seqs
             };
@@ -102,7 +106,11 @@ pub async fn run(cmd: Dlq) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -322,6 +322,17 @@ pub struct Terminated {
     pub at: DateTime<Utc>,
 }
 
+/// `case.final_without_appeal` (Decisions 4): the 复查 (`D7`) or 复核 (`D9`) window passed
+/// unused; the case stays closed and final but is not TERMINATED.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalWithoutAppeal {
+    pub case_no: String,
+    /// `D7` or `D9`.
+    pub window: String,
+    pub window_ended: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
 /// Deadline events (`deadline.warning`, `deadline.overdue`, and the department copies).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadlineFired {

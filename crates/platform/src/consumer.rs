@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 use sqlx::postgres::PgPool;
@@ -259,7 +258,7 @@ async fn dead_letter(
 ) -> anyhow::Result<()> {
     let subject = subject::dead_letter(&spec.county, &spec.name)?;
     let info = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut headers = msg.headers.clone().unwrap_or_else(HeaderMap::new);
+    let mut headers = msg.headers.clone().unwrap_or_default();
     let error: String = error.chars().take(2000).collect();
     headers.insert(DLQ_ERROR, error.replace(['\r', '\n'], " ").as_str());
     headers.insert(DLQ_SUBJECT, msg.subject.as_str());

@@ -29,7 +29,9 @@ pub struct DeadLetter {
 }
 
 fn header(h: &HeaderMap, name: &str) -> String {
-    h.get(name).map(|v| v.as_str().to_owned()).unwrap_or_default()
+    h.get(name)
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// All dead letters of a county, oldest first.
@@ -83,7 +85,11 @@ pub async fn list(js: &jetstream::Context, county: &CountyCode) -> anyhow::Resul
 /// Publishes dead letter `seq` again on its original subject and removes it from the
 /// dead-letter subject. The original event id is kept (the consumer's inbox never recorded
 /// the failed attempt), under a new `Nats-Msg-Id` so JetStream does not drop it.
-pub async fn replay(js: &jetstream::Context, county: &CountyCode, seq: u64) -> anyhow::Result<String> {
+pub async fn replay(
+    js: &jetstream::Context,
+    county: &CountyCode,
+    seq: u64,
+) -> anyhow::Result<String> {
     let stream = js.get_stream(subject::stream_name(county)).await?;
     let msg = stream.get_raw_message(seq).await?;
     let dlq_prefix = format!("xf.{county}.dlq.");

@@ -98,10 +98,10 @@ pub async fn ensure_consumer(
         deliver_policy: consumer::DeliverPolicy::All,
         ..Default::default()
     };
-    Ok(stream
+    stream
         .get_or_create_consumer(name, config)
         .await
-        .map_err(|e| anyhow::anyhow!("nats: consumer {name} on {filter}: {e}"))?)
+        .map_err(|e| anyhow::anyhow!("nats: consumer {name} on {filter}: {e}"))
 }
 
 /// Headers for an event: its id for de-duplication plus the current trace context.

@@ -444,10 +444,18 @@ async fn count_subject(
 async fn a_dead_letter_can_be_listed_and_replayed_once() {
     let h = Harness::new(1, 30).await;
     let poison = h.env("poison");
-    nats::publish(&h.js, &h.case_subject("poison"), &poison).await.unwrap().await.unwrap();
+    nats::publish(&h.js, &h.case_subject("poison"), &poison)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     h.start_consumer();
     h.wait_for("the dead letter", async || {
-        xinfang_platform::dlq::list(&h.js, &h.county).await.unwrap().len() == 1
+        xinfang_platform::dlq::list(&h.js, &h.county)
+            .await
+            .unwrap()
+            .len()
+            == 1
     })
     .await;
     let letters = xinfang_platform::dlq::list(&h.js, &h.county).await.unwrap();
@@ -455,7 +463,9 @@ async fn a_dead_letter_can_be_listed_and_replayed_once() {
     assert_eq!(dl.consumer, "svc_case");
     assert_eq!(dl.event_type.as_deref(), Some("poison"));
     assert!(dl.error.contains("refused by rule X"));
-    let original = xinfang_platform::dlq::replay(&h.js, &h.county, dl.seq).await.unwrap();
+    let original = xinfang_platform::dlq::replay(&h.js, &h.county, dl.seq)
+        .await
+        .unwrap();
     assert_eq!(original, h.case_subject("poison").to_string());
     // Replayed: handled (and rejected) again, so it comes back as a new dead letter, and the
     // replayed one is gone.
@@ -464,6 +474,11 @@ async fn a_dead_letter_can_be_listed_and_replayed_once() {
         l.len() == 1 && l[0].seq != dl.seq
     })
     .await;
-    assert!(xinfang_platform::dlq::replay(&h.js, &h.county, dl.seq).await.is_err(), "a replayed letter is gone");
+    assert!(
+        xinfang_platform::dlq::replay(&h.js, &h.county, dl.seq)
+            .await
+            .is_err(),
+        "a replayed letter is gone"
+    );
     h.stop().await;
 }

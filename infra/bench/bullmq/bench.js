@@ -70,6 +70,14 @@ async function main() {
   await new Promise((r) => setTimeout(r, 1000));
   await Promise.all(ws.map((w) => w.close()));
   await queue.obliterate({ force: true }).catch(() => {});
+  // Leave nothing behind: delete every key under this run's prefix.
+  const client = await queue.client;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await client.del(...keys);
+  } while (cursor !== '0');
   await queue.close();
 
   lags.sort((a, b) => a - b);

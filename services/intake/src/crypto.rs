@@ -1,16 +1,16 @@
-//! Personal data at rest and in events: keyed hashes for matching, AES-256-GCM for storage.
+//! Personal data at rest and in events: keyed hashes for matching, AES-256-GCM sealing
+//! (the shared format of `xinfang_domain::seal`, so notify can open what intake seals).
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use xinfang_domain::seal::{self, DataKey};
 use xinfang_platform::config::Security;
 
 #[derive(Clone)]
 pub struct Keys {
-    cipher: Aes256Gcm,
+    data_key: DataKey,
     hash_key: Vec<u8>,
 }
 
@@ -22,29 +22,23 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn from_settings(s: &Security) -> anyhow::Result<Self> {
-        let data = B64
-            .decode(s.data_key.expose())
-            .map_err(|_| anyhow::anyhow!("security.data_key must be base64"))?;
-        if data.len() != 32 {
-            anyhow::bail!("security.data_key must be base64 of exactly 32 bytes");
-        }
+        let data_key = DataKey::from_base64(s.data_key.expose())
+            .map_err(|e| anyhow::anyhow!("security.data_key: {e}"))?;
         let hash_key = B64
             .decode(s.hash_key.expose())
             .map_err(|_| anyhow::anyhow!("security.hash_key must be base64"))?;
         if hash_key.len() < 32 {
             anyhow::bail!("security.hash_key must be base64 of at least 32 bytes");
         }
-        let cipher = Aes256Gcm::new_from_slice(&data)
-            .map_err(|_| anyhow::anyhow!("security.data_key is not a valid AES-256 key"))?;
-        Ok(Self { cipher, hash_key })
+        Ok(Self { data_key, hash_key })
     }
 
     /// HMAC-SHA256 of a labelled identifier, hex: the same person gives the same key without
     /// the identifier being recoverable by anyone lacking the hash key.
     pub fn hash(&self, label: &str, value: &str) -> String {
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key) {
-            Ok(m) => m,
-            Err(_) => unreachable_hmac(),
+        // HMAC takes keys of any length: construction cannot fail.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key) else {
+            return String::new();
         };
         mac.update(label.as_bytes());
         mac.update(b":");
@@ -52,33 +46,12 @@ impl Keys {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// base64(nonce ‖ ciphertext).
+    /// base64(nonce ‖ ciphertext) with a fresh random nonce.
     pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = self
-            .cipher
-            .encrypt(&nonce, plaintext)
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        Ok(B64.encode(out))
+        Ok(seal::seal(&self.data_key, rand::random(), plaintext)?)
     }
 
     pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
-        let raw = B64
-            .decode(sealed)
-            .map_err(|_| anyhow::anyhow!("sealed data is not base64"))?;
-        if raw.len() < 12 + 16 {
-            anyhow::bail!("sealed data is too short");
-        }
-        let (nonce, ct) = raw.split_at(12);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| anyhow::anyhow!("sealed data does not open with this key"))
+        Ok(seal::open(&self.data_key, sealed)?)
     }
-}
-
-// HMAC accepts keys of any length, so construction cannot fail.
-fn unreachable_hmac() -> ! {
-    panic!("HMAC-SHA256 accepts any key length")
 }

@@ -95,7 +95,10 @@ impl Registrar {
             served: &self.served,
             max_text_chars: self.settings.max_text_chars,
         })?;
-        let classification = self.classifier.classify(&v.text);
+        // The ID number's division prefix places a matter whose text names no place.
+        let classification = self
+            .classifier
+            .classify_with_id_number(&v.text, v.petitioner.id_number.as_ref().map(|i| i.as_str()));
         let fp = fingerprint_with(self.classifier.segmenter(), &v.text);
         let petitioner_key = self.petitioner_key(&v);
         let contact = Contact {

@@ -182,7 +182,8 @@ async fn every_validation_error_names_its_field_and_writes_nothing() {
     let app = App::start().await;
     let county = app.env.county.to_string();
     let good = app.petition(&county, ID_A, "13800138000", WAGES);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, u16)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, u16)> = vec![
         ("channel", Box::new(|p| p["channel"] = json!("pigeon")), 422),
         (
             "petitioner.id_number",

@@ -129,6 +129,19 @@ name = "人民政府"
 "#;
 
     #[test]
+    fn the_shipped_directory_loads_and_gives_contacts() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/directory.toml"
+        ));
+        let d = load_directory(path).unwrap();
+        let c = CountyCode::parse("411282").unwrap();
+        let rsj = d.department(&c, "rsj").unwrap();
+        assert!(!rsj.emails.is_empty() || !rsj.mobiles.is_empty());
+        assert!(load_directory(Path::new("/nonexistent/directory.toml")).is_err());
+    }
+
+    #[test]
     fn directory_answers_with_city_fallback() {
         let d = Directory::from_toml_str(DIR).unwrap();
         let c = CountyCode::parse("411282").unwrap();

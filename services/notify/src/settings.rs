@@ -1,4 +1,4 @@
-//! The `[notify]` configuration section (see config/default.toml for a commented example).
+//! The `[notify]` configuration section (docs/examples/notify.toml is a commented example).
 //! Secrets are [`Secret`]s: they never print.
 
 use std::collections::BTreeMap;
@@ -376,6 +376,20 @@ mod tests {
         ] {
             assert!(p.contains(key), "{key} in {p}");
         }
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_is_valid() {
+        #[derive(Deserialize)]
+        struct File {
+            notify: NotifySettings,
+        }
+        let f: File = toml::from_str(include_str!("../../../docs/examples/notify.toml")).unwrap();
+        f.notify.validate().unwrap();
+        assert_eq!(
+            f.notify.sender.max_attempts,
+            SenderSettings::default().max_attempts
+        );
     }
 
     #[test]

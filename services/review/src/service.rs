@@ -1,15 +1,89 @@
-//! Start-up: schema, consumers, HTTP.
+//! Start-up: settings, directory, keys, schema, consumers, the lapsed-window sweep, HTTP.
 
+use std::sync::Arc;
+
+use xinfang_domain::directory::Directory;
+use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
+
+use crate::clock::Clock;
+use crate::context::Ctx;
+use crate::handlers::{CaseFacts, ReviewEvents};
+use crate::identity::HashKey;
+use crate::settings::{ReviewSettings, load_calendar};
 
 pub const NAME: &str = "review";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A running review instance and the handles tests use.
+#[derive(Clone)]
+pub struct Review {
+    pub started: Started,
+    pub ctx: Arc<Ctx>,
+}
+
+/// Loads and validates the directory file named by `paths.directory`.
+pub fn load_directory(path: &std::path::Path) -> anyhow::Result<Directory> {
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))?;
+    Directory::from_toml_str(&raw)
+        .map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
+}
+
 /// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
+    Ok(start_with(infra, Clock::system()).await?.started)
+}
+
+/// [`start`] with a chosen clock (tests use [`Clock::manual`]).
+pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
+    let p = &infra.settings.platform;
+    let settings = infra
+        .settings
+        .section::<ReviewSettings>(NAME)?
+        .validated()?;
+    let directory = load_directory(&p.paths.directory)?;
+    let calendar = load_calendar(&p.paths.calendar);
+    let key = HashKey::from_settings(&p.security)?;
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
-    let port = infra.settings.platform.http.review_port;
-    let http = host.serve_http(port, axum::Router::new()).await?;
-    Ok(Started { host, http })
+    let served = infra.counties();
+    let ctx = Arc::new(Ctx {
+        pool: host.pool.clone(),
+        directory,
+        calendar,
+        settings,
+        served: served.clone(),
+        key,
+        clock,
+    });
+    let facts = Arc::new(CaseFacts);
+    let reviews = Arc::new(ReviewEvents { ctx: ctx.clone() });
+    for county in &served {
+        host.spawn_consumer(
+            county,
+            "case",
+            subject::family_filter(county, "case")?,
+            facts.clone(),
+        )?;
+        // The upper level handles what is published on its own review subjects.
+        host.spawn_consumer(
+            county,
+            "review",
+            subject::family_filter(county, "review")?,
+            reviews.clone(),
+        )?;
+    }
+    if ctx.settings.sweep_enabled {
+        infra
+            .tracker
+            .spawn(crate::sweep::run(ctx.clone(), infra.shutdown.clone()));
+    }
+    let http = host
+        .serve_http(p.http.review_port, crate::api::router(ctx.clone()))
+        .await?;
+    Ok(Review {
+        started: Started { host, http },
+        ctx,
+    })
 }

@@ -74,8 +74,8 @@ struct Refusal {
     rule: String,
     message: String,
     field: Option<String>,
-    /// Stored under the request id (a domain answer) or not (the case is unknown: a retry
-    /// may succeed once it arrives).
+    /// Stored under the request id (a decision on the request) or not (invalid input, an
+    /// unknown case: a retry may succeed).
     store: bool,
 }
 
@@ -310,7 +310,9 @@ async fn execute_inner(
         }
         Err(refusal) => {
             tx.execute("rollback to savepoint xf_action").await?;
-            if !refusal.store {
+            // Invalid input is not an answer to keep: the client corrects it and retries
+            // with the same request id.
+            if !refusal.store || refusal.status == 422 {
                 return Ok(refusal.answer());
             }
             (
@@ -413,7 +415,7 @@ async fn dispatch(
         )));
     };
     if mine.role == DeptRole::Assisting {
-        return Ok(assisting_action(conn, row, mine, &req.action, &req.body).await?);
+        return assisting_action(conn, row, mine, &req.action, &req.body).await;
     }
     let body = &req.body;
     Ok(match req.action.as_str() {

@@ -181,6 +181,15 @@ pub fn generate(dir: &Directory, opts: &NatsConfigOptions) -> anyhow::Result<Nat
     })
 }
 
+/// [`generate`] for the directory file at `path` (for `xinfang nats-config`).
+pub fn generate_from_file(
+    path: &std::path::Path,
+    opts: &NatsConfigOptions,
+) -> anyhow::Result<NatsConfig> {
+    let loaded = crate::directory::load(path)?;
+    generate(&loaded.directory, opts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

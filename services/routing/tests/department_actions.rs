@@ -484,17 +484,27 @@ async fn extension_is_once_and_at_most_30_days_then_mediation_or_an_opinion() {
         )
         .await;
     assert_eq!(rule(&rep), "not_in_future");
-    let rep = h
-        .command(&c, "zjj", "reply", body(&case_no, json!({"text": "经调查，诉求合理，予以支持。", "served_on": today(), "outcome": "予以支持"})))
-        .await;
+    let reply_body = body(
+        &case_no,
+        json!({"text": "经调查，诉求合理，予以支持。", "served_on": today(), "outcome": "予以支持"}),
+    );
+    let rep = h.command(&c, "zjj", "reply", reply_body.clone()).await;
     ok(&rep);
     assert_eq!(rep["state"], "opinion_issued");
-    let replied: Replied = h
+    // The department's reply arrives twice: the same answer, one `case.replied`.
+    let twice = h.command(&c, "zjj", "reply", reply_body).await;
+    assert_eq!(rep, twice);
+    let replied = h
         .wait_events(&c, &format!("xf.{c}.case.replied"), &case_no, 1)
-        .await[0]
-        .1
-        .data_as()
-        .unwrap();
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        h.events(&c, &format!("xf.{c}.case.replied"), &case_no)
+            .await
+            .len(),
+        1
+    );
+    let replied: Replied = replied[0].1.data_as().unwrap();
     assert!(replied.is_handling_opinion);
     assert_eq!(replied.outcome, Some(OpinionOutcome::Supported));
 

@@ -41,6 +41,10 @@ pub struct FireStats {
     /// Claimed entries that needed nothing (moved, cancelled, already fired elsewhere).
     pub stale: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// Clock time (ms) of the latest commit that fired something overdue.
+    pub last_fire_ms: std::sync::atomic::AtomicI64,
+    /// When set (the benchmark), the lag of every overdue firing in ms: commit time − due time.
+    pub lags: Option<std::sync::Mutex<Vec<i64>>>,
 }
 
 impl FireStats {
@@ -49,6 +53,14 @@ impl FireStats {
     }
     pub fn warnings(&self) -> u64 {
         self.warnings.load(Ordering::Relaxed)
+    }
+
+    /// Stats that also record firing lags.
+    pub fn recording_lags() -> Self {
+        Self {
+            lags: Some(std::sync::Mutex::new(Vec::new())),
+            ..Self::default()
+        }
     }
 }
 
@@ -73,6 +85,8 @@ struct Outcome {
     overdue: u64,
     escalations: u64,
     stale: u64,
+    /// Due times (ms) of what fired overdue, for lag recording.
+    fired_due_ms: Vec<i64>,
 }
 
 impl Engine {
@@ -139,8 +153,19 @@ impl Engine {
         }
         match self.fire(county, &ids, now).await {
             Ok(mut out) => {
+                // Committed: count first, then end the leases.
+                let committed = self.clock.now_ms();
+                if out.overdue > 0 {
+                    self.stats
+                        .last_fire_ms
+                        .fetch_max(committed, Ordering::Relaxed);
+                }
+                if let Some(lags) = &self.stats.lags
+                    && let Ok(mut l) = lags.lock()
+                {
+                    l.extend(out.fired_due_ms.iter().map(|d| committed - d));
+                }
                 out.done.extend(bad);
-                self.index.settle(county, &out.done, &out.rearm).await?;
                 self.stats
                     .warnings
                     .fetch_add(out.warnings, Ordering::Relaxed);
@@ -152,6 +177,7 @@ impl Engine {
                 metrics::counter!("xf_deadline_warnings_total").increment(out.warnings);
                 metrics::counter!("xf_deadline_overdue_total").increment(out.overdue);
                 metrics::counter!("xf_supervision_escalations_total").increment(out.escalations);
+                self.index.settle(county, &out.done, &out.rearm).await?;
                 Ok(n)
             }
             Err(e) => {
@@ -225,6 +251,7 @@ impl Engine {
                     escalations.push(s);
                 }
                 fired.push(row.id);
+                out.fired_due_ms.push(due_ms);
                 out.done.push(row.id.to_string());
                 out.overdue += 1;
             } else if row
@@ -284,7 +311,11 @@ impl Engine {
         now: DateTime<Utc>,
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
-        let county = CountyCode::parse(&row.county)?;
+        let Ok(county) = CountyCode::parse(&row.county) else {
+            // Cannot happen for rows this service wrote; never let one row block the batch.
+            tracing::warn!(deadline = %row.id, "deadline has an invalid county; no event");
+            return Ok(());
+        };
         let tracked = row.kind.parse::<Tracked>().ok();
         let due_ms = row.due_at.timestamp_millis();
         let payload = DeadlineFired {

@@ -2,6 +2,8 @@
 //! escalation (督办), KPIs.
 
 pub mod api;
+pub mod bench;
+pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod fire;

@@ -446,6 +446,34 @@ mod tests {
     }
 
     #[test]
+    fn own_claims_naming_officials_are_not_accusations() {
+        for text in [
+            "尊敬的王书记：您好！我是灵宝市某村村民，我家的低保今年被取消了，请求重新核查恢复低保。",
+            "村支书说我家不符合低保条件，可我老伴常年卧病在床，请求民政部门重新审核。",
+            "领导您好，我家孩子今年上小学被分到很远的学校，请求教育局重新安排。",
+            "我去镇上申请低保，工作人员推诿扯皮，跑了五趟还没办下来，请求尽快给我办理低保。",
+        ] {
+            let c = shared().classify(text);
+            assert_eq!(c.petition_type, PetitionType::Grievance, "{:?}", c.reasons);
+            assert!(!c.accuses_official, "{:?}", c.reasons);
+        }
+    }
+
+    #[test]
+    fn token_terms_do_not_fire_inside_longer_words() {
+        // `=老师` (a teacher) must not fire on 老师傅 (a master craftsman).
+        let fired = |t: &str| -> Vec<String> {
+            shared()
+                .fired_rules(t)
+                .iter()
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        assert!(!fired("请了一个装修老师傅来修房子").contains(&"dept.jyj.school".to_owned()));
+        assert!(fired("孩子的老师经常体罚学生").contains(&"dept.jyj.school".to_owned()));
+    }
+
+    #[test]
     fn classification_round_trips_through_json() {
         let c = shared().classify("建议在灵宝市区增设公交线路");
         let json = serde_json::to_string(&c).expect("serialise");

@@ -3,10 +3,12 @@
 //! keeping their texts side by side.
 //!
 //! The signature estimates the Jaccard similarity of the two texts' content-word sets. Content
-//! words are jieba tokens minus punctuation, numbers (amounts and dates change between letters
-//! about the same matter) and function words. Hashing uses fixed seeds, so a fingerprint stored
+//! words are jieba tokens minus punctuation, single characters, numbers and counted quantities
+//! (amounts and dates change between letters about the same matter) and function words;
+//! `灵宝市` and `灵宝` count as one word. Hashing uses fixed seeds, so a fingerprint stored
 //! today compares with one computed in another process next year; anything that changes the
-//! features bumps [`FINGERPRINT_VERSION`] and stored fingerprints must be recomputed.
+//! features bumps [`FINGERPRINT_VERSION`] and stored fingerprints must be recomputed. In Postgres
+//! store the slots bit-for-bit as `int4[]` (`as i32`) or as `bytea`.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -24,10 +26,10 @@ pub const FINGERPRINT_VERSION: u32 = 1;
 /// the threshold, and fits a Postgres `int4[]` of 512 bytes.
 pub const SLOTS: usize = 128;
 
-/// Default "same matter" threshold, chosen on the labelled dev set (see `dev_set.rs`): reworded
-/// repeats there score 0.26-0.41 and the most similar unrelated pair 0.11, so 0.15 keeps recall
-/// with one standard error of margin above unrelated matters. Used together with "same
-/// petitioner", never alone.
+/// Default "same matter" threshold, chosen on the labelled sets (see `dev_set.rs`): reworded
+/// repeats score 0.26-0.42, the most similar unrelated pair 0.11 and the same petitioner's other
+/// matters at most 0.07, so 0.15 keeps recall with more than one standard error of margin above
+/// unrelated matters. Used together with "same petitioner", never alone.
 pub const DEFAULT_REPEAT_THRESHOLD: f32 = 0.15;
 
 /// Slot value of a text without content words.

@@ -26,7 +26,9 @@ out=${1:-}
 [[ -n $out ]] || { usage >&2; exit 2; }
 shift
 
-secret() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
+# Letters and digits, starting with a letter: nats-server parses a value from the environment
+# as if written unquoted in the file, so a leading digit would make it a number.
+secret() { printf 'x%s' "$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 31)"; }
 
 declare -a host client cluster leaf monitor store listen
 if ((local_mode)); then

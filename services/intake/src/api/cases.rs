@@ -439,7 +439,7 @@ pub async fn reclassify(
         ));
     }
     let reg_county =
-        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(|e| ApiError::internal(e))?;
+        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(ApiError::internal)?;
     let before = json!({
         "petition_type": r.try_get::<String, _>("petition_type")?,
         "branch": r.try_get::<Option<String>, _>("branch")?,

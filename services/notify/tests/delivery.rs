@@ -1,0 +1,874 @@
+//! Notify against real servers: NATS, Postgres and Redis on 127.0.0.1 (TestEnv), a real SMTP
+//! server (Python aiosmtpd, installed by infra/test-tools.sh) started per test, and a local
+//! HTTP SMS gateway (axum) that verifies the HMAC signature of every request.
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::directory::Directory;
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{
+    self, Accepted, AssignMode, Contact, DeptAssignment, DeptRole, Registered, kind,
+};
+use xinfang_domain::petition::{Channel, PetitionType};
+use xinfang_domain::seal::{self, DataKey};
+use xinfang_domain::subject;
+use xinfang_notify::clock::ShiftedClock;
+use xinfang_notify::providers::http_sms::{GatewayRequest, verify_body};
+use xinfang_notify::service::{self, Notify, Options};
+use xinfang_platform::testing::{TestEnv, repo_root};
+
+const SECRET: &str = "test-secret-0123456789";
+const PETITIONER_MOBILE: &str = "13800138000";
+const PETITIONER_EMAIL: &str = "zhangsan@example.com";
+
+// ---- SMTP: aiosmtpd with its Maildir handler ------------------------------------------
+
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn ensure_aiosmtpd() {
+    let ok = |_: ()| {
+        Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ok(()) {
+        return;
+    }
+    let script = repo_root().join("infra/test-tools.sh");
+    let status = Command::new("bash").arg(&script).status();
+    assert!(
+        status.is_ok_and(|s| s.success()) && ok(()),
+        "aiosmtpd is needed: run infra/test-tools.sh"
+    );
+}
+
+impl Smtp {
+    async fn start() -> Smtp {
+        ensure_aiosmtpd();
+        let port = free_port();
+        let maildir = std::env::temp_dir().join(format!("xf-maildir-{}", uuid::Uuid::now_v7()));
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd starts");
+        let smtp = Smtp {
+            child,
+            port,
+            maildir,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return smtp;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// Every stored message, decoded: (envelope recipient, subject, body).
+    fn messages(&self) -> Vec<Mail> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Mail> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|raw| Mail::parse(&raw))
+            .collect();
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mail {
+    rcpt: String,
+    subject: String,
+    body: String,
+    message_id: String,
+}
+
+fn b64(s: &str) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.split_whitespace().collect::<String>())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `=?utf-8?b?...?=` words (what lettre writes) decoded and joined.
+fn decode_words(v: &str) -> String {
+    v.split_whitespace()
+        .map(|w| {
+            let lw = w.to_ascii_lowercase();
+            if lw.starts_with("=?utf-8?b?") && w.ends_with("?=") {
+                b64(&w[10..w.len() - 2])
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect()
+}
+
+fn decode_qp(s: &str) -> String {
+    let mut bytes = Vec::new();
+    let raw = s.replace("=\r\n", "").replace("=\n", "");
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(x) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
+        {
+            bytes.push(x);
+            i += 3;
+            continue;
+        }
+        bytes.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+impl Mail {
+    fn parse(raw: &str) -> Mail {
+        let raw = raw.replace("\r\n", "\n");
+        let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+        // Unfold continuation lines.
+        let head = head.replace("\n ", " ").replace("\n\t", " ");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        let cte = header("Content-Transfer-Encoding").to_ascii_lowercase();
+        let body = match cte.as_str() {
+            "base64" => b64(body),
+            "quoted-printable" => decode_qp(body),
+            _ => body.to_owned(),
+        };
+        Mail {
+            rcpt: header("X-RcptTo"),
+            subject: decode_words(&header("Subject")),
+            body,
+            message_id: header("Message-ID"),
+        }
+    }
+}
+
+// ---- SMS gateway ------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Gateway {
+    received: Mutex<Vec<GatewayRequest>>,
+    bad_signatures: AtomicUsize,
+    /// Number → how many more requests get a 503.
+    fail: Mutex<HashMap<String, usize>>,
+    /// Numbers refused with a 400 (echoing the number, as real gateways do).
+    reject: Mutex<HashSet<String>>,
+}
+
+impl Gateway {
+    fn requests(&self) -> Vec<GatewayRequest> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn to(&self, number: &str) -> Vec<GatewayRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.to == number)
+            .collect()
+    }
+}
+
+async fn gateway_sms(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let sig = headers
+        .get("x-xf-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !verify_body(SECRET.as_bytes(), &body, sig) {
+        gw.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::UNAUTHORIZED, "bad signature".into());
+    }
+    let Ok(req) = serde_json::from_slice::<GatewayRequest>(&body) else {
+        return (StatusCode::BAD_REQUEST, "bad body".into());
+    };
+    assert_eq!(
+        headers.get("idempotency-key").and_then(|v| v.to_str().ok()),
+        Some(req.id.to_string().as_str())
+    );
+    let to = req.to.clone();
+    gw.received.lock().unwrap().push(req);
+    if gw.reject.lock().unwrap().contains(&to) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("{{\"error\":\"number {to} is not a valid mobile\"}}"),
+        );
+    }
+    {
+        let mut fail = gw.fail.lock().unwrap();
+        if let Some(n) = fail.get_mut(&to)
+            && *n > 0
+        {
+            *n -= 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "try later".into());
+        }
+    }
+    let n = gw.received.lock().unwrap().len();
+    (StatusCode::OK, format!("{{\"id\":\"gw-{n}\"}}"))
+}
+
+async fn start_gateway() -> (Arc<Gateway>, u16) {
+    let gw = Arc::new(Gateway::default());
+    let app = axum::Router::new()
+        .route("/sms", post(gateway_sms))
+        .with_state(gw.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (gw, port)
+}
+
+// ---- harness ----------------------------------------------------------------------------
+
+struct Harness {
+    env: TestEnv,
+    notify: Notify,
+    smtp: Smtp,
+    gw: Arc<Gateway>,
+    clock: ShiftedClock,
+    key: DataKey,
+}
+
+fn directory(city: &CountyCode, county: &CountyCode) -> Directory {
+    let mut s = format!(
+        "[directory]\nname = \"test\"\n\n[[county]]\ncode = \"{city}\"\nname = \"测试市\"\n"
+    );
+    type Dept<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let depts: &[Dept<'_>] = &[
+        ("gov", "人民政府", None),
+        ("xfj", "信访局", None),
+        (
+            "jwjw",
+            "纪委监委",
+            Some(("jwjw@xf.example.cn", "13900000021")),
+        ),
+        ("zfw", "政法委", None),
+        ("fy", "法院", None),
+        ("jcy", "检察院", None),
+        ("gaj", "公安局", None),
+        ("rsj", "人社局", Some(("rsj@xf.example.cn", "13900000081"))),
+        ("zjj", "住建局", Some(("zjj@xf.example.cn", "13900000091"))),
+        ("nyncj", "农业农村局", None),
+        ("zzb", "组织部", None),
+        ("sfj", "司法局", None),
+    ];
+    for (code, name, contacts) in depts {
+        s.push_str(&format!(
+            "\n[[county.department]]\ncode = \"{code}\"\nname = \"{name}\"\n"
+        ));
+        if let Some((email, mobile)) = contacts {
+            s.push_str(&format!(
+                "contacts = {{ email = \"{email}\", mobile = \"{mobile}\" }}\n"
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\n[[county]]\ncode = \"{county}\"\nname = \"测试县\"\nparent = \"{city}\"\n\n\
+         [[county.department]]\ncode = \"gov\"\nname = \"人民政府\"\n"
+    ));
+    Directory::from_toml_str(&s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn cst(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+impl Harness {
+    async fn start(now: DateTime<Utc>) -> Harness {
+        let smtp = Smtp::start().await;
+        let (gw, gw_port) = start_gateway().await;
+        let toml = format!(
+            r#"
+[notify]
+bureau_name = "测试市信访局"
+query_url = "https://xf.example.cn/q"
+
+[notify.sender]
+concurrency = 4
+poll_interval_ms = 100
+backoff_initial_ms = 100
+backoff_max_ms = 300
+max_attempts = 4
+lease_secs = 30
+
+[notify.email]
+enabled = true
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+from = "测试市信访局 <noreply@xf.example.cn>"
+pool_max = 4
+timeout_secs = 10
+
+[notify.sms]
+provider = "http"
+
+[notify.sms.http]
+url = "http://127.0.0.1:{gw_port}/sms"
+secret = "{SECRET}"
+timeout_secs = 5
+"#,
+            smtp = smtp.port
+        );
+        let env = TestEnv::start(|_| {}, &toml)
+            .await
+            .expect("local NATS, Postgres and Redis must be running (infra/local/up.sh)");
+        let clock = ShiftedClock::starting_at(now);
+        let contacts = Arc::new(directory(&env.city, &env.county));
+        let notify = service::start_with(
+            env.infra.clone(),
+            Options {
+                clock: Some(Arc::new(clock.clone())),
+                contacts: Some(contacts),
+                providers: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("notify starts: {e:#}"));
+        let key =
+            DataKey::from_base64(env.infra.settings.platform.security.data_key.expose()).unwrap();
+        Harness {
+            env,
+            notify,
+            smtp,
+            gw,
+            clock,
+            key,
+        }
+    }
+
+    fn pool(&self) -> &sqlx::PgPool {
+        &self.notify.started.host.pool
+    }
+
+    fn county(&self) -> CountyCode {
+        self.env.county.clone()
+    }
+
+    fn registered(&self, case_no: &str, with_email: bool) -> Envelope<Registered> {
+        let contact = Contact {
+            name: "张三".into(),
+            mobile: Some(PETITIONER_MOBILE.into()),
+            email: with_email.then(|| PETITIONER_EMAIL.to_owned()),
+        };
+        let sealed = seal::seal_contact(&self.key, rand::random(), &contact).unwrap();
+        let now = Utc::now();
+        let data = Registered {
+            case_no: case_no.into(),
+            query_code: "Q7K9M2XA".into(),
+            channel: Channel::Online,
+            received_at: now,
+            registered_at: now,
+            county: self.county(),
+            petition_type: PetitionType::Grievance,
+            branch: None,
+            diversion: None,
+            department: "rsj".into(),
+            accuses_official: false,
+            confidential: false,
+            urgent: false,
+            needs_triage: false,
+            confidence: 0.9,
+            group_size: 1,
+            repeat: None,
+            petitioner_key: "k".into(),
+            contact: Some(sealed),
+            text: "拖欠工资三个月".into(),
+        };
+        Envelope::new(
+            kind::REGISTERED,
+            Some(case_no.into()),
+            self.county(),
+            now,
+            data,
+        )
+        .unwrap()
+    }
+
+    async fn publish<T: serde::Serialize>(&self, subject: &subject::Subject, env: &Envelope<T>) {
+        xinfang_platform::nats::publish(self.env.js(), subject, env)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Publishes the same envelope again under another `Nats-Msg-Id`, so JetStream stores
+    /// it twice and the consumer receives it again (a redelivery the stream cannot absorb).
+    async fn republish<T: serde::Serialize>(&self, subject: &subject::Subject, env: &Envelope<T>) {
+        let msg = async_nats::jetstream::message::PublishMessage::build()
+            .payload(env.to_bytes().unwrap().into())
+            .message_id(format!("again-{}", uuid::Uuid::now_v7()));
+        self.env
+            .js()
+            .send_publish(subject.to_string(), msg)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn statuses(&self, case_no: &str) -> Vec<(String, String, String, String, i32)> {
+        sqlx::query_as(
+            "select notice, channel, coalesce(department, 'petitioner'), status, attempts
+             from deliveries where case_no = $1 order by notice, channel, department",
+        )
+        .bind(case_no)
+        .fetch_all(self.pool())
+        .await
+        .unwrap()
+    }
+
+    async fn wait(&self, what: &str, mut f: impl AsyncFnMut(&Harness) -> bool) {
+        for _ in 0..200 {
+            if f(self).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    async fn stop(self) {
+        let Harness { env, smtp, .. } = self;
+        env.stop().await;
+        drop(smtp);
+    }
+}
+
+fn case_subject(county: &CountyCode, k: &str) -> subject::Subject {
+    subject::case_event(county, k).unwrap()
+}
+
+// ---- tests ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn petitioner_notices_go_out_once_by_sms_and_email() {
+    let h = Harness::start(cst("2026-03-02T10:00:00+08:00")).await;
+    let county = h.county();
+    let case_no = format!("XF-{county}-2026-000001");
+    let reg = h.registered(&case_no, true);
+    h.publish(&case_subject(&county, kind::REGISTERED), &reg)
+        .await;
+
+    h.wait("receipt by SMS and e-mail", async |h| {
+        h.gw.to(PETITIONER_MOBILE).len() == 1 && h.smtp.messages().len() == 1
+    })
+    .await;
+    let sms = &h.gw.to(PETITIONER_MOBILE)[0];
+    assert_eq!(sms.notice, "receipt");
+    assert!(
+        sms.text.contains("Q7K9M2XA"),
+        "query code in the SMS: {}",
+        sms.text
+    );
+    assert!(sms.text.contains(&case_no));
+    let mail = &h.smtp.messages()[0];
+    assert!(mail.rcpt.contains(PETITIONER_EMAIL), "{mail:?}");
+    assert!(
+        mail.subject.contains("登记回执") && mail.subject.contains(&case_no),
+        "{mail:?}"
+    );
+    assert!(mail.body.contains("Q7K9M2XA"), "{}", mail.body);
+    h.wait("both rows sent", async |h| {
+        h.statuses(&case_no)
+            .await
+            .iter()
+            .filter(|r| r.3 == "sent")
+            .count()
+            == 2
+    })
+    .await;
+
+    // The same event again (redelivered past the stream's de-duplication): nothing new.
+    h.republish(&case_subject(&county, kind::REGISTERED), &reg)
+        .await;
+    // And straight through the handler, past the consumer's inbox: the delivery log's key
+    // (event, recipient, channel) still adds nothing.
+    {
+        let mut tx = h.pool().begin().await.unwrap();
+        xinfang_notify::handlers::handle_event(
+            &h.notify.core,
+            &mut tx,
+            case_subject(&county, kind::REGISTERED).as_str(),
+            &reg.erase().unwrap(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    // A later event still goes out, which also proves the redelivery was processed first.
+    let acc = Envelope::new(
+        kind::ACCEPTED,
+        Some(case_no.clone()),
+        county.clone(),
+        Utc::now(),
+        Accepted {
+            case_no: case_no.clone(),
+            department: "rsj".into(),
+            accepted_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+            at: Utc::now(),
+        },
+    )
+    .unwrap();
+    h.publish(&case_subject(&county, kind::ACCEPTED), &acc)
+        .await;
+    h.wait("acceptance notice", async |h| {
+        h.gw.to(PETITIONER_MOBILE).len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts: Vec<String> =
+        h.gw.to(PETITIONER_MOBILE)
+            .iter()
+            .map(|r| r.notice.clone())
+            .collect();
+    assert_eq!(
+        texts,
+        ["receipt", "accepted"],
+        "the receipt went out exactly once"
+    );
+    assert!(h.gw.to(PETITIONER_MOBILE)[1].text.contains("测试市人社局"));
+    h.wait("acceptance e-mail", async |h| h.smtp.messages().len() == 2)
+        .await;
+    let rows = h.statuses(&case_no).await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(h.gw.bad_signatures.load(Ordering::SeqCst), 0);
+    let ids: HashSet<String> = h
+        .smtp
+        .messages()
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    // The delivery log over HTTP shows masked addresses only.
+    let url = format!(
+        "http://{}/v1/cases/{case_no}/deliveries",
+        h.notify.started.http
+    );
+    let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        body.contains("138****8000") && body.contains("z***@example.com"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(PETITIONER_MOBILE) && !body.contains("zhangsan"),
+        "{body}"
+    );
+    let bad = reqwest::get(format!(
+        "http://{}/v1/cases/a%20b/deliveries",
+        h.notify.started.http
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+    // Nothing in the database holds the address in the clear.
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from deliveries where address_sealed like '%138%' or recipient like '%138%'
+            or body like '%13800138000%'",
+    )
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_with_backoff_until_sent() {
+    let h = Harness::start(cst("2026-03-02T10:00:00+08:00")).await;
+    h.gw.fail
+        .lock()
+        .unwrap()
+        .insert(PETITIONER_MOBILE.into(), 2);
+    let county = h.county();
+    let case_no = format!("XF-{county}-2026-000002");
+    h.publish(
+        &case_subject(&county, kind::REGISTERED),
+        &h.registered(&case_no, false),
+    )
+    .await;
+    h.wait("SMS sent after two 503s", async |h| {
+        h.statuses(&case_no)
+            .await
+            .first()
+            .is_some_and(|r| r.3 == "sent")
+    })
+    .await;
+    let rows = h.statuses(&case_no).await;
+    assert_eq!(
+        rows,
+        [(
+            "receipt".into(),
+            "sms".into(),
+            "petitioner".into(),
+            "sent".into(),
+            3
+        )]
+    );
+    let reqs = h.gw.to(PETITIONER_MOBILE);
+    assert_eq!(reqs.len(), 3, "two failures and the success");
+    assert!(
+        reqs.iter().all(|r| r.id == reqs[0].id),
+        "one delivery id across attempts"
+    );
+    // The retry waited (backoff ≥ 50 ms per step with the test settings).
+    let spread = reqs[2].sent_at - reqs[0].sent_at;
+    assert!(spread >= chrono::Duration::milliseconds(100), "{spread:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn one_departments_failure_is_its_own_and_alerts_the_bureau() {
+    let h = Harness::start(cst("2026-03-02T10:00:00+08:00")).await;
+    let county = h.county();
+    let case_no = format!("XF-{county}-2026-000003");
+    // rsj's mobile is refused for good; zjj and every e-mail work.
+    h.gw.reject.lock().unwrap().insert("13900000081".into());
+    for dept in ["rsj", "zjj"] {
+        let a = DeptAssignment {
+            case_no: case_no.clone(),
+            department: dept.into(),
+            role: if dept == "rsj" {
+                DeptRole::Lead
+            } else {
+                DeptRole::Assisting
+            },
+            mode: AssignMode::Assign,
+            report_required: true,
+            petition_type: PetitionType::Grievance,
+            text: "拖欠工资".into(),
+            petitioner: None,
+            accept_by: Some(Utc::now()),
+        };
+        let env = Envelope::new(
+            kind::ASSIGNED,
+            Some(case_no.clone()),
+            county.clone(),
+            Utc::now(),
+            a,
+        )
+        .unwrap();
+        h.publish(
+            &subject::dept_event(&county, dept, kind::ASSIGNED).unwrap(),
+            &env,
+        )
+        .await;
+    }
+    h.wait("four deliveries settled", async |h| {
+        let rows = h.statuses(&case_no).await;
+        rows.len() == 4 && rows.iter().all(|r| r.3 == "sent" || r.3 == "dead")
+    })
+    .await;
+    let rows = h.statuses(&case_no).await;
+    let state = |dept: &str, ch: &str| {
+        rows.iter()
+            .find(|r| r.2 == dept && r.1 == ch)
+            .map(|r| r.3.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("rsj", "sms"), "dead");
+    assert_eq!(state("rsj", "email"), "sent");
+    assert_eq!(state("zjj", "sms"), "sent");
+    assert_eq!(state("zjj", "email"), "sent");
+    assert_eq!(
+        h.gw.to("13900000081").len(),
+        1,
+        "a permanent failure is not retried"
+    );
+
+    // The bureau's alert, through the outbox, with the number masked.
+    let filter = format!("xf.{county}.case.{}", kind::NOTICE_FAILED);
+    h.wait("notice_failed alert", async |h| {
+        !h.env.read(&county, &filter).await.is_empty()
+    })
+    .await;
+    let msgs = h.env.read(&county, &filter).await;
+    assert_eq!(msgs.len(), 1);
+    let alert: Envelope<events::NoticeFailed> = Envelope::from_bytes(&msgs[0].payload).unwrap();
+    assert_eq!(alert.data.department.as_deref(), Some("rsj"));
+    assert_eq!(alert.data.channel, "sms");
+    assert_eq!(alert.data.recipient_masked, "139****0081");
+    let raw = String::from_utf8_lossy(&msgs[0].payload).to_string();
+    assert!(
+        !raw.contains("13900000081"),
+        "the gateway echoed the number; it must be masked: {raw}"
+    );
+    let last_error: String = sqlx::query_scalar(
+        "select last_error from deliveries where case_no = $1 and status = 'dead'",
+    )
+    .bind(&case_no)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert!(
+        last_error.contains("400") && !last_error.contains("13900000081"),
+        "{last_error}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_petitioner_sms_but_not_email_or_departments() {
+    // 23:00 in Shanghai.
+    let h = Harness::start(cst("2026-03-02T23:00:00+08:00")).await;
+    let county = h.county();
+    let case_no = format!("XF-{county}-2026-000004");
+    h.publish(
+        &case_subject(&county, kind::REGISTERED),
+        &h.registered(&case_no, true),
+    )
+    .await;
+    // A confidential accusation assigned to 纪委监委, whose event (wrongly) carries the
+    // petitioner: none of it may reach the department.
+    let a = DeptAssignment {
+        case_no: case_no.clone(),
+        department: "jwjw".into(),
+        role: DeptRole::Lead,
+        mode: AssignMode::Assign,
+        report_required: true,
+        petition_type: PetitionType::Accusation,
+        text: "举报人王五（13700001111）举报某局长受贿".into(),
+        petitioner: Some(Contact {
+            name: "王五".into(),
+            mobile: Some("13700001111".into()),
+            email: Some("wangwu@example.com".into()),
+        }),
+        accept_by: None,
+    };
+    let env = Envelope::new(
+        kind::ASSIGNED,
+        Some(case_no.clone()),
+        county.clone(),
+        Utc::now(),
+        a,
+    )
+    .unwrap();
+    h.publish(
+        &subject::dept_event(&county, "jwjw", kind::ASSIGNED).unwrap(),
+        &env,
+    )
+    .await;
+
+    h.wait(
+        "petitioner e-mail and department notices at night",
+        async |h| h.smtp.messages().len() == 2 && h.gw.to("13900000021").len() == 1,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        h.gw.to(PETITIONER_MOBILE).is_empty(),
+        "no SMS to the petitioner at 23:00"
+    );
+    let (deferred, next): (bool, DateTime<Utc>) = sqlx::query_as(
+        "select deferred, next_attempt_at from deliveries
+         where case_no = $1 and channel = 'sms' and audience = 'petitioner'",
+    )
+    .bind(&case_no)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert!(deferred);
+    assert_eq!(next, cst("2026-03-03T08:00:00+08:00"));
+
+    // Nothing about the whistle-blower in what the department got.
+    let dept_sms = &h.gw.to("13900000021")[0];
+    let dept_mail = h
+        .smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.rcpt.contains("jwjw@"))
+        .expect("department e-mail");
+    for leaked in [
+        "王五",
+        "13700001111",
+        "wangwu",
+        "受贿",
+        "张三",
+        PETITIONER_MOBILE,
+    ] {
+        assert!(
+            !dept_sms.text.contains(leaked),
+            "{leaked} in {}",
+            dept_sms.text
+        );
+        assert!(
+            !dept_mail.body.contains(leaked),
+            "{leaked} in {}",
+            dept_mail.body
+        );
+        assert!(!dept_mail.subject.contains(leaked));
+    }
+    assert!(dept_mail.body.contains(&case_no));
+
+    // Morning: the deferred SMS goes out.
+    h.clock.set(cst("2026-03-03T08:00:01+08:00"));
+    h.wait("deferred SMS at 08:00", async |h| {
+        h.gw.to(PETITIONER_MOBILE).len() == 1
+    })
+    .await;
+    assert_eq!(h.gw.to(PETITIONER_MOBILE)[0].notice, "receipt");
+    h.stop().await;
+}

@@ -1,0 +1,150 @@
+//! Review's HTTP API.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /v1/reviews` | petitioner (query code + ID number) or clerk (`clerk_id` + `case_no`) | 复查 / 复核 request (Art 35, 36) |
+//! | `POST /v1/reviews/external` | clerk | a request made to an organ above the directory |
+//! | `GET /v1/reviews/{case_no}` | staff | appeals, hearings, termination, evaluation of a case |
+//! | `POST /v1/reviews/{case_no}/decision` | the review organ | 复查 / 复核 opinion (D8, D10) |
+//! | `POST /v1/reviews/{case_no}/hearing` | the 复核 organ | hearing start / finish (D10 paused) |
+//! | `POST /v1/evaluations` | petitioner (query code) | satisfaction evaluation (Decisions 5) |
+//! | `GET /v1/terminations?petitioner_key=` | audit | the 终结库 entries of a petitioner |
+//!
+//! Refusals are `409` with the rule's code and a message naming the article; bad input is
+//! `422` naming the field; an ID number that does not match is `403`.
+
+mod error;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use xinfang_domain::validation::ValidationError;
+
+pub use error::{ApiError, ApiJson};
+
+use crate::appeals::{
+    self, DecisionInput, DecisionReceipt, ExternalRequestInput, HearingInput, HearingReceipt,
+    RequestInput, RequestReceipt,
+};
+use crate::context::Ctx;
+use crate::evaluations::{self, EvaluationInput, EvaluationReceipt};
+use crate::store::{self, Termination};
+
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/v1/reviews", post(request))
+        .route("/v1/reviews/external", post(request_external))
+        .route("/v1/reviews/{case_no}", get(show))
+        .route("/v1/reviews/{case_no}/decision", post(decide))
+        .route("/v1/reviews/{case_no}/hearing", post(hearing))
+        .route("/v1/evaluations", post(evaluate))
+        .route("/v1/terminations", get(terminations))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(ctx)
+}
+
+async fn request(
+    State(ctx): State<Arc<Ctx>>,
+    ApiJson(input): ApiJson<RequestInput>,
+) -> Result<(StatusCode, Json<RequestReceipt>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(appeals::request(&ctx, &input).await?),
+    ))
+}
+
+async fn request_external(
+    State(ctx): State<Arc<Ctx>>,
+    ApiJson(input): ApiJson<ExternalRequestInput>,
+) -> Result<(StatusCode, Json<RequestReceipt>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(appeals::request_external(&ctx, &input).await?),
+    ))
+}
+
+async fn show(
+    State(ctx): State<Arc<Ctx>>,
+    Path(case_no): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(appeals::show(&ctx, &case_no).await?))
+}
+
+async fn decide(
+    State(ctx): State<Arc<Ctx>>,
+    Path(case_no): Path<String>,
+    ApiJson(input): ApiJson<DecisionInput>,
+) -> Result<(StatusCode, Json<DecisionReceipt>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(appeals::decide(&ctx, &case_no, &input).await?),
+    ))
+}
+
+async fn hearing(
+    State(ctx): State<Arc<Ctx>>,
+    Path(case_no): Path<String>,
+    ApiJson(input): ApiJson<HearingInput>,
+) -> Result<(StatusCode, Json<HearingReceipt>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(appeals::hearing(&ctx, &case_no, &input).await?),
+    ))
+}
+
+async fn evaluate(
+    State(ctx): State<Arc<Ctx>>,
+    ApiJson(input): ApiJson<EvaluationInput>,
+) -> Result<(StatusCode, Json<EvaluationReceipt>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(evaluations::evaluate(&ctx, &input).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct TerminationQuery {
+    petitioner_key: Option<String>,
+}
+
+/// A petitioner key: the 64 lowercase hex digits of intake's HMAC.
+fn petitioner_key(raw: Option<&str>) -> Result<String, ValidationError> {
+    let v = raw.map(str::trim).unwrap_or_default();
+    if v.is_empty() {
+        return Err(ValidationError::new(
+            "petitioner_key",
+            "required",
+            "give the petitioner key (keyed hash) to look up",
+        ));
+    }
+    if v.len() > 128 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ValidationError::new(
+            "petitioner_key",
+            "format",
+            "must be the hex petitioner key of case.registered",
+        ));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+async fn terminations(
+    State(ctx): State<Arc<Ctx>>,
+    Query(q): Query<TerminationQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = petitioner_key(q.petitioner_key.as_deref())?;
+    let mut conn = ctx
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?;
+    let rows: Vec<Termination> = store::terminations_of(&mut conn, &key)
+        .await
+        .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?;
+    Ok(Json(serde_json::json!({ "terminations": rows })))
+}

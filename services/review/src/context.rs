@@ -1,0 +1,36 @@
+//! What every operation needs, built once at start.
+
+use sqlx::PgPool;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::directory::Directory;
+use xinfang_domain::lifecycle::Policy;
+
+use crate::clock::Clock;
+use crate::identity::HashKey;
+use crate::settings::ReviewSettings;
+
+pub struct Ctx {
+    pub pool: PgPool,
+    pub directory: Directory,
+    pub calendar: Calendar,
+    pub settings: ReviewSettings,
+    /// The counties this deployment serves (its cases and its organs).
+    pub served: Vec<CountyCode>,
+    pub key: HashKey,
+    pub clock: Clock,
+}
+
+impl Ctx {
+    /// The calendar and day counting the lifecycle's window guards use.
+    pub fn policy(&self) -> Policy<'_> {
+        Policy {
+            calendar: &self.calendar,
+            rules: &self.settings.deadlines,
+        }
+    }
+
+    pub fn serves(&self, county: &CountyCode) -> bool {
+        self.served.contains(county)
+    }
+}

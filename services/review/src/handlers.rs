@@ -1,0 +1,294 @@
+//! Consumers.
+//!
+//! - `case` (`xf.<county>.case.>`): the review projection — each case's petitioner key, query
+//!   code, type and branch, handling department, and the served reply (outcome, handling
+//!   opinion or not, served date).
+//! - `review` (`xf.<county>.review.>`): appeals addressed to this deployment's organs (the
+//!   upper level records requests published on its subjects) and copies of appeals of its own
+//!   cases decided elsewhere. A 复核 decision on a case this deployment holds terminates it:
+//!   the 终结库 entry and `case.terminated` on the case's county subjects, in one transaction.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use sqlx::PgConnection;
+use xinfang_domain::appeal::ReviewOutcome;
+use xinfang_domain::classify::similarity::{FINGERPRINT_VERSION, fingerprint};
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{
+    Accepted, Assigned, Reclassified, Registered, Replied, ReviewEvent, ReviewLevel, Terminated,
+    Transferred, kind,
+};
+use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
+
+use crate::context::Ctx;
+use crate::store;
+
+fn payload<T: serde::de::DeserializeOwned>(env: &Envelope) -> Result<T, HandlerError> {
+    env.data_as()
+        .map_err(|e| HandlerError::Reject(anyhow!("{} payload: {e}", env.kind)))
+}
+
+fn retry(e: impl Into<anyhow::Error>) -> HandlerError {
+    HandlerError::Retry(e.into())
+}
+
+/// Little-endian bytes of a fingerprint (the layout intake stores too).
+pub fn fingerprint_bytes(text: &str) -> Vec<u8> {
+    fingerprint(text)
+        .as_slice()
+        .iter()
+        .flat_map(|h| h.to_le_bytes())
+        .collect()
+}
+
+/// The `case` family.
+pub struct CaseFacts;
+
+impl Handler for CaseFacts {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let env = msg.envelope.clone();
+        async move {
+            match env.kind.as_str() {
+                kind::REGISTERED => {
+                    let r: Registered = payload(&env)?;
+                    // Segmenting is CPU work; keep it off the async threads.
+                    let text = r.text.clone();
+                    let fp = tokio::task::spawn_blocking(move || fingerprint_bytes(&text))
+                        .await
+                        .map_err(retry)?;
+                    sqlx::query(
+                        "insert into cases (case_no, home_county, matter_county, petitioner_key,
+                            query_code, petition_type, branch, department, fingerprint,
+                            fingerprint_version, registered_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         on conflict (case_no) do nothing",
+                    )
+                    .bind(&r.case_no)
+                    .bind(env.county.as_str())
+                    .bind(r.county.as_str())
+                    .bind(&r.petitioner_key)
+                    .bind(&r.query_code)
+                    .bind(r.petition_type.as_str())
+                    .bind(r.branch.map(|b| b.as_str()))
+                    .bind(&r.department)
+                    .bind(fp)
+                    .bind(FINGERPRINT_VERSION as i32)
+                    .bind(r.registered_at)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                }
+                kind::RECLASSIFIED => {
+                    let r: Reclassified = payload(&env)?;
+                    update(
+                        conn,
+                        &r.case_no,
+                        "update cases set petition_type = $2, branch = $3, department = $4,
+                            matter_county = $5, updated_at = now() where case_no = $1",
+                        |q| {
+                            q.bind(r.petition_type.as_str())
+                                .bind(r.branch.map(|b| b.as_str()))
+                                .bind(r.department.clone())
+                                .bind(r.county.as_str().to_owned())
+                        },
+                    )
+                    .await
+                }
+                kind::ASSIGNED => {
+                    let a: Assigned = payload(&env)?;
+                    update(
+                        conn,
+                        &a.case_no,
+                        "update cases set petition_type = $2, branch = $3, department = $4,
+                            updated_at = now() where case_no = $1",
+                        |q| {
+                            q.bind(a.petition_type.as_str())
+                                .bind(a.branch.map(|b| b.as_str()))
+                                .bind(a.department.clone())
+                        },
+                    )
+                    .await
+                }
+                kind::ACCEPTED => {
+                    let a: Accepted = payload(&env)?;
+                    update(
+                        conn,
+                        &a.case_no,
+                        "update cases set department = $2, updated_at = now() where case_no = $1",
+                        |q| q.bind(a.department.clone()),
+                    )
+                    .await
+                }
+                kind::TRANSFERRED => {
+                    let t: Transferred = payload(&env)?;
+                    update(
+                        conn,
+                        &t.case_no,
+                        "update cases set department = $2, updated_at = now() where case_no = $1",
+                        |q| q.bind(t.to.clone()),
+                    )
+                    .await
+                }
+                kind::REPLIED => {
+                    let r: Replied = payload(&env)?;
+                    update(
+                        conn,
+                        &r.case_no,
+                        "update cases set reply_department = $2, reply_outcome = $3,
+                            is_handling_opinion = $4, served_on = $5, replied_at = $6,
+                            updated_at = now() where case_no = $1",
+                        |q| {
+                            q.bind(r.department.clone())
+                                .bind(r.outcome.map(|o| o.as_str()))
+                                .bind(r.is_handling_opinion)
+                                .bind(r.served_on)
+                                .bind(r.at)
+                        },
+                    )
+                    .await
+                }
+                // Our own facts (evaluated, terminated, final_without_appeal) and the facts
+                // review needs nothing from.
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Runs an update of one case; a case not registered yet is retried (its `registered` may
+/// still be on its way after a retry of its own).
+async fn update(
+    conn: &mut PgConnection,
+    case_no: &str,
+    sql: &'static str,
+    bind: impl FnOnce(PgQuery<'_>) -> PgQuery<'_>,
+) -> Result<(), HandlerError> {
+    let q = bind(sqlx::query(sql).bind(case_no.to_owned()));
+    let n = q.execute(&mut *conn).await?.rows_affected();
+    if n == 0 {
+        return Err(HandlerError::Retry(anyhow!(
+            "case {case_no} is not registered here yet"
+        )));
+    }
+    Ok(())
+}
+
+/// The `review` family.
+pub struct ReviewEvents {
+    pub ctx: Arc<Ctx>,
+}
+
+impl Handler for ReviewEvents {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let env = msg.envelope.clone();
+        async move {
+            let known = [
+                kind::REVIEW_REQUESTED,
+                kind::REVIEW_DECIDED,
+                kind::HEARING_STARTED,
+                kind::HEARING_FINISHED,
+            ];
+            if !known.contains(&env.kind.as_str()) {
+                return Ok(());
+            }
+            let r: ReviewEvent = payload(&env)?;
+            // Learnt from an event: the requester is not known here.
+            store::insert_appeal(
+                conn,
+                &r.case_no,
+                r.level,
+                &r.case_county,
+                &r.organ,
+                r.at,
+                "event",
+                None,
+            )
+            .await?;
+            match env.kind.as_str() {
+                kind::REVIEW_DECIDED => {
+                    let outcome = r
+                        .decision
+                        .as_deref()
+                        .and_then(|d| ReviewOutcome::parse(d).ok())
+                        .map(|o| o.as_str());
+                    store::record_decision(
+                        conn,
+                        &r.case_no,
+                        r.level,
+                        outcome,
+                        None,
+                        r.served_on,
+                        None,
+                        r.at,
+                    )
+                    .await?;
+                    if r.level == ReviewLevel::Rereview {
+                        terminate(conn, &r).await?;
+                    }
+                }
+                kind::HEARING_STARTED => {
+                    store::start_hearing(conn, &r.case_no, r.level, r.at).await?;
+                }
+                kind::HEARING_FINISHED => {
+                    store::finish_hearing(conn, &r.case_no, r.level, r.at).await?;
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+}
+
+/// After the 复核 decision a case this deployment holds is TERMINATED (Art 36 para 3,
+/// Decisions 4): it enters the 终结库 and `case.terminated` goes to its county's subjects.
+async fn terminate(conn: &mut PgConnection, r: &ReviewEvent) -> Result<(), HandlerError> {
+    let Some(case) = store::case_by_no(conn, &r.case_no, true).await? else {
+        // Another deployment's case: its home deployment terminates it on its copy.
+        return Ok(());
+    };
+    if case.terminated_at.is_some() {
+        return Ok(());
+    }
+    let appeals = store::appeals(conn, &r.case_no, false).await?;
+    let Some(rereview) = appeals.iter().find(|a| a.level == ReviewLevel::Rereview) else {
+        return Err(HandlerError::Retry(anyhow!(
+            "复核 of {} decided but not recorded",
+            r.case_no
+        )));
+    };
+    let data = Terminated {
+        case_no: case.case_no.clone(),
+        petitioner_key: case.petitioner_key.clone(),
+        at: r.at,
+    };
+    let subject = xinfang_domain::subject::case_event(&case.home_county, kind::TERMINATED)
+        .map_err(|e| HandlerError::Reject(e.into()))?;
+    let env = Envelope::new(
+        kind::TERMINATED,
+        Some(case.case_no.clone()),
+        case.home_county.clone(),
+        r.at,
+        &data,
+    )
+    .map_err(|e| HandlerError::Reject(e.into()))?;
+    if store::insert_termination(conn, &case, rereview, r.at, env.id).await? {
+        xinfang_platform::outbox::enqueue(conn, &subject, &env)
+            .await
+            .map_err(HandlerError::Retry)?;
+        metrics::counter!("xf_terminations_total").increment(1);
+        tracing::info!(case_no = %case.case_no, "terminated after 复核 (终结库)");
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! `nats_config::generate` enforced by a real nats-server (the Debian 2.9 binary) started by
+//! this test on a free port with the generated config: a department hears only its own
+//! subjects and can only send commands as itself.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use xinfang_domain::directory::{Directory, OrganRef};
+use xinfang_routing::nats_config::{self, NatsConfigOptions};
+
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// A nats-server of our own; killed and its files removed on drop.
+struct Server {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_server(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
+    let directory = Directory::from_toml_str(dir_toml).unwrap();
+    let dir = std::env::temp_dir().join(format!("xf-nats-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(dir.join("js")).unwrap();
+    let port = free_port();
+    let cfg = nats_config::generate(
+        &directory,
+        &NatsConfigOptions {
+            port,
+            store_dir: dir.join("js"),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let file = dir.join("nats.conf");
+    std::fs::write(&file, &cfg.config).unwrap();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let child = Command::new(NATS_SERVER)
+        .arg("-c")
+        .arg(&file)
+        .arg("-p")
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("nats-server runs");
+    let server = Server {
+        child,
+        dir,
+        url: format!("nats://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (server, cfg);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+    panic!("nats-server did not start: {log}");
+}
+
+type Events = Arc<Mutex<Vec<String>>>;
+
+async fn connect(url: &str, c: &nats_config::Credentials) -> (async_nats::Client, Events) {
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    let mut opts =
+        async_nats::ConnectOptions::with_user_and_password(c.user.clone(), c.password.clone())
+            .event_callback(move |e| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push(format!("{e:?}"));
+                }
+            });
+    if let Some(p) = &c.inbox_prefix {
+        opts = opts.custom_inbox_prefix(p);
+    }
+    (
+        opts.connect(url)
+            .await
+            .expect("login with generated credentials"),
+        events,
+    )
+}
+
+async fn next(sub: &mut async_nats::Subscriber, ms: u64) -> Option<async_nats::Message> {
+    tokio::time::timeout(Duration::from_millis(ms), sub.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test]
+async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
+    let raw = std::fs::read_to_string(
+        xinfang_platform::testing::repo_root().join("config/directory.toml"),
+    )
+    .unwrap();
+    let (server, cfg) = start_server(&raw).await;
+    let rsj = OrganRef::parse("411282:rsj").unwrap();
+    let (svc, _) = connect(&server.url, &cfg.services["routing"]).await;
+    let (dept, dept_events) = connect(&server.url, &cfg.departments[&rsj]).await;
+
+    // Wrong password: refused.
+    let mut wrong = cfg.departments[&rsj].clone();
+    wrong.password.push('x');
+    assert!(
+        async_nats::ConnectOptions::with_user_and_password(wrong.user, wrong.password)
+            .connect(&server.url)
+            .await
+            .is_err()
+    );
+
+    // Subscriptions: its own subject works, another department's is refused by the server.
+    let mut own = dept.subscribe("xf.411282.dept.rsj.>").await.unwrap();
+    let mut foreign = dept.subscribe("xf.411282.dept.zjj.>").await.unwrap();
+    let mut other_county = dept.subscribe("xf.411203.dept.rsj.>").await.unwrap();
+    dept.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    svc.publish("xf.411282.dept.rsj.assigned", "for rsj".into())
+        .await
+        .unwrap();
+    svc.publish("xf.411282.dept.zjj.assigned", "for zjj".into())
+        .await
+        .unwrap();
+    svc.publish("xf.411203.dept.rsj.assigned", "for 陕州区 rsj".into())
+        .await
+        .unwrap();
+    svc.flush().await.unwrap();
+    let got = next(&mut own, 2000).await.expect("own subject delivered");
+    assert_eq!(&got.payload[..], b"for rsj");
+    assert!(
+        next(&mut foreign, 500).await.is_none(),
+        "read another department's subject"
+    );
+    assert!(
+        next(&mut other_county, 200).await.is_none(),
+        "read another county's subject"
+    );
+    let violations = dept_events.lock().unwrap().clone();
+    assert!(
+        violations
+            .iter()
+            .filter(|e| e.contains("Permissions Violation for Subscription"))
+            .count()
+            >= 2,
+        "{violations:?}"
+    );
+
+    // Commands: routing answers the department's own; one sent as another department never
+    // reaches routing.
+    let mut cmds = svc
+        .queue_subscribe("xf.411282.cmd.*.*", "routing".into())
+        .await
+        .unwrap();
+    let mut events_sub = svc.subscribe("xf.411282.case.>").await.unwrap();
+    svc.flush().await.unwrap();
+    let responder = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(m) = next(&mut cmds, 1500).await {
+                seen.push(m.subject.to_string());
+                if let Some(r) = m.reply {
+                    svc.publish(r, format!("ok {}", m.subject).into())
+                        .await
+                        .unwrap();
+                }
+            }
+            seen
+        })
+    };
+    dept.publish("xf.411282.cmd.zjj.accept", "as zjj".into())
+        .await
+        .unwrap();
+    dept.publish("xf.411282.case.accepted", "forged event".into())
+        .await
+        .unwrap();
+    dept.flush().await.unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(3),
+        dept.request("xf.411282.cmd.rsj.accept", "as rsj".into()),
+    )
+    .await
+    .expect("answered in time")
+    .expect("request allowed");
+    assert_eq!(&answer.payload[..], b"ok xf.411282.cmd.rsj.accept");
+    let seen = responder.await.unwrap();
+    assert_eq!(seen, ["xf.411282.cmd.rsj.accept"]);
+    assert!(
+        next(&mut events_sub, 300).await.is_none(),
+        "a department published an event"
+    );
+    let violations = dept_events.lock().unwrap().clone();
+    assert!(
+        violations
+            .iter()
+            .any(|e| e.contains("Permissions Violation for Publish") && e.contains("cmd.zjj")),
+        "{violations:?}"
+    );
+
+    // A department cannot use another department's reply inbox either.
+    let mut snoop = dept.subscribe("_INBOX.411282_zjj.>").await.unwrap();
+    dept.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    svc.publish("_INBOX.411282_zjj.x", "reply for zjj".into())
+        .await
+        .unwrap();
+    svc.flush().await.unwrap();
+    assert!(next(&mut snoop, 300).await.is_none());
+    drop(server);
+}

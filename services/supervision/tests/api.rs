@@ -1,0 +1,345 @@
+//! HTTP: manual 督办 with a tracked response deadline, and the KPIs.
+
+mod common;
+
+use chrono::{TimeDelta, Utc};
+use common::*;
+use serde_json::{Value, json};
+use xinfang_domain::events::{Diverted, Supervised};
+use xinfang_domain::petition::Rating;
+use xinfang_supervision::stats::{Kpis, render_csv, render_table};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+#[tokio::test]
+async fn supervisors_issue_supervision_by_http_and_its_response_deadline_is_tracked() {
+    let h = Harness::start("").await;
+    let base = format!("http://{}", h.sup.started.http);
+    let case = h.case_no(7);
+    let respond_by = h.now() + TimeDelta::days(5);
+    let good = json!({
+        "case_no": case, "department": "rsj", "form": "written_notice",
+        "issuer": "督查科", "note": "请于期限内报告办理情况", "respond_by": respond_by.to_rfc3339(),
+    });
+    let with = |k: &str, v: Value| {
+        let mut b = good.clone();
+        b[k] = v;
+        b
+    };
+    let cases = [
+        (with("case_no", Value::Null), "case_no", "required"),
+        (
+            with("case_no", json!("XF 1; drop")),
+            "case_no",
+            "case_number",
+        ),
+        (
+            with("department", json!("RSJ.*")),
+            "department",
+            "department_code",
+        ),
+        (with("form", json!("phone_call")), "form", "unknown_value"),
+        (with("issuer", json!("")), "issuer", "required"),
+        (with("issuer", json!("x".repeat(65))), "issuer", "too_long"),
+        (
+            with("respond_by", json!("tomorrow")),
+            "respond_by",
+            "datetime",
+        ),
+        (
+            with(
+                "respond_by",
+                json!((h.now() - TimeDelta::hours(1)).to_rfc3339()),
+            ),
+            "respond_by",
+            "in_past",
+        ),
+        (with("county", json!("411224")), "county", "not_served"),
+    ];
+    for (body, field, code) in cases {
+        let r = client()
+            .post(format!("{base}/v1/supervisions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{field}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["field"], field, "{e}");
+        assert_eq!(e["error"]["code"], code, "{e}");
+    }
+    let r = client()
+        .post(format!("{base}/v1/supervisions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "malformed_json");
+
+    // A valid 督办: the record, the events and a tracked response deadline.
+    let r = client()
+        .post(format!("{base}/v1/supervisions"))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["form"], "written_notice");
+    assert_eq!(first["county"], h.county().as_str());
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let d = h.wait_state(&case, "supervision", "pending").await;
+    assert_eq!(d.reference, first_id);
+    assert_eq!(d.due_at.timestamp(), respond_by.timestamp());
+    let c = h.county();
+    let mut sup = Vec::new();
+    h.env
+        .wait_for("case.supervised", 15, async || {
+            sup = h.messages(&format!("xf.{c}.case.supervised")).await;
+            !sup.is_empty()
+        })
+        .await;
+    let s: Supervised = sup[0].1.data_as().unwrap();
+    assert_eq!(
+        (s.form.as_str(), s.department.as_str()),
+        ("written_notice", "rsj")
+    );
+    assert_eq!(
+        h.messages(&format!("xf.{c}.dept.rsj.supervision"))
+            .await
+            .len(),
+        1
+    );
+
+    // A second one is answered: its clock closes.
+    let r = client()
+        .post(format!("{base}/v1/supervisions"))
+        .json(&with("form", json!("summons")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let second: Value = r.json().await.unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    let r = client()
+        .post(format!("{base}/v1/supervisions/{second_id}/response"))
+        .json(&json!({"response": "已整改"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .post(format!(
+            "{base}/v1/supervisions/{}/response",
+            uuid::Uuid::now_v7()
+        ))
+        .json(&json!({"response": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .post(format!("{base}/v1/supervisions/not-a-uuid/response"))
+        .json(&json!({"response": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    h.env
+        .wait_for("answered clock closed", 15, async || {
+            h.deadlines(&case)
+                .await
+                .iter()
+                .any(|r| r.reference == second_id && r.state == "cancelled")
+        })
+        .await;
+
+    // Past the respond-by time the unanswered one is overdue, to the department and the
+    // deadline subject; a 督办 response is not escalated again.
+    h.advance_to(respond_by + TimeDelta::minutes(1));
+    let o = h.wait_fired(&case, "supervision", "overdue", 2).await;
+    assert_eq!(
+        o,
+        vec![
+            format!("xf.{c}.deadline.overdue"),
+            format!("xf.{c}.dept.rsj.overdue")
+        ]
+    );
+    settle().await;
+    let listed: Value = client()
+        .get(format!("{base}/v1/supervisions?case_no={case}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["supervisions"].as_array().unwrap().len(), 2);
+    let r = client()
+        .get(format!("{base}/v1/deadlines"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn kpis_follow_the_practice_definitions() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let base = format!("http://{}", h.sup.started.http);
+    let t0 = h.now() - TimeDelta::days(40);
+    let day = |n: i64| t0 + TimeDelta::days(n);
+    let (a, b, cc, d) = (h.case_no(1), h.case_no(2), h.case_no(3), h.case_no(4));
+
+    // A: everything on time; replied after 10 days; bureau satisfied, unit not.
+    h.case_event("registered", &a, registered(&a, &c, t0, "rsj", false))
+        .await;
+    h.case_event("assigned", &a, assigned(&a, "rsj", day(1)))
+        .await;
+    h.case_event("accepted", &a, accepted(&a, "rsj", day(2)))
+        .await;
+    h.case_event("replied", &a, replied(&a, "rsj", day(12), true))
+        .await;
+    h.case_event(
+        "evaluated",
+        &a,
+        evaluated(&a, "rsj", Rating::Satisfied, Rating::Dissatisfied, day(13)),
+    )
+    .await;
+    // B: a repeat; assigned late (day 20 > D1), accepted late (day 40 > D3), not replied yet.
+    h.case_event("registered", &b, registered(&b, &c, t0, "rsj", true))
+        .await;
+    h.case_event("assigned", &b, assigned(&b, "rsj", day(20)))
+        .await;
+    h.case_event("accepted", &b, accepted(&b, "rsj", day(40)))
+        .await;
+    // C: never disposed by the bureau; its D1 is overdue now.
+    h.case_event("registered", &cc, registered(&cc, &c, t0, "zjj", false))
+        .await;
+    // D: diverted on time.
+    h.case_event("registered", &d, registered(&d, &c, t0, "rsj", false))
+        .await;
+    h.case_event(
+        "diverted",
+        &d,
+        Diverted {
+            case_no: d.clone(),
+            diversion: None,
+            organ: "法院".into(),
+            guidance: "依法起诉".into(),
+            at: day(3),
+        },
+    )
+    .await;
+
+    h.env
+        .wait_for("facts projected and C's D1 fired", 20, async || {
+            let evaluated: i64 = sqlx::query_scalar("select count(*) from cases where evaluated_at is not null")
+                .fetch_one(h.pool())
+                .await
+                .unwrap();
+            let d1_open: i64 = sqlx::query_scalar(
+                "select count(*) from deadlines where kind = 'D1' and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))",
+            )
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+            let c_fired: i64 = sqlx::query_scalar(
+                "select count(*) from deadlines where kind = 'D1' and case_no = $1 and state = 'fired'",
+            )
+            .bind(&cc)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+            let b_accepted: i64 = sqlx::query_scalar("select count(*) from cases where accepted_at is not null")
+                .fetch_one(h.pool())
+                .await
+                .unwrap();
+            let diverted: i64 = sqlx::query_scalar("select count(*) from cases where disposed_at is not null")
+                .fetch_one(h.pool())
+                .await
+                .unwrap();
+            evaluated == 1 && d1_open == 1 && c_fired == 1 && b_accepted == 2 && diverted == 3
+        })
+        .await;
+
+    let from = cst_date(t0 - TimeDelta::days(1));
+    let to = cst_date(h.now());
+    let get = |q: String| {
+        let base = base.clone();
+        async move {
+            let r = client()
+                .get(format!("{base}/v1/stats?{q}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = get(format!("county={c}&from={from}&to={to}")).await;
+    assert_eq!(status, 200, "{body}");
+    let k: Kpis = serde_json::from_value(body).unwrap();
+    assert_eq!((k.registered, k.repeats), (4, 1));
+    let bt = k.bureau.timely_acceptance;
+    assert_eq!((bt.on_time, bt.late, bt.overdue_open), (2, 1, 1));
+    assert_eq!(bt.rate.rate, Some(0.5));
+    let ut = k.unit.timely_acceptance;
+    assert_eq!((ut.on_time, ut.late, ut.overdue_open), (1, 1, 0));
+    let oc = k.unit.on_time_completion;
+    assert_eq!(
+        (oc.on_time, oc.late, oc.open, oc.overdue_open),
+        (1, 0, 1, 0)
+    );
+    assert_eq!(oc.rate.rate, Some(0.5));
+    assert_eq!(
+        (
+            k.bureau.participation.numerator,
+            k.bureau.participation.denominator
+        ),
+        (1, 1)
+    );
+    assert_eq!(k.bureau.satisfaction.rate, Some(1.0));
+    assert_eq!(k.unit.satisfaction.rate, Some(0.0));
+    assert_eq!(k.unit.average_handling_days, Some(10.0));
+    assert_eq!(k.bureau.overdue_now, 1);
+    assert_eq!(k.unit.overdue_now, 0);
+    assert!(render_table(&k).contains("及时受理率"));
+    assert!(render_csv(&k).contains(",bureau,timely_acceptance,2,4,50.0"));
+
+    // Per department: C belongs to zjj.
+    let (_, body) = get(format!("county={c}&dept=rsj&from={from}&to={to}")).await;
+    let k: Kpis = serde_json::from_value(body).unwrap();
+    assert_eq!(k.registered, 3);
+    assert_eq!(k.bureau.timely_acceptance.overdue_open, 0);
+    let (_, body) = get(format!("county={c}&dept=zjj&from={from}&to={to}")).await;
+    let k: Kpis = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        (k.registered, k.bureau.timely_acceptance.overdue_open),
+        (1, 1)
+    );
+    // A period before everything is empty, with no scores rather than zeros.
+    let (_, body) = get(format!("county={c}&from=2020-01-01&to=2020-01-31")).await;
+    let k: Kpis = serde_json::from_value(body).unwrap();
+    assert_eq!(k.registered, 0);
+    assert_eq!(k.bureau.timely_acceptance.rate.rate, None);
+
+    for (q, field) in [
+        ("county=411224".to_owned(), "county"),
+        ("from=2026-02-30".to_owned(), "from"),
+        ("from=2026-03-02&to=2026-03-01".to_owned(), "from"),
+        ("dept=RSJ".to_owned(), "dept"),
+    ] {
+        let (status, body) = get(q).await;
+        assert_eq!(status, 422);
+        assert_eq!(body["error"]["field"], field);
+    }
+    let _ = Utc::now();
+    h.stop().await;
+}

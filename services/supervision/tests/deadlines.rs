@@ -1,0 +1,271 @@
+//! Lifecycle facts create, move, pause and close deadlines; the injected clock fires warnings,
+//! overdue events and escalations without waiting days.
+
+mod common;
+
+use chrono::{TimeDelta, Utc};
+use common::*;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::deadline::{Adjustments, DeadlineKind, DeadlineRules, compute};
+use xinfang_domain::events::{ReviewLevel, Supervised};
+use xinfang_domain::petition::Rating;
+
+#[tokio::test]
+async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_escalations() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let case = h.case_no(1);
+    let t0 = Utc::now();
+
+    // Registration starts D1 for the bureau: 15 days from receipt, warning 3 days before.
+    h.case_event("registered", &case, registered(&case, &c, t0, "rsj", false))
+        .await;
+    let d1 = h.wait_state(&case, "D1", "pending").await;
+    assert_eq!(d1.due_at, end_of_day_after(t0, 15));
+    assert_eq!(d1.warn_at, Some(d1.due_at - TimeDelta::days(3)));
+    assert_eq!(d1.department.as_deref(), Some("xfj"));
+    assert!(h.fired(&case, "D1", "warning").await.is_empty());
+
+    // Into the warning window: the bureau and the deadline subject are warned, once.
+    h.advance_to(d1.warn_at.unwrap() + TimeDelta::minutes(1));
+    let w = h.wait_fired(&case, "D1", "warning", 2).await;
+    assert_eq!(
+        w,
+        vec![
+            format!("xf.{c}.deadline.warning"),
+            format!("xf.{c}.dept.xfj.warning")
+        ]
+    );
+    settle().await;
+    assert_eq!(
+        h.fired(&case, "D1", "warning").await.len(),
+        2,
+        "warned once"
+    );
+    assert!(h.fired(&case, "D1", "overdue").await.is_empty());
+
+    // Assignment closes D1 and starts D3 (15 days) and D4 (5 working days) for the unit.
+    let ta = h.now();
+    h.case_event("assigned", &case, assigned(&case, "rsj", ta))
+        .await;
+    let d3 = h.wait_state(&case, "D3", "pending").await;
+    let d4 = h.wait_state(&case, "D4", "pending").await;
+    h.wait_state(&case, "D1", "cancelled").await;
+    assert_eq!(d3.due_at, end_of_day_after(ta, 15));
+    let expect_d4 = compute(
+        DeadlineKind::D4,
+        ta.fixed_offset(),
+        &Calendar::embedded(),
+        &DeadlineRules::default(),
+        &Adjustments::default(),
+    )
+    .unwrap()
+    .due
+    .unwrap();
+    assert_eq!(d4.due_at, expect_d4);
+    assert_eq!(d3.department.as_deref(), Some("rsj"));
+
+    // Acceptance closes D3/D4 and starts D5: 60 days from the acceptance date.
+    let tacc = h.now();
+    h.case_event("accepted", &case, accepted(&case, "rsj", tacc))
+        .await;
+    let d5 = h.wait_state(&case, "D5", "pending").await;
+    h.wait_state(&case, "D3", "cancelled").await;
+    h.wait_state(&case, "D4", "cancelled").await;
+    assert_eq!(d5.due_at, end_of_day_after(tacc, 60));
+
+    // The extension moves the same clock to D6, 30 days later.
+    h.case_event("extended", &case, extended(&case, "rsj", 30, h.now()))
+        .await;
+    let d6 = h.wait_state(&case, "D6", "pending").await;
+    assert_eq!(d6.id, d5.id);
+    assert_eq!(d6.due_at, end_of_day_after(tacc, 90));
+    assert_eq!(d6.extension_days, Some(30));
+    assert!(d6.generation > d5.generation);
+
+    // Past the original D5 date nothing fires: the deadline moved.
+    h.advance_to(d5.due_at + TimeDelta::days(1));
+    settle().await;
+    settle().await;
+    assert!(h.fired(&case, "D6", "overdue").await.is_empty());
+    assert!(h.fired(&case, "D5", "overdue").await.is_empty());
+
+    // Past D6: overdue to the unit and the deadline subject, and a 督办 escalation.
+    h.advance_to(d6.due_at + TimeDelta::minutes(1));
+    let o = h.wait_fired(&case, "D6", "overdue", 2).await;
+    assert_eq!(
+        o,
+        vec![
+            format!("xf.{c}.deadline.overdue"),
+            format!("xf.{c}.dept.rsj.overdue")
+        ]
+    );
+    h.wait_state(&case, "D6", "fired").await;
+    let sup = h.wait_state(&case, "supervision", "pending").await;
+    assert_eq!(sup.department.as_deref(), Some("rsj"));
+    let mut escalations = Vec::new();
+    h.env
+        .wait_for("case.supervised", 15, async || {
+            escalations = h.messages(&format!("xf.{c}.case.supervised")).await;
+            !escalations.is_empty()
+        })
+        .await;
+    let s: Supervised = escalations[0].1.data_as().unwrap();
+    assert_eq!(s.form, "escalation");
+    assert_eq!(s.department, "rsj");
+    assert!(s.note.contains("D6"));
+    assert_eq!(
+        h.messages(&format!("xf.{c}.dept.rsj.supervision"))
+            .await
+            .len(),
+        1
+    );
+
+    // The (late) reply closes D6 and the 督办 response clock; a handling opinion opens D7 and
+    // every reply opens the evaluation window.
+    let tr = h.now();
+    h.case_event("replied", &case, replied(&case, "rsj", tr, true))
+        .await;
+    let d7 = h.wait_state(&case, "D7", "pending").await;
+    assert_eq!(d7.due_at, end_of_day_after(tr, 30));
+    let ev = h.wait_state(&case, "eval", "pending").await;
+    assert_eq!(ev.due_at, end_of_day_after(tr, 30));
+    h.wait_state(&case, "supervision", "cancelled").await;
+    let rows = h.deadlines(&case).await;
+    let d6 = rows.iter().find(|r| r.kind == "D6").unwrap();
+    assert_eq!(d6.state, "fired");
+    assert_eq!(d6.close_reason.as_deref(), Some("replied"));
+
+    // Evaluation closes the window.
+    h.case_event(
+        "evaluated",
+        &case,
+        evaluated(&case, "rsj", Rating::Satisfied, Rating::Satisfied, h.now()),
+    )
+    .await;
+    h.wait_state(&case, "eval", "cancelled").await;
+
+    // Every event fired exactly once: each deterministic id is unique in the stream.
+    let all = h.messages(&format!("xf.{c}.>")).await;
+    let mut ids: Vec<_> = all.iter().map(|(_, e)| e.id).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let case = h.case_no(2);
+    let t0 = Utc::now();
+
+    h.case_event("replied", &case, replied(&case, "rsj", t0, true))
+        .await;
+    h.wait_state(&case, "D7", "pending").await;
+    h.review_event(
+        "requested",
+        review(
+            &case,
+            &c,
+            ReviewLevel::Review,
+            t0 + TimeDelta::days(3),
+            None,
+        ),
+    )
+    .await;
+    let d8 = h.wait_state(&case, "D8", "pending").await;
+    h.wait_state(&case, "D7", "cancelled").await;
+    assert_eq!(d8.due_at, end_of_day_after(t0 + TimeDelta::days(3), 30));
+    assert_eq!(d8.department.as_deref(), Some("shfj"));
+
+    let served = cst_date(t0 + TimeDelta::days(20));
+    h.review_event(
+        "decided",
+        review(
+            &case,
+            &c,
+            ReviewLevel::Review,
+            t0 + TimeDelta::days(19),
+            Some(served),
+        ),
+    )
+    .await;
+    let d9 = h.wait_state(&case, "D9", "pending").await;
+    h.wait_state(&case, "D8", "cancelled").await;
+    assert_eq!(d9.due_at, end_of_day_after(t0 + TimeDelta::days(20), 30));
+
+    let tr = t0 + TimeDelta::days(25);
+    h.review_event(
+        "requested",
+        review(&case, &c, ReviewLevel::Rereview, tr, None),
+    )
+    .await;
+    let d10 = h.wait_state(&case, "D10", "pending").await;
+    h.wait_state(&case, "D9", "cancelled").await;
+    assert_eq!(d10.due_at, end_of_day_after(tr, 30));
+
+    // A hearing from day 5 to day 7 (three China-time days touched) pauses D10.
+    let hs = tr + TimeDelta::days(5);
+    let hf = tr + TimeDelta::days(7);
+    h.review_event(
+        "hearing_started",
+        review(&case, &c, ReviewLevel::Rereview, hs, None),
+    )
+    .await;
+    let paused = h.wait_state(&case, "D10", "paused").await;
+    assert!(paused.paused_at.is_some());
+    // While paused nothing fires, even past the original date.
+    h.advance_to(d10.due_at + TimeDelta::hours(1));
+    settle().await;
+    settle().await;
+    assert!(h.fired(&case, "D10", "overdue").await.is_empty());
+
+    h.review_event(
+        "hearing_finished",
+        review(&case, &c, ReviewLevel::Rereview, hf, None),
+    )
+    .await;
+    let mut resumed = d10.clone();
+    h.env
+        .wait_for("D10 resumed", 15, async || {
+            resumed = h
+                .deadlines(&case)
+                .await
+                .into_iter()
+                .find(|r| r.kind == "D10")
+                .unwrap();
+            resumed.state == "pending" && resumed.generation > d10.generation
+        })
+        .await;
+    let expected = compute(
+        DeadlineKind::D10,
+        tr.fixed_offset(),
+        &Calendar::embedded(),
+        &DeadlineRules::default(),
+        &Adjustments {
+            extension_days: None,
+            paused: vec![(hs.fixed_offset(), hf.fixed_offset())],
+        },
+    )
+    .unwrap();
+    assert_eq!(resumed.due_at, expected.due.unwrap());
+    assert_eq!(expected.paused.len(), 3);
+    assert_eq!(resumed.due_at, d10.due_at + TimeDelta::days(3));
+    // The clock is an hour past the old due, the new one is three days out: the warning comes
+    // (it is within 3 days), the overdue does not.
+    let warned = h.wait_fired(&case, "D10", "warning", 2).await;
+    assert_eq!(
+        warned,
+        vec![
+            format!("xf.{c}.deadline.warning"),
+            format!("xf.{c}.dept.shfj.warning")
+        ]
+    );
+    assert!(h.fired(&case, "D10", "overdue").await.is_empty());
+    h.advance_to(resumed.due_at + TimeDelta::minutes(1));
+    h.wait_fired(&case, "D10", "overdue", 2).await;
+    h.stop().await;
+}
