@@ -108,3 +108,49 @@ fn help_is_everywhere() {
         assert!(out.contains("Usage"), "{args:?}");
     }
 }
+
+#[test]
+fn directory_check_accepts_the_demo_and_names_problems_in_a_broken_file() {
+    let (code, out, _) = xinfang(&["directory", "check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("7 counties"), "{out}");
+    let bad = std::env::temp_dir().join(format!("xf-dir-{}.toml", std::process::id()));
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/directory.toml"
+    ))
+    .unwrap();
+    // Break one department code so it is no longer a lowercase slug.
+    let broken = demo.replacen("code = \"rsj\"", "code = \"RSJ!\"", 1);
+    assert_ne!(broken, demo, "the demo directory has an rsj department");
+    std::fs::write(&bad, broken).unwrap();
+    let (code, _, err) = xinfang(&["directory", "check", "--file", bad.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid directory"), "{err}");
+}
+
+#[test]
+fn nats_config_needs_a_credentials_file_when_writing_one() {
+    let out = std::env::temp_dir().join(format!("xf-nats-{}.conf", std::process::id()));
+    let (code, _, err) = xinfang(&["nats-config", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let creds = std::env::temp_dir().join(format!("xf-nats-{}.creds", std::process::id()));
+    let (code, _, _) = xinfang(&[
+        "nats-config",
+        "--out",
+        out.to_str().unwrap(),
+        "--credentials",
+        creds.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let conf = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        conf.contains("xf.411282.dept.rsj.>"),
+        "department subscription scoped"
+    );
+    let listed = std::fs::read_to_string(&creds).unwrap();
+    assert!(listed.lines().count() > 100);
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&creds);
+}

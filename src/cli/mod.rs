@@ -3,6 +3,7 @@
 mod bench;
 mod case;
 mod deadline;
+mod directory;
 mod dlq;
 mod submit;
 mod up;
@@ -38,6 +39,11 @@ enum Command {
     /// Dead letters: list and replay.
     #[command(subcommand)]
     Dlq(dlq::Dlq),
+    /// The department directory.
+    #[command(subcommand)]
+    Directory(directory::Directory),
+    /// Generate a nats-server configuration with per-department permissions.
+    NatsConfig(directory::NatsConfigArgs),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -52,5 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(b) => bench::run(b).await,
         Command::Case(c) => case::run(c).await,
         Command::Dlq(d) => dlq::run(d).await,
+        Command::Directory(d) => directory::run(d),
+        Command::NatsConfig(a) => directory::nats_config(a),
     }
 }
