@@ -6,6 +6,7 @@ mod deadline;
 mod directory;
 mod dlq;
 mod submit;
+mod tokens;
 mod up;
 
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     Directory(directory::Directory),
     /// Generate a nats-server configuration with per-department permissions.
     NatsConfig(directory::NatsConfigArgs),
+    /// Bearer tokens for the HTTP APIs.
+    #[command(subcommand)]
+    Tokens(tokens::Tokens),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -60,5 +64,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(d) => dlq::run(d).await,
         Command::Directory(d) => directory::run(d),
         Command::NatsConfig(a) => directory::nats_config(a),
+        Command::Tokens(t) => tokens::run(t).await,
     }
 }

@@ -12,6 +12,17 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         let review = xinfang_review::service::start(infra.clone()).await?;
         let notify = xinfang_notify::service::start(infra.clone()).await?;
         let api = format!("http://{}", intake.http);
+        let p = &infra.settings.platform;
+        // The demo hands out a city clerk token so the first petition can be sent as printed.
+        let auth_header = match (p.security.demo_token, intake.host.auth.store(), p.city()) {
+            (true, Some(store), Some(city)) => {
+                let t = store
+                    .create(xinfang_domain::access::Role::Clerk, &city, None, "demo clerk (xinfang up)")
+                    .await?;
+                format!(" -H 'authorization: Bearer {}'", t.token)
+            }
+            _ => String::new(),
+        };
         println!();
         println!("xinfang is up: {}", infra.settings.platform.deployment.name);
         println!("  API (intake):   {api}");
@@ -23,10 +34,14 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         println!("  health:         {api}/healthz  {api}/readyz  metrics: {api}/metrics");
         println!();
         println!("Submit a first petition (in another terminal):");
-        println!("  curl -sS -X POST {api}/v1/petitions -H 'content-type: application/json' \\");
+        println!("  curl -sS -X POST {api}/v1/petitions -H 'content-type: application/json'{auth_header} \\");
         println!("       --data @docs/examples/petition.json");
         println!("  or:  target/debug/xinfang submit --file docs/examples/petition.json");
-        println!("Then follow it: curl -sS {api}/v1/cases/<case_no>  (petitioner view: {api}/v1/query/<query_code>)");
+        println!("Then follow it: curl -sS{auth_header} {api}/v1/cases/<case_no>");
+        println!("Petitioner view (no token): curl -sS {api}/v1/query/<query_code>");
+        if auth_header.is_empty() && p.security.auth_required {
+            println!("(create a token first: xinfang tokens create --role clerk --scope {} --label me)", p.deployment.city);
+        }
         println!("Stop with Ctrl-C.");
         Ok(())
     })

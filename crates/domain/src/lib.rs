@@ -1,5 +1,6 @@
 //! The petition (信访) domain under 《信访工作条例》 (2022). Plain types and functions, no I/O.
 
+pub mod access;
 pub mod appeal;
 pub mod calendar;
 pub mod classify;

@@ -164,6 +164,10 @@ pub struct Security {
     pub data_key: Secret,
     /// Base64 of ≥32 bytes: HMAC key for petitioner hashes.
     pub hash_key: Secret,
+    /// Require bearer tokens on the HTTP APIs (off only for local development and tests).
+    pub auth_required: bool,
+    /// Demo only: `xinfang up` creates and prints a clerk token for the city.
+    pub demo_token: bool,
 }
 
 /// Everything the platform needs; services add their own sections.
@@ -243,6 +247,8 @@ impl Default for PlatformSettings {
             security: Security {
                 data_key: Secret::default(),
                 hash_key: Secret::default(),
+                auth_required: true,
+                demo_token: false,
             },
         }
     }

@@ -31,9 +31,25 @@ pub struct Infra {
     pub streams: Arc<BTreeMap<CountyCode, jetstream::stream::Stream>>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Why the process is stopping on its own (a fatal task failure), if it is.
+    failure: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Infra {
+    /// Stops the process because a task cannot go on; the runner exits non-zero so a
+    /// supervisor (systemd `Restart=on-failure`) restarts it.
+    pub fn fail(&self, reason: String) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(reason);
+        }
+        self.shutdown.cancel();
+    }
+
+    /// The fatal failure that stopped the process, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
     pub async fn connect(
         settings: Loaded,
         client_name: &str,
@@ -69,6 +85,7 @@ impl Infra {
             streams: Arc::new(streams),
             shutdown,
             tracker: TaskTracker::new(),
+            failure: Arc::default(),
         })
     }
 
@@ -97,6 +114,8 @@ pub struct ServiceHost {
     pub schema: &'static str,
     pub pool: PgPool,
     pub infra: Infra,
+    /// Bearer-token authentication for this service's HTTP API.
+    pub auth: crate::auth::Auth,
 }
 
 impl ServiceHost {
@@ -114,11 +133,20 @@ impl ServiceHost {
         db::migrate(&pool, schema, migrator)
             .instrument(tracing::info_span!("migrate", service = name))
             .await?;
+        let city = p
+            .city()
+            .ok_or_else(|| anyhow::anyhow!("deployment.city is not a division code"))?;
+        let auth = if p.security.auth_required {
+            crate::auth::Auth::required(crate::auth::AuthStore::connect(&p.database).await?, city)
+        } else {
+            crate::auth::Auth::disabled(city)
+        };
         let host = Self {
             name,
             schema,
             pool,
             infra: infra.clone(),
+            auth,
         };
         infra.tracker.spawn(outbox::run_relay(
             host.pool.clone(),
@@ -149,13 +177,12 @@ impl ServiceHost {
         let js = self.infra.js.clone();
         let settings = self.infra.settings.platform.consumer.clone();
         let shutdown = self.infra.shutdown.clone();
+        let infra = self.infra.clone();
         self.infra.tracker.spawn(async move {
             let name = spec.name.clone();
-            if let Err(e) =
-                consumer::run(pool, js, stream, spec, handler, settings, shutdown.clone()).await
-            {
+            if let Err(e) = consumer::run(pool, js, stream, spec, handler, settings, shutdown).await {
                 tracing::error!(consumer = %name, error = %e, "consumer failed; stopping the process");
-                shutdown.cancel();
+                infra.fail(format!("consumer {name}: {e:#}"));
             }
         });
         Ok(())

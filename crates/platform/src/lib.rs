@@ -1,5 +1,6 @@
 //! Shared plumbing for xinfang services. Knows nothing about petitions.
 
+pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod db;

@@ -32,6 +32,9 @@ where
     if !infra.drain(GRACE).await {
         tracing::warn!("some tasks did not finish within {GRACE:?}");
     }
+    if let Some(reason) = infra.failure() {
+        anyhow::bail!("stopped after a failure: {reason}");
+    }
     tracing::info!(service = name, "stopped");
     Ok(())
 }

@@ -67,6 +67,7 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         registrar,
         pool: host.pool.clone(),
         keys,
+        auth: host.auth.clone(),
     };
     let http = host
         .serve_http(p.http.intake_port, api::router(state))

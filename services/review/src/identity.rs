@@ -72,14 +72,16 @@ pub fn parse_id_number(raw: &str, today: NaiveDate) -> Result<IdNumber, Validati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xinfang_platform::config::Secret;
+    use xinfang_platform::config::{PlatformSettings, Secret};
+
+    fn security(hash_key: &str) -> Security {
+        let mut s = PlatformSettings::default().security;
+        s.hash_key = Secret::new(hash_key);
+        s
+    }
 
     fn key() -> HashKey {
-        HashKey::from_settings(&Security {
-            data_key: Secret::new(B64.encode([1u8; 32])),
-            hash_key: Secret::new(B64.encode([7u8; 32])),
-        })
-        .unwrap()
+        HashKey::from_settings(&security(&B64.encode([7u8; 32]))).unwrap()
     }
 
     #[test]
@@ -110,15 +112,7 @@ mod tests {
 
     #[test]
     fn short_or_malformed_keys_are_refused() {
-        let bad = Security {
-            data_key: Secret::default(),
-            hash_key: Secret::new(B64.encode([7u8; 8])),
-        };
-        assert!(HashKey::from_settings(&bad).is_err());
-        let bad = Security {
-            data_key: Secret::default(),
-            hash_key: Secret::new("%%%"),
-        };
-        assert!(HashKey::from_settings(&bad).is_err());
+        assert!(HashKey::from_settings(&security(&B64.encode([7u8; 8]))).is_err());
+        assert!(HashKey::from_settings(&security("%%%")).is_err());
     }
 }

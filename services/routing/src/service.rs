@@ -77,10 +77,11 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         let ctx = ctx.clone();
         let shutdown = infra.shutdown.clone();
         let concurrency = settings.command_concurrency;
+        let failing = infra.clone();
         infra.tracker.spawn(async move {
-            if let Err(e) = crate::commands::serve(nats, county.clone(), ctx, concurrency, shutdown.clone()).await {
+            if let Err(e) = crate::commands::serve(nats, county.clone(), ctx, concurrency, shutdown).await {
                 tracing::error!(county = %county, error = %e, "department commands stopped; stopping the process");
-                shutdown.cancel();
+                failing.fail(format!("department commands of {county}: {e:#}"));
             }
         });
     }

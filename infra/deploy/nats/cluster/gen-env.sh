@@ -33,7 +33,9 @@ secret() { printf 'x%s' "$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'
 declare -a host client cluster leaf monitor store listen
 if ((local_mode)); then
   base=${1:-14220}
-  [[ $base =~ ^[0-9]+$ ]] && ((base > 1024 && base + 303 < 65536)) || die "bad BASE_PORT: $base"
+  if ! [[ $base =~ ^[0-9]+$ ]] || ((base <= 1024 || base + 303 >= 65536)); then
+    die "bad BASE_PORT: $base"
+  fi
   for n in 1 2 3; do
     host[n]=127.0.0.1 listen[n]=127.0.0.1
     client[n]=$((base + n)) cluster[n]=$((base + 100 + n)) leaf[n]=$((base + 200 + n))

@@ -3,12 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
+use xinfang_domain::access::{self, Principal};
 use xinfang_domain::classify::Departments;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
@@ -16,6 +17,7 @@ use xinfang_domain::events::{self, Contact};
 use xinfang_domain::petition::{Art31Branch, Diversion, PetitionType};
 use xinfang_domain::subject;
 use xinfang_domain::validation::ValidationError;
+use xinfang_platform::auth::Caller;
 use xinfang_platform::outbox;
 
 use super::{ApiError, ApiJson, AppState};
@@ -67,6 +69,8 @@ async fn timeline(
     responses((status = 200, description = "The full case, for staff"), (status = 404)))]
 pub async fn show(
     State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
     Path(case_no): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_case_no(&case_no)?;
@@ -75,6 +79,38 @@ pub async fn show(
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::not_found("case"))?;
+    let county =
+        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(ApiError::internal)?;
+    let departments: Vec<String> = r
+        .try_get::<Option<String>, _>("current_department")?
+        .into_iter()
+        .collect();
+    access::view_case(
+        &who,
+        access::CaseScope {
+            county: &county,
+            departments: &departments,
+        },
+    )
+    .map_err(super::forbidden)?;
+    // Personal data is about to be returned: record who read it and why.
+    let reason = headers
+        .get("x-access-reason")
+        // Reasons are written in Chinese: take the header's bytes as UTF-8.
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "case handling".into());
+    state
+        .auth
+        .audit(&who, "read_case", Some(&case_no), &reason)
+        .await
+        .map_err(ApiError::internal)?;
     let sealed: String = r.try_get("petitioner_sealed")?;
     let contact: Option<Contact> = state
         .keys
@@ -130,6 +166,11 @@ pub struct ListParams {
 }
 
 struct Filter {
+    /// The caller's scope: a county, or a city covering its counties.
+    scope: String,
+    scope_is_city: bool,
+    /// A department caller sees only its own cases.
+    forced_dept: Option<String>,
     county: Option<String>,
     dept: Option<String>,
     state: Option<String>,
@@ -138,7 +179,7 @@ struct Filter {
     to: Option<DateTime<Utc>>,
 }
 
-fn filter(p: &ListParams) -> Result<Filter, ApiError> {
+fn filter(p: &ListParams, who: &Principal) -> Result<Filter, ApiError> {
     if let Some(c) = &p.county {
         CountyCode::parse(c)?;
     }
@@ -158,7 +199,11 @@ fn filter(p: &ListParams) -> Result<Filter, ApiError> {
     {
         return Err(ValidationError::new("from", "order", "must not be after `to`").into());
     }
+    let (scope, forced_dept) = access::list_filter(who);
     Ok(Filter {
+        scope_is_city: scope.is_city(),
+        scope: scope.to_string(),
+        forced_dept,
         county: p.county.clone(),
         dept: p.dept.clone(),
         state: p.state.clone(),
@@ -173,7 +218,9 @@ const FILTER_SQL: &str = "($1::text is null or county = $1)
     and ($3::text is null or status = $3)
     and ($4::bool is null or overdue = $4)
     and ($5::timestamptz is null or registered_at >= $5)
-    and ($6::timestamptz is null or registered_at < $6)";
+    and ($6::timestamptz is null or registered_at < $6)
+    and (county = $7 or ($8 and left(county, 4) = left($7, 4)))
+    and ($9::text is null or current_department = $9)";
 
 fn bind_filter<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -185,15 +232,19 @@ fn bind_filter<'q>(
         .bind(f.overdue)
         .bind(f.from)
         .bind(f.to)
+        .bind(&f.scope)
+        .bind(f.scope_is_city)
+        .bind(&f.forced_dept)
 }
 
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(ListParams),
     responses((status = 200, description = "A page of cases"), (status = 422)))]
 pub async fn list(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let f = filter(&p)?;
+    let f = filter(&p, &who)?;
     let max = state.registrar.settings.max_page_size;
     let per_page = p.per_page.unwrap_or(50);
     if !(1..=max).contains(&per_page) {
@@ -219,7 +270,7 @@ pub async fn list(
     let rows = bind_filter(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "select case_no, county, status, petition_type, current_department, registered_at, overdue
-             from cases where {FILTER_SQL} order by registered_at desc, case_no limit $7 offset $8"
+             from cases where {FILTER_SQL} order by registered_at desc, case_no limit $10 offset $11"
         ))),
         &f,
     )
@@ -250,9 +301,10 @@ pub async fn list(
     responses((status = 200, description = "CSV with milestone timestamps", content_type = "text/csv")))]
 pub async fn csv_export(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Query(p): Query<ListParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let f = filter(&p)?;
+    let f = filter(&p, &who)?;
     let rows = bind_filter(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "select case_no, county, channel, petition_type, current_department, status, overdue,
@@ -366,6 +418,7 @@ const OVERRIDABLE: &[&str] = &["registered", "forwarded", "assigned", "objected"
     responses((status = 200, description = "Override recorded; case.reclassified emitted"), (status = 404), (status = 409), (status = 422)))]
 pub async fn reclassify(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Path(case_no): Path<String>,
     ApiJson(o): ApiJson<Override>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -440,6 +493,7 @@ pub async fn reclassify(
     }
     let reg_county =
         CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(ApiError::internal)?;
+    access::reclassify(&who, &reg_county).map_err(super::forbidden)?;
     let before = json!({
         "petition_type": r.try_get::<String, _>("petition_type")?,
         "branch": r.try_get::<Option<String>, _>("branch")?,

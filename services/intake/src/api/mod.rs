@@ -6,9 +6,10 @@ mod openapi;
 mod petitions;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, patch, post};
 use sqlx::PgPool;
+use xinfang_platform::auth::Auth;
 
 pub use error::{ApiError, ApiJson};
 
@@ -20,6 +21,22 @@ pub struct AppState {
     pub registrar: Registrar,
     pub pool: PgPool,
     pub keys: Keys,
+    pub auth: Auth,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+/// 403 naming the access rule that refused.
+pub fn forbidden(d: xinfang_domain::access::Denied) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "forbidden",
+        d.to_string(),
+    )
 }
 
 /// Petitions are at most 20,000 characters; 256 KiB covers them and their metadata.

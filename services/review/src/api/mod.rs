@@ -9,11 +9,13 @@
 //! | `POST /v1/reviews/{case_no}/hearing` | the 复核 organ | hearing start / finish (D10 paused) |
 //! | `POST /v1/evaluations` | petitioner (query code) | satisfaction evaluation (Decisions 5) |
 //! | `GET /v1/terminations?petitioner_key=` | audit | the 终结库 entries of a petitioner |
+//! | `GET /openapi.json` | clients | this API as OpenAPI 3.1 |
 //!
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
 //! `422` naming the field; an ID number that does not match is `403`.
 
 mod error;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -45,6 +47,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v1/reviews/{case_no}/hearing", post(hearing))
         .route("/v1/evaluations", post(evaluate))
         .route("/v1/terminations", get(terminations))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(ctx)
 }

@@ -1,0 +1,146 @@
+//! `GET /openapi.json`: the API described for clients (OpenAPI 3.1, written by hand so the
+//! domain types need no schema derives).
+
+use serde_json::{Value, json};
+
+fn error_responses(extra: &[(&str, &str)]) -> Value {
+    let mut r = json!({
+        "422": {"description": "A field breaks a rule; `error.field` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    });
+    for (code, what) in extra {
+        r[*code] = json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    }
+    r
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn created(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+fn case_no_param() -> Value {
+    json!({"name": "case_no", "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+pub fn document() -> Value {
+    let refusal = "Refused by a rule (Art 35-36, Decisions 4-5); `error.code` names it, e.g. review_needs_handling_opinion, review_window_closed, rereview_window_closed, already_requested, terminated, not_allowed, review_organ_outside_system, organ_not_served";
+    let mut request_ok = error_responses(&[
+        ("403", "The ID number does not match the case's petitioner"),
+        ("404", "No case with that number or query code here"),
+        ("409", refusal),
+    ]);
+    request_ok["201"] =
+        created("Requested: level, organ, organ_name, requested_at, decide_by, events");
+    let mut external_ok = error_responses(&[("404", "No such case here"), ("409", refusal)]);
+    external_ok["201"] = created("Recorded: as for POST /v1/reviews");
+    let mut decision_ok = error_responses(&[("404", "No such appeal here"), ("409", refusal)]);
+    decision_ok["201"] = created("Decided: outcome, served_on, due, late, events");
+    let mut hearing_ok = error_responses(&[
+        ("404", "No such appeal here"),
+        (
+            "409",
+            "Refused: not_requested, hearing_open, no_hearing, already_decided, organ_not_served",
+        ),
+    ]);
+    hearing_ok["201"] =
+        created("Recorded: action, at, decide_by (D10 with hearing days left out), events");
+    let mut eval_ok = error_responses(&[
+        ("404", "No case with that query code here"),
+        (
+            "409",
+            "Refused: not_served, evaluation_window_closed, already_evaluated",
+        ),
+    ]);
+    eval_ok["201"] = created("Evaluated: case_no, bureau, unit, department, evaluated_at, event");
+    let rating = json!({"type": "string", "enum": ["satisfied", "basically_satisfied", "dissatisfied", "满意", "基本满意", "不满意"]});
+    let level = json!({"type": "string", "enum": ["review", "rereview"]});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "xinfang review",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "复查 (Art 35) and 复核 (Art 36) requests and decisions, hearings, the termination registry (终结库) and satisfaction evaluation (Decisions 5)."
+        },
+        "paths": {
+            "/v1/reviews": {"post": {
+                "summary": "Request 复查 or 复核: the petitioner with query_code + id_number, or a clerk with clerk_id + case_no",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false, "properties": {
+                    "case_no": {"type": "string"}, "query_code": {"type": "string"},
+                    "id_number": {"type": "string"}, "clerk_id": {"type": "string"},
+                    "level": level, "grounds": {"type": "string", "maxLength": 5000}}})),
+                "responses": request_ok
+            }},
+            "/v1/reviews/external": {"post": {
+                "summary": "Record a request made to an organ above the directory (e.g. the province)",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["case_no", "organ_name", "requested_on", "clerk_id"], "properties": {
+                    "case_no": {"type": "string"}, "level": level, "organ_name": {"type": "string"},
+                    "requested_on": {"type": "string", "format": "date"}, "clerk_id": {"type": "string"},
+                    "grounds": {"type": "string"}}})),
+                "responses": external_ok
+            }},
+            "/v1/reviews/{case_no}": {"get": {
+                "summary": "A case's appeals, hearings, termination and evaluation as this deployment knows them",
+                "parameters": [case_no_param()],
+                "responses": {"200": {"description": "The case's review record"}, "404": {"description": "Unknown here"}}
+            }},
+            "/v1/reviews/{case_no}/decision": {"post": {
+                "summary": "The review organ's opinion (D8 / D10)",
+                "parameters": [case_no_param()],
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["level", "outcome", "text", "served_on", "decided_by"], "properties": {
+                    "level": level, "outcome": {"type": "string", "enum": ["uphold", "change", "revoke"]},
+                    "text": {"type": "string"}, "served_on": {"type": "string", "format": "date"},
+                    "decided_by": {"type": "string"}}})),
+                "responses": decision_ok
+            }},
+            "/v1/reviews/{case_no}/hearing": {"post": {
+                "summary": "A 复核 hearing (听证) starts or finishes; D10 is paused meanwhile",
+                "parameters": [case_no_param()],
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["action", "clerk_id"], "properties": {
+                    "action": {"type": "string", "enum": ["start", "finish"]},
+                    "at": {"type": "string", "format": "date-time"}, "clerk_id": {"type": "string"}}})),
+                "responses": hearing_ok
+            }},
+            "/v1/evaluations": {"post": {
+                "summary": "The petitioner rates the bureau and the handling unit (不满意 needs a reason)",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["query_code", "bureau", "unit"], "properties": {
+                    "query_code": {"type": "string"}, "bureau": rating, "unit": rating,
+                    "reason": {"type": "string", "maxLength": 5000}}})),
+                "responses": eval_ok
+            }},
+            "/v1/terminations": {"get": {
+                "summary": "终结库 entries of a petitioner (audit)",
+                "parameters": [{"name": "petitioner_key", "in": "query", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "{terminations: [...]}"}, "422": {"description": "petitioner_key missing or malformed"}}
+            }}
+        },
+        "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}}}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn documents_every_route() {
+        let d = super::document();
+        for p in [
+            "/v1/reviews",
+            "/v1/reviews/external",
+            "/v1/reviews/{case_no}",
+            "/v1/reviews/{case_no}/decision",
+            "/v1/reviews/{case_no}/hearing",
+            "/v1/evaluations",
+            "/v1/terminations",
+        ] {
+            assert!(d["paths"][p].is_object(), "{p}");
+        }
+    }
+}

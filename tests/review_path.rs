@@ -1,0 +1,202 @@
+//! Intake, routing and review together over the real NATS, Postgres and Redis: a petition is
+//! registered, routed, accepted and answered with a 信访处理意见书; the petitioner asks for
+//! 复查 (county government) and 复核 (city government); after the 复核 decision the case is
+//! TERMINATED, and the same facts submitted again are no longer accepted (不再受理,
+//! Art 36 para 3).
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline::{CST, cst_date};
+use xinfang_platform::testing::{TestEnv, repo_root};
+
+const ID: &str = "11010519491231002X";
+const TEXT: &str = "我是原县棉纺厂下岗职工，企业改制时承诺的安置补偿一直没有落实，多次反映无人答复，请求协调解决安置补偿问题。";
+
+/// A directory for the test city and county with every shipped department plus `gov`.
+fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {
+    let tsv = std::fs::read_to_string(repo_root().join("config/departments.tsv")).unwrap();
+    let mut codes: Vec<(String, String)> = vec![("gov".into(), "人民政府".into())];
+    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let mut cols = line.split('\t');
+        let code = cols.next().unwrap().to_owned();
+        if code != "gov" {
+            codes.push((code, cols.next().unwrap().into()));
+        }
+    }
+    let mut out = String::from("[directory]\nname = \"test\"\n");
+    for (code, name, parent) in [(city, "测试市", None), (county, "测试县", Some(city))] {
+        out += &format!("\n[[county]]\ncode = \"{code}\"\nname = \"{name}\"\n");
+        if let Some(p) = parent {
+            out += &format!("parent = \"{p}\"\n");
+        }
+        for (d, n) in &codes {
+            out += &format!("[[county.department]]\ncode = \"{d}\"\nname = \"{n}\"\n");
+        }
+    }
+    out
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
+    let r = http.post(url).json(&body).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = http.get(url).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn same_facts_after_termination_are_no_longer_accepted() {
+    let dir_file: PathBuf =
+        std::env::temp_dir().join(format!("xf-review-path-{}.toml", uuid::Uuid::now_v7()));
+    let file = dir_file.clone();
+    let env = TestEnv::start(
+        move |p| {
+            let city = CountyCode::parse(&p.deployment.city).unwrap();
+            let county = CountyCode::parse(&p.deployment.counties[1]).unwrap();
+            std::fs::write(&file, directory_toml(&city, &county)).unwrap();
+            p.paths.directory = file.clone();
+        },
+        "[routing]\noperator = \"tester\"\nhold_for_triage = false\n[review]\nsweep_enabled = false\n",
+    )
+    .await
+    .expect("local NATS, Postgres and Redis must be running");
+    let (city, county) = (env.city.clone(), env.county.clone());
+    let intake = xinfang_intake::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let routing = xinfang_routing::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let review = xinfang_review::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let today = cst_date(chrono::Utc::now().with_timezone(&CST));
+
+    let petition = json!({
+        "channel": "letter",
+        "petitioner": {"name": "测试人", "id_number": ID, "mobile": "13800138000"},
+        "text": TEXT,
+        "county": county.to_string(),
+        "received_at": chrono::Utc::now(),
+        "clerk_id": "clerk-1",
+    });
+    let (status, receipt) = post(
+        &http,
+        &format!("http://{}/v1/petitions", intake.http),
+        petition.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["status"], "registered", "{receipt}");
+    let case_no = receipt["case_no"].as_str().unwrap().to_owned();
+    let query_code = receipt["query_code"].as_str().unwrap().to_owned();
+    let c = &receipt["classification"];
+    assert_eq!(c["petition_type"], "grievance", "{receipt}");
+    assert!(
+        c["diversion"].is_null() && (c["branch"].is_null() || c["branch"] == "31_6"),
+        "the test needs an Art 31(6) matter: {receipt}"
+    );
+
+    // Routing assigns it; the lead department accepts and serves a handling opinion.
+    let routing_view = format!("http://{}/v1/cases/{case_no}", routing.http);
+    let mut lead = String::new();
+    env.wait_for("routing to assign the case", 30, async || {
+        let (s, v) = get(&http, &routing_view).await;
+        if s != 200 {
+            return false;
+        }
+        match v["lead"].as_str() {
+            Some(o) => {
+                lead = o.to_owned();
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    let act = |action: &str| {
+        format!(
+            "http://{}/v1/cases/{case_no}/actions/{action}",
+            routing.http
+        )
+    };
+    let r = http
+        .post(act("accept"))
+        .header("x-xf-department", &lead)
+        .json(&json!({"request_id": uuid::Uuid::now_v7(), "accepted_on": today}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let r = http
+        .post(act("reply"))
+        .header("x-xf-department", &lead)
+        .json(&json!({"request_id": uuid::Uuid::now_v7(), "outcome": "not_supported", "text": "经调查核实，不予支持。", "served_on": today}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    // Review learns the served opinion from the case events.
+    let review_view = format!("http://{}/v1/reviews/{case_no}", review.http);
+    env.wait_for("review to hold the served opinion", 30, async || {
+        let (s, v) = get(&http, &review_view).await;
+        s == 200 && v["is_handling_opinion"] == true
+    })
+    .await;
+
+    // 复查 at the county government, 复核 at the city government.
+    let reviews = format!("http://{}/v1/reviews", review.http);
+    let ask = json!({"query_code": query_code, "id_number": ID});
+    let (status, body) = post(&http, &reviews, ask.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["organ"], format!("{county}:gov"));
+    let decide = format!("http://{}/v1/reviews/{case_no}/decision", review.http);
+    let decision = |level: &str| {
+        json!({"level": level, "outcome": "uphold", "text": "维持原处理意见。",
+               "served_on": today, "decided_by": "审核员"})
+    };
+    let (status, body) = post(&http, &decide, decision("review")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(&http, &reviews, ask.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["organ"], format!("{city}:gov"));
+    env.wait_for("the 复核 request to be recorded", 20, async || {
+        let (_, v) = get(&http, &review_view).await;
+        v["appeals"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let (status, body) = post(&http, &decide, decision("rereview")).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Intake's registry learns the termination from case.terminated.
+    let intake_view = format!("http://{}/v1/cases/{case_no}", intake.http);
+    env.wait_for("intake to show the case terminated", 30, async || {
+        let (_, v) = get(&http, &intake_view).await;
+        v["status"] == "terminated"
+    })
+    .await;
+
+    // Same facts again: 不再受理.
+    let mut again = petition.clone();
+    again["received_at"] = json!(chrono::Utc::now());
+    let (status, receipt) = post(
+        &http,
+        &format!("http://{}/v1/petitions", intake.http),
+        again,
+    )
+    .await;
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["status"], "not_reaccepted", "{receipt}");
+    assert_eq!(receipt["repeat"]["of"], case_no);
+
+    let _ = std::fs::remove_file(&dir_file);
+    env.stop().await;
+}
