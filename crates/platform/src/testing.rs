@@ -80,6 +80,36 @@ pub async fn settings() -> anyhow::Result<(PlatformSettings, CountyCode, CountyC
     Ok((p, city, county))
 }
 
+/// A department directory for a test's `city` and `county`, with every department of
+/// `config/departments.tsv` plus the people's government `gov`, and invented contacts.
+pub fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {
+    let tsv =
+        std::fs::read_to_string(repo_root().join("config/departments.tsv")).unwrap_or_default();
+    let mut codes: Vec<(String, String)> = vec![("gov".into(), "人民政府".into())];
+    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let mut cols = line.split('\t');
+        if let (Some(code), Some(name)) = (cols.next(), cols.next()) {
+            codes.push((code.into(), name.into()));
+        }
+    }
+    let mut out = String::from("[directory]\nname = \"test\"\n");
+    for (i, (code, name, parent)) in [(city, "测试市", None), (county, "测试县", Some(city))]
+        .into_iter()
+        .enumerate()
+    {
+        out += &format!("\n[[county]]\ncode = \"{code}\"\nname = \"{name}\"\n");
+        if let Some(p) = parent {
+            out += &format!("parent = \"{p}\"\n");
+        }
+        for (j, (d, n)) in codes.iter().enumerate() {
+            out += &format!(
+                "[[county.department]]\ncode = \"{d}\"\nname = \"{n}\"\ncontacts = {{ email = \"{d}-{code}@example.gov.cn\", mobile = \"1390000{i}{j:02}1\" }}\n"
+            );
+        }
+    }
+    out
+}
+
 impl TestEnv {
     /// Starts with default test settings; `configure` may change them, `services_toml` adds
     /// service sections.
@@ -88,6 +118,11 @@ impl TestEnv {
         services_toml: &str,
     ) -> anyhow::Result<TestEnv> {
         let (mut p, city, county) = settings().await?;
+        // The demo directory has no test county: write one that does (tests may override).
+        let dir_file =
+            std::env::temp_dir().join(format!("xf-test-dir-{}.toml", uuid::Uuid::now_v7()));
+        std::fs::write(&dir_file, directory_toml(&city, &county))?;
+        p.paths.directory = dir_file;
         configure(&mut p);
         let db_name = p
             .database
@@ -161,6 +196,14 @@ impl TestEnv {
 
     /// Stops tasks and removes the database, streams and Redis keys of this test.
     pub async fn stop(self) {
+        let dir_file = &self.infra.settings.platform.paths.directory;
+        if dir_file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("xf-test-dir-"))
+        {
+            let _ = std::fs::remove_file(dir_file);
+        }
         self.shutdown.cancel();
         self.infra.drain(Duration::from_secs(15)).await;
         for county in self.infra.streams.keys() {

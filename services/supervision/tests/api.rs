@@ -2,7 +2,7 @@
 
 mod common;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use common::*;
 use serde_json::{Value, json};
 use xinfang_domain::events::{Diverted, Supervised};
@@ -340,6 +340,5 @@ async fn kpis_follow_the_practice_definitions() {
         assert_eq!(status, 422);
         assert_eq!(body["error"]["field"], field);
     }
-    let _ = Utc::now();
     h.stop().await;
 }
