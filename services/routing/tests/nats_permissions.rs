@@ -177,7 +177,10 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
         let svc = svc.clone();
         tokio::spawn(async move {
             let mut seen = Vec::new();
-            while let Some(m) = next(&mut cmds, 1500).await {
+            // Generous for the first command (a loaded machine), short once they flow.
+            let mut wait = 10_000;
+            while let Some(m) = next(&mut cmds, wait).await {
+                wait = 1500;
                 seen.push(m.subject.to_string());
                 if let Some(r) = m.reply {
                     svc.publish(r, format!("ok {}", m.subject).into())
