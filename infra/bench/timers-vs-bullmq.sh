@@ -29,7 +29,7 @@ common=(--n "$n" --window-ms "$window" --lead-ms "$lead")
 
 cd "$root"
 ours=()
-if [[ -x target/release/xinfang ]] && target/release/xinfang bench timers --help >/dev/null 2>&1; then
+if [[ -x target/release/xinfang ]] && target/release/xinfang bench timers --help 2>&1 | grep -q -- "--n"; then
   ours=(target/release/xinfang bench timers)
 else
   cargo build --release -q -p xinfang-supervision --example bench_timers

@@ -1,19 +1,21 @@
 //! HTTP: department actions (`POST /v1/cases/{case_no}/actions/{action}`) and a case's
-//! routing view (`GET /v1/cases/{case_no}`). The sender's department comes from the
-//! `X-Xf-Department` header (`rsj` or `411282:rsj`) or the body's `department` (plus an
-//! optional `X-Xf-County` header / `county` field). Token authentication is added in front
-//! of these routes by the deployment.
+//! routing view (`GET /v1/cases/{case_no}`). With tokens (the default), a department's token
+//! says who is acting; an operator may act for a department named in the `X-Xf-Department`
+//! header (`rsj` or `411282:rsj`) or the body's `department` (plus an optional `X-Xf-County`
+//! header / `county` field). Without auth (local development, tests) the header decides.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sqlx::Row;
+use xinfang_domain::access::{self, Role};
 use xinfang_domain::county::CountyCode;
+use xinfang_platform::auth::{Auth, Caller};
 
 use crate::actions::{ActionRequest, execute};
 use crate::context::Ctx;
@@ -22,11 +24,30 @@ use crate::store;
 pub const DEPARTMENT_HEADER: &str = "x-xf-department";
 pub const COUNTY_HEADER: &str = "x-xf-county";
 
-pub fn router(ctx: Arc<Ctx>) -> Router {
+/// The router's state: the service context and the deployment's authentication.
+#[derive(Clone)]
+pub struct ApiState {
+    pub ctx: Arc<Ctx>,
+    pub auth: Auth,
+}
+
+impl FromRef<ApiState> for Arc<Ctx> {
+    fn from_ref(s: &ApiState) -> Arc<Ctx> {
+        s.ctx.clone()
+    }
+}
+
+impl FromRef<ApiState> for Auth {
+    fn from_ref(s: &ApiState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {
     Router::new()
         .route("/v1/cases/{case_no}", get(case_view))
         .route("/v1/cases/{case_no}/actions/{action}", post(action))
-        .with_state(ctx)
+        .with_state(ApiState { ctx, auth })
 }
 
 fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
@@ -47,6 +68,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 async fn action(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     Path((case_no, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Option<Json<Value>>,
@@ -59,11 +81,28 @@ async fn action(
             Some("body"),
         );
     };
-    let raw_dept = header(&headers, DEPARTMENT_HEADER).or_else(|| {
+    if !matches!(who.role, Role::Department | Role::Operator) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the department itself acts on its cases",
+            Some("department"),
+        );
+    }
+    let named = header(&headers, DEPARTMENT_HEADER).or_else(|| {
         body.get("department")
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
+    // A department's token says who acts; naming another department is refused below.
+    let raw_dept = match (who.role, &who.department) {
+        (Role::Department, Some(d)) => Some(
+            named
+                .clone()
+                .unwrap_or_else(|| format!("{}:{d}", who.scope)),
+        ),
+        _ => named,
+    };
     let Some(raw_dept) = raw_dept else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -94,6 +133,16 @@ async fn action(
             );
         }
     };
+    // Without a county the case decides it; the department must then be the caller's own.
+    let acting_county = county.clone().unwrap_or_else(|| who.scope.clone());
+    if let Err(denied) = access::act_as_department(&who, &acting_county, &department) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &denied.to_string(),
+            Some("department"),
+        );
+    }
     let answer = execute(
         &ctx,
         ActionRequest {
@@ -111,7 +160,11 @@ async fn action(
 }
 
 /// State, assignments and actions of a case; never the text or the petitioner.
-async fn case_view(State(ctx): State<Arc<Ctx>>, Path(case_no): Path<String>) -> Response {
+async fn case_view(
+    State(ctx): State<Arc<Ctx>>,
+    Caller(_who): Caller,
+    Path(case_no): Path<String>,
+) -> Response {
     match view(&ctx, &case_no).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(

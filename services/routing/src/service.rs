@@ -86,7 +86,10 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         });
     }
     let http = host
-        .serve_http(p.http.routing_port, crate::api::router(ctx))
+        .serve_http(
+            p.http.routing_port,
+            crate::api::router(ctx, host.auth.clone()),
+        )
         .await?;
     Ok(Started { host, http })
 }

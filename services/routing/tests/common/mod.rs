@@ -60,7 +60,16 @@ impl Harness {
         Self::start_with("").await
     }
 
+    /// A harness whose HTTP API requires bearer tokens.
+    pub async fn start_authenticated() -> Harness {
+        Self::start_configured("", true).await
+    }
+
     pub async fn start_with(routing_toml: &str) -> Harness {
+        Self::start_configured(routing_toml, false).await
+    }
+
+    async fn start_configured(routing_toml: &str, auth: bool) -> Harness {
         let file =
             std::env::temp_dir().join(format!("xf-routing-dir-{}.toml", uuid::Uuid::now_v7()));
         let file2 = file.clone();
@@ -71,6 +80,7 @@ impl Harness {
                 let county = CountyCode::parse(&p.deployment.counties[1]).unwrap();
                 std::fs::write(&file2, directory_toml(&city, &county)).unwrap();
                 p.paths.directory = file2.clone();
+                p.security.auth_required = auth;
             },
             &toml,
         )
