@@ -250,6 +250,49 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// The caller named by `headers`: `Ok(None)` when no token is sent (for endpoints that are
+    /// also open to petitioners), an error for a bad one. With auth disabled, an operator.
+    pub async fn caller(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<Principal>, Unauthorized> {
+        let Some(store) = &self.store else {
+            return Ok(Some(Principal {
+                id: "auth-disabled".into(),
+                role: Role::Operator,
+                scope: self.open_scope.clone(),
+                department: None,
+            }));
+        };
+        let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(Unauthorized(
+                "the Authorization header must be `Bearer <token>`",
+                StatusCode::UNAUTHORIZED,
+            ))?;
+        match store.authenticate(token.trim()).await {
+            Ok(Some(p)) => Ok(Some(p)),
+            Ok(None) => Err(Unauthorized(
+                "unknown or revoked token",
+                StatusCode::UNAUTHORIZED,
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(Unauthorized(
+                    "authentication is unavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ))
+            }
+        }
+    }
+}
+
 /// The authenticated caller of a request.
 pub struct Caller(pub Principal);
 
@@ -275,40 +318,12 @@ where
     type Rejection = Unauthorized;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = Auth::from_ref(state);
-        let Some(store) = auth.store else {
-            return Ok(Caller(Principal {
-                id: "auth-disabled".into(),
-                role: Role::Operator,
-                scope: auth.open_scope,
-                department: None,
-            }));
-        };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(Unauthorized(
+        match Auth::from_ref(state).caller(&parts.headers).await? {
+            Some(p) => Ok(Caller(p)),
+            None => Err(Unauthorized(
                 "an Authorization: Bearer token is required",
                 StatusCode::UNAUTHORIZED,
-            ))?;
-        let token = header.strip_prefix("Bearer ").ok_or(Unauthorized(
-            "the Authorization header must be `Bearer <token>`",
-            StatusCode::UNAUTHORIZED,
-        ))?;
-        match store.authenticate(token.trim()).await {
-            Ok(Some(p)) => Ok(Caller(p)),
-            Ok(None) => Err(Unauthorized(
-                "unknown or revoked token",
-                StatusCode::UNAUTHORIZED,
             )),
-            Err(e) => {
-                tracing::error!(error = %e, "token lookup failed");
-                Err(Unauthorized(
-                    "authentication is unavailable",
-                    StatusCode::SERVICE_UNAVAILABLE,
-                ))
-            }
         }
     }
 }

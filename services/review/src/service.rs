@@ -80,7 +80,10 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
             .spawn(crate::sweep::run(ctx.clone(), infra.shutdown.clone()));
     }
     let http = host
-        .serve_http(p.http.review_port, crate::api::router(ctx.clone()))
+        .serve_http(
+            p.http.review_port,
+            crate::api::router(ctx.clone(), host.auth.clone()),
+        )
         .await?;
     Ok(Review {
         started: Started { host, http },

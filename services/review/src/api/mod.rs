@@ -12,19 +12,24 @@
 //! | `GET /openapi.json` | clients | this API as OpenAPI 3.1 |
 //!
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
-//! `422` naming the field; an ID number that does not match is `403`.
+//! `422` naming the field; an ID number that does not match is `403`. Staff routes take a
+//! bearer token of a reviewer, clerk or operator whose scope covers the case's county; the
+//! petitioner's request (query code + ID number) and evaluation need none.
 
 mod error;
 mod openapi;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use xinfang_domain::access::{self, Principal};
+use xinfang_domain::county::CountyCode;
 use xinfang_domain::validation::ValidationError;
+use xinfang_platform::auth::{Auth, Caller};
 
 pub use error::{ApiError, ApiJson};
 
@@ -38,7 +43,43 @@ use crate::store::{self, Termination};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
-pub fn router(ctx: Arc<Ctx>) -> Router {
+/// The router's state: the service context and the deployment's authentication.
+#[derive(Clone)]
+pub struct ApiState {
+    pub ctx: Arc<Ctx>,
+    pub auth: Auth,
+}
+
+impl FromRef<ApiState> for Arc<Ctx> {
+    fn from_ref(s: &ApiState) -> Arc<Ctx> {
+        s.ctx.clone()
+    }
+}
+
+impl FromRef<ApiState> for Auth {
+    fn from_ref(s: &ApiState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+/// The county a case number names (`XF-<county>-<yyyy>-<seq>`).
+fn case_county(case_no: &str) -> Option<CountyCode> {
+    case_no
+        .split('-')
+        .nth(1)
+        .and_then(|c| CountyCode::parse(c).ok())
+}
+
+/// Staff may record reviews only within their scope.
+fn allow(who: &Principal, case_no: Option<&str>) -> Result<(), ApiError> {
+    let county = case_no
+        .and_then(case_county)
+        .unwrap_or_else(|| who.scope.clone());
+    access::review(who, &county)
+        .map_err(|d| ApiError::new(StatusCode::FORBIDDEN, "forbidden", d.to_string()))
+}
+
+pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {
     Router::new()
         .route("/v1/reviews", post(request))
         .route("/v1/reviews/external", post(request_external))
@@ -49,13 +90,36 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v1/terminations", get(terminations))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(ctx)
+        .with_state(ApiState { ctx, auth })
 }
 
 async fn request(
     State(ctx): State<Arc<Ctx>>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<(StatusCode, Json<RequestReceipt>), ApiError> {
+    // A clerk's request needs a clerk; the petitioner's proves itself with the ID number.
+    if input.clerk_id.is_some() {
+        let who = auth
+            .caller(&headers)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid bearer token is required",
+                )
+            })?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a clerk's request needs a bearer token",
+                )
+            })?;
+        allow(&who, input.case_no.as_deref())?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(appeals::request(&ctx, &input).await?),
@@ -64,8 +128,10 @@ async fn request(
 
 async fn request_external(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     ApiJson(input): ApiJson<ExternalRequestInput>,
 ) -> Result<(StatusCode, Json<RequestReceipt>), ApiError> {
+    allow(&who, None)?;
     Ok((
         StatusCode::CREATED,
         Json(appeals::request_external(&ctx, &input).await?),
@@ -74,16 +140,20 @@ async fn request_external(
 
 async fn show(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     Path(case_no): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    allow(&who, Some(&case_no))?;
     Ok(Json(appeals::show(&ctx, &case_no).await?))
 }
 
 async fn decide(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     Path(case_no): Path<String>,
     ApiJson(input): ApiJson<DecisionInput>,
 ) -> Result<(StatusCode, Json<DecisionReceipt>), ApiError> {
+    allow(&who, Some(&case_no))?;
     Ok((
         StatusCode::CREATED,
         Json(appeals::decide(&ctx, &case_no, &input).await?),
@@ -92,9 +162,11 @@ async fn decide(
 
 async fn hearing(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     Path(case_no): Path<String>,
     ApiJson(input): ApiJson<HearingInput>,
 ) -> Result<(StatusCode, Json<HearingReceipt>), ApiError> {
+    allow(&who, Some(&case_no))?;
     Ok((
         StatusCode::CREATED,
         Json(appeals::hearing(&ctx, &case_no, &input).await?),
@@ -138,8 +210,10 @@ fn petitioner_key(raw: Option<&str>) -> Result<String, ValidationError> {
 
 async fn terminations(
     State(ctx): State<Arc<Ctx>>,
+    Caller(who): Caller,
     Query(q): Query<TerminationQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    allow(&who, None)?;
     let key = petitioner_key(q.petitioner_key.as_deref())?;
     let mut conn = ctx
         .pool
