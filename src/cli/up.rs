@@ -52,8 +52,16 @@ pub async fn run() -> anyhow::Result<ExitCode> {
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let settings = xinfang_platform::config::load()?;
     let db = &settings.platform.database;
-    let services: [(&str, &sqlx::migrate::Migrator); 1] =
-        [("intake", &xinfang_intake::service::MIGRATOR)];
+    let services: [(&str, &sqlx::migrate::Migrator); 4] = [
+        ("intake", &xinfang_intake::service::MIGRATOR),
+        ("routing", &xinfang_routing::service::MIGRATOR),
+        ("review", &xinfang_review::service::MIGRATOR),
+        ("notify", &xinfang_notify::service::MIGRATOR),
+    ];
+    if settings.platform.security.auth_required {
+        xinfang_platform::auth::AuthStore::connect(db).await?;
+        println!("migrated schema auth");
+    }
     for (schema, migrator) in services {
         let pool = xinfang_platform::db::connect(db, schema).await?;
         xinfang_platform::db::migrate(&pool, schema, migrator).await?;

@@ -20,7 +20,7 @@ use crate::{api, sender};
 
 pub const NAME: &str = "notify";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// What tests (or an embedding program) may replace.
 #[derive(Default, Clone)]

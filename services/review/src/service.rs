@@ -14,7 +14,7 @@ use crate::settings::{ReviewSettings, load_calendar};
 
 pub const NAME: &str = "review";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A running review instance and the handles tests use.
 #[derive(Clone)]

@@ -18,7 +18,7 @@ use crate::settings::{RoutingSettings, host_name};
 
 pub const NAME: &str = "routing";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
