@@ -47,11 +47,21 @@ async fn a_full_case_logs_no_personal_data() {
     .unwrap();
 
     let env = TestEnv::start(|_| {}, "").await.unwrap();
-    let intake = xinfang_intake::service::start(env.infra.clone()).await.unwrap();
-    let routing = xinfang_routing::service::start(env.infra.clone()).await.unwrap();
-    xinfang_supervision::service::start(env.infra.clone()).await.unwrap();
-    let review = xinfang_review::service::start(env.infra.clone()).await.unwrap();
-    xinfang_notify::service::start(env.infra.clone()).await.unwrap();
+    let intake = xinfang_intake::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let routing = xinfang_routing::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    xinfang_supervision::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let review = xinfang_review::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    xinfang_notify::service::start(env.infra.clone())
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
 
     // A bad registration too: its error must not echo the data either.
@@ -84,23 +94,42 @@ async fn a_full_case_logs_no_personal_data() {
     let case_no = r["case_no"].as_str().expect("registered").to_owned();
     let case_url = format!("http://{}/v1/cases/{case_no}", intake.http);
     env.wait_for("routing to assign the case", 30, async || {
-        let v: Value = http.get(&case_url).send().await.unwrap().json().await.unwrap();
+        let v: Value = http
+            .get(&case_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["current_department"].is_string()
     })
     .await;
-    let v: Value = http.get(&case_url).send().await.unwrap().json().await.unwrap();
+    let v: Value = http
+        .get(&case_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let dept = v["current_department"].as_str().unwrap().to_owned();
     let act = |action: &str, extra: Value| {
         let mut body = json!({"case_no": case_no, "request_id": uuid::Uuid::new_v4().to_string()});
         for (k, val) in extra.as_object().unwrap() {
             body[k] = val.clone();
         }
-        http.post(format!("http://{}/v1/cases/{case_no}/actions/{action}", routing.http))
-            .header("x-xf-department", dept.clone())
-            .json(&body)
-            .send()
+        http.post(format!(
+            "http://{}/v1/cases/{case_no}/actions/{action}",
+            routing.http
+        ))
+        .header("x-xf-department", dept.clone())
+        .json(&body)
+        .send()
     };
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d").to_string();
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string();
     let a = act("accept", json!({"accepted_on": today})).await.unwrap();
     assert!(a.status().is_success(), "{}", a.text().await.unwrap());
     let rep = act("reply", json!({"outcome": "supported", "text": "经核查，责令公司支付拖欠工资。", "served_on": today}))
@@ -108,7 +137,14 @@ async fn a_full_case_logs_no_personal_data() {
         .unwrap();
     assert!(rep.status().is_success(), "{}", rep.text().await.unwrap());
     env.wait_for("the reply in the registry", 30, async || {
-        let v: Value = http.get(&case_url).send().await.unwrap().json().await.unwrap();
+        let v: Value = http
+            .get(&case_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["status"] == "replied"
     })
     .await;
@@ -124,12 +160,30 @@ async fn a_full_case_logs_no_personal_data() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = logs.lines().collect();
-    assert!(lines.len() > 20, "the case was logged ({} lines)", lines.len());
+    assert!(
+        lines.len() > 20,
+        "the case was logged ({} lines)",
+        lines.len()
+    );
     for l in &lines {
-        assert!(serde_json::from_str::<Value>(l).is_ok(), "not a JSON log line: {l}");
+        assert!(
+            serde_json::from_str::<Value>(l).is_ok(),
+            "not a JSON log line: {l}"
+        );
     }
     assert!(logs.contains(&case_no), "logs name the case");
-    for secret in [NAME, MOBILE, ID, "1398765432", "ouyang@example.cn", "测试县某街道1号", &ID[..14]] {
-        assert!(!logs.contains(secret), "personal data {secret:?} in the logs");
+    for secret in [
+        NAME,
+        MOBILE,
+        ID,
+        "1398765432",
+        "ouyang@example.cn",
+        "测试县某街道1号",
+        &ID[..14],
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "personal data {secret:?} in the logs"
+        );
     }
 }

@@ -26,7 +26,9 @@ async fn submit(args: Vec<String>) -> (i32, String, String) {
 #[tokio::test]
 async fn submit_prints_the_receipt_and_exits_2_on_refusal() {
     let env = TestEnv::start(|_| {}, "").await.unwrap();
-    xinfang_intake::service::start(env.infra.clone()).await.unwrap();
+    xinfang_intake::service::start(env.infra.clone())
+        .await
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("xf-submit-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut petition = json!({
@@ -42,7 +44,10 @@ async fn submit_prints_the_receipt_and_exits_2_on_refusal() {
     let (code, out, err) = submit(vec!["--file".into(), good.display().to_string()]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("XF-{}-", env.county)), "{out}");
-    assert!(out.contains("query code:") && out.contains("classification:"), "{out}");
+    assert!(
+        out.contains("query code:") && out.contains("classification:"),
+        "{out}"
+    );
 
     petition["petitioner"]["mobile"] = json!("12");
     let bad = dir.join("bad.json");

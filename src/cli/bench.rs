@@ -16,11 +16,23 @@ pub enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Schedule N deadlines due across a short window and measure firing (Redis + Postgres).
+    Timers {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        /// Window the due times spread over, in milliseconds (default: the library's).
+        #[arg(long)]
+        window_ms: Option<u64>,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<ExitCode> {
     match b {
         Bench::Classify { file, json } => classify(file, json).await,
+        Bench::Timers { n, window_ms, json } => timers(n, window_ms, json).await,
     }
 }
 
@@ -63,6 +75,25 @@ async fn classify(file: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
     );
     if json {
         println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn timers(n: usize, window_ms: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    if n == 0 {
+        eprintln!("error: --n must be at least 1");
+        return Ok(ExitCode::from(2));
+    }
+    let settings = xinfang_platform::config::load()?;
+    let mut opts = xinfang_supervision::cli::BenchOptions::new(n);
+    if window_ms.is_some() {
+        opts.window_ms = window_ms;
+    }
+    eprintln!("scheduling {n} timers in a scratch database and Redis prefix…");
+    let r = xinfang_supervision::cli::bench_timers(&settings, &opts).await?;
+    println!("{}", r.human());
+    if json {
+        println!("{}", r.json_line());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod case;
 mod deadline;
 mod directory;
 mod dlq;
+mod stats;
 mod submit;
 mod tokens;
 mod up;
@@ -45,6 +46,8 @@ enum Command {
     Directory(directory::Directory),
     /// Generate a nats-server configuration with per-department permissions.
     NatsConfig(directory::NatsConfigArgs),
+    /// KPIs: 及时受理率, 按期办结率, 参评率, 满意率, repeats, handling days, overdue.
+    Stats(stats::Args),
     /// Bearer tokens for the HTTP APIs.
     #[command(subcommand)]
     Tokens(tokens::Tokens),
@@ -65,5 +68,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Directory(d) => directory::run(d),
         Command::NatsConfig(a) => directory::nats_config(a),
         Command::Tokens(t) => tokens::run(t).await,
+        Command::Stats(a) => stats::run(a).await,
     }
 }

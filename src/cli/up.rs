@@ -52,9 +52,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let settings = xinfang_platform::config::load()?;
     let db = &settings.platform.database;
-    let services: [(&str, &sqlx::migrate::Migrator); 4] = [
+    let services: [(&str, &sqlx::migrate::Migrator); 5] = [
         ("intake", &xinfang_intake::service::MIGRATOR),
         ("routing", &xinfang_routing::service::MIGRATOR),
+        ("supervision", &xinfang_supervision::service::MIGRATOR),
         ("review", &xinfang_review::service::MIGRATOR),
         ("notify", &xinfang_notify::service::MIGRATOR),
     ];

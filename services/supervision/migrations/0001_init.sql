@@ -39,8 +39,7 @@ create table deadlines (
 create unique index deadlines_open on deadlines (case_no, kind, ref)
     where state in ('pending', 'paused');
 create index deadlines_unindexed on deadlines (id) where not indexed;
--- (No index on pending rows: reconciliation walks the primary key, and every index costs the
--- scheduling rate.)
+create index deadlines_pending on deadlines (county, id) where state = 'pending';
 create index deadlines_case on deadlines (case_no);
 create index deadlines_overdue on deadlines (county, department)
     where state = 'fired' and closed_at is null;

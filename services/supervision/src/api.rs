@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -19,8 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
+use xinfang_domain::access::{self, Principal, Role};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::validation::ValidationError;
+use xinfang_platform::auth::{Auth, Caller};
 
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -37,6 +39,36 @@ pub struct ApiState {
     pub rules: Arc<Rules>,
     /// Counties this deployment serves.
     pub served: Vec<String>,
+    pub auth: Auth,
+}
+
+impl FromRef<ApiState> for Auth {
+    fn from_ref(s: &ApiState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+/// The county a case number names (`XF-<county>-<yyyy>-<seq>`), else the caller's scope.
+fn county_of(case_no: Option<&str>, who: &Principal) -> CountyCode {
+    case_no
+        .and_then(|c| c.split('-').nth(1))
+        .and_then(|c| CountyCode::parse(c).ok())
+        .unwrap_or_else(|| who.scope.clone())
+}
+
+fn forbid(d: access::Denied) -> ApiError {
+    ApiError::Forbidden(d.to_string())
+}
+
+/// Reading a case's deadlines and 督办 records: anyone whose scope covers its county.
+fn may_read(who: &Principal, county: &CountyCode) -> Result<(), ApiError> {
+    if access::covers(&who.scope, county) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the case is outside the caller's county".into(),
+        ))
+    }
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -188,6 +220,7 @@ impl IssueRequest {
             respond_by,
             at: now,
             cause_deadline: None,
+            trace: None,
         })
     }
 }
@@ -199,8 +232,20 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError>
     })
 }
 
-async fn issue(State(s): State<ApiState>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn issue(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let req: IssueRequest = parse_body(&body)?;
+    let county = match req.county.as_deref().map(CountyCode::parse) {
+        Some(Ok(c)) => c,
+        _ => county_of(req.case_no.as_deref(), &who),
+    };
+    // A county this deployment does not serve is left to validation, which names the field.
+    if s.served.iter().any(|c| c == county.as_str()) {
+        access::supervise(&who, &county).map_err(forbid)?;
+    }
     let new = req.validate(&s.served, s.clock.now())?;
     let mut tx = s.pool.begin().await?;
     let mut events = Batch::default();
@@ -222,10 +267,12 @@ struct CaseQuery {
 
 async fn list_supervisions(
     State(s): State<ApiState>,
+    Caller(who): Caller,
     Query(q): Query<CaseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let case = required("case_no", &q.case_no)?;
     case_no(case)?;
+    may_read(&who, &county_of(Some(case), &who))?;
     Ok(Json(
         json!({"supervisions": supervise::for_case(&s.pool, case).await?}),
     ))
@@ -238,9 +285,19 @@ struct RespondRequest {
 
 async fn respond(
     State(s): State<ApiState>,
+    Caller(who): Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
+    // The supervised department answers; supervisors and operators may record it for them.
+    if !matches!(
+        who.role,
+        Role::Department | Role::Supervisor | Role::Operator
+    ) {
+        return Err(ApiError::Forbidden(
+            "only the supervised department or a supervisor answers a 督办".into(),
+        ));
+    }
     let id = Uuid::parse_str(&id)
         .map_err(|_| ValidationError::new("id", "uuid", "must be a supervision id (UUID)"))?;
     let req: RespondRequest = parse_body(&body)?;
@@ -256,10 +313,12 @@ async fn respond(
 
 async fn list_deadlines(
     State(s): State<ApiState>,
+    Caller(who): Caller,
     Query(q): Query<CaseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let case = required("case_no", &q.case_no)?;
     case_no(case)?;
+    may_read(&who, &county_of(Some(case), &who))?;
     Ok(Json(
         json!({"deadlines": store::for_case(&s.pool, case).await?}),
     ))
@@ -267,8 +326,17 @@ async fn list_deadlines(
 
 async fn get_stats(
     State(s): State<ApiState>,
+    Caller(who): Caller,
     Query(q): Query<StatsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let county = q
+        .county
+        .as_deref()
+        .and_then(|c| CountyCode::parse(c).ok())
+        .unwrap_or_else(|| who.scope.clone());
+    if s.served.iter().any(|c| c == county.as_str()) || q.county.is_none() {
+        access::supervise(&who, &county).map_err(forbid)?;
+    }
     let now = s.clock.now();
     let period = q.validate(&s.served, now)?;
     let k = stats::compute(

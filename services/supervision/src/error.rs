@@ -15,6 +15,9 @@ pub enum ApiError {
     BadJson(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// An access rule refused the caller.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -35,6 +38,10 @@ impl IntoResponse for ApiError {
             ApiError::BadJson(m) => (
                 StatusCode::BAD_REQUEST,
                 json!({"error": {"code": "malformed_json", "message": m}}),
+            ),
+            ApiError::Forbidden(m) => (
+                StatusCode::FORBIDDEN,
+                json!({"error": {"code": "forbidden", "message": m}}),
             ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

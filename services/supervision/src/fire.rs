@@ -207,7 +207,8 @@ impl Engine {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<DeadlineRow> = sqlx::query_as(
             "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
-                    warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation
+                    warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                    trace
              from deadlines where id = any($1) order by id for update skip locked",
         )
         .bind(ids)
@@ -333,7 +334,11 @@ impl Engine {
             now,
             &payload,
         )?;
-        batch.push(&subject::deadline_event(&county, phase)?, &env)?;
+        batch.push_traced(
+            &subject::deadline_event(&county, phase)?,
+            &env,
+            Some(&row.trace),
+        )?;
         let overdue = phase == kind::OVERDUE;
         if let (Some(t), Some(dept)) = (tracked, row.department.as_deref())
             && t.tells_department(overdue)
@@ -348,7 +353,7 @@ impl Engine {
                         now,
                         &payload,
                     )?;
-                    batch.push(&s, &env)?;
+                    batch.push_traced(&s, &env, Some(&row.trace))?;
                 }
                 Err(_) => {
                     tracing::debug!(case_no = %row.case_no, "department has no subject of its own")
@@ -390,6 +395,7 @@ impl Engine {
             respond_by: now + TimeDelta::days(i64::from(s.escalation_response_days)),
             at: now,
             cause_deadline: Some(row.id),
+            trace: Some(row.trace.clone()),
         })
     }
 }

@@ -15,6 +15,8 @@ pub struct Batch {
     ids: Vec<Uuid>,
     subjects: Vec<String>,
     payloads: Vec<Vec<u8>>,
+    /// Trace context per row; `None` takes the current span's.
+    traces: Vec<Option<serde_json::Value>>,
 }
 
 impl Batch {
@@ -23,9 +25,24 @@ impl Batch {
         subject: &Subject,
         env: &Envelope<T>,
     ) -> anyhow::Result<()> {
+        self.push_traced(subject, env, None)
+    }
+
+    /// Like [`Batch::push`], continuing the trace given as stored W3C pairs.
+    pub fn push_traced<T: Serialize>(
+        &mut self,
+        subject: &Subject,
+        env: &Envelope<T>,
+        trace: Option<&serde_json::Value>,
+    ) -> anyhow::Result<()> {
         self.payloads.push(env.to_bytes()?);
         self.ids.push(env.id);
         self.subjects.push(subject.as_str().to_owned());
+        self.traces.push(
+            trace
+                .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+                .cloned(),
+        );
         Ok(())
     }
 
@@ -43,24 +60,30 @@ impl Batch {
         if self.ids.is_empty() {
             return Ok(0);
         }
-        let headers = serde_json::to_value(trace_context::current_as_pairs())?;
+        let current = serde_json::to_value(trace_context::current_as_pairs())?;
+        let headers: Vec<serde_json::Value> = self
+            .traces
+            .into_iter()
+            .map(|t| t.unwrap_or_else(|| current.clone()))
+            .collect();
         let mut written = 0;
         // Bounded statements keep memory and parameter sizes reasonable.
-        for ((ids, subjects), payloads) in self
+        for (((ids, subjects), payloads), headers) in self
             .ids
             .chunks(5000)
             .zip(self.subjects.chunks(5000))
             .zip(self.payloads.chunks(5000))
+            .zip(headers.chunks(5000))
         {
             written += sqlx::query(
                 "insert into outbox (event_id, subject, payload, headers)
-                 select e, s, p, $4 from unnest($1::uuid[], $2::text[], $3::bytea[]) as t(e, s, p)
+                 select * from unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])
                  on conflict (event_id) do nothing",
             )
             .bind(ids)
             .bind(subjects)
             .bind(payloads)
-            .bind(&headers)
+            .bind(headers)
             .execute(&mut *conn)
             .await?
             .rows_affected();

@@ -17,7 +17,7 @@ use crate::timers::TimerIndex;
 
 pub const NAME: &str = "supervision";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The service's migrations (the benchmark applies them to its scratch database).
 pub fn migrator() -> &'static sqlx::migrate::Migrator {
@@ -97,6 +97,7 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
         clock: clock.clone(),
         rules: rules.clone(),
         served: counties.iter().map(|c| c.to_string()).collect(),
+        auth: host.auth.clone(),
     });
     let port = infra.settings.platform.http.supervision_port;
     let http = host.serve_http(port, api).await?;

@@ -56,6 +56,10 @@ pub struct DeadlineRow {
     pub pauses: serde_json::Value,
     pub extension_days: Option<i32>,
     pub generation: i32,
+    /// Trace context pairs of the fact that started it (read by the fire loop only).
+    #[sqlx(default)]
+    #[serde(skip)]
+    pub trace: serde_json::Value,
 }
 
 /// Inserts clocks in one statement. `indexed` says whether the caller indexes them itself
@@ -88,9 +92,12 @@ pub async fn insert_batch(
         due_at.push(r.due_at);
         warn_at.push(r.warn_at);
     }
+    // The current span is the fact's (a consumer's or a request's): what fires continues it.
+    let trace = serde_json::to_value(xinfang_platform::trace_context::current_as_pairs())
+        .unwrap_or_else(|_| serde_json::json!([]));
     let done = sqlx::query(
-        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, indexed)
-         select *, $10 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, indexed, trace)
+         select *, $10, $11 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                               $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
          on conflict do nothing",
     )
@@ -104,6 +111,7 @@ pub async fn insert_batch(
     .bind(&due_at)
     .bind(&warn_at)
     .bind(indexed)
+    .bind(trace)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())

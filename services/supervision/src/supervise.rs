@@ -36,6 +36,8 @@ pub struct NewSupervision {
     pub at: DateTime<Utc>,
     /// The overdue deadline an escalation answers; at most one escalation per deadline.
     pub cause_deadline: Option<Uuid>,
+    /// Trace to continue (an escalation continues the case's); `None`: the current span's.
+    pub trace: Option<serde_json::Value>,
 }
 
 impl NewSupervision {
@@ -144,9 +146,10 @@ pub async fn record(
             s.at,
             payload.clone(),
         )?;
-        events.push(
+        events.push_traced(
             &subject::case_event(&s.county, kind::SUPERVISED)?,
             &case_env,
+            s.trace.as_ref(),
         )?;
         match subject::dept_event(&s.county, &s.department, kind::SUPERVISION) {
             Ok(dept_subject) => {
@@ -158,7 +161,7 @@ pub async fn record(
                     s.at,
                     payload,
                 )?;
-                events.push(&dept_subject, &dept_env)?;
+                events.push_traced(&dept_subject, &dept_env, s.trace.as_ref())?;
             }
             Err(_) => {
                 // Organ codes such as `411200:gov` have no department subject.

@@ -25,6 +25,27 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
     assert_eq!(d1.warn_at, Some(d1.due_at - TimeDelta::days(3)));
     assert_eq!(d1.department.as_deref(), Some("xfj"));
     assert!(h.fired(&case, "D1", "warning").await.is_empty());
+    // The same fact published again (a new envelope id, so neither JetStream nor the inbox
+    // drops it) leaves exactly one open D1, with the same due time.
+    h.case_event("registered", &case, registered(&case, &c, t0, "rsj", false))
+        .await;
+    h.env
+        .wait_for("the repeated registration handled", 15, async || {
+            h.deadlines(&case)
+                .await
+                .iter()
+                .any(|r| r.state == "cancelled")
+        })
+        .await;
+    let open: Vec<_> = h
+        .deadlines(&case)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "D1" && r.state == "pending")
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].due_at, d1.due_at);
+    let d1 = open[0].clone();
 
     // Into the warning window: the bureau and the deadline subject are warned, once.
     h.advance_to(d1.warn_at.unwrap() + TimeDelta::minutes(1));

@@ -113,6 +113,13 @@ async fn schedule(h: &Harness, rows: &[NewDeadline]) {
 async fn a_dead_claimers_lease_expires_and_its_timers_fire() {
     let h = Harness::start("timers_enabled = false\nlease_secs = 5\n").await;
     let c = h.county();
+    // Let the start-up reconciliation (which re-adds every pending row) finish first.
+    h.env
+        .wait_for("start-up reconciliation", 10, async || {
+            h.sup.index.marker_exists(&c).await.unwrap()
+        })
+        .await;
+    settle().await;
     let rows = due_rows(c.as_str(), 5, h.now() - TimeDelta::seconds(1));
     schedule(&h, &rows).await;
     let engine = Engine {
@@ -124,6 +131,14 @@ async fn a_dead_claimers_lease_expires_and_its_timers_fire() {
         stats: Default::default(),
         wake: Default::default(),
     };
+    // The first one was started by a traced fact: what it fires continues that trace.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    sqlx::query("update deadlines set trace = $2 where id = $1")
+        .bind(rows[0].id)
+        .bind(serde_json::json!([["traceparent", traceparent]]))
+        .execute(h.pool())
+        .await
+        .unwrap();
     // Another instance claims them and dies before firing.
     let stolen = h
         .sup
@@ -155,6 +170,19 @@ async fn a_dead_claimers_lease_expires_and_its_timers_fire() {
             .await
             .unwrap();
     assert_eq!(outbox, 5);
+    let id = xinfang_supervision::ids::firing_event_id(
+        rows[0].id,
+        "overdue",
+        rows[0].due_at.timestamp_millis(),
+        "deadline",
+    );
+    let headers: serde_json::Value =
+        sqlx::query_scalar("select headers from outbox where event_id = $1")
+            .bind(id)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(headers, serde_json::json!([["traceparent", traceparent]]));
     h.stop().await;
 }
 
