@@ -95,5 +95,29 @@ async fn all_services_start_and_an_event_changes_the_registry() {
         v["milestones"]["accepted_at"].is_string()
     })
     .await;
+
+    // Prometheus metrics: events per consumer and subject, HTTP by route with latency,
+    // outbox backlog and consumer backlog gauges.
+    let text = http
+        .get(format!("http://{}/metrics", intake.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "xf_events_handled_total{",
+        "consumer=\"intake_registry_case\"",
+        &format!("subject=\"xf.{}.case.accepted\"", env.county),
+        "xf_http_requests_total{",
+        "route=\"/v1/petitions\"",
+        "xf_http_request_duration_seconds_bucket",
+        "xf_outbox_backlog",
+        "xf_consumer_pending",
+        "xf_petitions_registered_total",
+    ] {
+        assert!(text.contains(series), "metrics lack {series}");
+    }
     env.stop().await;
 }

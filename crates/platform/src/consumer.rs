@@ -220,8 +220,12 @@ pub async fn settle(
     messages: Vec<jetstream::Message>,
     settlements: Vec<Settlement>,
 ) {
-    let labels = [("consumer", spec.name.clone())];
     for (msg, s) in messages.into_iter().zip(settlements) {
+        // Per consumer and subject; subjects are bounded (counties × departments × types).
+        let labels = [
+            ("consumer", spec.name.clone()),
+            ("subject", msg.subject.to_string()),
+        ];
         let r = match s {
             Settlement::Ack => {
                 metrics::counter!("xf_events_handled_total", &labels).increment(1);

@@ -55,6 +55,9 @@ impl Infra {
         client_name: &str,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records: metrics recorded earlier go
+        // to the no-op recorder and are lost.
+        let _ = crate::metrics::handle();
         let p = &settings.platform;
         let nats_client = nats::connect(&p.nats, client_name)
             .instrument(tracing::info_span!("init nats"))

@@ -103,7 +103,11 @@ fn channel_enabled(core: &Core, channel: &str) -> bool {
 /// Handles one claimed delivery end to end and records the result.
 pub async fn process(core: &Core, pool: &PgPool, c: Claimed) -> anyhow::Result<Outcome> {
     let now = core.clock.now();
-    let labels = [("channel", c.channel.clone()), ("notice", c.notice.clone())];
+    let labels = [
+        ("channel", c.channel.clone()),
+        ("notice", c.notice.clone()),
+        ("provider", core.providers.name_for(&c.channel).to_owned()),
+    ];
     if !c.quiet_exempt && !core.quiet.allows(now) {
         let until = core.quiet.next_allowed(now);
         store::defer(pool, &c, until).await?;
@@ -219,7 +223,11 @@ async fn give_up(core: &Core, pool: &PgPool, c: &Claimed, error: &str) -> anyhow
         .await?;
     }
     tx.commit().await?;
-    let labels = [("channel", c.channel.clone()), ("notice", c.notice.clone())];
+    let labels = [
+        ("channel", c.channel.clone()),
+        ("notice", c.notice.clone()),
+        ("provider", core.providers.name_for(&c.channel).to_owned()),
+    ];
     metrics::counter!("xf_notify_dead_total", &labels).increment(1);
     tracing::error!(
         delivery = %c.id,

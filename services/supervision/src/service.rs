@@ -91,6 +91,9 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
             wake: engine_wake.clone(),
         };
         infra.tracker.spawn(engine.run(infra.shutdown.clone()));
+        infra
+            .tracker
+            .spawn(sample_gauges(host.pool.clone(), infra.shutdown.clone()));
     }
     let api = api::router(ApiState {
         pool: host.pool.clone(),
@@ -110,4 +113,33 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
         indexer,
         engine_wake,
     })
+}
+
+/// Publishes pending and overdue deadlines per county as gauges every 15 s.
+async fn sample_gauges(pool: sqlx::PgPool, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = shutdown.cancelled() => return,
+        }
+        let rows: Result<Vec<(String, i64, i64)>, _> = sqlx::query_as(
+            "select county,
+                    count(*) filter (where state in ('pending', 'paused')),
+                    count(*) filter (where state = 'fired' and closed_at is null)
+             from deadlines group by county",
+        )
+        .fetch_all(&pool)
+        .await;
+        match rows {
+            Ok(rows) => {
+                for (county, pending, overdue) in rows {
+                    metrics::gauge!("xf_timers_pending", "county" => county.clone())
+                        .set(pending as f64);
+                    metrics::gauge!("xf_deadlines_overdue", "county" => county).set(overdue as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "deadline gauges not sampled"),
+        }
+    }
 }

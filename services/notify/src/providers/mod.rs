@@ -51,6 +51,15 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// The provider name a channel's deliveries go through (a metrics label).
+    pub fn name_for(&self, channel: &str) -> &'static str {
+        match channel {
+            "email" if self.email.is_some() => "smtp",
+            "sms" => self.sms.as_ref().map_or("none", |p| p.name()),
+            _ => "none",
+        }
+    }
+
     /// Builds the providers `[notify]` configures.
     pub fn from_settings(s: &NotifySettings) -> anyhow::Result<Self> {
         let email = if s.email.enabled {
