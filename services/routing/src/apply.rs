@@ -239,6 +239,10 @@ pub struct Target<'a> {
     pub status: &'a str,
 }
 
+/// What a department other than 纪委监委 reads instead of a confidential petition's text.
+pub const WITHHELD_TEXT: &str =
+    "（检举控告件：原文及检举人信息依法保密，仅纪检监察机关可见；如需核实请联系信访局。）";
+
 /// Records the assignment and tells the department (`dept.<d>.assigned`). On confidential
 /// matters only 纪委监委 learns who the petitioner is (Art 30 para 3).
 pub async fn send_to_department(
@@ -263,10 +267,18 @@ pub async fn send_to_department(
     } else {
         None
     };
-    let petitioner = if discloses_petitioner(t.confidential, t.organ, &ctx.directory) {
+    let discloses = discloses_petitioner(t.confidential, t.organ, &ctx.directory);
+    let petitioner = if discloses {
         open_contact(ctx, row)
     } else {
         None
+    };
+    // An accuser often names themself in the text: on confidential matters a department
+    // other than 纪委监委 gets no text either, only the notice to contact the bureau.
+    let text = if t.confidential && !discloses {
+        WITHHELD_TEXT.to_owned()
+    } else {
+        row.text.clone()
     };
     let data = DeptAssignment {
         case_no: row.case_no.clone(),
@@ -275,7 +287,7 @@ pub async fn send_to_department(
         mode: t.mode,
         report_required: t.report_required,
         petition_type: row.facts.petition_type,
-        text: row.text.clone(),
+        text,
         petitioner,
         accept_by,
     };

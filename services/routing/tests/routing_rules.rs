@@ -158,6 +158,9 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
     assert_eq!(zzd.role, DeptRole::Assisting);
     assert_eq!(zzd.petitioner, None);
     assert!(!serde_json::to_string(&zz[0].1).unwrap().contains(MOBILE));
+    // The accuser may name themself in the text: only 纪委监委 reads it.
+    assert_eq!(zzd.text, xinfang_routing::apply::WITHHELD_TEXT);
+    assert_ne!(jw.text, zzd.text);
     h.stop().await;
 }
 
