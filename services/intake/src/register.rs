@@ -182,6 +182,10 @@ impl Registrar {
                 break code;
             }
         };
+        let id_sealed = match &v.petitioner.id_number {
+            Some(i) => Some(self.keys.seal(i.as_str().as_bytes())?),
+            None => None,
+        };
         let id_hash = v
             .petitioner
             .id_number
@@ -195,12 +199,12 @@ impl Registrar {
         let matter_county = classification.county.clone();
         sqlx::query(
             "insert into cases (case_no, query_code, county, matter_county, channel, received_at,
-                registered_at, clerk_id, petitioner_sealed, id_number_hash, mobile_hash,
+                registered_at, clerk_id, petitioner_sealed, id_number_sealed, id_number_hash, mobile_hash,
                 petitioner_key, group_size, representatives_sealed, text, fingerprint,
                 petition_type, branch, diversion, department, accuses_official, confidential,
                 urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
                 repeat_count, status, milestones)
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$32,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,
                 $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)",
         )
         .bind(&case_no)
@@ -234,6 +238,7 @@ impl Registrar {
         .bind(1i32)
         .bind(status)
         .bind(serde_json::json!({"received_at": v.received_at, "registered_at": now}))
+        .bind(&id_sealed)
         .execute(&mut *tx)
         .await?;
         if let Some(l) = &link

@@ -549,3 +549,37 @@ async fn registration_over_nats_request_reply() {
     assert_eq!(v["error"]["field"], json!("petitioner.mobile"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn personal_data_is_stored_sealed_beside_keyed_hashes() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    let row: (String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "select petitioner_sealed, id_number_sealed, id_number_hash, mobile_hash from cases where case_no = $1",
+    )
+    .bind(&case_no)
+    .fetch_one(&app.started.host.pool)
+    .await
+    .unwrap();
+    let stored = format!("{row:?}");
+    for plain in [ID_A, "13800138000", "测试人"] {
+        assert!(!stored.contains(plain), "{plain} stored in clear");
+    }
+    let keys =
+        xinfang_intake::crypto::Keys::from_settings(&app.env.infra.settings.platform.security)
+            .unwrap();
+    assert_eq!(
+        keys.open(row.1.as_deref().unwrap()).unwrap(),
+        ID_A.as_bytes()
+    );
+    assert_eq!(row.2.as_deref(), Some(keys.hash("id", ID_A).as_str()));
+    assert_eq!(
+        row.3.as_deref(),
+        Some(keys.hash("mobile", "13800138000").as_str())
+    );
+    app.stop().await;
+}
