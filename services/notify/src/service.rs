@@ -108,7 +108,7 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
     ));
     let port = p.http.notify_port;
     let http = host
-        .serve_http(port, api::router(host.pool.clone()))
+        .serve_http(port, api::router(host.pool.clone(), host.auth.clone()))
         .await?;
     Ok(Notify {
         started: Started { host, http },
