@@ -89,8 +89,15 @@ async fn timers(n: usize, window_ms: Option<u64>, json: bool) -> anyhow::Result<
     if window_ms.is_some() {
         opts.window_ms = window_ms;
     }
-    eprintln!("scheduling {n} timers in a scratch database and Redis prefix…");
-    let r = xinfang_supervision::cli::bench_timers(&settings, &opts).await?;
+    // The library reports only when done: a spinner shows the run is alive.
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "scheduling and firing {n} timers in a scratch database and Redis prefix"
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let r = xinfang_supervision::cli::bench_timers(&settings, &opts).await;
+    spinner.finish_and_clear();
+    let r = r?;
     println!("{}", r.human());
     if json {
         println!("{}", r.json_line());

@@ -97,12 +97,14 @@ pub async fn run(cmd: Dlq) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             let mut failed = 0;
+            let bar = indicatif::ProgressBar::new(seqs.len() as u64);
             for seq in seqs {
+                bar.inc(1);
                 match xinfang_platform::dlq::replay(&js, &c, seq).await {
-                    Ok(subject) => println!("replayed {seq} on {subject}"),
+                    Ok(subject) => bar.println(format!("replayed {seq} on {subject}")),
                     Err(e) => {
                         failed += 1;
-                        eprintln!("seq {seq}: {e}");
+                        bar.println(format!("seq {seq}: {e}"));
                     }
                 }
             }
