@@ -45,6 +45,34 @@ pub async fn enqueue<T: Serialize>(
     Ok(())
 }
 
+/// An event written to the outbox, as reported back to a caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRef {
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+}
+
+/// Wraps `data` in a new envelope about `case_no` and adds it to the outbox on `subject`.
+pub async fn emit<T: Serialize>(
+    conn: &mut PgConnection,
+    subject: &Subject,
+    county: &xinfang_domain::county::CountyCode,
+    kind: &str,
+    case_no: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    data: &T,
+) -> anyhow::Result<EventRef> {
+    let env = Envelope::new(kind, Some(case_no.to_owned()), county.clone(), at, data)?;
+    enqueue(conn, subject, &env).await?;
+    Ok(EventRef {
+        id: env.id,
+        kind: kind.to_owned(),
+        subject: subject.to_string(),
+    })
+}
+
 /// Number of committed events not yet published.
 pub async fn backlog(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(

@@ -10,23 +10,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 use xinfang_domain::appeal::EXTERNAL_PREFIX;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::directory::OrganRef;
-use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::ReviewEvent;
 use xinfang_domain::subject;
 use xinfang_platform::outbox;
 
-/// An event written to the outbox, as reported back to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventRef {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub subject: String,
-}
+pub use xinfang_platform::outbox::EventRef;
 
 /// `xf.<county>.case.<kind>`.
 pub async fn case_event<T: Serialize>(
@@ -38,13 +29,7 @@ pub async fn case_event<T: Serialize>(
     data: &T,
 ) -> anyhow::Result<EventRef> {
     let subject = subject::case_event(county, kind)?;
-    let env = Envelope::new(kind, Some(case_no.to_owned()), county.clone(), at, data)?;
-    outbox::enqueue(conn, &subject, &env).await?;
-    Ok(EventRef {
-        id: env.id,
-        kind: kind.to_owned(),
-        subject: subject.to_string(),
-    })
+    outbox::emit(conn, &subject, county, kind, case_no, at, data).await
 }
 
 /// The county whose subjects carry an appeal handled by `organ`: the organ's county, or the
@@ -73,19 +58,7 @@ pub async fn review_event(
     let mut out = Vec::with_capacity(counties.len());
     for county in counties {
         let subject = subject::review_event(&county, kind)?;
-        let env = Envelope::new(
-            kind,
-            Some(data.case_no.clone()),
-            county.clone(),
-            data.at,
-            data,
-        )?;
-        outbox::enqueue(conn, &subject, &env).await?;
-        out.push(EventRef {
-            id: env.id,
-            kind: kind.to_owned(),
-            subject: subject.to_string(),
-        });
+        out.push(outbox::emit(conn, &subject, &county, kind, &data.case_no, data.at, data).await?);
     }
     Ok(out)
 }
