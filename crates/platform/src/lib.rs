@@ -7,6 +7,7 @@ pub mod db;
 pub mod dlq;
 pub mod host;
 pub mod http;
+pub mod http_json;
 pub mod main_runner;
 pub mod metrics;
 pub mod nats;

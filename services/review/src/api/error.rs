@@ -2,8 +2,6 @@
 //! errors are logged and never returned in detail; messages never echo personal data.
 
 use axum::Json;
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -87,74 +85,5 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections use our error shape, name the field, and never echo values.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_error(&rejection)),
-        }
-    }
-}
-
-fn json_error(r: &JsonRejection) -> ApiError {
-    let status = r.status();
-    let text = r.body_text();
-    // axum reports "<prefix>: <path>: <serde message>"; keep the path as the field.
-    let detail = text.split_once(": ").map(|(_, d)| d).unwrap_or(&text);
-    let (field, msg) = match detail.split_once(": ") {
-        Some((path, msg)) if !path.contains(' ') => (Some(path.to_owned()), msg),
-        _ => (None, detail),
-    };
-    let code = match r {
-        JsonRejection::MissingJsonContentType(_) => "content_type",
-        JsonRejection::JsonSyntaxError(_) => "syntax",
-        JsonRejection::JsonDataError(_) => "schema",
-        _ => "body",
-    };
-    let mut e = ApiError::new(status, code, redact_quoted(msg));
-    e.field = field.or_else(|| {
-        msg.strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    });
-    e
-}
-
-/// serde echoes offending values in quotes (`invalid type: string "1101…"`); drop them.
-fn redact_quoted(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut in_quote = false;
-    for c in msg.chars() {
-        if c == '"' {
-            if !in_quote {
-                out.push_str("\"…\"");
-            }
-            in_quote = !in_quote;
-        } else if !in_quote {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_values_are_redacted() {
-        assert_eq!(
-            redact_quoted("invalid type: string \"11010519491231002X\", expected u32"),
-            "invalid type: string \"…\", expected u32"
-        );
-    }
-}
+/// JSON bodies with the API's error shape (field named, values never echoed).
+pub use xinfang_platform::http_json::JsonBody as ApiJson;
