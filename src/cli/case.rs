@@ -12,6 +12,12 @@ pub enum Case {
         /// Intake's base URL (default: from the configuration).
         #[arg(long)]
         api: Option<String>,
+        /// Bearer token (or set XF_TOKEN).
+        #[arg(long, env = "XF_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Why you read this case (recorded in the audit log).
+        #[arg(long, default_value = "case handling")]
+        reason: String,
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
@@ -19,7 +25,13 @@ pub enum Case {
 }
 
 pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
-    let Case::Show { case_no, api, json } = cmd;
+    let Case::Show {
+        case_no,
+        api,
+        token,
+        reason,
+        json,
+    } = cmd;
     let base = match api {
         Some(a) => a,
         None => {
@@ -30,10 +42,19 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    let resp = reqwest_get(&format!("{base}/v1/cases/{case_no}")).await?;
+    let resp = reqwest_get(
+        &format!("{base}/v1/cases/{case_no}"),
+        token.as_deref(),
+        &reason,
+    )
+    .await?;
     let (status, v) = resp;
     if status == 404 {
         eprintln!("no case {case_no}");
+        return Ok(ExitCode::from(2));
+    }
+    if status == 401 {
+        eprintln!("error: a token is required: --token or XF_TOKEN (xinfang tokens create)");
         return Ok(ExitCode::from(2));
     }
     if status != 200 {
