@@ -107,8 +107,14 @@ pub async fn run(cmd: Case) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn reqwest_get(url: &str) -> anyhow::Result<(u16, Value)> {
-    let r = reqwest::get(url).await.map_err(|e| {
+async fn reqwest_get(url: &str, token: Option<&str>, reason: &str) -> anyhow::Result<(u16, Value)> {
+    let mut req = reqwest::Client::new()
+        .get(url)
+        .header("x-access-reason", reason);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.map_err(|e| {
         anyhow::anyhow!("cannot reach intake at {url}: {e} (is `xinfang up` running?)")
     })?;
     let status = r.status().as_u16();
