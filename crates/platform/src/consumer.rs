@@ -325,7 +325,10 @@ pub async fn run<H: Handler>(
                     sample_consumer(&consumer, &spec.name).await;
                     continue;
                 }
-                _ = shutdown.cancelled() => break 'outer,
+                _ = shutdown.cancelled() => {
+                    release_buffered(&mut chunks, &spec.name).await;
+                    break 'outer;
+                }
             };
             let Some(chunk) = chunk else { continue 'outer };
             let mut msgs = Vec::with_capacity(chunk.len());
@@ -344,6 +347,27 @@ pub async fn run<H: Handler>(
     }
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())
+}
+
+/// Hands back what the pull stream had already fetched but no batch had taken: a nak makes
+/// the server redeliver it now (to another instance) instead of after `ack_wait`.
+async fn release_buffered<S>(chunks: &mut S, name: &str)
+where
+    S: futures::Stream<
+            Item = Vec<Result<jetstream::Message, jetstream::consumer::pull::MessagesError>>,
+        > + Unpin,
+{
+    let mut released = 0usize;
+    while let Some(Some(chunk)) = futures::FutureExt::now_or_never(chunks.next()) {
+        for m in chunk.into_iter().flatten() {
+            if m.ack_with(AckKind::Nak(None)).await.is_ok() {
+                released += 1;
+            }
+        }
+    }
+    if released > 0 {
+        tracing::info!(consumer = %name, released, "released prefetched messages at shutdown");
+    }
 }
 
 /// Publishes the consumer's backlog as gauges: pending (not yet delivered), waiting for ack,
