@@ -349,8 +349,9 @@ pub async fn run<H: Handler>(
     Ok(())
 }
 
-/// Hands back what the pull stream had already fetched but no batch had taken: a nak makes
-/// the server redeliver it now (to another instance) instead of after `ack_wait`.
+/// Hands back what the pull stream had already received but no batch had taken: a nak makes
+/// the server redeliver it now (to another instance) instead of after `ack_wait`. Messages
+/// still in transit at that moment come back after `ack_wait` as usual.
 async fn release_buffered<S>(chunks: &mut S, name: &str)
 where
     S: futures::Stream<
