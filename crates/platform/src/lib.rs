@@ -12,6 +12,7 @@ pub mod main_runner;
 pub mod metrics;
 pub mod nats;
 pub mod outbox;
+mod outbox_batch;
 pub mod redis;
 pub mod shutdown;
 pub mod telemetry;

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::subject::Subject;
 
+pub use crate::outbox_batch::Batch;
+
 use crate::config::Outbox as OutboxSettings;
 use crate::nats::MSG_ID;
 use crate::trace_context;

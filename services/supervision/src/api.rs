@@ -27,10 +27,10 @@ use xinfang_platform::auth::{Auth, Caller};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::handlers::Rules;
-use crate::outbox_batch::Batch;
 use crate::stats::{self, StatsQuery};
 use crate::store;
 use crate::supervise::{self, FORMS, NewSupervision};
+use xinfang_platform::outbox::Batch;
 
 #[derive(Clone)]
 pub struct ApiState {

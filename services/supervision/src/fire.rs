@@ -27,10 +27,10 @@ use xinfang_domain::subject;
 use crate::clock::Clock;
 use crate::handlers::Rules;
 use crate::ids::{deterministic_v7, firing_event_id};
-use crate::outbox_batch::Batch;
 use crate::store::DeadlineRow;
 use crate::supervise::{self, ESCALATION, NewSupervision};
 use crate::timers::TimerIndex;
+use xinfang_platform::outbox::Batch;
 
 /// What this instance's timer loop has done (tests and the benchmark count with it).
 #[derive(Debug, Default)]

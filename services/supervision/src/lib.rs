@@ -10,7 +10,6 @@ pub mod fire;
 pub mod handlers;
 pub mod ids;
 pub mod indexer;
-pub mod outbox_batch;
 pub mod projection;
 pub mod service;
 pub mod settings;

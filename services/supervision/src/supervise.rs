@@ -15,8 +15,8 @@ use xinfang_domain::subject;
 
 use crate::handlers::Rules;
 use crate::ids::{deterministic_v7, firing_event_id, millis_of};
-use crate::outbox_batch::Batch;
 use crate::store::{self, NewDeadline};
+use xinfang_platform::outbox::Batch;
 
 /// The forms of 督办 a supervisor may issue (domain.md §9, practice S25).
 pub const FORMS: [&str; 4] = ["written_notice", "summons", "on_site", "joint"];

@@ -1,13 +1,13 @@
 //! Many outbox rows in one statement. Same table, columns, conflict rule and wake-up as
-//! `xinfang_platform::outbox::enqueue`, which writes one row per call (two round trips each):
-//! firing a thousand timers per transaction needs one round trip for all their events.
+//! [`crate::outbox::enqueue`], which writes one row per call (two round trips each): a
+//! transaction emitting a thousand events (firing timers) needs one round trip for all.
 
+use crate::trace_context;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::subject::Subject;
-use xinfang_platform::trace_context;
 
 /// Events to write, built up while a transaction decides what happens.
 #[derive(Default)]
