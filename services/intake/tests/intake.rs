@@ -153,19 +153,14 @@ async fn registers_every_channel_with_a_case_number_and_query_code() {
         .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
-    // The event went out through the outbox with the classification.
-    let msgs = app
-        .env
-        .read(
-            &app.env.county,
-            &subject::family_filter(&app.env.county, "case").unwrap(),
-        )
+    // The events go out through the outbox relay: wait for all six.
+    let filter = subject::family_filter(&app.env.county, "case").unwrap();
+    app.env
+        .wait_for("six registered events on the stream", 20, async || {
+            app.env.read(&app.env.county, &filter).await.len() >= 6
+        })
         .await;
-    assert!(
-        msgs.len() >= 6,
-        "registered events published: {}",
-        msgs.len()
-    );
+    let msgs = app.env.read(&app.env.county, &filter).await;
     let first: Envelope = Envelope::from_bytes(&msgs[0].payload).unwrap();
     assert_eq!(first.kind, "registered");
     assert_eq!(first.data["department"], json!("rsj"));
