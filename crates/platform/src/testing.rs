@@ -182,6 +182,31 @@ impl TestEnv {
         out
     }
 
+    /// Publishes `data` as a `case.<kind>` event about `case_no` on `county`'s stream, as an
+    /// upstream service would, and waits for JetStream's ack.
+    pub async fn publish_case<T: serde::Serialize>(
+        &self,
+        county: &CountyCode,
+        kind: &str,
+        case_no: &str,
+        data: &T,
+    ) {
+        let subj = subject::case_event(county, kind).expect("valid case subject");
+        let env = xinfang_domain::envelope::Envelope::new(
+            kind,
+            Some(case_no.to_owned()),
+            county.clone(),
+            chrono::Utc::now(),
+            data,
+        )
+        .expect("valid envelope");
+        crate::nats::publish(&self.infra.js, &subj, &env)
+            .await
+            .expect("published")
+            .await
+            .expect("acked");
+    }
+
     /// Polls `f` every 50 ms for up to `secs`; panics with `what` on timeout.
     pub async fn wait_for(&self, what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

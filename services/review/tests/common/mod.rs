@@ -15,10 +15,8 @@ use xinfang_domain::deadline::{CST, cst_date};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{Accepted, AssignMode, Assigned, Registered, Replied, kind};
 use xinfang_domain::petition::{Art31Branch, Channel, OpinionOutcome, PetitionType};
-use xinfang_domain::subject;
 use xinfang_platform::config::{Loaded, Secret};
 use xinfang_platform::host::Infra;
-use xinfang_platform::nats;
 use xinfang_platform::testing::{TestEnv, repo_root};
 use xinfang_review::clock::Clock;
 use xinfang_review::identity::{HashKey, ID_LABEL};
@@ -222,20 +220,9 @@ impl Harness {
     }
 
     pub async fn publish<T: serde::Serialize>(&self, kind: &str, case_no: &str, data: &T) {
-        let subj = subject::case_event(&self.county(), kind).unwrap();
-        let env = Envelope::new(
-            kind,
-            Some(case_no.to_owned()),
-            self.county(),
-            Utc::now(),
-            data,
-        )
-        .unwrap();
-        nats::publish(self.env.js(), &subj, &env)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        self.env
+            .publish_case(&self.county(), kind, case_no, data)
+            .await;
     }
 
     /// registered → assigned → accepted → replied (served on `served_on`), as the upstream

@@ -16,8 +16,7 @@ use xinfang_domain::petition::{Art31Branch, Channel, Diversion, PetitionType};
 use xinfang_domain::seal::{self, DataKey};
 use xinfang_domain::subject;
 use xinfang_platform::host::Started;
-use xinfang_platform::nats;
-use xinfang_platform::testing::{TestEnv, repo_root};
+use xinfang_platform::testing::TestEnv;
 
 pub const NAME: &str = "王小明";
 pub const MOBILE: &str = "13812345678";
@@ -27,32 +26,6 @@ pub struct Harness {
     pub started: Started,
     pub dir_file: PathBuf,
     pub seq: std::sync::atomic::AtomicU32,
-}
-
-/// A directory TOML for `city` and `county` with every shipped department plus `gov`.
-pub fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {
-    let tsv = std::fs::read_to_string(repo_root().join("config/departments.tsv")).unwrap();
-    let mut codes: Vec<(String, String)> = vec![("gov".into(), "人民政府".into())];
-    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut cols = line.split('\t');
-        codes.push((cols.next().unwrap().into(), cols.next().unwrap().into()));
-    }
-    let mut out = String::from("[directory]\nname = \"test\"\n");
-    for (i, (code, name, parent)) in [(city, "测试市", None), (county, "测试县", Some(city))]
-        .into_iter()
-        .enumerate()
-    {
-        out += &format!("\n[[county]]\ncode = \"{code}\"\nname = \"{name}\"\n");
-        if let Some(p) = parent {
-            out += &format!("parent = \"{p}\"\n");
-        }
-        for (j, (d, n)) in codes.iter().enumerate() {
-            out += &format!(
-                "[[county.department]]\ncode = \"{d}\"\nname = \"{n}\"\ncontacts = {{ email = \"{d}-{code}@example.gov.cn\", mobile = \"1390000{i}{j:02}1\" }}\n"
-            );
-        }
-    }
-    out
 }
 
 impl Harness {
@@ -70,22 +43,15 @@ impl Harness {
     }
 
     async fn start_configured(routing_toml: &str, auth: bool) -> Harness {
-        let file =
-            std::env::temp_dir().join(format!("xf-routing-dir-{}.toml", uuid::Uuid::now_v7()));
-        let file2 = file.clone();
         let toml = format!("[routing]\noperator = \"tester\"\n{routing_toml}");
         let env = TestEnv::start(
-            move |p| {
-                let city = CountyCode::parse(&p.deployment.city).unwrap();
-                let county = CountyCode::parse(&p.deployment.counties[1]).unwrap();
-                std::fs::write(&file2, directory_toml(&city, &county)).unwrap();
-                p.paths.directory = file2.clone();
-                p.security.auth_required = auth;
-            },
+            // TestEnv writes a directory of its city and county with every department.
+            move |p| p.security.auth_required = auth,
             &toml,
         )
         .await
         .expect("local NATS, Postgres and Redis must be running");
+        let file = env.infra.settings.platform.paths.directory.clone();
         let started = xinfang_routing::service::start(env.infra.clone())
             .await
             .expect("routing starts");
@@ -189,20 +155,9 @@ impl Harness {
     }
 
     pub async fn publish<T: serde::Serialize>(&self, kind: &str, case_no: &str, data: &T) {
-        let subj = subject::case_event(&self.county(), kind).unwrap();
-        let env = Envelope::new(
-            kind,
-            Some(case_no.to_owned()),
-            self.county(),
-            Utc::now(),
-            data,
-        )
-        .unwrap();
-        nats::publish(self.env.js(), &subj, &env)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        self.env
+            .publish_case(&self.county(), kind, case_no, data)
+            .await;
     }
 
     pub async fn register(&self, r: &Registered) {
