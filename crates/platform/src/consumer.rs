@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer::pull};
+use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::{Executor, PgConnection};
@@ -380,13 +380,5 @@ async fn sample_consumer(consumer: &jetstream::consumer::PullConsumer, name: &st
         metrics::gauge!("xf_consumer_pending", &labels).set(info.num_pending as f64);
         metrics::gauge!("xf_consumer_ack_pending", &labels).set(info.num_ack_pending as f64);
         metrics::gauge!("xf_consumer_redelivered", &labels).set(info.num_redelivered as f64);
-    }
-}
-
-/// Filter config as used by the CLI and tests to read a subject family back.
-pub fn ordered_config(filter: &str) -> pull::OrderedConfig {
-    pull::OrderedConfig {
-        filter_subject: filter.to_owned(),
-        ..Default::default()
     }
 }

@@ -1,11 +1,8 @@
 //! Dead letters: listing and replaying what consumers gave up on. Dead letters live in the
 //! county's stream under `xf.<county>.dlq.<consumer>` with the error in headers.
 
-use std::time::Duration;
-
 use async_nats::HeaderMap;
 use async_nats::jetstream;
-use futures::StreamExt;
 use serde::Serialize;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
@@ -38,30 +35,8 @@ fn header(h: &HeaderMap, name: &str) -> String {
 pub async fn list(js: &jetstream::Context, county: &CountyCode) -> anyhow::Result<Vec<DeadLetter>> {
     let stream = js.get_stream(subject::stream_name(county)).await?;
     let filter = subject::family_filter(county, "dlq")?;
-    let info = stream.clone();
-    let expected: usize = info
-        .info_with_subjects(&filter)
-        .await?
-        .filter_map(|r| async { r.ok() })
-        .map(|(_, n)| n)
-        .fold(0, |a, n| async move { a + n })
-        .await;
-    let mut out = Vec::with_capacity(expected);
-    if expected == 0 {
-        return Ok(out);
-    }
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig {
-            filter_subject: filter,
-            ..Default::default()
-        })
-        .await?;
-    let mut msgs = consumer.messages().await?;
-    while out.len() < expected {
-        let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), msgs.next()).await else {
-            break;
-        };
-        let m = m?;
+    let mut out = Vec::new();
+    for m in crate::nats::read_all(&stream, &filter).await? {
         let info = m.info().map_err(|e| anyhow::anyhow!("{e}"))?;
         let seq = info.stream_sequence;
         let at = info.published.to_string();

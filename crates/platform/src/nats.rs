@@ -125,3 +125,42 @@ pub async fn publish<T: Serialize>(
         .headers(event_headers(env));
     Ok(js.send_publish(subject.to_string(), msg).await?)
 }
+
+/// How many stored messages of `stream` match `filter`.
+pub async fn count(stream: &stream::Stream, filter: &str) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    let subjects = stream.clone().info_with_subjects(filter).await?;
+    Ok(subjects
+        .filter_map(|r| async { r.ok() })
+        .fold(0usize, |a, (_, n)| async move { a + n })
+        .await)
+}
+
+/// Every message of `stream` stored under `filter` when called, oldest first, read with an
+/// ordered (ephemeral) consumer. For tools and tests: a stream's full history is unbounded.
+pub async fn read_all(
+    stream: &stream::Stream,
+    filter: &str,
+) -> anyhow::Result<Vec<jetstream::Message>> {
+    use futures::StreamExt;
+    let expected = count(stream, filter).await?;
+    let mut out = Vec::with_capacity(expected);
+    if expected == 0 {
+        return Ok(out);
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: filter.to_owned(),
+            ..Default::default()
+        })
+        .await?;
+    let mut msgs = consumer.messages().await?;
+    while out.len() < expected {
+        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+            Ok(Some(m)) => out.push(m?),
+            // Fewer than counted (a purge or deletion meanwhile): return what there is.
+            _ => break,
+        }
+    }
+    Ok(out)
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use base64::Engine;
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::subject;
@@ -156,30 +155,10 @@ impl TestEnv {
         let Ok(stream) = self.infra.stream(county) else {
             return Vec::new();
         };
-        let expected = count(&stream, filter).await;
-        if expected == 0 {
-            return Vec::new();
-        }
-        let Ok(c) = stream
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: filter.to_owned(),
-                ..Default::default()
-            })
+        crate::nats::read_all(&stream, filter)
             .await
-        else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let Ok(mut msgs) = c.messages().await else {
-            return out;
-        };
-        while out.len() < expected {
-            match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
-                Ok(Some(Ok(m))) => out.push(m.message),
-                _ => break,
-            }
-        }
-        out
+            .map(|msgs| msgs.into_iter().map(|m| m.message).collect())
+            .unwrap_or_default()
     }
 
     /// Publishes `data` as a `case.<kind>` event about `case_no` on `county`'s stream, as an
@@ -262,19 +241,5 @@ impl TestEnv {
             .await;
             admin.close().await;
         }
-    }
-}
-
-async fn count(stream: &jetstream::stream::Stream, filter: &str) -> usize {
-    let s = stream.clone();
-    match s.info_with_subjects(filter).await {
-        Ok(subjects) => {
-            subjects
-                .filter_map(|r| async { r.ok() })
-                .map(|(_, n)| n)
-                .fold(0usize, |a, n| async move { a + n })
-                .await
-        }
-        Err(_) => 0,
     }
 }

@@ -415,20 +415,12 @@ async fn read_subject(
     stream: &jetstream::stream::Stream,
     filter: &str,
 ) -> Vec<async_nats::Message> {
-    let c = stream
-        .create_consumer(consumer::ordered_config(filter))
+    nats::read_all(stream, filter)
         .await
-        .unwrap();
-    let expected = count_subject(_js, stream, filter).await;
-    let mut out = Vec::new();
-    let mut msgs = c.messages().await.unwrap();
-    while out.len() < expected {
-        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
-            Ok(Some(Ok(m))) => out.push(m.message),
-            _ => break,
-        }
-    }
-    out
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message)
+        .collect()
 }
 
 async fn count_subject(
@@ -436,15 +428,7 @@ async fn count_subject(
     stream: &jetstream::stream::Stream,
     filter: &str,
 ) -> usize {
-    let s = stream.clone();
-    let info = s
-        .info_with_subjects(filter)
-        .await
-        .unwrap()
-        .filter_map(|r| async { r.ok() })
-        .collect::<Vec<_>>()
-        .await;
-    info.iter().map(|(_, n)| *n).sum()
+    nats::count(stream, filter).await.unwrap()
 }
 
 #[tokio::test]
