@@ -272,7 +272,10 @@ impl Handler for RegistryHandler {
             }
             sqlx::query(
                 "update cases set
-                   status = coalesce($2, status),
+                   -- case.* and review.* arrive on separate consumers, in either order:
+                   -- once terminated (the end of the road), a late event never reopens it.
+                   status = case when terminated_at is not null then status
+                                 else coalesce($2, status) end,
                    current_department = coalesce($3, current_department),
                    milestones = case when $4::text is null then milestones
                                 else jsonb_set(milestones, array[$4::text], $5::jsonb, true) end,

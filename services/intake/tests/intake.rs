@@ -578,3 +578,44 @@ async fn personal_data_is_stored_sealed_beside_keyed_hashes() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    // The two families are consumed separately: here the termination wins the race.
+    app.publish(
+        &app.env.county,
+        "case",
+        "terminated",
+        &case_no,
+        json!({"case_no": case_no, "petitioner_key": "k", "at": chrono::Utc::now()}),
+    )
+    .await;
+    app.env
+        .wait_for("the termination", 20, async || {
+            app.status_of(&case_no).await == "terminated"
+        })
+        .await;
+    app.publish(
+        &app.env.county,
+        "review",
+        "decided",
+        &case_no,
+        json!({"case_no": case_no, "level": "rereview"}),
+    )
+    .await;
+    app.env
+        .wait_for("the late decision on the timeline", 20, async || {
+            app.get(&format!("/v1/cases/{case_no}")).await.1["timeline"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|e| e["event"] == "decided"))
+        })
+        .await;
+    assert_eq!(app.status_of(&case_no).await, "terminated");
+    app.stop().await;
+}
