@@ -7,8 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
-use xinfang_domain::classify::similarity::fingerprint_with;
-use xinfang_domain::classify::{Classification, Classifier, Fingerprint, similarity};
+use xinfang_domain::classify::{Classification, Classifier};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, Contact, RepeatDisposition, RepeatLink, SealedContact};
@@ -61,19 +60,6 @@ impl From<sqlx::Error> for RegisterError {
     }
 }
 
-pub fn fingerprint_bytes(f: &Fingerprint) -> Vec<u8> {
-    f.as_slice().iter().flat_map(|h| h.to_le_bytes()).collect()
-}
-
-/// None for a stored fingerprint of another length (an older scheme): no match.
-pub fn fingerprint_from_bytes(b: &[u8]) -> Option<Fingerprint> {
-    let v: Vec<u32> = b
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Fingerprint::try_from(v).ok()
-}
-
 impl Registrar {
     /// Keyed hash naming the petitioner: the ID number when given, else the mobile.
     fn petitioner_key(&self, v: &ValidRegistration) -> String {
@@ -99,7 +85,7 @@ impl Registrar {
         let classification = self
             .classifier
             .classify_with_id_number(&v.text, v.petitioner.id_number.as_ref().map(|i| i.as_str()));
-        let fp = fingerprint_with(self.classifier.segmenter(), &v.text);
+        let matter = self.classifier.matter(&v.text);
         let petitioner_key = self.petitioner_key(&v);
         let contact = Contact {
             name: v.petitioner.name.as_str().to_owned(),
@@ -137,8 +123,11 @@ impl Registrar {
             .bind(&petitioner_key)
             .execute(&mut *tx)
             .await?;
+        // The petitioner's matters (a repeat merged into one is compared through that one). Both
+        // texts are compared as segmented now, so older cases need no stored fingerprint.
         let rows = sqlx::query(
-            "select case_no, county, fingerprint, status, terminated_at, repeat_count
+            "select case_no, county, text, department, current_department, status, terminated_at,
+                    repeat_count
              from cases where petitioner_key = $1 and repeat_of is null",
         )
         .bind(&petitioner_key)
@@ -152,17 +141,21 @@ impl Registrar {
             };
             let status: String = r.try_get("status")?;
             let terminated_at: Option<DateTime<Utc>> = r.try_get("terminated_at")?;
+            let text: String = r.try_get("text")?;
+            let department: String = r.try_get("department")?;
+            let current: Option<String> = r.try_get("current_department")?;
             earlier.push(EarlierCase {
                 case_no: r.try_get("case_no")?,
                 registered_by: county,
-                similarity: fingerprint_from_bytes(&r.try_get::<Vec<u8>, _>("fingerprint")?)
-                    .map_or(0.0, |other| similarity(&fp, &other)),
+                similarity: matter.overlap(&self.classifier.matter(&text)),
+                same_department: department == classification.department
+                    || current.as_deref() == Some(classification.department.as_str()),
                 terminated: terminated_at.is_some() || status == "terminated",
                 finished: is_finished(&status),
                 count: r.try_get::<i32, _>("repeat_count")?.max(1) as u32,
             });
         }
-        let link = repeat::link(&v.county, &earlier, self.settings.repeat_threshold);
+        let link = repeat::link(&v.county, &earlier, self.settings.repeat_thresholds());
         let status = match link.as_ref().map(|l| l.disposition) {
             Some(RepeatDisposition::NotAccepted) => "not_accepted",
             Some(RepeatDisposition::NotReaccepted) => "not_reaccepted",
@@ -200,12 +193,12 @@ impl Registrar {
         sqlx::query(
             "insert into cases (case_no, query_code, county, matter_county, channel, received_at,
                 registered_at, clerk_id, petitioner_sealed, id_number_sealed, id_number_hash, mobile_hash,
-                petitioner_key, group_size, representatives_sealed, text, fingerprint,
+                petitioner_key, group_size, representatives_sealed, text,
                 petition_type, branch, diversion, department, accuses_official, confidential,
                 urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
                 repeat_count, status, milestones)
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$32,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,
-                $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)",
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$31,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,
+                $20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)",
         )
         .bind(&case_no)
         .bind(&query_code)
@@ -222,7 +215,6 @@ impl Registrar {
         .bind(v.group_size as i32)
         .bind(&representatives)
         .bind(&v.text)
-        .bind(fingerprint_bytes(&fp))
         .bind(classification.petition_type.as_str())
         .bind(classification.branch.map(|b| b.as_str()))
         .bind(classification.diversion.map(|d| d.as_str()))

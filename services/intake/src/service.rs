@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xinfang_domain::classify::{Classifier, ClassifierRules, Gazetteer};
+use xinfang_domain::classify::{Classifier, ClassifierRules, Gazetteer, examples};
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 
@@ -16,7 +16,8 @@ pub const NAME: &str = "intake";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Loads the classification rules and gazetteer from `dir` (the deployment's data).
+/// Loads the classification rules, gazetteer and labelled examples from `dir` (the
+/// deployment's data).
 pub fn load_classifier(dir: &std::path::Path) -> anyhow::Result<Classifier> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
@@ -24,7 +25,8 @@ pub fn load_classifier(dir: &std::path::Path) -> anyhow::Result<Classifier> {
     };
     let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
     let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
-    Ok(Classifier::new(rules, gazetteer)?)
+    let examples = examples::parse(&read("examples.jsonl")?)?;
+    Ok(Classifier::new(rules, gazetteer, &examples)?)
 }
 
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {

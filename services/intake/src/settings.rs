@@ -1,14 +1,17 @@
 //! The `[intake]` configuration section.
 
 use serde::{Deserialize, Serialize};
-use xinfang_domain::classify::DEFAULT_REPEAT_THRESHOLD;
 use xinfang_domain::registration::MAX_TEXT_CHARS;
+use xinfang_domain::repeat::Thresholds;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeSettings {
-    /// Text similarity (0..1) above which the same petitioner's petitions are the same matter.
+    /// Text similarity (0..1, weighted word overlap) from which the same petitioner's petitions
+    /// are the same matter.
     pub repeat_threshold: f32,
+    /// The same, when both petitions are for the same department.
+    pub repeat_threshold_same_department: f32,
     /// Longest petition text accepted, in characters.
     pub max_text_chars: usize,
     /// Largest page of `GET /v1/cases`.
@@ -18,9 +21,19 @@ pub struct IntakeSettings {
 impl Default for IntakeSettings {
     fn default() -> Self {
         Self {
-            repeat_threshold: DEFAULT_REPEAT_THRESHOLD,
+            repeat_threshold: Thresholds::default().any,
+            repeat_threshold_same_department: Thresholds::default().same_department,
             max_text_chars: MAX_TEXT_CHARS,
             max_page_size: 200,
+        }
+    }
+}
+
+impl IntakeSettings {
+    pub fn repeat_thresholds(&self) -> Thresholds {
+        Thresholds {
+            any: self.repeat_threshold,
+            same_department: self.repeat_threshold_same_department,
         }
     }
 }

@@ -8,10 +8,13 @@
 
 use std::collections::HashSet;
 
+use super::examples::{self, Example};
 use super::gazetteer::Gazetteer;
+use super::matter::{MatterWords, WordWeights};
 use super::rules::{ClassifierRules, Pattern, Rule};
 use super::segment::Segmenter;
-use super::{Classification, EMBEDDED_GAZETTEER, EMBEDDED_RULES, RulesError};
+use super::term_model::TermModel;
+use super::{Classification, EMBEDDED_EXAMPLES, EMBEDDED_GAZETTEER, EMBEDDED_RULES, RulesError};
 use crate::petition::{Art31Branch, Diversion, PetitionType};
 
 /// Built once (it loads the jieba dictionary), then `classify` is pure and thread-safe.
@@ -20,6 +23,11 @@ pub struct Classifier {
     rules: ClassifierRules,
     gazetteer: Gazetteer,
     segmenter: Segmenter,
+    /// Learnt from the examples: department codes and type names (`申诉求决`) as labels.
+    department_model: TermModel,
+    type_model: TermModel,
+    /// Word rarity over the examples, for "same matter" comparisons.
+    word_weights: WordWeights,
 }
 
 /// One petition prepared for matching.
@@ -153,13 +161,31 @@ impl<K: PartialEq> Tally<K> {
 
 impl Classifier {
     /// Builds the engine: jieba with its default dictionary plus every place name and rule term
-    /// as a user word, so they segment whole.
-    pub fn new(rules: ClassifierRules, gazetteer: Gazetteer) -> Result<Self, RulesError> {
+    /// as a user word, so they segment whole; and the term models, learnt from `examples`.
+    pub fn new(
+        rules: ClassifierRules,
+        gazetteer: Gazetteer,
+        examples: &[Example],
+    ) -> Result<Self, RulesError> {
         let segmenter = Segmenter::new(gazetteer.place_names().chain(rules.vocabulary()));
+        let s = &rules.settings;
+        let learn = |label: fn(&Example) -> &str| {
+            TermModel::train(
+                examples.iter().map(|e| (e.text.as_str(), label(e))),
+                s.model_smoothing,
+                s.model_sharpness,
+            )
+        };
+        let department_model = learn(|e| e.department.as_str());
+        let type_model = learn(|e| e.petition_type.zh());
+        let word_weights = WordWeights::learn(&segmenter, examples.iter().map(|e| e.text.as_str()));
         Ok(Self {
             rules,
             gazetteer,
             segmenter,
+            department_model,
+            type_model,
+            word_weights,
         })
     }
 
@@ -168,6 +194,7 @@ impl Classifier {
         Self::new(
             ClassifierRules::from_toml_str(EMBEDDED_RULES)?,
             Gazetteer::from_toml_str(EMBEDDED_GAZETTEER)?,
+            &examples::parse(EMBEDDED_EXAMPLES)?,
         )
     }
 
@@ -232,6 +259,27 @@ impl Classifier {
                 None => {}
             }
             reasons.push(format!("rule {} [{}] +{w}", rule.id, evidence.join(", ")));
+        }
+
+        // The term models vote on top of the rules, in proportion to their probability.
+        if settings.type_model_weight > 0.0 {
+            for (label, p) in self.type_model.posteriors(&normalised) {
+                if let Ok(t) = PetitionType::parse(label) {
+                    types.add(t, settings.type_model_weight * p);
+                }
+            }
+        }
+        if settings.department_model_weight > 0.0 {
+            let mut best: Option<(&str, f32)> = None;
+            for (code, p) in self.department_model.posteriors(&normalised) {
+                departments.add(code, settings.department_model_weight * p);
+                if best.is_none_or(|(_, bp)| p > bp) {
+                    best = Some((code, p));
+                }
+            }
+            if let Some((code, p)) = best {
+                reasons.push(format!("examples suggest department {code} (p={p:.2})"));
+            }
         }
 
         // Type.
@@ -345,6 +393,12 @@ impl Classifier {
             ));
         }
         c
+    }
+
+    /// The text's content words weighted by rarity, to compare with another petition of the same
+    /// petitioner (see [`MatterWords::overlap`]).
+    pub fn matter(&self, text: &str) -> MatterWords {
+        MatterWords::new(&self.segmenter, &self.word_weights, &normalise(text))
     }
 
     /// The rules that fire on a text, for tuning tools and tests.

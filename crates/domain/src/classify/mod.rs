@@ -9,10 +9,13 @@
 
 mod departments;
 mod engine;
+pub mod examples;
 mod gazetteer;
+pub mod matter;
 mod rules;
 mod segment;
 pub mod similarity;
+pub mod term_model;
 
 #[cfg(test)]
 mod dev_set;
@@ -24,16 +27,22 @@ use crate::petition::{Art31Branch, Diversion, PetitionType};
 
 pub use departments::{Department, Departments};
 pub use engine::Classifier;
+pub use examples::Example;
 pub use gazetteer::{CountyEntry, Gazetteer, PlaceKind, PlaceMatch};
+pub use matter::{MatterWords, WordWeights};
 pub use rules::{ClassifierRules, Pattern, Rule, Settings, Votes};
 pub use segment::{Segmenter, Token};
-pub use similarity::{DEFAULT_REPEAT_THRESHOLD, Fingerprint, fingerprint, similarity};
+pub use similarity::{Fingerprint, fingerprint, similarity};
 
 /// The shipped rules, used by [`Classifier::embedded`].
 pub const EMBEDDED_RULES: &str = include_str!("../../../../config/classification/rules.toml");
 /// The shipped gazetteer, used by [`Classifier::embedded`] and by [`fingerprint`].
 pub const EMBEDDED_GAZETTEER: &str =
     include_str!("../../../../config/classification/gazetteer.toml");
+
+/// The shipped labelled examples the term models learn from, used by [`Classifier::embedded`].
+pub const EMBEDDED_EXAMPLES: &str =
+    include_str!("../../../../config/classification/examples.jsonl");
 
 /// What the classifier proposes for one petition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

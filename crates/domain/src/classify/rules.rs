@@ -147,6 +147,14 @@ pub struct Settings {
     pub accuses_official_threshold: f32,
     /// Starting score per type (the default type carries the largest).
     pub type_prior: Vec<(PetitionType, f32)>,
+    /// What the term models learnt from the examples add to a class's score: weight × the
+    /// model's probability for it. 0 turns a model off.
+    pub department_model_weight: f32,
+    pub type_model_weight: f32,
+    /// Pseudo-count for words a class's examples never used.
+    pub model_smoothing: f32,
+    /// How sharply the models' per-word evidence becomes probability.
+    pub model_sharpness: f32,
 }
 
 /// The validated classification rules.
@@ -180,6 +188,22 @@ struct SettingsFile {
     accuses_official_threshold: f32,
     #[serde(default)]
     type_prior: BTreeMap<String, f32>,
+    #[serde(default)]
+    department_model_weight: f32,
+    #[serde(default)]
+    type_model_weight: f32,
+    #[serde(default = "default_model_smoothing")]
+    model_smoothing: f32,
+    #[serde(default = "default_model_sharpness")]
+    model_sharpness: f32,
+}
+
+fn default_model_smoothing() -> f32 {
+    0.1
+}
+
+fn default_model_sharpness() -> f32 {
+    4.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +327,15 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         "accuses_official_threshold",
         false,
     )?;
+    check_weight(
+        s.department_model_weight,
+        at,
+        "department_model_weight",
+        true,
+    )?;
+    check_weight(s.type_model_weight, at, "type_model_weight", true)?;
+    check_weight(s.model_smoothing, at, "model_smoothing", false)?;
+    check_weight(s.model_sharpness, at, "model_sharpness", false)?;
     if !departments.contains(&s.default_department) {
         return Err(RulesError::invalid(
             at,
@@ -324,6 +357,10 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         branch_threshold: s.branch_threshold,
         accuses_official_threshold: s.accuses_official_threshold,
         type_prior,
+        department_model_weight: s.department_model_weight,
+        type_model_weight: s.type_model_weight,
+        model_smoothing: s.model_smoothing,
+        model_sharpness: s.model_sharpness,
     })
 }
 

@@ -1,0 +1,229 @@
+//! A naive Bayes model over character bigrams, learnt from labelled example petitions
+//! (`config/classification/examples.jsonl`).
+//!
+//! The rules carry the field's vocabulary; this model catches how people actually phrase a
+//! matter when no listed term appears (a 钢筋工 who "干完活只拿了两千" is a wage matter). Character
+//! bigrams need no segmentation, so editing the dictionary or the rules never moves the model.
+//! Training is counting, so the classifier learns at start-up from the examples shipped with the
+//! deployment: adding reviewed petitions to that file is how a bureau teaches it.
+//!
+//! Class priors are ignored on purpose: the examples' mix of departments is not the bureau's.
+
+use std::collections::{BTreeSet, HashMap};
+
+/// Word features of one text: every pair of adjacent CJK characters, and every run of two or
+/// more ASCII letters or digits (`ICU`, `12345`), lower-cased. A set: repeating a word in one
+/// petition does not make it more of that class.
+pub fn features(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut prev: Option<char> = None;
+    let mut ascii = String::new();
+    for c in text.chars() {
+        if is_cjk(c) {
+            if let Some(p) = prev {
+                out.insert([p, c].iter().collect());
+            }
+            prev = Some(c);
+        } else {
+            prev = None;
+        }
+        if c.is_ascii_alphanumeric() {
+            ascii.push(c.to_ascii_lowercase());
+        } else {
+            flush_ascii(&mut ascii, &mut out);
+        }
+    }
+    flush_ascii(&mut ascii, &mut out);
+    out
+}
+
+fn flush_ascii(run: &mut String, out: &mut BTreeSet<String>) {
+    if run.len() >= 2 {
+        out.insert(std::mem::take(run));
+    } else {
+        run.clear();
+    }
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+}
+
+/// Feature counts per label. Built by [`TermModel::train`]; then read-only and thread-safe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TermModel {
+    labels: Vec<String>,
+    /// Feature → (label index, number of examples of that label with the feature).
+    counts: HashMap<String, Vec<(usize, u32)>>,
+    /// Per label: the sum of its examples' feature counts.
+    totals: Vec<u64>,
+    smoothing: f64,
+    /// How sharply per-feature evidence turns into probability (see [`Self::posteriors`]).
+    sharpness: f32,
+}
+
+impl TermModel {
+    /// Counts features per label. `smoothing` is the Lidstone pseudo-count (0.1 suits a few
+    /// hundred examples); `sharpness` is documented on [`Self::posteriors`].
+    pub fn train<'a>(
+        examples: impl IntoIterator<Item = (&'a str, &'a str)>,
+        smoothing: f32,
+        sharpness: f32,
+    ) -> Self {
+        let mut labels: Vec<String> = Vec::new();
+        let mut counts: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
+        let mut totals: Vec<u64> = Vec::new();
+        for (text, label) in examples {
+            let li = match labels.iter().position(|l| l == label) {
+                Some(i) => i,
+                None => {
+                    labels.push(label.to_owned());
+                    totals.push(0);
+                    labels.len() - 1
+                }
+            };
+            for f in features(text) {
+                totals[li] += 1;
+                let per_label = counts.entry(f).or_default();
+                match per_label.iter_mut().find(|(l, _)| *l == li) {
+                    Some((_, n)) => *n += 1,
+                    None => per_label.push((li, 1)),
+                }
+            }
+        }
+        Self {
+            labels,
+            counts,
+            totals,
+            smoothing: f64::from(smoothing.max(1e-6)),
+            sharpness,
+        }
+    }
+
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.labels.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Probability per label (in training order), summing to 1; empty for an untrained model.
+    ///
+    /// Naive Bayes multiplies hundreds of dependent bigram likelihoods and so is nearly always
+    /// "certain". Here the log-likelihoods are averaged per known feature and scaled by
+    /// `sharpness` before the softmax: the model votes with a confidence that reflects how much
+    /// better the best label explains a typical word, not the length of the letter. A text with no
+    /// known feature gets the uniform distribution.
+    pub fn posteriors(&self, text: &str) -> Vec<(&str, f32)> {
+        if self.labels.is_empty() {
+            return Vec::new();
+        }
+        let vocabulary = self.counts.len() as f64;
+        let mut log_likelihood = vec![0.0_f64; self.labels.len()];
+        let mut known = 0_usize;
+        for f in features(text) {
+            let Some(per_label) = self.counts.get(&f) else {
+                continue;
+            };
+            known += 1;
+            for (li, ll) in log_likelihood.iter_mut().enumerate() {
+                let n = per_label
+                    .iter()
+                    .find(|(l, _)| *l == li)
+                    .map_or(0, |(_, n)| *n);
+                let denominator = self.totals[li] as f64 + self.smoothing * vocabulary;
+                *ll += ((f64::from(n) + self.smoothing) / denominator).ln();
+            }
+        }
+        let uniform = 1.0 / self.labels.len() as f32;
+        if known == 0 {
+            return self.labels.iter().map(|l| (l.as_str(), uniform)).collect();
+        }
+        let max = log_likelihood
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let scaled: Vec<f64> = log_likelihood
+            .iter()
+            .map(|ll| ((ll - max) / known as f64 * f64::from(self.sharpness)).exp())
+            .collect();
+        let sum: f64 = scaled.iter().sum();
+        self.labels
+            .iter()
+            .zip(scaled)
+            .map(|(l, s)| (l.as_str(), (s / sum) as f32))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_are_cjk_bigrams_and_ascii_runs() {
+        let f = features("拨打１２３４５没人接，ICU费用");
+        // Full-width digits are not ASCII: normalising them is the classifier's job.
+        assert!(f.contains("拨打") && !f.contains("打１"));
+        assert!(f.contains("费用") && f.contains("icu"));
+        assert!(!f.contains("接，") && !f.contains("，I"));
+        let f = features("打12345热线");
+        assert!(f.contains("12345") && f.contains("热线") && !f.contains("打1"));
+    }
+
+    fn model() -> TermModel {
+        TermModel::train(
+            [
+                ("包工头拖欠工资不给", "rsj"),
+                ("工地老板欠我们工钱", "rsj"),
+                ("低保被取消了请求恢复低保", "mzj"),
+                ("申请低保乡里不批", "mzj"),
+            ],
+            0.1,
+            4.0,
+        )
+    }
+
+    #[test]
+    fn posteriors_favour_the_label_whose_examples_share_the_words() {
+        let m = model();
+        let p = m.posteriors("老板拖欠工钱");
+        assert_eq!(p.len(), 2);
+        let (best, bp) = p
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("two labels");
+        assert_eq!(best, "rsj");
+        assert!(bp > 0.8, "{p:?}");
+        let sum: f32 = p.iter().map(|(_, x)| x).sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        let p = m.posteriors("我家低保的事");
+        assert!(p.iter().any(|&(l, x)| l == "mzj" && x > 0.8), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_text_is_uniform_and_an_empty_model_says_nothing() {
+        let m = model();
+        let p = m.posteriors("abc，。");
+        assert!(p.iter().all(|&(_, x)| (x - 0.5).abs() < 1e-6), "{p:?}");
+        assert!(TermModel::train([], 0.1, 4.0).posteriors("工资").is_empty());
+    }
+
+    #[test]
+    fn sharpness_controls_certainty_not_the_ranking() {
+        let text = "老板拖欠工钱";
+        let soft = TermModel::train([("拖欠工资", "rsj"), ("低保", "mzj")], 0.1, 0.5);
+        let sharp = TermModel::train([("拖欠工资", "rsj"), ("低保", "mzj")], 0.1, 8.0);
+        fn top(m: &TermModel, text: &str) -> (String, f32) {
+            m.posteriors(text)
+                .into_iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(l, p)| (l.to_owned(), p))
+                .expect("labels")
+        }
+        assert_eq!(top(&soft, text).0, top(&sharp, text).0);
+        assert!(top(&sharp, text).1 > top(&soft, text).1);
+    }
+}
