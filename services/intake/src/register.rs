@@ -116,6 +116,17 @@ impl Registrar {
         let confidential = classification.accuses_official
             || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
 
+        let id_hash = v
+            .petitioner
+            .id_number
+            .as_ref()
+            .map(|i| self.keys.hash("id", i.as_str()));
+        let mobile_hash = v
+            .petitioner
+            .mobile
+            .as_ref()
+            .map(|m| self.keys.hash("mobile", m.as_str()));
+
         let mut tx = self.pool.begin().await?;
         // Serialise registrations of one petitioner so two copies of the same petition
         // arriving at once are linked, not both treated as first.
@@ -123,14 +134,22 @@ impl Registrar {
             .bind(&petitioner_key)
             .execute(&mut *tx)
             .await?;
-        // The petitioner's matters (a repeat merged into one is compared through that one). Both
-        // texts are compared as segmented now, so older cases need no stored fingerprint.
+        // The petitioner's matters (a repeat merged into one is compared through that one). The
+        // same person is the same ID number, or the same mobile when either petition gave no ID
+        // number: two people with different ID numbers may share a family phone. Both texts are
+        // compared as segmented now, so older cases need no stored fingerprint.
         let rows = sqlx::query(
             "select case_no, county, text, department, current_department, status, terminated_at,
                     repeat_count
-             from cases where petitioner_key = $1 and repeat_of is null",
+             from cases
+             where repeat_of is null
+               and (petitioner_key = $1
+                    or id_number_hash = $2
+                    or (mobile_hash = $3 and (id_number_hash is null or $2::text is null)))",
         )
         .bind(&petitioner_key)
+        .bind(&id_hash)
+        .bind(&mobile_hash)
         .fetch_all(&mut *tx)
         .await?;
         let mut earlier = Vec::with_capacity(rows.len());
@@ -179,16 +198,6 @@ impl Registrar {
             Some(i) => Some(self.keys.seal(i.as_str().as_bytes())?),
             None => None,
         };
-        let id_hash = v
-            .petitioner
-            .id_number
-            .as_ref()
-            .map(|i| self.keys.hash("id", i.as_str()));
-        let mobile_hash = v
-            .petitioner
-            .mobile
-            .as_ref()
-            .map(|m| self.keys.hash("mobile", m.as_str()));
         let matter_county = classification.county.clone();
         sqlx::query(
             "insert into cases (case_no, query_code, county, matter_county, channel, received_at,

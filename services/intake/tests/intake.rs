@@ -347,6 +347,20 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
         .await;
     assert!(stranger["repeat"].is_null(), "{stranger}");
 
+    // No ID number this time, the same mobile: the same person, so the same matter is linked.
+    let mut by_phone = app.petition(&county, ID_A, "13800138000", WAGES);
+    by_phone["petitioner"]
+        .as_object_mut()
+        .unwrap()
+        .remove("id_number");
+    let (_, by_phone) = app.post(&by_phone).await;
+    assert_eq!(by_phone["repeat"]["of"], json!(first_no), "{by_phone}");
+    // Someone else (another ID number) using that family phone is not that person.
+    let (_, relative) = app
+        .post(&app.petition(&county, ID_B, "13800138000", WAGES))
+        .await;
+    assert_ne!(relative["repeat"]["of"], json!(first_no), "{relative}");
+
     // Pending at the county, raised with the city: 不予受理 (Art 19 para 3).
     let (_, higher) = app
         .post(&app.petition(&city, ID_A, "13800138000", WAGES))
