@@ -298,12 +298,17 @@ fn classify_dev_set_accuracy() {
 #[test]
 fn classify_examples_in_sample_accuracy() {
     let rep = evaluate("examples", &example_rows(&[]));
-    assert!(rep.petition_type.rate() >= 0.9, "type");
-    assert!(rep.department.rate() >= 0.85, "department");
+    assert!(rep.petition_type.rate() >= 0.95, "type");
+    assert!(rep.department.rate() >= 0.95, "department");
     assert!(rep.county_text.rate() >= 0.9, "county");
+    // Rules only (the diversion model is off, see rules.toml), and the examples' convention is
+    // narrower than the dev set's.
     assert!(rep.diversion.rate() >= 0.85, "diversion");
+    // The flag is rules only (no model yet); the later batches count misconduct of a
+    // department's own staff (a doctor's 红包, a teacher's paid tutoring) that the rules' official
+    // lexicon does not name. Confidentiality does not hang on it: every 检举控告 is confidential.
     assert!(
-        rep.accused_precision() >= 0.8 && rep.accused_recall() >= 0.8,
+        rep.accused_precision() >= 0.9 && rep.accused_recall() >= 0.75,
         "accused"
     );
 }
@@ -402,9 +407,10 @@ fn cross_validate(
     settings: impl Fn(&mut super::Settings),
     folds: usize,
     scored: impl Fn(&super::Example) -> bool,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     let gazetteer = super::Gazetteer::from_toml_str(super::EMBEDDED_GAZETTEER).expect("gazetteer");
-    let (mut types, mut depts) = (Score::default(), Score::default());
+    let (mut types, mut depts, mut diversions) =
+        (Score::default(), Score::default(), Score::default());
     for k in 0..folds {
         let mut rules =
             super::ClassifierRules::from_toml_str(super::EMBEDDED_RULES).expect("rules");
@@ -419,6 +425,7 @@ fn cross_validate(
         for e in examples.iter().skip(k).step_by(folds).filter(|e| scored(e)) {
             let got = c.classify(&e.text);
             types.add(got.petition_type == e.petition_type);
+            diversions.add(got.diversion == e.diversion);
             depts.add(got.department == e.department);
             if got.department != e.department {
                 println!(
@@ -428,7 +435,7 @@ fn cross_validate(
             }
         }
     }
-    (types.rate(), depts.rate())
+    (types.rate(), depts.rate(), diversions.rate())
 }
 
 /// Example sets written after the rules were last tuned: scoring only these keeps the
@@ -442,20 +449,25 @@ fn written_after_the_rules(e: &super::Example) -> bool {
 #[test]
 fn classify_examples_cross_validated() {
     let examples = super::examples::parse(super::EMBEDDED_EXAMPLES).expect("examples");
-    let (t, d) = cross_validate(&examples, |_| {}, 5, written_after_the_rules);
-    let (t0, d0) = cross_validate(
+    let (t, d, v) = cross_validate(&examples, |_| {}, 5, written_after_the_rules);
+    let (t0, d0, v0) = cross_validate(
         &examples,
         |s| {
             s.department_model_weight = 0.0;
             s.type_model_weight = 0.0;
+            s.diversion_model_weight = 0.0;
         },
         5,
         written_after_the_rules,
     );
     println!(
-        "5-fold cross-validation: type {t:.3} department {d:.3} (rules alone {t0:.3} / {d0:.3})"
+        "5-fold cross-validation: type {t:.3} department {d:.3} diversion {v:.3} \
+         (rules alone {t0:.3} / {d0:.3} / {v0:.3})"
     );
-    assert!(t >= 0.9 && d >= 0.75, "type {t} department {d}");
+    assert!(
+        t >= 0.9 && d >= 0.8 && v >= 0.75,
+        "type {t} department {d} diversion {v}"
+    );
     // The models must earn their place.
     assert!(
         d > d0 && t >= t0,

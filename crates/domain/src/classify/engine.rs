@@ -17,6 +17,9 @@ use super::term_model::TermModel;
 use super::{Classification, EMBEDDED_EXAMPLES, EMBEDDED_GAZETTEER, EMBEDDED_RULES, RulesError};
 use crate::petition::{Art31Branch, Diversion, PetitionType};
 
+/// The diversion model's label for "no other legal channel".
+const NO_DIVERSION: &str = "none";
+
 /// Built once (it loads the jieba dictionary), then `classify` is pure and thread-safe.
 #[derive(Debug)]
 pub struct Classifier {
@@ -26,6 +29,8 @@ pub struct Classifier {
     /// Learnt from the examples: department codes and type names (`申诉求决`) as labels.
     department_model: TermModel,
     type_model: TermModel,
+    /// Labels: a diversion's Chinese name, or [`NO_DIVERSION`].
+    diversion_model: TermModel,
     /// Word rarity over the examples, for "same matter" comparisons.
     word_weights: WordWeights,
 }
@@ -178,6 +183,7 @@ impl Classifier {
         };
         let department_model = learn(|e| e.department.as_str());
         let type_model = learn(|e| e.petition_type.zh());
+        let diversion_model = learn(|e| e.diversion.map_or(NO_DIVERSION, |d| d.zh()));
         let word_weights = WordWeights::learn(&segmenter, examples.iter().map(|e| e.text.as_str()));
         Ok(Self {
             rules,
@@ -185,6 +191,7 @@ impl Classifier {
             segmenter,
             department_model,
             type_model,
+            diversion_model,
             word_weights,
         })
     }
@@ -279,6 +286,20 @@ impl Classifier {
             }
             if let Some((code, p)) = best {
                 reasons.push(format!("examples suggest department {code} (p={p:.2})"));
+            }
+        }
+
+        if settings.diversion_model_weight > 0.0 {
+            for (label, p) in self.diversion_model.posteriors(&normalised) {
+                let d = if label == NO_DIVERSION {
+                    None
+                } else {
+                    match Diversion::parse(label) {
+                        Ok(d) => Some(d),
+                        Err(_) => continue,
+                    }
+                };
+                diversions.add(d, settings.diversion_model_weight * p);
             }
         }
 

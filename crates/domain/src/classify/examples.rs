@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::{Departments, RulesError};
-use crate::petition::PetitionType;
+use crate::petition::{Diversion, PetitionType};
 
 /// Longest example text accepted, in characters (the registration limit).
 const MAX_TEXT_CHARS: usize = 20_000;
@@ -25,6 +25,8 @@ pub struct Example {
     pub petition_type: PetitionType,
     /// Department code.
     pub department: String,
+    /// The legal channel the matter belongs in (`None`: none, or the line does not say).
+    pub diversion: Option<Diversion>,
 }
 
 #[derive(Deserialize)]
@@ -34,6 +36,9 @@ struct Line {
     #[serde(rename = "type")]
     petition_type: String,
     dept: String,
+    /// `""` for none.
+    #[serde(default)]
+    diversion: String,
 }
 
 /// Parses and validates the examples against the shipped department directory.
@@ -75,11 +80,19 @@ pub fn parse_with(jsonl: &str, departments: &Departments) -> Result<Vec<Example>
                 format!("dept: `{}` is not a department code", line.dept),
             ));
         }
+        let diversion = if line.diversion.is_empty() {
+            None
+        } else {
+            Some(Diversion::parse(&line.diversion).map_err(|_| {
+                RulesError::invalid(at(), "diversion: not empty or a diversion such as 诉讼")
+            })?)
+        };
         out.push(Example {
             id: line.id,
             text: line.text,
             petition_type,
             department: line.dept,
+            diversion,
         });
     }
     Ok(out)
@@ -125,6 +138,10 @@ mod tests {
             (
                 "{\"id\":\"a\",\"text\":\"\",\"type\":\"申诉求决\",\"dept\":\"rsj\"}",
                 "text",
+            ),
+            (
+                "{\"id\":\"a\",\"text\":\"张三\",\"type\":\"申诉求决\",\"dept\":\"rsj\",\"diversion\":\"上访\"}",
+                "diversion",
             ),
             (
                 "{\"id\":\"a\",\"txt\":\"张三的工资\",\"type\":\"申诉求决\",\"dept\":\"rsj\"}",

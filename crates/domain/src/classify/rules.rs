@@ -151,6 +151,7 @@ pub struct Settings {
     /// model's probability for it. 0 turns a model off.
     pub department_model_weight: f32,
     pub type_model_weight: f32,
+    pub diversion_model_weight: f32,
     /// Pseudo-count for words a class's examples never used.
     pub model_smoothing: f32,
     /// How sharply the models' per-word evidence becomes probability.
@@ -192,6 +193,8 @@ struct SettingsFile {
     department_model_weight: f32,
     #[serde(default)]
     type_model_weight: f32,
+    #[serde(default)]
+    diversion_model_weight: f32,
     #[serde(default = "default_model_smoothing")]
     model_smoothing: f32,
     #[serde(default = "default_model_sharpness")]
@@ -334,6 +337,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         true,
     )?;
     check_weight(s.type_model_weight, at, "type_model_weight", true)?;
+    check_weight(s.diversion_model_weight, at, "diversion_model_weight", true)?;
     check_weight(s.model_smoothing, at, "model_smoothing", false)?;
     check_weight(s.model_sharpness, at, "model_sharpness", false)?;
     if !departments.contains(&s.default_department) {
@@ -359,6 +363,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         type_prior,
         department_model_weight: s.department_model_weight,
         type_model_weight: s.type_model_weight,
+        diversion_model_weight: s.diversion_model_weight,
         model_smoothing: s.model_smoothing,
         model_sharpness: s.model_sharpness,
     })
