@@ -1,6 +1,7 @@
-//! Text similarity for repeat detection (domain.md §7, Decisions 7): a MinHash signature over
-//! the petition's content words, so "same matter" can be tested against stored petitions without
-//! keeping their texts side by side.
+//! Content words, and a MinHash signature over them so "same matter" can be tested against a
+//! petition whose text is not kept beside it: review's termination library (终结库) stores the
+//! signature of each terminated matter. Intake, which keeps the texts, links repeats with the
+//! finer weighted overlap of [`super::matter`].
 //!
 //! The signature estimates the Jaccard similarity of the two texts' content-word sets. Content
 //! words are jieba tokens minus punctuation, single characters, numbers and counted quantities
