@@ -30,6 +30,9 @@ pub struct Thresholds {
     pub any: f32,
     /// When both are for the same department (lower: the department agrees).
     pub same_department: f32,
+    /// When both are for the same department and the new petition says it raised this before
+    /// (lowest: the petitioner says so, and the department agrees).
+    pub follow_up: f32,
 }
 
 impl Default for Thresholds {
@@ -41,16 +44,17 @@ impl Default for Thresholds {
         Self {
             any: 0.3,
             same_department: 0.16,
+            follow_up: 0.08,
         }
     }
 }
 
 impl Thresholds {
-    fn admits(&self, e: &EarlierCase) -> bool {
-        let t = if e.same_department {
-            self.same_department.min(self.any)
-        } else {
-            self.any
+    fn admits(&self, e: &EarlierCase, refers_back: bool) -> bool {
+        let t = match (e.same_department, refers_back) {
+            (true, true) => self.follow_up.min(self.same_department).min(self.any),
+            (true, false) => self.same_department.min(self.any),
+            (false, _) => self.any,
         };
         e.similarity >= t
     }
@@ -64,14 +68,17 @@ impl Thresholds {
 /// - otherwise the petition is merged into the earlier case as a repeat.
 ///
 /// A different matter from the same person (below the thresholds) is not a repeat.
+/// `refers_back`: the new petition says it raises something raised before
+/// ([`crate::classify::Classifier::refers_to_earlier_petition`]).
 pub fn link(
     registering: &CountyCode,
     earlier: &[EarlierCase],
     thresholds: Thresholds,
+    refers_back: bool,
 ) -> Option<RepeatLink> {
     let best = earlier
         .iter()
-        .filter(|e| thresholds.admits(e))
+        .filter(|e| thresholds.admits(e, refers_back))
         .max_by(|a, b| {
             // Prefer a terminated match (it decides 不再受理), then the most similar.
             (a.terminated, a.similarity)
@@ -109,6 +116,7 @@ mod tests {
     const T: Thresholds = Thresholds {
         any: 0.5,
         same_department: 0.3,
+        follow_up: 0.1,
     };
 
     fn earlier(sim: f32, by: &str, terminated: bool, finished: bool) -> EarlierCase {
@@ -126,20 +134,36 @@ mod tests {
     #[test]
     fn a_different_matter_is_not_a_repeat() {
         assert_eq!(
-            link(&c("411282"), &[earlier(0.2, "411282", false, false)], T),
+            link(
+                &c("411282"),
+                &[earlier(0.2, "411282", false, false)],
+                T,
+                false
+            ),
             None
         );
-        assert_eq!(link(&c("411282"), &[], T), None);
+        assert_eq!(link(&c("411282"), &[], T, false), None);
     }
 
     #[test]
     fn the_same_department_lowers_the_bar() {
         let mut e = earlier(0.4, "411282", false, false);
-        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T), None);
+        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, false), None);
         e.same_department = true;
-        assert!(link(&c("411282"), std::slice::from_ref(&e), T).is_some());
+        assert!(link(&c("411282"), std::slice::from_ref(&e), T, false).is_some());
         e.similarity = 0.29;
-        assert_eq!(link(&c("411282"), &[e], T), None);
+        assert_eq!(link(&c("411282"), &[e], T, false), None);
+    }
+
+    #[test]
+    fn saying_it_was_raised_before_lowers_the_bar_only_for_the_same_department() {
+        let mut e = earlier(0.12, "411282", false, false);
+        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, true), None);
+        e.same_department = true;
+        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, false), None);
+        assert!(link(&c("411282"), std::slice::from_ref(&e), T, true).is_some());
+        e.similarity = 0.05;
+        assert_eq!(link(&c("411282"), &[e], T, true), None);
     }
 
     #[test]
@@ -150,7 +174,7 @@ mod tests {
         let mut b = earlier(0.6, "411282", false, false);
         b.case_no = "B".into();
         assert_eq!(
-            link(&c("411282"), &[a, b], T).map(|l| l.of),
+            link(&c("411282"), &[a, b], T, false).map(|l| l.of),
             Some("B".into())
         );
     }
@@ -159,20 +183,38 @@ mod tests {
     fn same_matter_same_level_is_merged_with_the_count_kept() {
         let mut e = earlier(0.8, "411282", false, false);
         e.count = 2;
-        let l = link(&c("411282"), &[e], T).unwrap();
+        let l = link(&c("411282"), &[e], T, false).unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
         assert_eq!(l.count, 3);
     }
 
     #[test]
     fn pending_lower_level_raised_higher_is_not_accepted() {
-        let l = link(&c("411200"), &[earlier(0.8, "411282", false, false)], T).unwrap();
+        let l = link(
+            &c("411200"),
+            &[earlier(0.8, "411282", false, false)],
+            T,
+            false,
+        )
+        .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::NotAccepted);
         // Once the lower level has finished, going up is not Art 19 para 3.
-        let l = link(&c("411200"), &[earlier(0.8, "411282", false, true)], T).unwrap();
+        let l = link(
+            &c("411200"),
+            &[earlier(0.8, "411282", false, true)],
+            T,
+            false,
+        )
+        .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
         // Another city's county is not "lower".
-        let l = link(&c("411200"), &[earlier(0.8, "410102", false, false)], T).unwrap();
+        let l = link(
+            &c("411200"),
+            &[earlier(0.8, "410102", false, false)],
+            T,
+            false,
+        )
+        .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
     }
 
@@ -185,6 +227,7 @@ mod tests {
                 earlier(0.7, "411282", true, true),
             ],
             T,
+            false,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::NotReaccepted);

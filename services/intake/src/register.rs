@@ -174,7 +174,12 @@ impl Registrar {
                 count: r.try_get::<i32, _>("repeat_count")?.max(1) as u32,
             });
         }
-        let link = repeat::link(&v.county, &earlier, self.settings.repeat_thresholds());
+        let link = repeat::link(
+            &v.county,
+            &earlier,
+            self.settings.repeat_thresholds(),
+            self.classifier.refers_to_earlier_petition(&v.text),
+        );
         let status = match link.as_ref().map(|l| l.disposition) {
             Some(RepeatDisposition::NotAccepted) => "not_accepted",
             Some(RepeatDisposition::NotReaccepted) => "not_reaccepted",

@@ -12,6 +12,9 @@ pub struct IntakeSettings {
     pub repeat_threshold: f32,
     /// The same, when both petitions are for the same department.
     pub repeat_threshold_same_department: f32,
+    /// The same, when both are for the same department and the new one says it raised this
+    /// before (上次反映过, 再次).
+    pub repeat_threshold_follow_up: f32,
     /// Longest petition text accepted, in characters.
     pub max_text_chars: usize,
     /// Largest page of `GET /v1/cases`.
@@ -23,6 +26,7 @@ impl Default for IntakeSettings {
         Self {
             repeat_threshold: Thresholds::default().any,
             repeat_threshold_same_department: Thresholds::default().same_department,
+            repeat_threshold_follow_up: Thresholds::default().follow_up,
             max_text_chars: MAX_TEXT_CHARS,
             max_page_size: 200,
         }
@@ -34,6 +38,7 @@ impl IntakeSettings {
         Thresholds {
             any: self.repeat_threshold,
             same_department: self.repeat_threshold_same_department,
+            follow_up: self.repeat_threshold_follow_up,
         }
     }
 }

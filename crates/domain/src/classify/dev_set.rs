@@ -351,7 +351,8 @@ fn simulate_repeat_links(
                 count: 1,
             })
             .collect();
-        let got = crate::repeat::link(&county, &earlier, thresholds).map(|l| l.of);
+        let refers_back = c.refers_to_earlier_petition(&r.text);
+        let got = crate::repeat::link(&county, &earlier, thresholds, refers_back).map(|l| l.of);
         linked[i] = got.is_some();
         let want = (!r.repeat_of.is_empty()).then(|| root(&r.repeat_of));
         match (&got, &want) {

@@ -422,6 +422,15 @@ impl Classifier {
         MatterWords::new(&self.segmenter, &self.word_weights, &normalise(text))
     }
 
+    /// True when the text says it raises something raised before (上次反映过, 再次, 还是那个事) and
+    /// does not say it is another matter this time. Lowers the bar for linking a repeat.
+    pub fn refers_to_earlier_petition(&self, text: &str) -> bool {
+        let normalised = normalise(text);
+        let doc = Doc::new(&normalised, &self.segmenter);
+        let cues = &self.rules.follow_up;
+        doc.first_match(&cues.again).is_some() && doc.first_match(&cues.another_matter).is_none()
+    }
+
     /// The rules that fire on a text, for tuning tools and tests.
     pub fn fired_rules(&self, text: &str) -> Vec<&Rule> {
         let normalised = normalise(text);
@@ -546,6 +555,17 @@ mod tests {
         };
         assert!(!fired("请了一个装修老师傅来修房子").contains(&"dept.jyj.school".to_owned()));
         assert!(fired("孩子的老师经常体罚学生").contains(&"dept.jyj.school".to_owned()));
+    }
+
+    #[test]
+    fn a_follow_up_refers_back_unless_it_says_it_is_another_matter() {
+        let c = shared();
+        assert!(c.refers_to_earlier_petition("上回反映的工钱到现在还没给，请再催一催。"));
+        assert!(c.refers_to_earlier_petition("我再次反映小区电梯的问题。"));
+        assert!(!c.refers_to_earlier_petition(
+            "上回打电话说的是补贴，这次说的是另外一个事：土地流转款没给。"
+        ));
+        assert!(!c.refers_to_earlier_petition("包工头拖欠我们工资，请求帮助追讨。"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use engine::Classifier;
 pub use examples::Example;
 pub use gazetteer::{CountyEntry, Gazetteer, PlaceKind, PlaceMatch};
 pub use matter::{MatterWords, WordWeights};
-pub use rules::{ClassifierRules, Pattern, Rule, Settings, Votes};
+pub use rules::{ClassifierRules, FollowUpCues, Pattern, Rule, Settings, Votes};
 pub use segment::{Segmenter, Token};
 pub use similarity::{Fingerprint, fingerprint, similarity};
 

@@ -163,6 +163,16 @@ pub struct Settings {
 pub struct ClassifierRules {
     pub settings: Settings,
     pub rules: Vec<Rule>,
+    pub follow_up: FollowUpCues,
+}
+
+/// How a petition says it raises something raised before (`[repeat]` in the rules file).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FollowUpCues {
+    /// "Again", "last time I reported", "still that matter".
+    pub again: Vec<Pattern>,
+    /// "This time it is another matter": overrides `again`.
+    pub another_matter: Vec<Pattern>,
 }
 
 // ---- the TOML shape -----------------------------------------------------------------------
@@ -175,6 +185,17 @@ struct RulesFile {
     lexicon: BTreeMap<String, Vec<String>>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleFile>,
+    #[serde(default)]
+    repeat: RepeatFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatFile {
+    #[serde(default)]
+    again: Vec<String>,
+    #[serde(default)]
+    another_matter: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,7 +296,22 @@ impl ClassifierRules {
         if rules.is_empty() {
             return Err(RulesError::invalid("rules", "no [[rule]] given"));
         }
-        Ok(Self { settings, rules })
+        let mut follow_up = FollowUpCues::default();
+        for item in &file.repeat.again {
+            follow_up
+                .again
+                .extend(expand(item, &lexicon, "repeat.again")?);
+        }
+        for item in &file.repeat.another_matter {
+            follow_up
+                .another_matter
+                .extend(expand(item, &lexicon, "repeat.another_matter")?);
+        }
+        Ok(Self {
+            settings,
+            rules,
+            follow_up,
+        })
     }
 
     /// Every word a rule mentions, for the segmenter's user dictionary.
