@@ -268,18 +268,24 @@ impl Gazetteer {
         }
 
         // Per county: (strongest single weight, mention count, earliest position, that hit).
+        // Where the petitioner comes from (`我是陕州区张湾乡人`) counts half: a worker from one
+        // county owed wages on a site in another raises the matter where the site is.
+        let effective = |h: &Hit| {
+            let w = self.weight(h);
+            if is_origin(text, h) { w * 0.5 } else { w }
+        };
         let mut best: Option<(f32, usize, usize, Hit)> = None;
         for ci in 0..self.counties.len() {
             let mine: Vec<&Hit> = kept.iter().filter(|h| h.county == ci).collect();
             let Some(strongest) = mine.iter().copied().max_by(|a, b| {
-                self.weight(a)
-                    .total_cmp(&self.weight(b))
+                effective(a)
+                    .total_cmp(&effective(b))
                     .then(b.start.cmp(&a.start))
             }) else {
                 continue;
             };
             let first = mine.iter().map(|h| h.start).min().unwrap_or(usize::MAX);
-            let candidate = (self.weight(strongest), mine.len(), first, *strongest);
+            let candidate = (effective(strongest), mine.len(), first, *strongest);
             let better = match &best {
                 None => true,
                 Some((w, n, f, _)) => candidate
@@ -310,9 +316,56 @@ impl Gazetteer {
     }
 }
 
+/// True when the place names where the petitioner is from, not where the matter is: its clause
+/// introduces the person (`我是…`, `家住…`, `老家…`) or ends in `人` (`陕州区张湾乡南窑村人`).
+fn is_origin(text: &str, h: &Hit) -> bool {
+    const STOPS: &[char] = &[
+        '，', ',', '。', '；', ';', '！', '!', '？', '?', '：', ':', '\n',
+    ];
+    const INTRODUCTIONS: &[&str] = &[
+        "我是",
+        "俺是",
+        "本人是",
+        "我叫",
+        "俺叫",
+        "家住",
+        "住在",
+        "老家",
+        "户籍",
+        "自称是",
+        "来电人是",
+    ];
+    let clause_start = text[..h.start].rfind(STOPS).map_or(0, |i| {
+        i + text[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    let clause_end = text[h.end..].find(STOPS).map_or(text.len(), |i| h.end + i);
+    let before = &text[clause_start..h.start];
+    let clause = text[clause_start..clause_end].trim_end();
+    INTRODUCTIONS.iter().any(|w| before.contains(w)) || clause.ends_with('人')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_the_petitioner_is_from_yields_to_where_the_matter_is() {
+        let g = Gazetteer::from_toml_str(crate::classify::EMBEDDED_GAZETTEER).expect("gazetteer");
+        let at = |t: &str| g.locate(t).map(|m| m.county.as_str().to_owned());
+        assert_eq!(
+            at("我是陕州区张湾乡人，在灵宝市一个工地干活，工钱没给。").as_deref(),
+            Some("411282")
+        );
+        assert_eq!(
+            at("俺老家卢氏的，去年在灵宝函谷关镇扎钢筋，老板跑了。").as_deref(),
+            Some("411282")
+        );
+        // Alone, where the petitioner is from still places the matter.
+        assert_eq!(
+            at("我是陕州区原店镇某村村民，村里修物流园占了我家的地。").as_deref(),
+            Some("411203")
+        );
+    }
 
     const SAMPLE: &str = r#"
 [weights]
