@@ -2,7 +2,8 @@
 //! [`Classification`].
 //!
 //! Scoring is additive: every rule that fires adds its weight to each class it votes for, on top
-//! of the configured priors. Type and department are read off with a softmax, whose top
+//! of the configured priors, and the term models learnt from the examples add their weight times
+//! their probability for each class. Type and department are read off with a softmax, whose top
 //! probability is the certainty; the weaker of the two is the confidence. Diversion, branch and
 //! the accuses-an-official flag are thresholded scores, because "none" is their usual answer.
 

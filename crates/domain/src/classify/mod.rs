@@ -2,8 +2,11 @@
 //!
 //! The rules are data: `config/classification/rules.toml` (weighted vocabulary and patterns that
 //! vote for a type, department, diversion, Art 31 branch and the accuses-an-official flag) and
-//! `config/classification/gazetteer.toml` (place names of 三门峡's county-level units). The
-//! [`Classifier`] is built once from both and is then a pure function of the text. It proposes;
+//! `config/classification/gazetteer.toml` (place names of 三门峡's county-level units), and so are
+//! the labelled petitions in `config/classification/examples.jsonl` that the term models learn
+//! from. The [`Classifier`] is built once from these and is then a pure function of the text;
+//! [`Classifier::matter`] and [`Classifier::refers_to_earlier_petition`] serve repeat linking
+//! ([`crate::repeat`]). It proposes;
 //! a clerk decides: every result carries the rules that fired and a confidence, and a low
 //! confidence sets `needs_triage`.
 
