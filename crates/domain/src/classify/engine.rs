@@ -185,7 +185,11 @@ impl Classifier {
         let department_model = learn(|e| e.department.as_str());
         let type_model = learn(|e| e.petition_type.zh());
         let diversion_model = learn(|e| e.diversion.map_or(NO_DIVERSION, |d| d.zh()));
-        let word_weights = WordWeights::learn(&segmenter, examples.iter().map(|e| e.text.as_str()));
+        let word_weights = WordWeights::learn(
+            &segmenter,
+            &rules.synonyms,
+            examples.iter().map(|e| e.text.as_str()),
+        );
         Ok(Self {
             rules,
             gazetteer,
@@ -420,7 +424,12 @@ impl Classifier {
     /// The text's content words weighted by rarity, to compare with another petition of the same
     /// petitioner (see [`MatterWords::overlap`]).
     pub fn matter(&self, text: &str) -> MatterWords {
-        MatterWords::new(&self.segmenter, &self.word_weights, &normalise(text))
+        MatterWords::new(
+            &self.segmenter,
+            &self.rules.synonyms,
+            &self.word_weights,
+            &normalise(text),
+        )
     }
 
     /// True when the text says it raises something raised before (上次反映过, 再次, 还是那个事) and

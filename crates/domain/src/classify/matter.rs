@@ -10,8 +10,9 @@
 //!   frequency), so shared boilerplate (请求, 反映, 领导, 政府) counts for little and shared
 //!   specifics (包工头, 电梯, 低保, 征地) for much.
 //!
-//! Both texts are segmented by the same classifier at comparison time, so nothing depends on how
-//! an older version segmented a stored petition.
+//! Words people use for the same thing (工钱, 工资, 血汗钱) count as one, through the synonym
+//! groups of the rules file. Both texts are segmented by the same classifier at comparison time,
+//! so nothing depends on how an older version segmented a stored petition.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,13 +28,18 @@ pub struct WordWeights {
 }
 
 impl WordWeights {
-    /// `ln((N + 1) / (df + 1))` per content word, where `df` counts the corpus texts using it.
-    pub fn learn<'a>(segmenter: &Segmenter, corpus: impl IntoIterator<Item = &'a str>) -> Self {
+    /// `ln((N + 1) / (df + 1))` per content word (synonyms as one), where `df` counts the corpus
+    /// texts using it.
+    pub fn learn<'a>(
+        segmenter: &Segmenter,
+        synonyms: &HashMap<String, String>,
+        corpus: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let mut df: HashMap<String, u32> = HashMap::new();
         let mut n = 0_u32;
         for text in corpus {
             n += 1;
-            for w in content_words(segmenter, text) {
+            for w in canonical_words(segmenter, synonyms, text) {
                 *df.entry(w).or_default() += 1;
             }
         }
@@ -61,8 +67,13 @@ pub struct MatterWords {
 }
 
 impl MatterWords {
-    pub fn new(segmenter: &Segmenter, weights: &WordWeights, text: &str) -> Self {
-        let words: HashMap<String, f32> = content_words(segmenter, text)
+    pub fn new(
+        segmenter: &Segmenter,
+        synonyms: &HashMap<String, String>,
+        weights: &WordWeights,
+        text: &str,
+    ) -> Self {
+        let words: HashMap<String, f32> = canonical_words(segmenter, synonyms, text)
             .into_iter()
             .map(|w| {
                 let weight = weights.weight(&w);
@@ -107,12 +118,24 @@ impl MatterWords {
     }
 }
 
+/// Content words, each replaced by the word standing for its synonym group.
+fn canonical_words(
+    segmenter: &Segmenter,
+    synonyms: &HashMap<String, String>,
+    text: &str,
+) -> HashSet<String> {
+    content_words(segmenter, text)
+        .into_iter()
+        .map(|w| synonyms.get(&w).cloned().unwrap_or(w))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn setup() -> (Segmenter, WordWeights) {
-        let s = Segmenter::new(["包工头"]);
+        let s = Segmenter::new(["包工头", "工钱", "血汗钱"]);
         let corpus = [
             "请求政府帮助解决问题",
             "请求领导帮助解决",
@@ -120,16 +143,22 @@ mod tests {
             "包工头拖欠工资请求解决",
             "小区电梯坏了请求解决",
         ];
-        let w = WordWeights::learn(&s, corpus);
+        let w = WordWeights::learn(&s, &HashMap::new(), corpus);
         (s, w)
     }
 
     #[test]
     fn rare_shared_words_weigh_more_than_boilerplate() {
         let (s, w) = setup();
-        let original = MatterWords::new(&s, &w, "包工头欠我们工钱，请求政府帮助解决。");
-        let follow_up = MatterWords::new(&s, &w, "还是包工头欠工钱的事，还没有给。");
-        let other = MatterWords::new(&s, &w, "请求政府帮助解决孩子上学的问题。");
+        let original = MatterWords::new(
+            &s,
+            &HashMap::new(),
+            &w,
+            "包工头欠我们工钱，请求政府帮助解决。",
+        );
+        let follow_up =
+            MatterWords::new(&s, &HashMap::new(), &w, "还是包工头欠工钱的事，还没有给。");
+        let other = MatterWords::new(&s, &HashMap::new(), &w, "请求政府帮助解决孩子上学的问题。");
         assert!(
             original.overlap(&follow_up) > original.overlap(&other),
             "{} vs {}",
@@ -144,10 +173,11 @@ mod tests {
         let (s, w) = setup();
         let long = MatterWords::new(
             &s,
+            &HashMap::new(),
             &w,
             "小区电梯坏了三个月，物业不修，老人上下楼困难，请求解决。",
         );
-        let short = MatterWords::new(&s, &w, "电梯还是坏的，物业不修。");
+        let short = MatterWords::new(&s, &HashMap::new(), &w, "电梯还是坏的，物业不修。");
         let a = long.overlap(&short);
         assert!((a - short.overlap(&long)).abs() < 1e-6);
         assert!(a > 0.6 && a <= 1.0, "{a}");
@@ -155,12 +185,31 @@ mod tests {
     }
 
     #[test]
+    fn synonyms_count_as_one_word() {
+        let (s, w) = setup();
+        let syn: HashMap<String, String> = [("工钱", "工资"), ("血汗钱", "工资")]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect();
+        let a = "包工头欠的工钱";
+        let b = "老板的血汗钱";
+        let plain = MatterWords::new(&s, &HashMap::new(), &w, a).overlap(&MatterWords::new(
+            &s,
+            &HashMap::new(),
+            &w,
+            b,
+        ));
+        let grouped = MatterWords::new(&s, &syn, &w, a).overlap(&MatterWords::new(&s, &syn, &w, b));
+        assert!(grouped > plain, "{grouped} vs {plain}");
+    }
+
+    #[test]
     fn empty_texts_match_nothing() {
         let (s, w) = setup();
-        let empty = MatterWords::new(&s, &w, "，。的了");
+        let empty = MatterWords::new(&s, &HashMap::new(), &w, "，。的了");
         assert!(empty.is_empty());
         assert_eq!(empty.overlap(&empty), 0.0);
-        let some = MatterWords::new(&s, &w, "电梯坏了");
+        let some = MatterWords::new(&s, &HashMap::new(), &w, "电梯坏了");
         assert_eq!(some.overlap(&empty), 0.0);
     }
 }

@@ -26,7 +26,7 @@
 //! vocabulary is mostly compounds whose parts jieba may or may not split; `=` is for short words
 //! that would otherwise fire inside longer ones.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -164,6 +164,8 @@ pub struct ClassifierRules {
     pub settings: Settings,
     pub rules: Vec<Rule>,
     pub follow_up: FollowUpCues,
+    /// Word → the word standing for its synonym group (`工钱` → `工资`), for comparing matters.
+    pub synonyms: HashMap<String, String>,
 }
 
 /// How a petition says it raises something raised before (`[repeat]` in the rules file).
@@ -196,6 +198,9 @@ struct RepeatFile {
     again: Vec<String>,
     #[serde(default)]
     another_matter: Vec<String>,
+    /// Groups of words people use for the same thing; the first stands for the group.
+    #[serde(default)]
+    synonyms: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,22 +312,45 @@ impl ClassifierRules {
                 .another_matter
                 .extend(expand(item, &lexicon, "repeat.another_matter")?);
         }
+        let mut synonyms = HashMap::new();
+        for (i, group) in file.repeat.synonyms.iter().enumerate() {
+            let at = format!("repeat.synonyms[{i}]");
+            let Some(head) = group.first().map(|w| w.trim()) else {
+                return Err(RulesError::invalid(at, "empty synonym group"));
+            };
+            for w in group {
+                let w = w.trim();
+                if w.chars().count() < 2 {
+                    return Err(RulesError::invalid(
+                        &at,
+                        "synonyms are words of 2 or more characters",
+                    ));
+                }
+                if synonyms.insert(w.to_owned(), head.to_owned()).is_some() {
+                    return Err(RulesError::invalid(&at, format!("`{w}` is in two groups")));
+                }
+            }
+        }
         Ok(Self {
             settings,
             rules,
             follow_up,
+            synonyms,
         })
     }
 
     /// Every word a rule mentions, for the segmenter's user dictionary.
     pub fn vocabulary(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().flat_map(|r| {
-            r.any
-                .iter()
-                .chain(r.all.iter().flatten())
-                .chain(r.none.iter())
-                .flat_map(Pattern::words)
-        })
+        self.rules
+            .iter()
+            .flat_map(|r| {
+                r.any
+                    .iter()
+                    .chain(r.all.iter().flatten())
+                    .chain(r.none.iter())
+                    .flat_map(Pattern::words)
+            })
+            .chain(self.synonyms.keys().map(String::as_str))
     }
 }
 
