@@ -60,6 +60,11 @@ impl From<sqlx::Error> for RegisterError {
     }
 }
 
+/// Earlier matters of one petitioner compared with a new petition, newest first. Each is
+/// re-segmented, so a petitioner with hundreds of cases must not stall registration; a matter
+/// raised again after this many others is rare and a clerk can still link it.
+const MAX_EARLIER_MATTERS: i64 = 100;
+
 impl Registrar {
     /// Keyed hash naming the petitioner: the ID number when given, else the mobile.
     fn petitioner_key(&self, v: &ValidRegistration) -> String {
@@ -145,11 +150,14 @@ impl Registrar {
              where repeat_of is null
                and (petitioner_key = $1
                     or id_number_hash = $2
-                    or (mobile_hash = $3 and (id_number_hash is null or $2::text is null)))",
+                    or (mobile_hash = $3 and (id_number_hash is null or $2::text is null)))
+             order by registered_at desc
+             limit $4",
         )
         .bind(&petitioner_key)
         .bind(&id_hash)
         .bind(&mobile_hash)
+        .bind(MAX_EARLIER_MATTERS)
         .fetch_all(&mut *tx)
         .await?;
         let mut earlier = Vec::with_capacity(rows.len());
