@@ -1,5 +1,6 @@
 //! Shared plumbing for xinfang services. Knows nothing about petitions.
 
+pub mod attempts;
 pub mod auth;
 pub mod config;
 pub mod consumer;

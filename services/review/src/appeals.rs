@@ -212,7 +212,15 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
             {
                 return Err(ReviewError::NotFound("case"));
             }
+            // Locked codes are refused before the ID number is looked at, so guessing on
+            // learns nothing.
+            if let Err(l) = ctx.id_attempts.check(&code).await? {
+                return Err(ReviewError::Locked {
+                    retry_after_secs: l.retry_after_secs,
+                });
+            }
             if !ctx.key.id_matches(&id, &case.petitioner_key) {
+                ctx.id_attempts.record_failure(&code).await?;
                 return Err(ReviewError::IdentityMismatch);
             }
             (case, "petitioner".to_owned())

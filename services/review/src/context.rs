@@ -5,6 +5,7 @@ use xinfang_domain::calendar::Calendar;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::directory::Directory;
 use xinfang_domain::lifecycle::Policy;
+use xinfang_platform::attempts::FailedAttempts;
 
 use crate::clock::Clock;
 use crate::identity::HashKey;
@@ -19,6 +20,8 @@ pub struct Ctx {
     pub served: Vec<CountyCode>,
     pub key: HashKey,
     pub clock: Clock,
+    /// Wrong ID numbers per query code (guessing defence).
+    pub id_attempts: FailedAttempts,
 }
 
 impl Ctx {

@@ -16,6 +16,11 @@ pub enum ReviewError {
         "the ID number does not match the petitioner of this matter; a request by query code needs the petitioner's own ID number"
     )]
     IdentityMismatch,
+    /// Too many wrong ID numbers for this query code: refused, right or wrong, for a while.
+    #[error(
+        "too many wrong ID numbers for this query code; try again later or ask at the reception desk"
+    )]
+    Locked { retry_after_secs: u64 },
     /// Refused by a rule of Art 35-36 (or the lifecycle).
     #[error(transparent)]
     Refused(#[from] AppealError),

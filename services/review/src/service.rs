@@ -1,6 +1,7 @@
 //! Start-up: settings, directory, keys, schema, consumers, the lapsed-window sweep, HTTP.
 
 use std::sync::Arc;
+use xinfang_platform::attempts::FailedAttempts;
 
 use xinfang_domain::directory::Directory;
 use xinfang_domain::subject;
@@ -48,6 +49,13 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
     let key = HashKey::from_settings(&p.security)?;
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     let served = infra.counties();
+    let id_attempts = FailedAttempts::new(
+        infra.redis.clone(),
+        &p.redis.key_prefix,
+        "id_number",
+        settings.id_number_attempts,
+        std::time::Duration::from_secs(settings.id_number_lockout_secs),
+    );
     let ctx = Arc::new(Ctx {
         pool: host.pool.clone(),
         directory,
@@ -56,6 +64,7 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
         served: served.clone(),
         key,
         clock,
+        id_attempts,
     });
     let facts = Arc::new(CaseFacts);
     let reviews = Arc::new(ReviewEvents { ctx: ctx.clone() });

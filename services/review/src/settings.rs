@@ -4,6 +4,8 @@
 //! [review]
 //! evaluation_window_days = 30        # Decisions 5: days after service to rate the handling
 //! sweep_interval_secs = 3600         # how often lapsed appeal windows are looked for
+//! id_number_attempts = 5             # wrong ID numbers per query code before a lockout (0: none)
+//! id_number_lockout_secs = 3600      # how long the lockout lasts
 //! [review.open_to_review]            # opened to 复查 besides Art 31(6) handling opinions
 //! types = []                         # e.g. ["suggestion"]
 //! branches = []                      # e.g. ["31_5"]
@@ -31,6 +33,10 @@ pub struct ReviewSettings {
     pub sweep_interval_secs: u64,
     /// Cases examined per sweep transaction.
     pub sweep_batch: i64,
+    /// Wrong ID numbers for one query code before requests by that code are refused for
+    /// `id_number_lockout_secs` (0: never).
+    pub id_number_attempts: u32,
+    pub id_number_lockout_secs: u64,
 }
 
 impl Default for ReviewSettings {
@@ -42,6 +48,8 @@ impl Default for ReviewSettings {
             sweep_enabled: true,
             sweep_interval_secs: 3600,
             sweep_batch: 500,
+            id_number_attempts: 5,
+            id_number_lockout_secs: 3600,
         }
     }
 }
@@ -55,6 +63,9 @@ impl ReviewSettings {
             .map_err(|e| anyhow::anyhow!("review.evaluation_window_days: {e}"))?;
         if self.sweep_interval_secs == 0 {
             anyhow::bail!("review.sweep_interval_secs: must be at least 1");
+        }
+        if self.id_number_lockout_secs == 0 {
+            anyhow::bail!("review.id_number_lockout_secs: must be at least 1");
         }
         if !(1..=10_000).contains(&self.sweep_batch) {
             anyhow::bail!("review.sweep_batch: must be between 1 and 10000");

@@ -11,6 +11,48 @@ use xinfang_domain::petition::{Art31Branch, Rating};
 use xinfang_review::sweep::sweep_once;
 
 #[tokio::test]
+async fn wrong_id_numbers_lock_the_query_code_for_a_while() {
+    let h = Harness::start("id_number_attempts = 3\nid_number_lockout_secs = 2\n").await;
+    let county = h.county();
+    let r = h.registered("rsj", &county);
+    h.case_through_reply(&r, true, h.days_ago(1)).await;
+    let wrong = json!({"query_code": r.query_code, "id_number": OTHER_ID});
+    for _ in 0..3 {
+        let (status, body) = h.post(&h.url("/v1/reviews"), wrong.clone()).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    // Locked: even the right ID number is refused, and the answer says when to come back.
+    let right = json!({"query_code": r.query_code, "id_number": ID});
+    let resp = h
+        .http
+        .post(h.url("/v1/reviews"))
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(!body.to_string().contains(ID), "{body}");
+    // Another case's code is not locked.
+    let other = h.registered("rsj", &county);
+    h.case_through_reply(&other, true, h.days_ago(1)).await;
+    let (status, body) = h.petitioner_requests(&other).await;
+    assert_eq!(status, 201, "{body}");
+    // After the window the petitioner gets through.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = h.post(&h.url("/v1/reviews"), right).await;
+    assert_eq!(status, 201, "{body}");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn requests_are_refused_by_rule() {
     // 31(5) replies are opened to review by configuration; 31(4) ones are not.
     let h = Harness::start("[review.open_to_review]\nbranches = [\"31_5\"]\n").await;

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub field: Option<String>,
+    /// `Retry-After` seconds, for 429.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             code: code.to_owned(),
             message: message.into(),
             field: None,
+            retry_after_secs: None,
         }
     }
 
@@ -55,6 +58,16 @@ impl From<ReviewError> for ApiError {
                 ReviewError::IdentityMismatch.to_string(),
             )
             .with_field("id_number"),
+            ReviewError::Locked { retry_after_secs } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    ReviewError::Locked { retry_after_secs }.to_string(),
+                )
+                .with_field("id_number");
+                e.retry_after_secs = Some(retry_after_secs);
+                e
+            }
             ReviewError::Refused(r) => ApiError::new(StatusCode::CONFLICT, r.code(), r.to_string()),
             ReviewError::Evaluation(EvaluationError::Invalid(v)) => v.into(),
             ReviewError::Evaluation(r) => {
@@ -81,7 +94,14 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field {
             body["field"] = f.into();
         }
-        (self.status, Json(json!({ "error": body }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": body }))).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }
 

@@ -12,7 +12,9 @@
 //! | `GET /openapi.json` | clients | this API as OpenAPI 3.1 |
 //!
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
-//! `422` naming the field; an ID number that does not match is `403`. Staff routes take a
+//! `422` naming the field; an ID number that does not match is `403`, and after
+//! `review.id_number_attempts` wrong ones for a query code, requests by it get `429` with
+//! `Retry-After` until the lockout ends. Staff routes take a
 //! bearer token of a reviewer, clerk or operator whose scope covers the case's county; the
 //! petitioner's request (query code + ID number) and evaluation need none.
 

@@ -31,6 +31,10 @@ pub fn document() -> Value {
         ("403", "The ID number does not match the case's petitioner"),
         ("404", "No case with that number or query code here"),
         ("409", refusal),
+        (
+            "429",
+            "Too many wrong ID numbers for this query code: refused until `Retry-After` seconds pass",
+        ),
     ]);
     request_ok["201"] =
         created("Requested: level, organ, organ_name, requested_at, decide_by, events");
