@@ -10,6 +10,7 @@
 //! | `case.accepted` | close D1, D3, D4; start D5 (handling, from the acceptance date) |
 //! | `case.objected` | close D3, D4 |
 //! | `case.extended` | extend D5 into D6 |
+//! | `case.reclassified` | recompute the handling deadline for the new type and branch |
 //! | `case.replied`, `case.mediated` | close D5/D6 and the 督办 response deadlines; a handling opinion starts D7; a reply starts the evaluation window |
 //! | `case.evaluated` | close the evaluation window |
 //! | `case.final_without_appeal` | close D7, D9 |
@@ -162,6 +163,10 @@ pub enum Step {
     Resume {
         at: DateTime<FixedOffset>,
     },
+    /// A clerk's reclassification changes which handling deadline applies (Decisions 2: per type
+    /// and branch): once the case is accepted, the running D5/D6 is recomputed from the
+    /// acceptance date, started if none ran, or stopped if none applies now.
+    RecomputeHandling,
     /// Facts that change no deadline but are of interest to the projection (evaluations).
     Nothing,
 }
@@ -253,6 +258,10 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
             ]
         }
         (Family::Case, kind::OBJECTED) => vec![close(vec![D(D3), D(D4)], "objected")],
+        (Family::Case, kind::RECLASSIFIED) => {
+            let _: events::Reclassified = payload(event, data)?;
+            vec![Step::RecomputeHandling]
+        }
         (Family::Case, kind::EXTENDED) => {
             let e: Extended = payload(event, data)?;
             vec![Step::Extend { days: e.days }]
@@ -453,6 +462,16 @@ mod tests {
             ]
         );
         assert_eq!(starts(&steps)[0].1, ts("2026-03-06T00:00:00+08:00"));
+    }
+
+    #[test]
+    fn a_reclassification_recomputes_the_handling_deadline() {
+        let data = json!({"case_no": "c", "petition_type": "grievance", "branch": "31_6",
+                          "diversion": null, "department": "zjj", "county": "411282",
+                          "accuses_official": false, "by": "clerk-1", "reason": "误分类"});
+        let steps = plan(Family::Case, "reclassified", &data).unwrap();
+        assert_eq!(steps, vec![Step::RecomputeHandling]);
+        assert!(plan(Family::Case, "reclassified", &json!({"case_no": "c"})).is_err());
     }
 
     #[test]

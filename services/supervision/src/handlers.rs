@@ -12,7 +12,9 @@ use xinfang_domain::calendar::Calendar;
 use xinfang_domain::deadline::{
     Adjustments, CST, DeadlineKind, compute, compute_handling, evaluation_closes, warning_time,
 };
-use xinfang_domain::deadline_plan::{Family, Responsible, Start, Step, Tracked, plan};
+use xinfang_domain::deadline_plan::{
+    Family, Responsible, Start, Step, Tracked, plan, start_of_day,
+};
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::projection;
@@ -129,6 +131,7 @@ impl DeadlineHandler {
                 Ok(true)
             }
             Step::Resume { at } => self.resume(conn, case_no, utc(at)).await,
+            Step::RecomputeHandling => self.recompute_handling(conn, case_no, county, at).await,
             Step::Nothing => Ok(false),
         }
     }
@@ -241,6 +244,89 @@ impl DeadlineHandler {
         .await?;
         projection::set_due(conn, case_no, "D6", Some(due_at)).await?;
         Ok(true)
+    }
+
+    /// The type or branch changed (a clerk's reclassification): the handling deadline follows.
+    /// Before acceptance nothing runs yet (acceptance computes it with the new facts); after the
+    /// handling deadline has closed or fired, the reclassification cannot undo that.
+    async fn recompute_handling(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        county: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, HandlerError> {
+        let Some((accepted_on, department)) = projection::acceptance(conn, case_no).await? else {
+            return Ok(false);
+        };
+        let (t, b) = projection::type_and_branch(conn, case_no).await?;
+        let rules = &self.rules;
+        match store::latest_for_update(conn, case_no, &["D5", "D6"]).await? {
+            // No clock ran (none applied before, or an earlier reclassification stopped it):
+            // start one if one applies now.
+            None => {
+                self.start_handling(conn, case_no, county, at, accepted_on, department)
+                    .await
+            }
+            Some(row)
+                if row.state == "cancelled"
+                    && row.close_reason.as_deref() == Some("reclassified") =>
+            {
+                self.start_handling(conn, case_no, county, at, accepted_on, department)
+                    .await
+            }
+            Some(row) if row.state == "pending" || row.state == "paused" => {
+                let adj = Adjustments {
+                    extension_days: row.extension_days.and_then(|d| u32::try_from(d).ok()),
+                    ..Adjustments::default()
+                };
+                let trigger = row.trigger_at.with_timezone(&CST);
+                let due = compute_handling(
+                    trigger,
+                    t,
+                    b,
+                    &rules.calendar,
+                    &rules.settings.deadlines,
+                    &adj,
+                );
+                let due = match due {
+                    Ok(d) => d.due.map(|at| (d.kind, utc(at))),
+                    // Extended, and the new type or branch has no handling deadline to extend.
+                    Err(_) => None,
+                };
+                let Some((kind, due_at)) = due else {
+                    store::cancel_open(conn, case_no, &row.kind, at, "reclassified").await?;
+                    projection::set_due(conn, case_no, "D5", None).await?;
+                    return Ok(true);
+                };
+                if due_at == row.due_at {
+                    return Ok(false);
+                }
+                let warn = rules.warn_at(Tracked::Statutory(kind), row.trigger_at, due_at);
+                store::reschedule(conn, row.id, kind.code(), due_at, warn, row.extension_days)
+                    .await?;
+                projection::set_due(conn, case_no, kind.code(), Some(due_at)).await?;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    async fn start_handling(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        county: &str,
+        at: DateTime<Utc>,
+        accepted_on: chrono::NaiveDate,
+        department: String,
+    ) -> Result<bool, HandlerError> {
+        let start = Start {
+            tracked: Tracked::Statutory(DeadlineKind::D5),
+            trigger: start_of_day(accepted_on),
+            responsible: Responsible::Department(department),
+        };
+        self.start(conn, case_no, county, at, start).await
     }
 
     /// A hearing finished: its days are not counted (Art 36 para 2), so D10 moves out.

@@ -207,6 +207,21 @@ pub async fn set_due(
     Ok(())
 }
 
+/// The acceptance date and the accepting unit, once the case is accepted and not yet replied.
+pub async fn acceptance(
+    conn: &mut PgConnection,
+    case_no: &str,
+) -> sqlx::Result<Option<(chrono::NaiveDate, String)>> {
+    let row: Option<(Option<chrono::NaiveDate>, Option<String>)> = sqlx::query_as(
+        "select accepted_on, department from cases
+         where case_no = $1 and replied_at is null and accepted_on is not null",
+    )
+    .bind(case_no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.and_then(|(on, dept)| Some((on?, dept?))))
+}
+
 /// The case's type and Art 31 branch as last seen (for the handling deadline, Decisions 2).
 pub async fn type_and_branch(
     conn: &mut PgConnection,

@@ -8,7 +8,80 @@ use common::*;
 use xinfang_domain::calendar::Calendar;
 use xinfang_domain::deadline::{Adjustments, DeadlineKind, DeadlineRules, compute};
 use xinfang_domain::events::{ReviewLevel, Supervised};
-use xinfang_domain::petition::Rating;
+use xinfang_domain::petition::{Art31Branch, Rating};
+
+#[tokio::test]
+async fn a_reclassification_moves_starts_or_stops_the_running_handling_deadline() {
+    // 31(5) matters get 30 days here, 31(1) ones none (their own procedure's limits apply).
+    let h = Harness::start(
+        "[supervision.deadlines.handling_by_branch]\n\"31_1\" = \"none\"\n\"31_5\" = 30\n",
+    )
+    .await;
+    let c = h.county();
+    let case = h.case_no(1);
+    let t0 = Utc::now();
+    h.case_event("registered", &case, registered(&case, &c, t0, "rsj", false))
+        .await;
+    h.case_event("assigned", &case, assigned(&case, "rsj", t0))
+        .await;
+    let tacc = h.now();
+    h.case_event("accepted", &case, accepted(&case, "rsj", tacc))
+        .await;
+    let d5 = h.wait_state(&case, "D5", "pending").await;
+    assert_eq!(d5.due_at, end_of_day_after(tacc, 60));
+
+    // Into 31(5): the same clock, now 30 days from acceptance.
+    let reclassify = async |branch| {
+        h.case_event(
+            "reclassified",
+            &case,
+            reclassified(&case, &c, "rsj", branch),
+        )
+        .await;
+    };
+    reclassify(Art31Branch::DutyPerformance).await;
+    h.env
+        .wait_for("D5 moved to 30 days", 15, async || {
+            h.deadlines(&case).await.iter().any(|r| {
+                r.id == d5.id && r.state == "pending" && r.due_at == end_of_day_after(tacc, 30)
+            })
+        })
+        .await;
+
+    // Into 31(1): no handling deadline applies, so the clock stops.
+    reclassify(Art31Branch::LegalProcedure).await;
+    let stopped = h.wait_state(&case, "D5", "cancelled").await;
+    assert_eq!(stopped.close_reason.as_deref(), Some("reclassified"));
+
+    // Back into 31(6): a clock runs again, 60 days from the acceptance date.
+    reclassify(Art31Branch::Residual).await;
+    let again = h.wait_state(&case, "D5", "pending").await;
+    assert_ne!(again.id, d5.id);
+    assert_eq!(again.due_at, end_of_day_after(tacc, 60));
+
+    // A matter accepted without a handling deadline gets one when reclassified into 31(6).
+    let other = h.case_no(2);
+    let mut r = registered(&other, &c, t0, "rsj", false);
+    r.branch = Some(Art31Branch::LegalProcedure);
+    h.case_event("registered", &other, r).await;
+    let mut a = assigned(&other, "rsj", t0);
+    a.branch = Some(Art31Branch::LegalProcedure);
+    h.case_event("assigned", &other, a).await;
+    h.case_event("accepted", &other, accepted(&other, "rsj", tacc))
+        .await;
+    h.wait_state(&other, "D3", "cancelled").await;
+    assert!(h.deadlines(&other).await.iter().all(|r| r.kind != "D5"));
+    h.case_event(
+        "reclassified",
+        &other,
+        reclassified(&other, &c, "rsj", Art31Branch::Residual),
+    )
+    .await;
+    let started = h.wait_state(&other, "D5", "pending").await;
+    assert_eq!(started.due_at, end_of_day_after(tacc, 60));
+    assert_eq!(started.department.as_deref(), Some("rsj"));
+    h.stop().await;
+}
 
 #[tokio::test]
 async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_escalations() {

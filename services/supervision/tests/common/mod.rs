@@ -241,6 +241,27 @@ pub fn assigned(case_no: &str, dept: &str, at: DateTime<Utc>) -> Assigned {
     }
 }
 
+/// A clerk's reclassification of a grievance into `branch`.
+pub fn reclassified(
+    case_no: &str,
+    county: &CountyCode,
+    dept: &str,
+    branch: Art31Branch,
+) -> Reclassified {
+    Reclassified {
+        case_no: case_no.to_owned(),
+        petition_type: PetitionType::Grievance,
+        branch: Some(branch),
+        diversion: None,
+        department: dept.to_owned(),
+        county: county.clone(),
+        accuses_official: false,
+        by: "clerk-1".into(),
+        reason: "重新分类".into(),
+        assisting: vec![],
+    }
+}
+
 pub fn accepted(case_no: &str, dept: &str, at: DateTime<Utc>) -> Accepted {
     Accepted {
         case_no: case_no.to_owned(),
