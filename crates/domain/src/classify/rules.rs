@@ -709,4 +709,30 @@ weight = 3
             assert!(parse(c).is_err(), "accepted: {c}");
         }
     }
+
+    #[test]
+    fn repeat_cues_and_synonyms_are_checked() {
+        const RULE: &str = "[[rule]]\nid='a'\nany=['x']\ntype='建议意见'\nweight=1\n";
+        let ok = parse(&format!(
+            "{RULE}[repeat]\nagain=['上次', '@again']\nanother_matter=['另外']\n\
+             synonyms=[['工资', '工钱']]\n[lexicon]\nagain=['再次']\n"
+        ))
+        .expect("valid");
+        assert_eq!(ok.follow_up.again.len(), 2);
+        assert_eq!(ok.synonyms.get("工钱").map(String::as_str), Some("工资"));
+        assert!(
+            ok.vocabulary().any(|w| w == "工钱"),
+            "synonyms segment whole"
+        );
+        for bad in [
+            "synonyms=[[]]",
+            "synonyms=[['工资', '钱']]",
+            "synonyms=[['工资', '工钱'], ['薪水', '工钱']]",
+            "again=['@nope']",
+            "agian=['上次']",
+        ] {
+            let e = parse(&format!("{RULE}[repeat]\n{bad}\n"));
+            assert!(e.is_err(), "accepted: {bad}");
+        }
+    }
 }
