@@ -301,9 +301,7 @@ fn classify_examples_in_sample_accuracy() {
     assert!(rep.petition_type.rate() >= 0.95, "type");
     assert!(rep.department.rate() >= 0.95, "department");
     assert!(rep.county_text.rate() >= 0.9, "county");
-    // Rules only (the diversion model is off, see rules.toml), and the examples' convention is
-    // narrower than the dev set's.
-    assert!(rep.diversion.rate() >= 0.8, "diversion");
+    assert!(rep.diversion.rate() >= 0.9, "diversion");
     // The flag is rules only (no model yet); the later batches count misconduct of a
     // department's own staff (a doctor's 红包, a teacher's paid tutoring) that the rules' official
     // lexicon does not name. Confidentiality does not hang on it: every 检举控告 is confidential.
@@ -471,7 +469,7 @@ fn classify_examples_cross_validated() {
     );
     // The models must earn their place.
     assert!(
-        d > d0 && t >= t0,
-        "models do not help: {t}/{d} vs rules alone {t0}/{d0}"
+        d > d0 && t >= t0 && v > v0,
+        "models do not help: {t}/{d}/{v} vs rules alone {t0}/{d0}/{v0}"
     );
 }
