@@ -80,7 +80,7 @@ async fn a_full_case_logs_no_personal_data() {
             "channel": "visit",
             "petitioner": {"name": NAME, "mobile": MOBILE, "id_number": ID, "email": "ouyang@example.cn",
                            "address": "测试县某街道1号"},
-            "text": "某公司拖欠我半年工资共三万元，多次讨要没有结果，请求劳动监察部门责令支付。",
+            "text": "工地包工头欠我半年工钱共三万元，电话不接，请求人社部门帮忙追讨。",
             "county": env.county.to_string(),
             "received_at": chrono::Utc::now(),
             "clerk_id": "clerk-1",

@@ -12,7 +12,8 @@ use xinfang_domain::deadline::{CST, cst_date};
 use xinfang_platform::testing::{TestEnv, repo_root};
 
 const ID: &str = "11010519491231002X";
-const TEXT: &str = "我是原县棉纺厂下岗职工，企业改制时承诺的安置补偿一直没有落实，多次反映无人答复，请求协调解决安置补偿问题。";
+const TEXT: &str =
+    "我家的老房子年久失修成了危房，去年申请危房改造，村里说名额满了，请求调查核实后给个答复。";
 
 /// A directory for the test city and county with every shipped department plus `gov`.
 fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {

@@ -111,7 +111,7 @@ async fn the_spans_of_every_service_for_a_case_share_one_trace() {
         .json(&json!({
             "channel": "online",
             "petitioner": {"name": name, "mobile": mobile},
-            "text": "公司拖欠我三个月工资共一万八千元，多次讨要未果，请求人社部门责令支付。",
+            "text": "工地包工头欠我三个月工钱一万八千元，电话不接，请求人社部门帮忙追讨。",
             "county": env.county.to_string(),
             "received_at": chrono::Utc::now(),
             "clerk_id": "clerk-1",
