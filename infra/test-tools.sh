@@ -3,6 +3,8 @@
 #
 #   aiosmtpd   a real SMTP server (Python, PyPI) that the notify tests run on a
 #              free port with its Maildir handler, then read the mails it stored.
+#   openssl    makes the CA and server certificate of the notify tests' TLS relay
+#              (Debian package).
 #
 # Idempotent: a tool already importable/installed is left as it is; nothing is
 # upgraded. Uses `python3 -m pip` (the interpreter the tests will run), falling
@@ -27,6 +29,21 @@ fi
 
 command -v "$PY" >/dev/null 2>&1 || die "$PY not found (set XF_PYTHON or install python3)"
 
+sudo_cmd=()
+((EUID == 0)) || sudo_cmd=(sudo)
+
+if command -v openssl >/dev/null 2>&1; then
+  echo "openssl $(openssl version | awk '{print $2}') (already installed)"
+elif command -v apt-get >/dev/null 2>&1; then
+  log "installing Debian's openssl"
+  "${sudo_cmd[@]}" apt-get update -qq >&2
+  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends openssl >&2 ||
+    die "apt-get install openssl failed"
+  echo "openssl $(openssl version | awk '{print $2}') (installed)"
+else
+  die "openssl is missing and apt-get is not available to install it"
+fi
+
 aiosmtpd_version() {
   "$PY" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null
 }
@@ -47,8 +64,6 @@ if "$PY" -m pip --version >/dev/null 2>&1; then
     die "pip install aiosmtpd failed"
 elif command -v apt-get >/dev/null 2>&1; then
   log "pip unavailable; installing Debian's python3-aiosmtpd"
-  sudo_cmd=()
-  ((EUID == 0)) || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq >&2
   "${sudo_cmd[@]}" apt-get install -y --no-install-recommends python3-aiosmtpd >&2 ||
     die "apt-get install python3-aiosmtpd failed"

@@ -104,6 +104,9 @@ pub struct EmailSettings {
     pub timeout_secs: u64,
     /// Name sent in EHLO; empty = this host's name.
     pub hello_name: String,
+    /// PEM file of further root certificates to trust for TLS (a bureau's internal CA);
+    /// the public web roots are always trusted.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EmailSettings {
@@ -119,6 +122,7 @@ impl Default for EmailSettings {
             pool_max: 8,
             timeout_secs: 30,
             hello_name: String::new(),
+            ca_file: None,
         }
     }
 }

@@ -3,7 +3,6 @@
 //! HTTP SMS gateway (axum) that verifies the HMAC signature of every request.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +27,11 @@ use xinfang_domain::subject;
 use xinfang_notify::clock::ShiftedClock;
 use xinfang_notify::providers::http_sms::{GatewayRequest, verify_body};
 use xinfang_notify::service::{self, Notify, Options};
-use xinfang_platform::testing::{TestEnv, repo_root};
+use xinfang_platform::testing::TestEnv;
+
+mod common;
+
+use common::{ensure_aiosmtpd, free_port};
 
 const SECRET: &str = "test-secret-0123456789";
 const PETITIONER_MOBILE: &str = "13800138000";
@@ -48,32 +51,6 @@ impl Drop for Smtp {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.maildir);
     }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn ensure_aiosmtpd() {
-    let ok = |_: ()| {
-        Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ok(()) {
-        return;
-    }
-    let script = repo_root().join("infra/test-tools.sh");
-    let status = Command::new("bash").arg(&script).status();
-    assert!(
-        status.is_ok_and(|s| s.success()) && ok(()),
-        "aiosmtpd is needed: run infra/test-tools.sh"
-    );
 }
 
 impl Smtp {

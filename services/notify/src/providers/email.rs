@@ -7,6 +7,7 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -37,12 +38,33 @@ impl EmailSender {
             .from
             .parse()
             .map_err(|_| anyhow::anyhow!("notify.email.from: not an e-mail address"))?;
-        let mut b = match s.security {
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?
+        let tls = || -> anyhow::Result<TlsParameters> {
+            let mut params = TlsParameters::builder(s.host.clone());
+            if let Some(path) = &s.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("notify.email.ca_file {}: {e}", path.display()))?;
+                // `from_pem` accepts a file without any certificate in it.
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    anyhow::bail!(
+                        "notify.email.ca_file {}: holds no PEM certificate",
+                        path.display()
+                    );
+                }
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    anyhow::anyhow!(
+                        "notify.email.ca_file {}: not a PEM certificate: {e}",
+                        path.display()
+                    )
+                })?;
+                params = params.add_root_certificate(cert);
             }
-            SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+            Ok(params.build()?)
+        };
+        let b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host);
+        let mut b = match s.security {
+            SmtpSecurity::Tls => b.tls(Tls::Wrapper(tls()?)),
+            SmtpSecurity::Starttls => b.tls(Tls::Required(tls()?)),
+            SmtpSecurity::Plain => b,
         };
         b = b
             .port(s.effective_port())
