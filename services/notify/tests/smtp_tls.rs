@@ -1,4 +1,4 @@
-//! E-mail through a submission relay as bureaus run them: STARTTLS required, AUTH required, and
+//! E-mail through a submission relay as bureaus run them: STARTTLS (or SMTPS) and AUTH required, and
 //! a certificate issued by the bureau's own CA (trusted through `notify.email.ca_file`). The
 //! relay is a real SMTP server (aiosmtpd, tests/support/smtp_tls_auth.py) on a free port; the
 //! certificates are made with openssl for each run.
@@ -23,6 +23,7 @@ struct Relay {
     child: Child,
     port: u16,
     dir: PathBuf,
+    security: SmtpSecurity,
 }
 
 impl Drop for Relay {
@@ -111,6 +112,11 @@ fn certificates(dir: &Path) {
 
 impl Relay {
     async fn start() -> Relay {
+        Self::start_with(SmtpSecurity::Starttls).await
+    }
+
+    /// `Starttls` (submission, port 587 style) or `Tls` (SMTPS, port 465 style).
+    async fn start_with(security: SmtpSecurity) -> Relay {
         ensure_aiosmtpd();
         let dir = std::env::temp_dir().join(format!("xf-relay-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -124,11 +130,21 @@ impl Relay {
             .arg(dir.join("server.pem"))
             .arg(dir.join("server.key"))
             .args([USER, PASSWORD])
+            .arg(if security == SmtpSecurity::Tls {
+                "tls"
+            } else {
+                "starttls"
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 starts the relay");
-        let relay = Relay { child, port, dir };
+        let relay = Relay {
+            child,
+            port,
+            dir,
+            security,
+        };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -146,7 +162,7 @@ impl Relay {
             enabled: true,
             host: "127.0.0.1".into(),
             port: self.port,
-            security: SmtpSecurity::Starttls,
+            security: self.security,
             username: USER.into(),
             password: Secret::new(password),
             from: "三门峡市信访局 <noreply@xf.example.cn>".into(),
@@ -188,6 +204,17 @@ async fn mail_goes_out_over_starttls_with_authentication_to_a_relay_of_the_burea
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains(&id.to_string()), "{}", stored[0]);
     assert!(stored[0].contains("li@example.com"));
+}
+
+#[tokio::test]
+async fn mail_goes_out_over_implicit_tls_with_authentication() {
+    let relay = Relay::start_with(SmtpSecurity::Tls).await;
+    let sender = EmailSender::new(&relay.settings(PASSWORD, true)).expect("sender");
+    let id = uuid::Uuid::now_v7();
+    sender.send(message(id)).await.expect("sent");
+    let stored = relay.stored();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].contains(&id.to_string()), "{}", stored[0]);
 }
 
 #[tokio::test]

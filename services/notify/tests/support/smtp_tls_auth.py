@@ -1,7 +1,8 @@
 """A real SMTP submission server for the notify tests: STARTTLS required before anything
-else, then AUTH (PLAIN or LOGIN) with one user, messages stored in a Maildir.
+else (or, with MODE "tls", TLS from the first byte), then AUTH (PLAIN or LOGIN) with one user,
+messages stored in a Maildir.
 
-    python3 smtp_tls_auth.py HOST PORT MAILDIR CERT KEY USER PASSWORD
+    python3 smtp_tls_auth.py HOST PORT MAILDIR CERT KEY USER PASSWORD [MODE]
 
 Prints "ready" once listening; runs until killed.
 """
@@ -15,6 +16,7 @@ from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 host, port, maildir, cert, key, user, password = sys.argv[1:8]
+mode = sys.argv[8] if len(sys.argv) > 8 else "starttls"
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
@@ -29,16 +31,17 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 tls.load_cert_chain(cert, key)
-controller = Controller(
-    Mailbox(maildir),
-    hostname=host,
-    port=int(port),
-    tls_context=tls,
-    require_starttls=True,
-    authenticator=authenticator,
-    auth_required=True,
-    auth_require_tls=True,
-)
+common = dict(authenticator=authenticator, auth_required=True)
+if mode == "tls":
+    controller = Controller(
+        Mailbox(maildir), hostname=host, port=int(port), ssl_context=tls,
+        auth_require_tls=False, **common,
+    )
+else:
+    controller = Controller(
+        Mailbox(maildir), hostname=host, port=int(port), tls_context=tls,
+        require_starttls=True, auth_require_tls=True, **common,
+    )
 controller.start()
 print("ready", flush=True)
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
