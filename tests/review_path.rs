@@ -184,6 +184,23 @@ async fn same_facts_after_termination_are_no_longer_accepted() {
         v["status"] == "terminated"
     })
     .await;
+    // The 复核 at the city is published there and copied to the county; this deployment serves
+    // both, and the timeline shows each step once.
+    let lines = async |label: &str| -> usize {
+        let (_, v) = get(&http, &intake_view).await;
+        v["timeline"].as_array().map_or(0, |t| {
+            t.iter()
+                .filter(|l| l["summary"].as_str().is_some_and(|s| s.contains(label)))
+                .count()
+        })
+    };
+    env.wait_for("the 复核 decision on the timeline", 30, async || {
+        lines("复核意见已出").await > 0
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(lines("已申请复核").await, 1);
+    assert_eq!(lines("复核意见已出").await, 1);
 
     // Same facts again: 不再受理.
     let mut again = petition.clone();

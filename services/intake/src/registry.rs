@@ -41,6 +41,13 @@ fn s(v: &Value, k: &str) -> Option<String> {
 /// Pure mapping from an event to the registry change (unit-tested).
 pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
     let d = &env.data;
+    // A review at another county's organ is published there and copied to the case's own
+    // county; the registry keeps the copy, so a deployment serving both shows it once.
+    if family(subject) == "review"
+        && s(d, "case_county").is_some_and(|home| subject.split('.').nth(1) != Some(&home))
+    {
+        return None;
+    }
     let at = json!(env.at);
     let dept = s(d, "department");
     let u = match (family(subject), env.kind.as_str()) {
@@ -355,6 +362,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.status, Some("rereview_requested"));
+        // The city's copy of a county case's review is left to the county's copy.
+        let review = env(
+            "requested",
+            json!({"level": "review", "case_county": "411282", "organ": "411200:gov"}),
+        );
+        assert!(interpret("xf.411200.review.requested", &review).is_none());
+        assert!(interpret("xf.411282.review.requested", &review).is_some());
         let u = interpret("xf.411282.case.terminated", &env("terminated", json!({}))).unwrap();
         assert!(u.terminated);
         assert!(interpret("xf.411282.case.unheard_of", &env("unheard_of", json!({}))).is_none());
