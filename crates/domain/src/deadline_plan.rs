@@ -25,7 +25,9 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::county::CountyCode;
 use crate::deadline::{CST, DeadlineKind};
+use crate::directory::OrganRef;
 use crate::events::{
     self, Accepted, Assigned, Extended, Registered, Replied, ReviewEvent, ReviewLevel, kind,
 };
@@ -169,6 +171,45 @@ pub enum Step {
     RecomputeHandling,
     /// Facts that change no deadline but are of interest to the projection (evaluations).
     Nothing,
+}
+
+/// The part of a review fact's steps that the copy on `subject_county` carries. Review publishes a
+/// fact at the reviewing organ's county and, when the case belongs to another county, copies it
+/// there (review's `emit.rs`): the organ's county keeps the clock on the organ's decision (D8,
+/// D10), the case's county the petitioner's windows (D7, D9). So split deployments do not both
+/// track, warn and escalate the same deadline, and one serving both applies each step once.
+pub fn review_steps_for(
+    subject_county: &CountyCode,
+    data: &ReviewEvent,
+    steps: Vec<Step>,
+) -> Vec<Step> {
+    let organ_county = OrganRef::parse(&data.organ)
+        .map(|o| o.county)
+        .unwrap_or_else(|_| data.case_county.clone());
+    if organ_county == data.case_county {
+        return steps;
+    }
+    let organ_copy = *subject_county == organ_county;
+    if !organ_copy && *subject_county != data.case_county {
+        return steps;
+    }
+    let mine = |t: &Tracked| {
+        let decision = matches!(t, Tracked::Statutory(DeadlineKind::D8 | DeadlineKind::D10));
+        decision == organ_copy
+    };
+    steps
+        .into_iter()
+        .filter_map(|step| match step {
+            Step::Start(s) => mine(&s.tracked).then_some(Step::Start(s)),
+            Step::Close { tracked, reason } => {
+                let tracked: Vec<Tracked> = tracked.into_iter().filter(|t| mine(t)).collect();
+                (!tracked.is_empty()).then_some(Step::Close { tracked, reason })
+            }
+            // Hearings pause the organ's D10.
+            Step::Pause { .. } | Step::Resume { .. } => organ_copy.then_some(step),
+            other => Some(other),
+        })
+        .collect()
 }
 
 /// Which subject family a fact arrived on.
@@ -489,6 +530,41 @@ mod tests {
         let steps = plan(Family::Case, "replied", &mk(false)).unwrap();
         let kinds: Vec<_> = starts(&steps).into_iter().map(|s| s.0).collect();
         assert_eq!(kinds, vec![Tracked::Evaluation]);
+    }
+
+    #[test]
+    fn each_copy_of_a_cross_county_review_fact_carries_its_own_deadlines() {
+        let county = CountyCode::parse("411282").unwrap();
+        let city = CountyCode::parse("411200").unwrap();
+        let data = json!({"case_no": "c", "case_county": "411282", "level": "review",
+                          "organ": "411200:gov", "decision": null, "served_on": "2026-06-20",
+                          "at": "2026-06-01T02:00:00Z"});
+        let ev: ReviewEvent = serde_json::from_value(data.clone()).unwrap();
+        let kinds = |steps: &[Step]| {
+            let mut k: Vec<Tracked> = closes(steps);
+            k.extend(starts(steps).into_iter().map(|s| s.0));
+            k
+        };
+        // Requested at the city: the city tracks D8, the county closes the petitioner's D7.
+        let all = plan(Family::Review, "requested", &data).unwrap();
+        let at_city = review_steps_for(&city, &ev, all.clone());
+        let at_home = review_steps_for(&county, &ev, all.clone());
+        assert_eq!(kinds(&at_city), vec![D(DeadlineKind::D8)]);
+        assert_eq!(kinds(&at_home), vec![D(DeadlineKind::D7)]);
+        // Decided: the city closes D8, the county opens the petitioner's D9.
+        let all = plan(Family::Review, "decided", &data).unwrap();
+        assert_eq!(
+            kinds(&review_steps_for(&city, &ev, all.clone())),
+            vec![D(DeadlineKind::D8)]
+        );
+        assert_eq!(
+            kinds(&review_steps_for(&county, &ev, all.clone())),
+            vec![D(DeadlineKind::D9)]
+        );
+        // A review within the case's own county is one event: every step stays.
+        let mut local = ev.clone();
+        local.organ = "411282:gov".into();
+        assert_eq!(review_steps_for(&county, &local, all.clone()), all);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use xinfang_domain::deadline::{
     Adjustments, CST, DeadlineKind, compute, compute_handling, evaluation_closes, warning_time,
 };
 use xinfang_domain::deadline_plan::{
-    Family, Responsible, Start, Step, Tracked, plan, start_of_day,
+    Family, Responsible, Start, Step, Tracked, plan, review_steps_for, start_of_day,
 };
+use xinfang_domain::events::ReviewEvent;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::projection;
@@ -70,7 +71,12 @@ impl Handler for DeadlineHandler {
 impl DeadlineHandler {
     async fn apply(&self, conn: &mut PgConnection, msg: &Incoming<'_>) -> Result<(), HandlerError> {
         let env = msg.envelope;
-        let steps = plan(self.family, &env.kind, &env.data).map_err(reject)?;
+        let mut steps = plan(self.family, &env.kind, &env.data).map_err(reject)?;
+        if self.family == Family::Review
+            && let Ok(review) = env.data_as::<ReviewEvent>()
+        {
+            steps = review_steps_for(&env.county, &review, steps);
+        }
         let case_no = env
             .data
             .get("case_no")

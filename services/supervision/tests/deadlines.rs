@@ -250,6 +250,29 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
 }
 
 #[tokio::test]
+async fn the_case_countys_copy_of_a_review_at_the_city_keeps_only_the_petitioners_windows() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let case = h.case_no(3);
+    let t0 = Utc::now();
+    h.case_event("replied", &case, replied(&case, "rsj", t0, true))
+        .await;
+    h.wait_state(&case, "D7", "pending").await;
+    // The 复查 organ is the city's: the city's deployment tracks its D8. The copy on this
+    // county's subjects closes the petitioner's D7 and starts nothing.
+    let mut at_city = review(&case, &c, ReviewLevel::Review, t0, None);
+    at_city.organ = format!("{}:gov", h.env.city);
+    h.review_event("requested", at_city).await;
+    h.wait_state(&case, "D7", "cancelled").await;
+    settle().await;
+    assert!(
+        h.deadlines(&case).await.iter().all(|r| r.kind != "D8"),
+        "D8 is the city's to track"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     let h = Harness::start("").await;
     let c = h.county();
