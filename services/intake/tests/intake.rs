@@ -102,6 +102,23 @@ impl App {
             .to_owned()
     }
 
+    /// Publishes `case.terminated` (entered the 终结库) and waits for the registry to show it.
+    async fn terminate(&self, case_no: &str) {
+        self.publish(
+            &self.env.county,
+            "case",
+            "terminated",
+            case_no,
+            json!({"case_no": case_no, "petitioner_key": "k", "at": chrono::Utc::now()}),
+        )
+        .await;
+        self.env
+            .wait_for("the registry to record the termination", 20, async || {
+                self.status_of(case_no).await == "terminated"
+            })
+            .await;
+    }
+
     async fn stop(self) {
         self.env.stop().await;
     }
@@ -373,19 +390,7 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
     assert_eq!(higher["status"], json!("not_accepted"));
 
     // Terminated after 复核, same facts again: 不再受理 (Art 36 para 3).
-    app.publish(
-        &app.env.county,
-        "case",
-        "terminated",
-        &first_no,
-        json!({"case_no": first_no, "petitioner_key": "k", "at": chrono::Utc::now()}),
-    )
-    .await;
-    app.env
-        .wait_for("the registry to record the termination", 20, async || {
-            app.status_of(&first_no).await == "terminated"
-        })
-        .await;
+    app.terminate(&first_no).await;
     let (_, after) = app
         .post(&app.petition(&county, ID_A, "13800138000", WAGES))
         .await;
@@ -602,19 +607,7 @@ async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
         .await;
     let case_no = r["case_no"].as_str().unwrap().to_owned();
     // The two families are consumed separately: here the termination wins the race.
-    app.publish(
-        &app.env.county,
-        "case",
-        "terminated",
-        &case_no,
-        json!({"case_no": case_no, "petitioner_key": "k", "at": chrono::Utc::now()}),
-    )
-    .await;
-    app.env
-        .wait_for("the termination", 20, async || {
-            app.status_of(&case_no).await == "terminated"
-        })
-        .await;
+    app.terminate(&case_no).await;
     app.publish(
         &app.env.county,
         "review",

@@ -31,7 +31,7 @@ use xinfang_platform::testing::TestEnv;
 
 mod common;
 
-use common::{ensure_aiosmtpd, free_port};
+use common::{ensure_aiosmtpd, free_port, wait_listening};
 
 const SECRET: &str = "test-secret-0123456789";
 const PETITIONER_MOBILE: &str = "13800138000";
@@ -72,16 +72,8 @@ impl Smtp {
             port,
             maildir,
         };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return smtp;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("aiosmtpd did not listen on {port}");
+        wait_listening(port, "aiosmtpd").await;
+        smtp
     }
 
     /// Every stored message, decoded: (envelope recipient, subject, body).

@@ -7,9 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{ensure_aiosmtpd, free_port};
+use common::{ensure_aiosmtpd, free_port, wait_listening};
 use xinfang_notify::providers::SendError;
 use xinfang_notify::providers::email::{EmailMessage, EmailSender};
 use xinfang_notify::settings::{EmailSettings, SmtpSecurity};
@@ -145,16 +144,8 @@ impl Relay {
             dir,
             security,
         };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return relay;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the relay did not listen on {port}");
+        wait_listening(port, "the relay").await;
+        relay
     }
 
     fn settings(&self, password: &str, trust_ca: bool) -> EmailSettings {
