@@ -14,4 +14,6 @@ infra/toolchain.sh
 echo "==> building xinfang (a first build takes a few minutes)"
 cargo build --bin xinfang
 echo "==> starting the services"
+# The demo (and only the demo) prints a city clerk token with the first-petition command.
+export XF__SECURITY__DEMO_TOKEN=true
 exec target/debug/xinfang up

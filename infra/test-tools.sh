@@ -3,12 +3,14 @@
 #
 #   aiosmtpd   a real SMTP server (Python, PyPI) that the notify tests run on a
 #              free port with its Maildir handler, then read the mails it stored.
+#   schemathesis  an OpenAPI conformance fuzzer (Python, PyPI) that tests/schemathesis.rs
+#              runs (`python3 -m schemathesis.cli run`) against every service's document.
 #   openssl    makes the CA and server certificate of the notify tests' TLS relay
 #              (Debian package).
 #
 # Idempotent: a tool already importable/installed is left as it is; nothing is
 # upgraded. Uses `python3 -m pip` (the interpreter the tests will run), falling
-# back to Debian's python3-aiosmtpd when pip is unavailable.
+# back to Debian's python3-aiosmtpd when pip is unavailable (schemathesis needs pip).
 #
 # Environment: XF_PYTHON (default python3) names the interpreter.
 # stdout: one line per tool; progress and errors on stderr.
@@ -44,32 +46,47 @@ else
   die "openssl is missing and apt-get is not available to install it"
 fi
 
-aiosmtpd_version() {
-  "$PY" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null
+# version IMPORT: the installed version of a Python module, if importable.
+py_version() {
+  "$PY" -c "import $1; print($1.__version__)" 2>/dev/null
 }
 
-if v=$(aiosmtpd_version); then
-  echo "aiosmtpd $v (already installed)"
-  exit 0
-fi
-
-if "$PY" -m pip --version >/dev/null 2>&1; then
-  log "installing aiosmtpd with $PY -m pip"
+pip_install() {
   # --break-system-packages only where pip knows it (Debian's externally managed Python).
-  extra=()
+  local extra=()
   if "$PY" -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
     extra+=(--break-system-packages)
   fi
-  "$PY" -m pip install --quiet --disable-pip-version-check "${extra[@]}" 'aiosmtpd>=1.4,<2' >&2 ||
-    die "pip install aiosmtpd failed"
+  "$PY" -m pip install --quiet --disable-pip-version-check "${extra[@]}" "$@" >&2
+}
+
+have_pip() { "$PY" -m pip --version >/dev/null 2>&1; }
+
+if v=$(py_version aiosmtpd); then
+  echo "aiosmtpd $v (already installed)"
+elif have_pip; then
+  log "installing aiosmtpd with $PY -m pip"
+  pip_install 'aiosmtpd>=1.4,<2' || die "pip install aiosmtpd failed"
+  v=$(py_version aiosmtpd) || die "aiosmtpd installed but $PY cannot import it"
+  echo "aiosmtpd $v (installed)"
 elif command -v apt-get >/dev/null 2>&1; then
   log "pip unavailable; installing Debian's python3-aiosmtpd"
   "${sudo_cmd[@]}" apt-get update -qq >&2
   "${sudo_cmd[@]}" apt-get install -y --no-install-recommends python3-aiosmtpd >&2 ||
     die "apt-get install python3-aiosmtpd failed"
+  v=$(py_version aiosmtpd) || die "aiosmtpd installed but $PY cannot import it"
+  echo "aiosmtpd $v (installed)"
 else
   die "neither pip nor apt-get is available to install aiosmtpd"
 fi
 
-v=$(aiosmtpd_version) || die "aiosmtpd installed but $PY cannot import it"
-echo "aiosmtpd $v (installed)"
+# The tests pass flags of schemathesis 4 (`run --checks ... --phases ...`).
+if v=$(py_version schemathesis) && [[ $v == 4.* ]]; then
+  echo "schemathesis $v (already installed)"
+else
+  have_pip || die "schemathesis needs pip (install python3-pip)"
+  log "installing schemathesis with $PY -m pip"
+  pip_install 'schemathesis>=4.1,<5' || die "pip install schemathesis failed"
+  v=$(py_version schemathesis) || die "schemathesis installed but $PY cannot import it"
+  echo "schemathesis $v (installed)"
+fi

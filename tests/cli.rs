@@ -51,7 +51,9 @@ fn d4_skips_the_national_day_holiday_and_counts_the_make_up_saturday() {
 fn calendar_days_extension_and_open_ended() {
     let (code, out, _) = xinfang(&["deadline", "D1", "2026-01-10T16:00:00+08:00", "--json"]);
     assert_eq!(code, 0);
-    assert_eq!(last_json(&out)["due"], "2026-01-25T23:59:59+08:00");
+    // 15 days end on Sunday 01-25: the next working day (Decisions 1).
+    assert_eq!(last_json(&out)["due"], "2026-01-26T23:59:59+08:00");
+    assert_eq!(last_json(&out)["rolled_over_from"], "2026-01-25");
     let (_, out, _) = xinfang(&[
         "deadline",
         "D5",
@@ -61,9 +63,44 @@ fn calendar_days_extension_and_open_ended() {
         "--json",
     ]);
     assert_eq!(last_json(&out)["kind"], "D6");
-    assert_eq!(last_json(&out)["due"], "2026-05-30T23:59:59+08:00");
+    // 90 days end on Saturday 05-30: Monday 06-01.
+    assert_eq!(last_json(&out)["due"], "2026-06-01T23:59:59+08:00");
     let (_, out, _) = xinfang(&["deadline", "D11", "2026-03-01T09:00:00+08:00", "--json"]);
     assert!(last_json(&out)["due"].is_null());
+}
+
+#[test]
+fn a_review_window_ending_on_national_day_rolls_over_to_the_next_working_day() {
+    // Issue #13 acceptance: served 09-01, 30 days end on 10-01 (国庆): due the end of 10-08.
+    let (code, out, _) = xinfang(&["deadline", "D7", "2026-09-01T15:00:00+08:00", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v = last_json(&out);
+    assert_eq!(v["due"], "2026-10-08T23:59:59+08:00");
+    assert_eq!(v["rolled_over_from"], "2026-10-01");
+    assert_eq!(v["provisional"], false);
+    assert!(out.contains("民法典 Art 203"), "{out}");
+    // Across 春节 2026 (02-15..23 off): D9 served 01-16 ends on 02-24.
+    let (_, out, _) = xinfang(&["deadline", "D9", "2026-01-16T10:00:00+08:00", "--json"]);
+    assert_eq!(last_json(&out)["due"], "2026-02-24T23:59:59+08:00");
+}
+
+#[test]
+fn the_calendar_check_shows_its_end_and_names_problems_in_a_broken_file() {
+    let (code, out, _) = xinfang(&["calendar", "check", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v = last_json(&out);
+    assert_eq!(v["years"], serde_json::json!([2025, 2026]));
+    assert_eq!(v["covered_until"], "2026-12-31");
+    assert!(v["days_left"].is_i64() || v["days_left"].is_null());
+    let bad = std::env::temp_dir().join(format!("xf-cal-{}.toml", std::process::id()));
+    std::fs::write(&bad, "[2027]\noff = [\"2027-02-30\"]\n").unwrap();
+    let (code, _, err) = xinfang(&["calendar", "check", "--file", bad.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("2027-02-30") && err.contains("calendar file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -90,6 +127,7 @@ fn a_year_without_calendar_data_falls_back_and_warns() {
     let (code, out, err) = xinfang(&["deadline", "D4", "2031-10-01T10:00:00+08:00", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(last_json(&out)["calendar_complete"], false);
+    assert_eq!(last_json(&out)["provisional"], true);
     assert!(err.contains("warning") && err.contains("holidays"), "{err}");
     // Monday–Friday assumed: 2031-10-01 is a Wednesday → Thu, Fri, Mon, Tue, Wed.
     assert_eq!(last_json(&out)["due"], "2031-10-08T23:59:59+08:00");

@@ -2,7 +2,7 @@
 //! registered, routed, accepted and answered with a 信访处理意见书; the petitioner asks for
 //! 复查 (county government) and 复核 (city government); after the 复核 decision the case is
 //! TERMINATED, and the same facts submitted again are no longer accepted (不再受理,
-//! Art 36 para 3).
+//! Art 36 para 3) once a clerk has confirmed the refusal the similarity proposes (Decisions 7).
 
 use std::path::PathBuf;
 
@@ -212,8 +212,40 @@ async fn same_facts_after_termination_are_no_longer_accepted() {
     )
     .await;
     assert_eq!(status, 201, "{receipt}");
-    assert_eq!(receipt["status"], "not_reaccepted", "{receipt}");
+    // Only proposed: routing holds it and nothing is refused before a clerk confirms.
+    assert_eq!(receipt["status"], "registered", "{receipt}");
     assert_eq!(receipt["repeat"]["of"], case_no);
+    assert_eq!(
+        receipt["repeat"]["disposition"], "not_reaccepted",
+        "{receipt}"
+    );
+    assert_eq!(receipt["repeat"]["proposed"], true, "{receipt}");
+    let again_no = receipt["case_no"].as_str().unwrap().to_owned();
+    env.wait_for("routing to hold the proposal for a clerk", 30, async || {
+        let (s, v) = get(
+            &http,
+            &format!("http://{}/v1/cases/{again_no}", routing.http),
+        )
+        .await;
+        s == 200
+            && v["held_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("awaiting a clerk's confirmation"))
+    })
+    .await;
+    let again_view = format!("http://{}/v1/cases/{again_no}", intake.http);
+    assert_eq!(get(&http, &again_view).await.1["status"], "registered");
+    let (status, body) = post(
+        &http,
+        &format!("http://{}/v1/cases/{again_no}/repeat", intake.http),
+        json!({"decision": "confirm", "reason": "经核实，与已终结事项事实和理由相同"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    env.wait_for("the confirmed refusal applied", 30, async || {
+        get(&http, &again_view).await.1["status"] == "not_reaccepted"
+    })
+    .await;
 
     let _ = std::fs::remove_file(&dir_file);
     env.stop().await;

@@ -1,4 +1,6 @@
-//! `xinfang deadline <D1..D11> <trigger> [--extension-days N] [--json]`.
+//! `xinfang deadline <D1..D11> <trigger> [--extension-days N] [--json]`: the same computation
+//! the services make, with the deployment's calendar file (`paths.calendar`) and its one
+//! `[deadlines]` section.
 
 use std::process::ExitCode;
 
@@ -22,23 +24,12 @@ pub struct Args {
     json: bool,
 }
 
-fn calendar() -> Calendar {
-    let path = xinfang_platform::config::load()
-        .map(|s| s.platform.paths.calendar)
-        .unwrap_or_else(|_| "config/calendar/holidays-cn.toml".into());
-    match std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| Calendar::from_toml_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "warning: calendar {}: {e}; using the built-in calendar",
-                path.display()
-            );
-            Calendar::embedded()
-        }
-    }
+/// The deployment's calendar and deadline rules, as the services load them: a bad
+/// configuration or calendar file is an error naming it, never a silent fallback.
+fn deployment() -> anyhow::Result<(Calendar, DeadlineRules)> {
+    let settings = xinfang_platform::config::load()?;
+    let (calendar, _) = xinfang_platform::calendar::read_file(&settings.platform.paths.calendar)?;
+    Ok((calendar, settings.platform.deadlines))
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -58,12 +49,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let cal = calendar();
+    let (cal, rules) = match deployment() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let adj = Adjustments {
         extension_days: a.extension_days,
         paused: Vec::new(),
     };
-    let due = match deadline::compute(kind, trigger, &cal, &DeadlineRules::default(), &adj) {
+    let due = match deadline::compute(kind, trigger, &cal, &rules, &adj) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -99,12 +96,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("skipped rest days: {}", days.join(", "));
     }
     if let Some(from) = due.rolled_over_from {
-        println!("rolled over from the rest day {from}");
+        println!("rolled over from the rest day {from} to the next working day (民法典 Art 203)");
     }
-    if !due.calendar_complete {
+    if due.is_provisional() {
         eprintln!(
-            "warning: the calendar has no official holidays for a year this deadline spans; \
-             Monday–Friday was assumed. Load that year's holidays and make-up workdays into the calendar file."
+            "warning: provisional: the calendar has no official holidays for a year this deadline spans; \
+             Monday–Friday was assumed. Load that year's holidays and make-up workdays into the calendar file \
+             and reload (xinfang calendar reload)."
         );
     }
     if a.json {
@@ -113,6 +111,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "trigger": due.trigger.to_rfc3339(),
             "due": due.due.map(|d| d.to_rfc3339()),
             "calendar_complete": due.calendar_complete,
+            "provisional": due.is_provisional(),
+            "rolled_over_from": due.rolled_over_from,
             "skipped": due.skipped,
         });
         println!("{v}");

@@ -78,6 +78,7 @@ pub fn nats_config(a: NatsConfigArgs) -> anyhow::Result<ExitCode> {
     for c in generated
         .services
         .values()
+        .chain(std::iter::once(&generated.operator))
         .chain(generated.departments.values())
     {
         creds.push_str(&format!(

@@ -1,6 +1,7 @@
 //! Command-line interface. Exit codes: 0 success, 1 failure, 2 invalid usage or input.
 
 mod bench;
+mod calendar;
 mod case;
 mod deadline;
 mod directory;
@@ -35,6 +36,9 @@ enum Command {
     Submit(submit::Args),
     /// When is a statutory deadline (D1–D11) due?
     Deadline(deadline::Args),
+    /// The holiday calendar: check a file, reload it in the running services.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCmd),
     /// Cases in the registry.
     #[command(subcommand)]
     Case(case::Case),
@@ -62,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => up::migrate().await,
         Command::Submit(a) => submit::run(a).await,
         Command::Deadline(a) => deadline::run(a),
+        Command::Calendar(c) => calendar::run(c).await,
         Command::Bench(b) => bench::run(b).await,
         Command::Case(c) => case::run(c).await,
         Command::Dlq(d) => dlq::run(d).await,

@@ -107,7 +107,16 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     );
     if let Some(r) = v.get("repeat").filter(|r| !r.is_null()) {
-        println!("repeat of:      {} ({})", s(&r["of"]), s(&r["disposition"]));
+        println!(
+            "repeat of:      {} ({}){}",
+            s(&r["of"]),
+            s(&r["disposition"]),
+            if r["proposed"].as_bool() == Some(true) {
+                "  (proposed: a clerk must confirm it before the petitioner is told)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::county::CountyCode;
 use crate::deadline::{
-    Adjustments, CST, DeadlineError, DeadlineKind, DeadlineRules, compute, evaluation_closes,
+    Adjustments, CST, DeadlineError, DeadlineKind, compute, cst_date, evaluation_window,
 };
 use crate::directory::{Directory, OrganRef};
 use crate::events::ReviewLevel;
@@ -266,6 +266,23 @@ pub enum AppealError {
     NoHearing,
     #[error("a hearing is already under way since {since} (Art 36 para 2)")]
     HearingOpen { since: DateTime<FixedOffset> },
+    #[error(
+        "posted_on {posted_on} is after today ({today}, China time): a request cannot have been posted in the future"
+    )]
+    PostedInFuture {
+        posted_on: NaiveDate,
+        today: NaiveDate,
+    },
+    #[error(
+        "posted_on {posted_on} is before the {} appealed against was served ({served_on}); a request is posted after service (Art {})",
+        if *level == ReviewLevel::Review { "信访处理意见" } else { "复查意见" },
+        if *level == ReviewLevel::Review { "35" } else { "36" }
+    )]
+    PostedBeforeService {
+        level: ReviewLevel,
+        posted_on: NaiveDate,
+        served_on: NaiveDate,
+    },
 }
 
 impl AppealError {
@@ -281,6 +298,18 @@ impl AppealError {
             AppealError::HearingOnlyInRereview => "hearing_only_in_rereview",
             AppealError::NoHearing => "no_hearing",
             AppealError::HearingOpen { .. } => "hearing_open",
+            AppealError::PostedInFuture { .. } => "posted_in_future",
+            AppealError::PostedBeforeService { .. } => "posted_before_service",
+        }
+    }
+
+    /// The request field an error is about, for validation errors.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            AppealError::PostedInFuture { .. } | AppealError::PostedBeforeService { .. } => {
+                Some("posted_on")
+            }
+            _ => None,
         }
     }
 }
@@ -349,12 +378,18 @@ fn lifecycle_case(facts: &AppealFacts, reply: &ServedReply) -> Case {
     case
 }
 
-/// Checks a 复查 or 复核 request made at `at` and returns its level. Without `level`, the next
-/// one the facts admit is taken (复核 once the 复查 decision has been served).
+/// Checks a 复查 or 复核 request received at `at` and returns its level. Without `level`, the
+/// next one the facts admit is taken (复核 once the 复查 decision has been served).
+///
+/// A request sent by post is in time when it was posted in time (Decisions 1): with
+/// `posted_on` (the postmark date the clerk keyed in) the window (D7/D9) is checked against that
+/// day, not against the day it was keyed in. The postmark may not be after the day of receipt
+/// `at`, nor before the opinion appealed against was served.
 pub fn check_request(
     facts: &AppealFacts,
     level: Option<ReviewLevel>,
     at: DateTime<FixedOffset>,
+    posted_on: Option<NaiveDate>,
     scope: &ReviewScope,
     policy: &Policy<'_>,
 ) -> Result<ReviewLevel, AppealError> {
@@ -376,10 +411,34 @@ pub fn check_request(
         Some(r) if scope.reviewable(facts) => r,
         _ => return Err(LifecycleError::ReviewNeedsHandlingOpinion.into()),
     };
+    let made_at = match posted_on {
+        None => at,
+        Some(posted_on) => {
+            let today = cst_date(at);
+            if posted_on > today {
+                return Err(AppealError::PostedInFuture { posted_on, today });
+            }
+            let served_on = match level {
+                ReviewLevel::Review => Some(reply.served_on),
+                ReviewLevel::Rereview => facts.review.as_ref().and_then(|r| r.decision_served_on),
+            };
+            if let Some(served_on) = served_on
+                && posted_on < served_on
+            {
+                return Err(AppealError::PostedBeforeService {
+                    level,
+                    posted_on,
+                    served_on,
+                });
+            }
+            // Posted on that day: in time if the day is not after the window's last day.
+            served_instant(posted_on)
+        }
+    };
     let case = lifecycle_case(facts, reply);
     let command = match level {
-        ReviewLevel::Review => Command::RequestReview { at },
-        ReviewLevel::Rereview => Command::RequestRereview { at },
+        ReviewLevel::Review => Command::RequestReview { at: made_at },
+        ReviewLevel::Rereview => Command::RequestRereview { at: made_at },
     };
     apply_with(&case, &command, policy)?;
     Ok(level)
@@ -500,6 +559,17 @@ pub fn decision_due(
     now: DateTime<FixedOffset>,
     policy: &Policy<'_>,
 ) -> Result<Option<DateTime<FixedOffset>>, DeadlineError> {
+    Ok(decision_deadline(level, record, now, policy)?.due)
+}
+
+/// [`decision_due`] with the whole computation (whether it is provisional, rolled over, which
+/// hearing days were left out).
+pub fn decision_deadline(
+    level: ReviewLevel,
+    record: &AppealRecord,
+    now: DateTime<FixedOffset>,
+    policy: &Policy<'_>,
+) -> Result<crate::deadline::Due, DeadlineError> {
     let (kind, adjustments) = match level {
         ReviewLevel::Review => (DeadlineKind::D8, Adjustments::default()),
         ReviewLevel::Rereview => (
@@ -514,14 +584,13 @@ pub fn decision_due(
             },
         ),
     };
-    Ok(compute(
+    compute(
         kind,
         record.requested_at,
         policy.calendar,
         policy.rules,
         &adjustments,
-    )?
-    .due)
+    )
 }
 
 /// Which appeal window passed unused by `now` (Decisions 4): D7 when no 复查 was requested,
@@ -584,7 +653,8 @@ impl EvaluationError {
 }
 
 /// Checks an evaluation of the bureau and the handling unit made at `now`; returns the reason
-/// to record (trimmed). 不满意 of either needs a reason.
+/// to record (trimmed). 不满意 of either needs a reason. The window's last day rolls over off a
+/// rest day like the statutory windows (Decisions 1).
 pub fn check_evaluation(
     served_on: Option<NaiveDate>,
     already_evaluated: bool,
@@ -592,8 +662,9 @@ pub fn check_evaluation(
     unit: Rating,
     reason: Option<&str>,
     now: DateTime<FixedOffset>,
-    rules: &DeadlineRules,
+    policy: &Policy<'_>,
 ) -> Result<Option<String>, EvaluationError> {
+    let rules = policy.rules;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if let Some(r) = reason
         && r.chars().count() > MAX_NOTE_CHARS
@@ -617,7 +688,7 @@ pub fn check_evaluation(
     if already_evaluated {
         return Err(EvaluationError::AlreadyEvaluated);
     }
-    let closed = evaluation_closes(served_instant(served_on), rules)?;
+    let closed = evaluation_window(served_instant(served_on), policy.calendar, rules)?.closes;
     if now > closed {
         return Err(EvaluationError::WindowClosed {
             closed,
@@ -633,6 +704,7 @@ pub fn check_evaluation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadline::DeadlineRules;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -678,7 +750,7 @@ mod tests {
     fn review_needs_an_opinion_unless_the_scope_opens_the_branch() {
         let f = facts(false, "2026-03-02");
         let at = t("2026-03-10T10:00:00+08:00");
-        let e = check_request(&f, None, at, &ReviewScope::default(), &p()).unwrap_err();
+        let e = check_request(&f, None, at, None, &ReviewScope::default(), &p()).unwrap_err();
         assert_eq!(e.code(), "review_needs_handling_opinion");
         assert!(e.to_string().contains("Art 35"), "{e}");
         let open = ReviewScope {
@@ -686,13 +758,13 @@ mod tests {
             branches: vec![Art31Branch::DutyPerformance],
         };
         assert_eq!(
-            check_request(&f, None, at, &open, &p()).unwrap(),
+            check_request(&f, None, at, None, &open, &p()).unwrap(),
             ReviewLevel::Review
         );
         let mut none = facts(true, "2026-03-02");
         none.reply = None;
         assert_eq!(
-            check_request(&none, None, at, &ReviewScope::default(), &p())
+            check_request(&none, None, at, None, &ReviewScope::default(), &p())
                 .unwrap_err()
                 .code(),
             "review_needs_handling_opinion"
@@ -704,13 +776,85 @@ mod tests {
         let f = facts(true, "2026-03-02");
         let s = ReviewScope::default();
         // Served 2 March: the window ends 1 April 23:59:59 China time.
-        assert!(check_request(&f, None, t("2026-04-01T23:59:59+08:00"), &s, &p()).is_ok());
-        let e = check_request(&f, None, t("2026-04-02T00:00:00+08:00"), &s, &p()).unwrap_err();
+        assert!(check_request(&f, None, t("2026-04-01T23:59:59+08:00"), None, &s, &p()).is_ok());
+        let e =
+            check_request(&f, None, t("2026-04-02T00:00:00+08:00"), None, &s, &p()).unwrap_err();
         assert_eq!(e.code(), "review_window_closed");
         assert!(e.to_string().contains("D7"), "{e}");
         // Before service: out of order.
-        let e = check_request(&f, None, t("2026-03-01T10:00:00+08:00"), &s, &p()).unwrap_err();
+        let e =
+            check_request(&f, None, t("2026-03-01T10:00:00+08:00"), None, &s, &p()).unwrap_err();
         assert_eq!(e.code(), "out_of_order");
+    }
+
+    #[test]
+    fn a_review_window_ending_on_national_day_rolls_over_to_the_next_working_day() {
+        // Issue #13: served 2026-09-01, 30 days end on 10-01 (National Day, 10-01..07 off):
+        // the petitioner may still ask on 10-08.
+        let f = facts(true, "2026-09-01");
+        let s = ReviewScope::default();
+        assert_eq!(
+            check_request(&f, None, t("2026-10-08T16:00:00+08:00"), None, &s, &p()).unwrap(),
+            ReviewLevel::Review
+        );
+        let e =
+            check_request(&f, None, t("2026-10-09T00:00:01+08:00"), None, &s, &p()).unwrap_err();
+        assert_eq!(e.code(), "review_window_closed");
+        assert!(e.to_string().contains("2026-10-08"), "{e}");
+    }
+
+    #[test]
+    fn a_mailed_request_is_in_time_when_posted_in_time() {
+        let f = facts(true, "2026-09-01");
+        let s = ReviewScope::default();
+        let keyed_in = t("2026-10-12T10:00:00+08:00");
+        // Keyed in on 10-12 without a postmark: too late.
+        assert_eq!(
+            check_request(&f, None, keyed_in, None, &s, &p())
+                .unwrap_err()
+                .code(),
+            "review_window_closed"
+        );
+        // Posted on the last day of the window: in time.
+        assert_eq!(
+            check_request(&f, None, keyed_in, Some(d("2026-10-08")), &s, &p()).unwrap(),
+            ReviewLevel::Review
+        );
+        // Posted the day after: too late, whenever it arrives.
+        assert_eq!(
+            check_request(&f, None, keyed_in, Some(d("2026-10-09")), &s, &p())
+                .unwrap_err()
+                .code(),
+            "review_window_closed"
+        );
+        // A postmark after the day of receipt, or before service, is refused naming the field.
+        let e = check_request(&f, None, keyed_in, Some(d("2026-10-13")), &s, &p()).unwrap_err();
+        assert_eq!(
+            (e.code(), e.field()),
+            ("posted_in_future", Some("posted_on"))
+        );
+        let e = check_request(&f, None, keyed_in, Some(d("2026-08-31")), &s, &p()).unwrap_err();
+        assert_eq!(
+            (e.code(), e.field()),
+            ("posted_before_service", Some("posted_on"))
+        );
+        assert!(e.to_string().contains("2026-09-01"), "{e}");
+        // Posted on the day of service is fine.
+        assert!(check_request(&f, None, keyed_in, Some(d("2026-09-01")), &s, &p()).is_ok());
+        // 复核: the postmark is checked against the service of the 复查 opinion.
+        let mut f = facts(true, "2026-03-02");
+        f.review = Some(record("2026-03-05T10:00:00+08:00", Some("2026-03-20")));
+        let keyed_in = t("2026-04-24T10:00:00+08:00");
+        assert_eq!(
+            check_request(&f, None, keyed_in, Some(d("2026-04-20")), &s, &p()).unwrap(),
+            ReviewLevel::Rereview
+        );
+        assert_eq!(
+            check_request(&f, None, keyed_in, Some(d("2026-03-19")), &s, &p())
+                .unwrap_err()
+                .code(),
+            "posted_before_service"
+        );
     }
 
     #[test]
@@ -719,7 +863,7 @@ mod tests {
         let mut f = facts(true, "2026-03-02");
         f.review = Some(record("2026-03-05T10:00:00+08:00", None));
         let at = t("2026-03-10T10:00:00+08:00");
-        let e = check_request(&f, None, at, &s, &p()).unwrap_err();
+        let e = check_request(&f, None, at, None, &s, &p()).unwrap_err();
         assert_eq!(
             e,
             AppealError::AlreadyRequested {
@@ -727,23 +871,27 @@ mod tests {
             }
         );
         // 复核 before the 复查 decision: the lifecycle refuses it.
-        let e = check_request(&f, Some(ReviewLevel::Rereview), at, &s, &p()).unwrap_err();
+        let e = check_request(&f, Some(ReviewLevel::Rereview), at, None, &s, &p()).unwrap_err();
         assert_eq!(e.code(), "not_allowed");
         f.review = Some(record("2026-03-05T10:00:00+08:00", Some("2026-03-20")));
+        // Served 20 March: 30 days end on Sunday 19 April, rolled over to Monday 20 April.
         assert_eq!(
-            check_request(&f, None, t("2026-04-19T12:00:00+08:00"), &s, &p()).unwrap(),
+            check_request(&f, None, t("2026-04-20T12:00:00+08:00"), None, &s, &p()).unwrap(),
             ReviewLevel::Rereview
         );
-        let e = check_request(&f, None, t("2026-04-20T00:00:01+08:00"), &s, &p()).unwrap_err();
+        let e =
+            check_request(&f, None, t("2026-04-21T00:00:01+08:00"), None, &s, &p()).unwrap_err();
         assert_eq!(e.code(), "rereview_window_closed");
         f.rereview = Some(record("2026-03-25T10:00:00+08:00", None));
         assert_eq!(
-            check_request(&f, None, at, &s, &p()).unwrap_err().code(),
+            check_request(&f, None, at, None, &s, &p())
+                .unwrap_err()
+                .code(),
             "already_requested"
         );
         f.terminated = true;
         assert_eq!(
-            check_request(&f, None, at, &s, &p()).unwrap_err(),
+            check_request(&f, None, at, None, &s, &p()).unwrap_err(),
             AppealError::Terminated
         );
     }
@@ -842,13 +990,20 @@ mod tests {
             "not_allowed"
         );
         f.review = Some(record("2026-03-05T10:00:00+08:00", Some("2026-03-20")));
+        // The D9 window ends Monday 20 April (rolled over from Sunday 19 April).
         assert_eq!(
-            check_lapse(&f, t("2026-04-20T00:00:01+08:00"), &s, &p()).unwrap(),
+            check_lapse(&f, t("2026-04-20T00:00:01+08:00"), &s, &p())
+                .unwrap_err()
+                .code(),
+            "appeal_window_open"
+        );
+        assert_eq!(
+            check_lapse(&f, t("2026-04-21T00:00:01+08:00"), &s, &p()).unwrap(),
             DeadlineKind::D9
         );
         f.final_without_appeal = true;
         assert_eq!(
-            check_lapse(&f, t("2026-04-20T00:00:01+08:00"), &s, &p())
+            check_lapse(&f, t("2026-04-21T00:00:01+08:00"), &s, &p())
                 .unwrap_err()
                 .code(),
             "already_final"
@@ -865,6 +1020,10 @@ mod tests {
     #[test]
     fn evaluations_need_a_reason_for_dissatisfied_and_an_open_window() {
         let rules = DeadlineRules::default();
+        let policy = Policy {
+            calendar: p().calendar,
+            rules: &rules,
+        };
         let served = Some(d("2026-03-02"));
         let now = t("2026-03-10T10:00:00+08:00");
         let ok = check_evaluation(
@@ -874,7 +1033,7 @@ mod tests {
             Rating::BasicallySatisfied,
             None,
             now,
-            &rules,
+            &policy,
         )
         .unwrap();
         assert_eq!(ok, None);
@@ -885,7 +1044,7 @@ mod tests {
             Rating::Dissatisfied,
             Some("  "),
             now,
-            &rules,
+            &policy,
         )
         .unwrap_err();
         assert_eq!(e.code(), "reason_required");
@@ -898,7 +1057,7 @@ mod tests {
                 Rating::Satisfied,
                 Some(" 态度差 "),
                 now,
-                &rules
+                &policy
             )
             .unwrap()
             .as_deref(),
@@ -912,13 +1071,17 @@ mod tests {
             Rating::Satisfied,
             None,
             late,
-            &rules,
+            &policy,
         )
         .unwrap_err();
         assert_eq!(e.code(), "evaluation_window_closed");
-        let short = DeadlineRules::default()
+        let short_rules = DeadlineRules::default()
             .with_evaluation_window_days(5)
             .unwrap();
+        let short = Policy {
+            calendar: p().calendar,
+            rules: &short_rules,
+        };
         assert!(
             check_evaluation(
                 served,
@@ -939,7 +1102,7 @@ mod tests {
                 Rating::Satisfied,
                 None,
                 now,
-                &rules
+                &policy
             )
             .unwrap_err(),
             EvaluationError::NotServed
@@ -952,11 +1115,32 @@ mod tests {
                 Rating::Satisfied,
                 None,
                 now,
-                &rules
+                &policy
             )
             .unwrap_err(),
             EvaluationError::AlreadyEvaluated
         );
+    }
+
+    #[test]
+    fn the_evaluation_window_rolls_over_off_a_rest_day() {
+        // Served 2026-09-01: 30 days end on 10-01 (National Day) → open until 10-08.
+        let served = Some(d("2026-09-01"));
+        let rate = |now: &str| {
+            check_evaluation(
+                served,
+                false,
+                Rating::Satisfied,
+                Rating::Satisfied,
+                None,
+                t(now),
+                &p(),
+            )
+        };
+        assert!(rate("2026-10-08T20:00:00+08:00").is_ok());
+        let e = rate("2026-10-09T00:00:01+08:00").unwrap_err();
+        assert_eq!(e.code(), "evaluation_window_closed");
+        assert!(e.to_string().contains("2026-10-08"), "{e}");
     }
 
     #[test]

@@ -47,6 +47,57 @@ pub enum CalendarError {
     },
 }
 
+/// From how many days before the calendar's last covered day operators are warned (readiness
+/// `warn`, `xf_calendar_days_left`): the State Council publishes next year's arrangement in
+/// November, so 60 days leave a month to load it.
+pub const WARN_DAYS: i64 = 60;
+
+/// How far the calendar reaches from a given day, for readiness checks and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// The last day of the run of covered years that contains `today`; `None` when today's
+    /// year itself is not covered.
+    pub covered_until: Option<NaiveDate>,
+    /// Days from `today` to `covered_until` (0 on the last day; negative or absent past it).
+    pub days_left: Option<i64>,
+    /// `ok`, `warn` (at most [`WARN_DAYS`] left) or `ended` (today is not covered).
+    pub state: CoverageState,
+    pub years: Vec<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverageState {
+    Ok,
+    Warn,
+    Ended,
+}
+
+impl CoverageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageState::Ok => "ok",
+            CoverageState::Warn => "warn",
+            CoverageState::Ended => "ended",
+        }
+    }
+}
+
+impl Coverage {
+    /// One line for operators: what is wrong and what to do.
+    pub fn message(&self) -> String {
+        match (self.state, self.covered_until, self.days_left) {
+            (CoverageState::Ok, Some(until), Some(left)) => {
+                format!("holiday calendar covers until {until} ({left} days left)")
+            }
+            (CoverageState::Warn, Some(until), Some(left)) => format!(
+                "holiday calendar ends {until} ({left} days left): add next year's official holidays and make-up workdays (国务院办公厅 notice) to the calendar file and reload; deadlines past {until} are provisional"
+            ),
+            _ => "holiday calendar does not cover today: working days fall back to Monday-Friday and deadlines are provisional; add this year's official holidays to the calendar file and reload".to_owned(),
+        }
+    }
+}
+
 /// Whether a day is a working day, and whether that answer came from published data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkingDay {
@@ -139,6 +190,30 @@ impl Calendar {
     /// The covered years, ascending.
     pub fn years(&self) -> Vec<i32> {
         self.years.keys().copied().collect()
+    }
+
+    /// How far the calendar reaches from `today` (see [`Coverage`]).
+    pub fn coverage(&self, today: NaiveDate) -> Coverage {
+        let years = self.years();
+        let mut last = None;
+        let mut year = today.year();
+        while self.covers(year) {
+            last = Some(year);
+            year += 1;
+        }
+        let covered_until = last.and_then(|y| NaiveDate::from_ymd_opt(y, 12, 31));
+        let days_left = covered_until.map(|u| (u - today).num_days());
+        let state = match days_left {
+            None => CoverageState::Ended,
+            Some(d) if d <= WARN_DAYS => CoverageState::Warn,
+            Some(_) => CoverageState::Ok,
+        };
+        Coverage {
+            covered_until,
+            days_left,
+            state,
+            years,
+        }
     }
 
     /// Every listed day off, ascending.
@@ -362,6 +437,41 @@ mod tests {
             Calendar::from_toml_str("[2026]\nworkdays = [\"2026-02-16\"]\n"),
             Err(CalendarError::WorkdayOnWeekday { .. })
         ));
+    }
+
+    #[test]
+    fn coverage_counts_the_days_left_and_warns_from_sixty_days_before_the_end() {
+        let cal = Calendar::embedded();
+        // Issue #13: on 2026-12-04 the calendar ends in 27 days.
+        let c = cal.coverage(d(2026, 12, 4));
+        assert_eq!(c.covered_until, Some(d(2026, 12, 31)));
+        assert_eq!(c.days_left, Some(27));
+        assert_eq!(c.state, CoverageState::Warn);
+        assert!(c.message().contains("2026-12-31"), "{}", c.message());
+        // 61 days before the end: ok; 60: warn; the last day: warn with 0 left.
+        assert_eq!(cal.coverage(d(2026, 10, 31)).state, CoverageState::Ok);
+        assert_eq!(cal.coverage(d(2026, 11, 1)).days_left, Some(60));
+        assert_eq!(cal.coverage(d(2026, 11, 1)).state, CoverageState::Warn);
+        assert_eq!(cal.coverage(d(2026, 12, 31)).days_left, Some(0));
+        // From 2025 the run of covered years reaches to the end of 2026.
+        assert_eq!(
+            cal.coverage(d(2025, 3, 1)).covered_until,
+            Some(d(2026, 12, 31))
+        );
+        assert_eq!(cal.coverage(d(2025, 3, 1)).state, CoverageState::Ok);
+        // After the end: ended, no days left.
+        let c = cal.coverage(d(2027, 1, 1));
+        assert_eq!(
+            (c.state, c.covered_until, c.days_left),
+            (CoverageState::Ended, None, None)
+        );
+        assert!(c.message().contains("Monday-Friday"));
+        // Adding 2027 moves the end a year on.
+        let grown = Calendar::from_toml_str(&format!("{EMBEDDED_TOML}\n[2027]\n")).unwrap();
+        let c = grown.coverage(d(2026, 12, 4));
+        assert_eq!(c.covered_until, Some(d(2027, 12, 31)));
+        assert_eq!(c.state, CoverageState::Ok);
+        assert_eq!(c.years, vec![2025, 2026, 2027]);
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //!
 //! | fact | steps |
 //! |---|---|
-//! | `case.registered` | start D1 (15 days from receipt, the bureau's duty) |
-//! | `case.assigned` | close D1; start D3 (acceptance notice) and D4 (objection window) for the lead unit |
-//! | `case.diverted`, `case.not_accepted`, `case.not_reaccepted` | close D1, D3, D4 |
-//! | `case.accepted` | close D1, D3, D4; start D5 (handling, from the acceptance date) |
+//! | `case.registered` | start D1 (15 days from receipt, the bureau's duty); when another organ received it directly (`received_by`), start D2 for that organ instead (Art 23 para 2) |
+//! | `case.assigned` | close D1; start D3 (acceptance notice) — not for 纪委监委 handling an accusation (`notice_exempt`, Art 23 para 4) — and D4 (objection window) for the lead unit |
+//! | `case.diverted`, `case.not_accepted`, `case.not_reaccepted` | close D1, D2, D3, D4; a diversion by the handling unit after acceptance (`after_acceptance`) also closes D5/D6 and the 督办 response deadlines |
+//! | `case.transferred` (approved by the bureau, Art 23 para 3) | start D3 (unless `notice_exempt`) and D4 for the receiving unit, replacing the first unit's |
+//! | `case.returned_for_redo` | D5 runs again from the acceptance date (with the extension, if used); close D7 and the evaluation window of the reply that failed the check |
+//! | `case.accepted` | close D1, D2, D3, D4; start D5 (handling, from the acceptance date) |
 //! | `case.objected` | close D3, D4 |
+//! | `case.rerouted` | close D3, D4, D5/D6 and 督办 responses (the units lost the case) |
 //! | `case.extended` | extend D5 into D6 |
 //! | `case.reclassified` | recompute the handling deadline for the new type and branch |
 //! | `case.replied`, `case.mediated` | close D5/D6 and the 督办 response deadlines; a handling opinion starts D7; a reply starts the evaluation window |
@@ -27,10 +30,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::county::CountyCode;
 use crate::deadline::{CST, DeadlineKind};
-use crate::directory::OrganRef;
+use crate::directory::{Directory, OrganRef};
 use crate::events::{
-    self, Accepted, Assigned, Extended, Registered, Replied, ReviewEvent, ReviewLevel, kind,
+    self, Accepted, Assigned, Extended, Registered, Replied, ReturnedForRedo, ReviewEvent,
+    ReviewLevel, Transferred, kind,
 };
+use crate::petition::PetitionType;
 
 /// Something supervision keeps a clock on: a statutory deadline, the satisfaction-evaluation
 /// window (Decisions 5) or the response deadline of a 督办 (Art 40).
@@ -212,6 +217,20 @@ pub fn review_steps_for(
         .collect()
 }
 
+/// Art 23 para 4: when 纪检监察机关 handle an accusation (检举控告事项), the notice to the
+/// petitioner follows their own rules, so the acceptance notice D3 of Art 23 para 3 is not
+/// started for them. Routing sets `case.assigned`'s `notice_exempt` with this; the lead is the
+/// directory's discipline department (`roles.discipline`).
+pub fn acceptance_notice_exempt(
+    dir: &Directory,
+    lead_department: &str,
+    petition_type: PetitionType,
+    accuses_official: bool,
+) -> bool {
+    lead_department == dir.roles.discipline
+        && (petition_type == PetitionType::Accusation || accuses_official)
+}
+
 /// Which subject family a fact arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -261,36 +280,94 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
     Ok(match (family, event) {
         (Family::Case, kind::REGISTERED) => {
             let r: Registered = payload(event, data)?;
+            // Art 22 para 1 binds the 信访部门 (D1); an organ that received the petition
+            // directly owes the petitioner the written notice of Art 23 para 2 (D2) instead.
+            let (tracked, responsible) = match r.received_by {
+                Some(organ) => (D(D2), Responsible::Department(organ)),
+                None => (D(D1), Responsible::Bureau),
+            };
             vec![Step::Start(Start {
-                tracked: D(D1),
+                tracked,
                 trigger: cst(r.received_at),
-                responsible: Responsible::Bureau,
+                responsible,
             })]
         }
         (Family::Case, kind::ASSIGNED) => {
             let a: Assigned = payload(event, data)?;
             let lead = Responsible::Department(a.department.clone());
-            vec![
-                close(vec![D(D1)], "assigned"),
-                Step::Start(Start {
+            let mut steps = vec![close(vec![D(D1)], "assigned")];
+            if !a.notice_exempt {
+                steps.push(Step::Start(Start {
                     tracked: D(D3),
                     trigger: cst(a.assigned_at),
                     responsible: lead.clone(),
-                }),
-                Step::Start(Start {
-                    tracked: D(D4),
-                    trigger: cst(a.assigned_at),
-                    responsible: lead,
-                }),
-            ]
+                }));
+            }
+            steps.push(Step::Start(Start {
+                tracked: D(D4),
+                trigger: cst(a.assigned_at),
+                responsible: lead,
+            }));
+            steps
+        }
+        (Family::Case, kind::DIVERTED)
+            if data
+                .get("after_acceptance")
+                .and_then(serde_json::Value::as_bool)
+                == Some(true) =>
+        {
+            // The handling unit found the matter belongs in a legal channel (Art 31(2)–(4)):
+            // its handling ends here.
+            vec![close(
+                vec![D(D5), D(D6), Tracked::SupervisionResponse],
+                "diverted",
+            )]
         }
         (Family::Case, kind::DIVERTED | kind::NOT_ACCEPTED | kind::NOT_REACCEPTED) => {
-            vec![close(vec![D(D1), D(D3), D(D4)], "disposed")]
+            vec![close(vec![D(D1), D(D2), D(D3), D(D4)], "disposed")]
+        }
+        (Family::Case, kind::TRANSFERRED) => {
+            // Approved by the bureau: the receiving unit's acceptance clocks start now and
+            // replace the first unit's (a start replaces the open clock of its kind).
+            let t: Transferred = payload(event, data)?;
+            let unit = Responsible::Department(t.to.clone());
+            let mut steps = Vec::new();
+            if t.notice_exempt {
+                steps.push(close(vec![D(D3)], "transferred"));
+            } else {
+                steps.push(Step::Start(Start {
+                    tracked: D(D3),
+                    trigger: cst(t.at),
+                    responsible: unit.clone(),
+                }));
+            }
+            steps.push(Step::Start(Start {
+                tracked: D(D4),
+                trigger: cst(t.at),
+                responsible: unit,
+            }));
+            steps
+        }
+        (Family::Case, kind::RETURNED_FOR_REDO) => {
+            // 退回重办: the handling deadline does not restart; it runs again from acceptance.
+            let r: ReturnedForRedo = payload(event, data)?;
+            let mut steps = vec![close(vec![D(D7), Tracked::Evaluation], "returned_for_redo")];
+            if let Some(on) = r.accepted_on {
+                steps.push(Step::Start(Start {
+                    tracked: D(D5),
+                    trigger: start_of_day(on),
+                    responsible: Responsible::Department(r.department),
+                }));
+                if let Some(days) = r.extension_days {
+                    steps.push(Step::Extend { days });
+                }
+            }
+            steps
         }
         (Family::Case, kind::ACCEPTED) => {
             let a: Accepted = payload(event, data)?;
             vec![
-                close(vec![D(D1), D(D3), D(D4)], "accepted"),
+                close(vec![D(D1), D(D2), D(D3), D(D4)], "accepted"),
                 Step::Start(Start {
                     tracked: D(D5),
                     trigger: start_of_day(a.accepted_on),
@@ -299,6 +376,11 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
             ]
         }
         (Family::Case, kind::OBJECTED) => vec![close(vec![D(D3), D(D4)], "objected")],
+        // The units that had the case lose it; the new lead's assignment starts its own.
+        (Family::Case, kind::REROUTED) => vec![close(
+            vec![D(D3), D(D4), D(D5), D(D6), Tracked::SupervisionResponse],
+            "withdrawn",
+        )],
         (Family::Case, kind::RECLASSIFIED) => {
             let _: events::Reclassified = payload(event, data)?;
             vec![Step::RecomputeHandling]
@@ -471,6 +553,83 @@ mod tests {
     }
 
     #[test]
+    fn a_petition_handed_directly_to_another_organ_starts_d2_for_it() {
+        let mut data = json!({
+            "case_no": "XF-411282-2026-000002", "query_code": "q", "channel": "visit",
+            "received_at": "2026-09-16T01:00:00Z", "registered_at": "2026-09-16T02:00:00Z",
+            "county": "411282", "petition_type": "grievance", "branch": "31_6", "diversion": null,
+            "department": "rsj", "accuses_official": false, "confidential": false, "urgent": false,
+            "needs_triage": false, "confidence": 0.9, "group_size": 1, "repeat": null,
+            "petitioner_key": "k", "contact": null, "text": "t", "received_by": "rsj"
+        });
+        let steps = plan(Family::Case, "registered", &data).unwrap();
+        assert_eq!(
+            starts(&steps),
+            vec![(
+                D(DeadlineKind::D2),
+                ts("2026-09-16T09:00:00+08:00"),
+                Responsible::Department("rsj".into())
+            )]
+        );
+        // Without the field (the bureau received it, or an older event): D1 as before.
+        data.as_object_mut().unwrap().remove("received_by");
+        let steps = plan(Family::Case, "registered", &data).unwrap();
+        assert_eq!(starts(&steps)[0].0, D(DeadlineKind::D1));
+        // D2 ends with the notice: acceptance, diversion or refusal closes it.
+        let accepted = json!({"case_no": "c", "department": "rsj", "accepted_on": "2026-09-20",
+                              "at": "2026-09-20T01:00:00Z"});
+        assert!(
+            closes(&plan(Family::Case, "accepted", &accepted).unwrap())
+                .contains(&D(DeadlineKind::D2))
+        );
+        let refused = json!({"case_no": "c", "rule": "r", "reason": "r", "where_to_go": null,
+                             "at": "2026-09-20T01:00:00Z"});
+        assert!(
+            closes(&plan(Family::Case, "not_accepted", &refused).unwrap())
+                .contains(&D(DeadlineKind::D2))
+        );
+    }
+
+    #[test]
+    fn discipline_handling_an_accusation_owes_no_acceptance_notice() {
+        let data = json!({
+            "case_no": "c", "department": "jwjw", "mode": "forward", "report_required": false,
+            "assisting": [], "petition_type": "accusation", "branch": null,
+            "assigned_at": "2026-03-05T01:00:00Z", "notice_exempt": true
+        });
+        let steps = plan(Family::Case, "assigned", &data).unwrap();
+        let kinds: Vec<Tracked> = starts(&steps).into_iter().map(|s| s.0).collect();
+        // The objection window D4 stays (Art 23 para 3); D3 does not start (Art 23 para 4).
+        assert_eq!(kinds, vec![D(DeadlineKind::D4)]);
+        let dir = Directory::from_toml_str(include_str!("../../../config/directory.toml")).unwrap();
+        assert!(acceptance_notice_exempt(
+            &dir,
+            "jwjw",
+            PetitionType::Accusation,
+            false
+        ));
+        assert!(acceptance_notice_exempt(
+            &dir,
+            "jwjw",
+            PetitionType::Grievance,
+            true
+        ));
+        // A grievance a clerk sent to 纪委监委 is not an accusation: D3 applies.
+        assert!(!acceptance_notice_exempt(
+            &dir,
+            "jwjw",
+            PetitionType::Grievance,
+            false
+        ));
+        assert!(!acceptance_notice_exempt(
+            &dir,
+            "rsj",
+            PetitionType::Accusation,
+            true
+        ));
+    }
+
+    #[test]
     fn assignment_closes_d1_and_starts_d3_and_d4_for_the_lead() {
         let data = json!({
             "case_no": "c", "department": "zjj", "mode": "assign", "report_required": true,
@@ -498,6 +657,7 @@ mod tests {
             closes(&steps),
             vec![
                 D(DeadlineKind::D1),
+                D(DeadlineKind::D2),
                 D(DeadlineKind::D3),
                 D(DeadlineKind::D4)
             ]
@@ -614,6 +774,57 @@ mod tests {
             vec![Step::CloseAll {
                 reason: "terminated"
             }]
+        );
+    }
+
+    /// Issue #13: a diversion after acceptance ends the handling deadline; an approved
+    /// transfer starts the receiving unit's clocks; a failed check reopens D5 from acceptance.
+    #[test]
+    fn diversion_transfer_and_redo_move_the_handling_clocks() {
+        use DeadlineKind::*;
+        let intake = json!({"case_no": "c", "diversion": "arbitration", "organ": "411282:rsj",
+                            "guidance": "g", "at": "2026-05-01T03:00:00Z"});
+        assert_eq!(
+            closes(&plan(Family::Case, "diverted", &intake).unwrap()),
+            vec![D(D1), D(D2), D(D3), D(D4)]
+        );
+        let mut after = intake.clone();
+        after["after_acceptance"] = json!(true);
+        after["department"] = json!("zjj");
+        after["served_on"] = json!("2026-05-01");
+        let c = closes(&plan(Family::Case, "diverted", &after).unwrap());
+        assert_eq!(c, vec![D(D5), D(D6), Tracked::SupervisionResponse]);
+
+        let t = json!({"case_no": "c", "from": "sthjj", "to": "slj", "reason": "r",
+                       "at": "2026-05-02T02:00:00Z", "approved_by": "411282:xfj"});
+        let s = starts(&plan(Family::Case, "transferred", &t).unwrap());
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].0, s[1].0), (D(D3), D(D4)));
+        assert_eq!(s[0].1, ts("2026-05-02T10:00:00+08:00"));
+        assert!(
+            s.iter()
+                .all(|x| x.2 == Responsible::Department("slj".into()))
+        );
+        let mut exempt = t.clone();
+        exempt["notice_exempt"] = json!(true);
+        let steps = plan(Family::Case, "transferred", &exempt).unwrap();
+        assert_eq!(closes(&steps), vec![D(D3)]);
+        assert_eq!(starts(&steps).len(), 1);
+
+        let redo = json!({"case_no": "c", "department": "zjj", "by": "411282:xfj",
+                          "reason": "事实不清", "accepted_on": "2026-03-06", "extension_days": 20,
+                          "at": "2026-05-10T02:00:00Z"});
+        let steps = plan(Family::Case, "returned_for_redo", &redo).unwrap();
+        assert_eq!(closes(&steps), vec![D(D7), Tracked::Evaluation]);
+        let s = starts(&steps);
+        assert_eq!(s[0].0, D(D5));
+        assert_eq!(s[0].1, ts("2026-03-06T00:00:00+08:00"));
+        assert!(steps.contains(&Step::Extend { days: 20 }));
+        // Reports and closing by the bureau's check change no clock.
+        assert!(
+            plan(Family::Case, "submitted_for_check", &json!({}))
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -17,6 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::county::CountyCode;
+use crate::petition::CadreLevel;
 use crate::subject;
 use crate::validation::ValidationError;
 
@@ -107,6 +108,11 @@ pub struct County {
     /// The city a county belongs to; `None` for the city itself.
     pub parent: Option<CountyCode>,
     pub departments: Vec<Department>,
+    /// The cadre levels this county's 纪委监委 manages (干部管理权限, Art 22 para 2): an
+    /// accusation against a cadre of another level goes to the commission that manages it.
+    /// Default: a county's manages village, town and county-department cadres; the city's also
+    /// county leaders and city-department cadres (city leaders are the province's).
+    pub discipline_manages: Vec<CadreLevel>,
 }
 
 impl County {
@@ -231,6 +237,10 @@ struct RawCounty {
     name: String,
     #[serde(default)]
     parent: Option<String>,
+    /// Cadre levels (`village`, `town`, `county_department`, `county_leader`,
+    /// `city_department`, `city_leader`) this county's 纪委监委 manages; default by level.
+    #[serde(default)]
+    discipline_manages: Option<Vec<String>>,
     #[serde(default)]
     department: Vec<RawDepartment>,
 }
@@ -327,6 +337,28 @@ impl Directory {
                     }
                 },
             };
+            let discipline_manages = match &rc.discipline_manages {
+                None => default_discipline_levels(parent.is_none()),
+                Some(raw) => {
+                    let mut levels = Vec::new();
+                    for (k, l) in raw.iter().enumerate() {
+                        match CadreLevel::parse(l.trim()) {
+                            Ok(level) if !levels.contains(&level) => levels.push(level),
+                            Ok(_) => errors.push(ValidationError::new(
+                                format!("{at}.discipline_manages[{k}]"),
+                                "duplicate",
+                                "cadre level listed twice",
+                            )),
+                            Err(e) => errors.push(ValidationError::new(
+                                format!("{at}.discipline_manages[{k}]"),
+                                e.rule,
+                                e.message,
+                            )),
+                        }
+                    }
+                    levels
+                }
+            };
             let mut departments: Vec<Department> = Vec::new();
             for (j, rd) in rc.department.into_iter().enumerate() {
                 let dat = format!(
@@ -354,6 +386,7 @@ impl Directory {
                 name: rc.name.trim().to_owned(),
                 parent,
                 departments,
+                discipline_manages,
             });
         }
         let dir = Directory {
@@ -524,6 +557,31 @@ impl Directory {
         None
     }
 
+    /// The 纪委监委 with authority over a cadre of `level` for a matter of `county` (Art 22
+    /// para 2, 按照管理权限): the matter's own county's commission when it manages that level,
+    /// else the nearest ancestor's (the city's) that does. `None` when no commission in the
+    /// directory manages the level (a province-managed cadre).
+    pub fn discipline_with_authority(
+        &self,
+        county: &CountyCode,
+        level: CadreLevel,
+    ) -> Option<OrganRef> {
+        let mut cur = Some(self.handling_county(county));
+        let mut hops = 0;
+        while let Some(c) = cur {
+            if c.discipline_manages.contains(&level) {
+                // A county without its own commission uses the nearest ancestor's.
+                return self.resolve(&c.code, &self.roles.discipline);
+            }
+            hops += 1;
+            if hops > MAX_REVIEW_DEPTH {
+                return None;
+            }
+            cur = c.parent.as_ref().and_then(|p| self.county(p));
+        }
+        None
+    }
+
     /// The next-higher organ for review (复查/复核) of a decision by `organ`.
     pub fn review_parent(&self, organ: &OrganRef) -> Option<OrganRef> {
         let county = self.county(&organ.county)?;
@@ -601,6 +659,16 @@ impl Directory {
             if c.parent != was.parent {
                 out.push(format!("county {code} parent changed"));
             }
+            if c.discipline_manages != was.discipline_manages {
+                out.push(format!(
+                    "county {code} discipline_manages changed: {}",
+                    c.discipline_manages
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             for d in &c.departments {
                 match was.department(&d.code) {
                     None => out.push(format!("department {code}:{} {} added", d.code, d.name)),
@@ -641,6 +709,22 @@ impl Directory {
         }
         out
     }
+}
+
+/// The cadre levels a county's (or, for the city, the city's) 纪委监委 manages when the
+/// directory does not say: county commissions manage village, town and county-department
+/// cadres; county leaders and city-department cadres are managed by the city; city leaders by
+/// the province (outside the directory).
+pub fn default_discipline_levels(city: bool) -> Vec<CadreLevel> {
+    let mut levels = vec![
+        CadreLevel::Village,
+        CadreLevel::Town,
+        CadreLevel::CountyDepartment,
+    ];
+    if city {
+        levels.extend([CadreLevel::CountyLeader, CadreLevel::CityDepartment]);
+    }
+    levels
 }
 
 fn parse_department(
@@ -1023,5 +1107,87 @@ review_parent = "411200:"
             }
             assert!(county.department("gov").is_some());
         }
+        // The shipped directory states the management levels (Art 22 para 2).
+        let lingbao = d.county(&c("411282")).unwrap();
+        assert!(
+            !lingbao
+                .discipline_manages
+                .contains(&CadreLevel::CountyLeader)
+        );
+        assert!(
+            d.city()
+                .discipline_manages
+                .contains(&CadreLevel::CountyLeader)
+        );
+    }
+
+    /// Art 22 para 2: accusations go to the 纪委监委 that manages the accused by level.
+    #[test]
+    fn the_commission_with_authority_follows_the_management_level() {
+        let d = Directory::from_toml_str(SMALL).unwrap();
+        let who = |county: &str, level| {
+            d.discipline_with_authority(&c(county), level)
+                .map(|o| o.to_string())
+        };
+        // 灵宝市 has no commission of its own in SMALL: the city's stands in for it.
+        assert_eq!(
+            who("411282", CadreLevel::Village).as_deref(),
+            Some("411200:jwjw")
+        );
+        assert_eq!(
+            who("411282", CadreLevel::CountyLeader).as_deref(),
+            Some("411200:jwjw")
+        );
+        // City leaders are managed by the province: no commission in the directory.
+        assert_eq!(who("411282", CadreLevel::CityLeader), None);
+        assert_eq!(who("411200", CadreLevel::CityLeader), None);
+        // With its own commission a county keeps its cadres and passes its leaders up.
+        let with_own = SMALL.replace(
+            "code = \"411282\"\nname = \"灵宝市\"\nparent = \"411200\"\n",
+            "code = \"411282\"\nname = \"灵宝市\"\nparent = \"411200\"\n\n[[county.department]]\ncode = \"jwjw\"\nname = \"纪委监委\"\n",
+        );
+        let d = Directory::from_toml_str(&with_own).unwrap();
+        let who = |level| {
+            d.discipline_with_authority(&c("411282"), level)
+                .map(|o| o.to_string())
+        };
+        assert_eq!(who(CadreLevel::Town).as_deref(), Some("411282:jwjw"));
+        assert_eq!(
+            who(CadreLevel::CountyDepartment).as_deref(),
+            Some("411282:jwjw")
+        );
+        assert_eq!(
+            who(CadreLevel::CountyLeader).as_deref(),
+            Some("411200:jwjw")
+        );
+        assert_eq!(
+            who(CadreLevel::CityDepartment).as_deref(),
+            Some("411200:jwjw")
+        );
+        // A deployment may say otherwise, level by level; bad levels name their path.
+        let custom = with_own.replace(
+            "parent = \"411200\"\n",
+            "parent = \"411200\"\ndiscipline_manages = [\"village\", \"town\", \"county_department\", \"county_leader\"]\n",
+        );
+        let d = Directory::from_toml_str(&custom).unwrap();
+        assert_eq!(
+            d.discipline_with_authority(&c("411282"), CadreLevel::CountyLeader)
+                .map(|o| o.to_string())
+                .as_deref(),
+            Some("411282:jwjw")
+        );
+        let bad = with_own.replace(
+            "parent = \"411200\"\n",
+            "parent = \"411200\"\ndiscipline_manages = [\"town\", \"mayor\", \"town\"]\n",
+        );
+        let e = Directory::from_toml_str(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("county[411282].discipline_manages[1]: unknown_value"),
+            "{e}"
+        );
+        assert!(
+            e.contains("county[411282].discipline_manages[2]: duplicate"),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::county::CountyCode;
-use crate::petition::{Art31Branch, Channel, Diversion, OpinionOutcome, PetitionType, Rating};
+use crate::petition::{
+    Art31Branch, CadreLevel, Channel, Diversion, OpinionOutcome, PetitionType, Rating,
+};
 
 /// Event type tokens (`type` in the envelope, last token of the subject).
 pub mod kind {
@@ -21,7 +23,29 @@ pub mod kind {
     pub const NOT_REACCEPTED: &str = "not_reaccepted";
     pub const OBJECTED: &str = "objected";
     pub const OBJECTION_DECIDED: &str = "objection_decided";
+    /// A clerk's decision on a repeat link (Decisions 7, [`super::RepeatDecided`]): a proposed
+    /// refusal confirmed or rejected, or the link removed.
+    pub const REFUSAL_CONFIRMED: &str = "refusal_confirmed";
+    pub const REFUSAL_REJECTED: &str = "refusal_rejected";
+    pub const REPEAT_UNLINKED: &str = "repeat_unlinked";
+    /// The bureau took the case back from its units to route it again (`case.rerouted`);
+    /// each unit that lost it hears `dept.<d>.withdrawn`.
+    pub const REROUTED: &str = "rerouted";
+    pub const WITHDRAWN: &str = "withdrawn";
+    /// A department asked the bureau to let it hand the matter to another department
+    /// (Art 23 para 3: the bureau verifies and agrees); nothing moves until it decides.
+    pub const TRANSFER_REQUESTED: &str = "transfer_requested";
+    /// The bureau approved the transfer: the matter moved (`case.transferred`, [`super::Transferred`]).
     pub const TRANSFERRED: &str = "transferred";
+    /// The bureau refused the transfer: the matter stays with the requesting department.
+    pub const TRANSFER_REJECTED: &str = "transfer_rejected";
+    /// Completion report (办结报告) on a 交办 matter, sent to the bureau for its check
+    /// (Art 22 para 1(3)).
+    pub const SUBMITTED_FOR_CHECK: &str = "submitted_for_check";
+    /// The bureau's check failed: the department redoes the handling (退回重办).
+    pub const RETURNED_FOR_REDO: &str = "returned_for_redo";
+    /// The bureau's check passed: first-instance handling is complete (办结).
+    pub const CLOSED: &str = "closed";
     pub const EXTENDED: &str = "extended";
     pub const MEDIATED: &str = "mediated";
     pub const REPLIED: &str = "replied";
@@ -70,10 +94,45 @@ impl std::fmt::Debug for Contact {
 pub enum RepeatDisposition {
     /// Same matter still open at the same level: merged, count kept.
     Merged,
-    /// Same matter pending at a lower level, raised higher (Art 19 para 3): 不予受理.
+    /// Same matter pending at a lower level within its time limit, raised higher
+    /// (Art 19 para 3): 不予受理 — once a clerk confirms it (Decisions 7).
     NotAccepted,
-    /// Same facts after 复核 (Art 36 para 3): 不再受理.
+    /// Same facts after 复核 (Art 36 para 3): 不再受理 — once a clerk confirms it.
     NotReaccepted,
+    /// Same matter as an earlier one that is finished (replied, diverted, not accepted), or
+    /// that the lower level let pass its time limit: the petition gets its own disposition
+    /// within D1 (routed as usual), and the link is kept for staff (Decisions 7).
+    Related,
+}
+
+impl RepeatDisposition {
+    /// 不予受理 or 不再受理: proposed by similarity, applied only after a clerk confirms.
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            RepeatDisposition::NotAccepted | RepeatDisposition::NotReaccepted
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepeatDisposition::Merged => "merged",
+            RepeatDisposition::NotAccepted => "not_accepted",
+            RepeatDisposition::NotReaccepted => "not_reaccepted",
+            RepeatDisposition::Related => "related",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<RepeatDisposition> {
+        [
+            RepeatDisposition::Merged,
+            RepeatDisposition::NotAccepted,
+            RepeatDisposition::NotReaccepted,
+            RepeatDisposition::Related,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == raw)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +143,74 @@ pub struct RepeatLink {
     pub similarity: f32,
     /// How many petitions the earlier case has absorbed, this one included.
     pub count: u32,
+    /// The refusal (`not_accepted` / `not_reaccepted`) is only proposed by the similarity: it
+    /// waits for a clerk to confirm that the facts and reasons are the same, and nothing
+    /// reaches the petitioner before (Decisions 7, Art 44(2)). Absent (false) on events of
+    /// older releases, whose refusals applied at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proposed: bool,
+    /// Art 19 para 3: when the earlier matter's handling time limit ends, when the registry
+    /// knows it; the 不予受理 applies only up to then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_due: Option<DateTime<Utc>>,
+}
+
+/// A clerk's decision on a repeat link (Decisions 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatDecision {
+    /// The facts and reasons are the same: the proposed refusal applies (`case.refusal_confirmed`).
+    Confirm,
+    /// Not a ground for refusal: the petition is handled as a petition of its own, the link
+    /// kept as `related` (`case.refusal_rejected`).
+    Reject,
+    /// Not the same matter at all: the link is removed and the petition handled as a fresh
+    /// matter (`case.repeat_unlinked`).
+    Unlink,
+}
+
+impl RepeatDecision {
+    /// The event it publishes: `xf.<county>.case.<kind>`.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            RepeatDecision::Confirm => kind::REFUSAL_CONFIRMED,
+            RepeatDecision::Reject => kind::REFUSAL_REJECTED,
+            RepeatDecision::Unlink => kind::REPEAT_UNLINKED,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepeatDecision::Confirm => "confirm",
+            RepeatDecision::Reject => "reject",
+            RepeatDecision::Unlink => "unlink",
+        }
+    }
+}
+
+/// `case.refusal_confirmed`, `case.refusal_rejected`, `case.repeat_unlinked`: a clerk decided on
+/// a case's repeat link (who, when, why — Decisions 7). Routing applies a confirmed refusal
+/// (`case.not_accepted` / `case.not_reaccepted`, which the petitioner is told) and routes a
+/// rejected or unlinked one as a petition of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatDecided {
+    pub case_no: String,
+    /// The earlier case the link pointed to.
+    pub repeat_of: String,
+    pub decision: RepeatDecision,
+    /// The link's disposition before the decision.
+    pub was: RepeatDisposition,
+    /// The disposition now: the confirmed refusal, `related` after a rejection, none once
+    /// unlinked.
+    pub disposition: Option<RepeatDisposition>,
+    /// The clerk (token id of the authenticated caller).
+    pub by: String,
+    pub reason: String,
+    /// Art 19 para 3: when the earlier matter's time limit ends, as the registry knew it at
+    /// the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_due: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
 }
 
 /// `case.registered`: a petition entered the system (Art 21–22).
@@ -114,6 +241,17 @@ pub struct Registered {
     pub contact: Option<SealedContact>,
     /// The petition text as received.
     pub text: String,
+    /// The organ other than a 信访部门 to which the petitioner handed the petition directly
+    /// (directory department code), when it registered it (Art 23 para 1): that organ owes the
+    /// written notice D2 (Art 23 para 2) and the bureau's D1 does not run. Absent when the
+    /// 信访部门 received it (older events never carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_by: Option<String>,
+    /// The text with every identifier of the people it names masked
+    /// ([`crate::confidential::redact_text`]): what a department that may not learn the
+    /// informant's identity reads. Absent from events of older releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_text: Option<String>,
 }
 
 /// `case.reclassified`: a clerk overrode the classification (who and why recorded).
@@ -131,6 +269,10 @@ pub struct Reclassified {
     /// Further departments the matter touches (they assist the lead `department`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assisting: Vec<String>,
+    /// The management level of the cadre an accusation names, when known: routing sends it to
+    /// the 纪委监委 that manages that level (Art 22 para 2). Absent from older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accused_level: Option<CadreLevel>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +296,11 @@ pub struct Assigned {
     pub petition_type: PetitionType,
     pub branch: Option<Art31Branch>,
     pub assigned_at: DateTime<Utc>,
+    /// Art 23 para 4: 纪检监察机关 handling an accusation (检举控告) tell the petitioner under
+    /// their own rules, so no acceptance notice (D3) is due from the lead. Absent (false) on
+    /// older events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice_exempt: bool,
 }
 
 /// `dept.<dept>.assigned`: what the department needs. For accusations sent to any
@@ -187,6 +334,17 @@ pub struct Diverted {
     pub organ: String,
     pub guidance: String,
     pub at: DateTime<Utc>,
+    /// The handling department diverted the matter after accepting it (Art 31(2)–(4) found
+    /// during handling), not the bureau at intake: KPIs count the two apart, and the handling
+    /// deadline (D5/D6) ends. Absent (false) on intake diversions and older events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_acceptance: bool,
+    /// The department that diverted it (after acceptance only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// The day the written guidance was served on the petitioner (after acceptance only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_on: Option<NaiveDate>,
 }
 
 /// `case.accepted` (受理告知, Art 23 para 3).
@@ -241,14 +399,89 @@ pub struct Replied {
     pub at: DateTime<Utc>,
 }
 
-/// `case.transferred`: the handling department handed the matter to another department
-/// before accepting it; the new department's acceptance clocks start at `at`.
+/// `case.transferred`: the bureau approved a department's request to hand the matter, not yet
+/// accepted, to another department (Art 23 para 3); the new department's acceptance clocks
+/// (D3, D4) start at `at`, the approval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transferred {
     pub case_no: String,
     pub from: String,
     pub to: String,
+    /// The requesting department's reason.
     pub reason: String,
+    pub at: DateTime<Utc>,
+    /// Who approved it for the bureau. Absent on transfers of older releases (made without
+    /// approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// The bureau's reason for approving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_reason: Option<String>,
+    /// The receiving department's county, when it is not the sender's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_county: Option<CountyCode>,
+    /// Art 23 para 4: the receiving 纪委监委 handles an accusation; no acceptance notice (D3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice_exempt: bool,
+}
+
+/// `case.transfer_requested`: a department asks the bureau to let it hand the matter to
+/// another department (Art 23 para 3). The case stays with the requester, its clocks running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRequested {
+    pub case_no: String,
+    pub from: String,
+    pub to: String,
+    /// `county:department` of the requested receiver.
+    pub to_organ: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `case.transfer_rejected`: the bureau refused a transfer; the requester keeps the matter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRejected {
+    pub case_no: String,
+    pub from: String,
+    pub to: String,
+    pub by: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `case.submitted_for_check`: the handling department's completion report (办结报告) on a
+/// matter sent with one due (Art 22 para 1(3)); the bureau checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmittedForCheck {
+    pub case_no: String,
+    pub department: String,
+    pub report: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `case.returned_for_redo` (退回重办): the bureau's check of the completion report failed; the
+/// department handles the matter again. The handling deadline does not restart: it runs again
+/// from the acceptance date (`accepted_on`, with the one extension if it was used).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnedForRedo {
+    pub case_no: String,
+    pub department: String,
+    pub by: String,
+    pub reason: String,
+    pub accepted_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_days: Option<u32>,
+    pub at: DateTime<Utc>,
+}
+
+/// `case.closed` (办结): the bureau's check of the completion report passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Closed {
+    pub case_no: String,
+    pub department: String,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -264,6 +497,36 @@ pub struct ObjectionDecided {
     pub by: String,
     pub reason: String,
     pub reroute_to: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `case.rerouted`: a reclassification (into 检举控告) took the case from the units that had
+/// it; they lose access, and what each had seen is on record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rerouted {
+    pub case_no: String,
+    pub withdrawn: Vec<WithdrawnAccess>,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One unit's access ended by a re-route, and what it had been given while it had the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WithdrawnAccess {
+    pub county: CountyCode,
+    pub department: String,
+    pub since: DateTime<Utc>,
+    /// It had received the petitioner's identity.
+    pub had_identity: bool,
+    /// It had received the text unmasked.
+    pub had_full_text: bool,
+}
+
+/// `dept.<d>.withdrawn`: the case is no longer this unit's (it should drop its copy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeptWithdrawn {
+    pub case_no: String,
+    pub reason: String,
     pub at: DateTime<Utc>,
 }
 
@@ -342,6 +605,10 @@ pub struct DeadlineFired {
     pub department: Option<String>,
     pub due: DateTime<Utc>,
     pub at: DateTime<Utc>,
+    /// The due time depends on a year the holiday calendar does not cover yet (Monday–Friday
+    /// assumed); it is recomputed when the calendar grows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 /// 督办 record (Art 40): by hand or on overdue escalation.
@@ -399,8 +666,16 @@ mod tests {
         for k in [
             kind::REGISTERED,
             kind::NOT_REACCEPTED,
+            kind::REFUSAL_CONFIRMED,
+            kind::REFUSAL_REJECTED,
+            kind::REPEAT_UNLINKED,
             kind::FINAL_WITHOUT_APPEAL,
             kind::HEARING_FINISHED,
+            kind::TRANSFER_REQUESTED,
+            kind::TRANSFER_REJECTED,
+            kind::SUBMITTED_FOR_CHECK,
+            kind::RETURNED_FOR_REDO,
+            kind::CLOSED,
         ] {
             crate::subject::token("type", k).unwrap();
         }

@@ -129,6 +129,25 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// The management level (干部管理权限) of a cadre an accusation names: Art 22 para 2 sends
+    /// accusations to the 纪委监委 that manages that level, not simply to the matter's county.
+    CadreLevel, "accused_level" {
+        /// 村（社区）干部
+        Village = "village" / "村干部",
+        /// 乡镇（街道）干部
+        Town = "town" / "乡镇干部",
+        /// 县直部门干部（科级及以下）
+        CountyDepartment = "county_department" / "县直部门干部",
+        /// 县级领导干部（市管干部）
+        CountyLeader = "county_leader" / "县级领导干部",
+        /// 市直部门干部（市管干部）
+        CityDepartment = "city_department" / "市直部门干部",
+        /// 市级领导干部（省管干部）
+        CityLeader = "city_leader" / "市级领导干部",
+    }
+);
+
 impl Diversion {
     /// The Art 31 branch a diversion belongs to.
     pub fn branch(self) -> Art31Branch {
@@ -162,6 +181,14 @@ mod tests {
             assert_eq!(Diversion::parse(d.zh()).unwrap(), *d);
             assert_ne!(d.branch(), Art31Branch::Residual);
         }
+        for l in CadreLevel::ALL {
+            assert_eq!(CadreLevel::parse(l.as_str()).unwrap(), *l);
+            assert_eq!(CadreLevel::parse(l.zh()).unwrap(), *l);
+        }
+        assert_eq!(
+            CadreLevel::parse("mayor").unwrap_err().field,
+            "accused_level"
+        );
     }
 
     #[test]

@@ -15,41 +15,65 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 pub const MAX_CO_PETITIONERS: usize = 200;
 pub const MAX_GROUP_SIZE: u32 = 100_000;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A petitioner, co-petitioner or representative. The petitioner needs a mobile or ID number.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonInput {
+    #[schema(min_length = 1, max_length = 50)]
     pub name: String,
+    /// 18-character resident ID number (checksum verified).
     #[serde(default)]
+    #[schema(max_length = 18)]
     pub id_number: Option<String>,
+    /// Mainland mobile number (11 digits, `+86` allowed).
     #[serde(default)]
     pub mobile: Option<String>,
     #[serde(default)]
+    #[schema(format = Email)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub address: Option<String>,
 }
 
 /// The registration request, as the API, the NATS command and `xinfang submit` take it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationInput {
+    /// letter, visit, phone, online, fax or leader_mailbox (or 书信, 走访, 电话, 网上信访, 传真,
+    /// 领导信箱).
+    #[schema(example = "online")]
     pub channel: String,
     pub petitioner: PersonInput,
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub co_petitioners: Vec<PersonInput>,
     /// Number of people the petition speaks for (1 for an individual).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub group_size: Option<u32>,
+    /// Elected by a group (Art 20 para 3): at most five.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub representatives: Vec<PersonInput>,
+    /// The petition (at most `intake.max_text_chars`, 20,000 by default).
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
     /// Division code of the registering organ, or "unknown" (→ the city bureau).
+    #[schema(example = "411282")]
     pub county: String,
+    /// When it was received (RFC 3339): not in the future, within the last year.
     pub received_at: DateTime<Utc>,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub clerk_id: String,
     /// Major or urgent (Art 25): routed as 交办.
     #[serde(default)]
     pub urgent: bool,
+    /// When an organ other than the 信访部门 registers a petition handed to it directly (Art 23
+    /// para 1): its department code (e.g. `rsj`). That organ then owes the written notice within
+    /// 15 days (D2, Art 23 para 2). Omit when the 信访部门 received the petition.
+    #[serde(default)]
+    pub received_by: Option<String>,
 }
 
 /// A checked person. Only `Debug`-redacted newtypes hold personal data.
@@ -74,6 +98,8 @@ pub struct ValidRegistration {
     pub received_at: DateTime<Utc>,
     pub clerk_id: String,
     pub urgent: bool,
+    /// The organ other than the 信访部门 that received the petition directly (Art 23).
+    pub received_by: Option<String>,
 }
 
 /// What validation needs from outside: the time, the deployment's city and counties.
@@ -285,7 +311,26 @@ impl RegistrationInput {
                 "must be 1–64 ASCII letters, digits, '-', '_' or '.'",
             ));
         }
+        let received_by = match self
+            .received_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(code) => {
+                crate::subject::token("received_by", code).map_err(|_| {
+                    err(
+                        "received_by",
+                        "department_code",
+                        "must be the department code of the receiving organ, e.g. rsj",
+                    )
+                })?;
+                Some(code.to_owned())
+            }
+            None => None,
+        };
         Ok(ValidRegistration {
+            received_by,
             channel,
             petitioner,
             co_petitioners,
@@ -324,6 +369,7 @@ mod tests {
             received_at: Utc::now(),
             clerk_id: "clerk-1".into(),
             urgent: false,
+            received_by: None,
         }
     }
 
@@ -416,6 +462,25 @@ mod tests {
             ..Default::default()
         }];
         assert_eq!(field_of(i).0, "co_petitioners[0].mobile");
+    }
+
+    #[test]
+    fn the_receiving_organ_is_a_department_code() {
+        assert_eq!(check(&input()).unwrap().received_by, None);
+        let mut i = input();
+        i.received_by = Some(" rsj ".into());
+        assert_eq!(check(&i).unwrap().received_by.as_deref(), Some("rsj"));
+        let mut i = input();
+        i.received_by = Some("人社局".into());
+        assert_eq!(field_of(i), ("received_by".into(), "department_code"));
+        // Older inputs without the field still parse.
+        let json = r#"{"channel":"letter","petitioner":{"name":"a","mobile":"13800138000"},"text":"x","county":"411282","received_at":"2026-01-01T00:00:00Z","clerk_id":"c"}"#;
+        assert!(
+            serde_json::from_str::<RegistrationInput>(json)
+                .unwrap()
+                .received_by
+                .is_none()
+        );
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! [`Directory`], decide where it goes. Pure; the routing service applies the decision.
 //!
 //! Order (the first matching rule wins):
-//! 1. a repeat the intake marked 不再受理 (Art 36 para 3) or 不予受理 (Art 19 para 3) → refused;
-//!    a repeat merged into an open case → held (the earlier case carries it);
+//! 1. a repeat the intake proposed to refuse (不再受理, Art 36 para 3; 不予受理, Art 19 para 3)
+//!    → held until a clerk confirms it (Decisions 7), then refused; a repeat merged into an open
+//!    case → held (the earlier case carries it); a `related` repeat (of a finished matter, or
+//!    of one past its time limit) is routed by the rules below like any petition;
 //! 2. a low-confidence classification awaiting a clerk → held (when the policy says so);
 //! 3. an accusation against Party members or officials → 纪委监委 of the case's level,
-//!    confidential (Art 22 para 2, Art 30);
+//!    confidential (Art 22 para 2, Art 30); when the accused's management level is known
+//!    (`accused_level`), the 纪委监委 that manages that level (按照管理权限): an accusation
+//!    against a county leader goes to the city's;
 //! 4. litigation (涉法涉诉, Art 31(1)) → the political-legal organ (court, police or
 //!    procuratorate by the diversion), the petitioner told the legal route (Art 22 para 2, 28);
 //! 5. Art 31(2)–(4) → diverted into arbitration, Party appeal or administrative procedure with a
@@ -19,8 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::county::CountyCode;
 use crate::directory::{Directory, OrganRef};
-use crate::events::{AssignMode, Reclassified, Registered, RepeatDisposition, RepeatLink};
-use crate::petition::{Art31Branch, Diversion, PetitionType};
+use chrono::{DateTime, Utc};
+
+use crate::events::{
+    AssignMode, Reclassified, Registered, RepeatDecided, RepeatDisposition, RepeatLink,
+};
+use crate::petition::{Art31Branch, CadreLevel, Diversion, PetitionType};
 
 /// The facts routing decides on (from `case.registered`, updated by `case.reclassified`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +49,9 @@ pub struct RoutingFacts {
     pub urgent: bool,
     pub needs_triage: bool,
     pub repeat: Option<RepeatLink>,
+    /// The management level of the accused cadre, when a clerk recorded it (Art 22 para 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accused_level: Option<CadreLevel>,
 }
 
 impl RoutingFacts {
@@ -59,6 +70,7 @@ impl RoutingFacts {
             urgent: r.urgent,
             needs_triage: r.needs_triage,
             repeat: r.repeat.clone(),
+            accused_level: None,
         }
     }
 
@@ -73,11 +85,32 @@ impl RoutingFacts {
             diversion: r.diversion,
             department: r.department.clone(),
             assisting: r.assisting.clone(),
-            accuses_official: r.accuses_official,
+            // A recorded level means a cadre is accused.
+            accuses_official: r.accuses_official || r.accused_level.is_some(),
             confidential: self.confidential || r.petition_type == PetitionType::Accusation,
             urgent: self.urgent,
             needs_triage: false,
             repeat: self.repeat.clone(),
+            accused_level: r.accused_level,
+        }
+    }
+
+    /// The facts after a clerk's decision on the repeat link (Decisions 7): a confirmed refusal
+    /// is no longer a proposal (and carries the earlier due time the registry knew at the
+    /// decision), a rejected one is `related`, an unlinked petition is no repeat.
+    pub fn repeat_decided(&self, d: &RepeatDecided) -> Self {
+        let old = self.repeat.as_ref();
+        let repeat = d.disposition.map(|disposition| RepeatLink {
+            of: d.repeat_of.clone(),
+            disposition,
+            similarity: old.map_or(0.0, |l| l.similarity),
+            count: old.map_or(1, |l| l.count),
+            proposed: false,
+            earlier_due: d.earlier_due.or(old.and_then(|l| l.earlier_due)),
+        });
+        Self {
+            repeat,
+            ..self.clone()
         }
     }
 
@@ -128,7 +161,7 @@ pub struct Guidance {
     pub rule: String,
 }
 
-/// Refused: 不予受理 or 不再受理.
+/// Refused: 不予受理 or 不再受理, confirmed by a clerk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     pub disposition: RepeatDisposition,
@@ -136,6 +169,10 @@ pub struct Refusal {
     pub rule: String,
     pub reason: String,
     pub where_to_go: Option<String>,
+    /// Art 19 para 3: the earlier matter's time limit, when known; the lifecycle refuses the
+    /// 不予受理 after it ([`crate::lifecycle::NotAcceptGround::PendingElsewhere`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_due: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +210,19 @@ pub fn decide(
 ) -> Result<Decision, RoutingError> {
     if let Some(link) = &facts.repeat {
         match link.disposition {
+            d if d.is_refusal() && link.proposed => {
+                let what = if d == RepeatDisposition::NotReaccepted {
+                    "不再受理, Art 36 para 3"
+                } else {
+                    "不予受理, Art 19 para 3"
+                };
+                return Ok(Decision::Hold {
+                    reason: format!(
+                        "awaiting a clerk's confirmation of the proposed refusal ({what}): repeat of {}",
+                        link.of
+                    ),
+                });
+            }
             RepeatDisposition::NotReaccepted => {
                 return Ok(Decision::Refuse(Refusal {
                     disposition: RepeatDisposition::NotReaccepted,
@@ -183,6 +233,7 @@ pub fn decide(
                         link.of
                     ),
                     where_to_go: None,
+                    earlier_due: None,
                 }));
             }
             RepeatDisposition::NotAccepted => {
@@ -198,6 +249,7 @@ pub fn decide(
                         "请等待原案 {} 的办理结果，或向正在办理的机关查询进展",
                         link.of
                     )),
+                    earlier_due: link.earlier_due,
                 }));
             }
             RepeatDisposition::Merged => {
@@ -205,6 +257,8 @@ pub fn decide(
                     reason: format!("merged into open case {}; that case carries it", link.of),
                 });
             }
+            // Its own disposition within D1, by the rules below (Decisions 7).
+            RepeatDisposition::Related => {}
         }
     }
     if facts.needs_triage && policy.hold_for_triage {
@@ -220,20 +274,34 @@ pub fn decide(
         AssignMode::Forward
     };
 
-    // Accusations against officials: 纪委监委 of the case's level (Art 22 para 2, Art 30).
+    // Accusations against officials: 纪委监委 of the case's level (Art 22 para 2, Art 30), or
+    // by management authority when the accused's level is known.
     if facts.accuses_official
         || (facts.petition_type == PetitionType::Accusation && facts.department == roles.discipline)
     {
-        let lead = role(dir, &county, "discipline", &roles.discipline)?;
+        let (lead, note, rule) = match facts.accused_level {
+            Some(level) => {
+                let (lead, note) = discipline_with_authority(dir, &county, level)?;
+                (lead, note, "Art 22 para 2 (按照管理权限), Art 30")
+            }
+            None => {
+                let lead = role(dir, &county, "discipline", &roles.discipline)?;
+                (
+                    lead.clone(),
+                    fallback_note(&county, &lead),
+                    "Art 22 para 2, Art 30",
+                )
+            }
+        };
         let assisting = assisting(dir, &county, &facts.assisting, &lead)?;
         return Ok(Decision::Route(Route {
-            note: fallback_note(&county, &lead),
+            note,
             lead,
             assisting,
             mode,
             report_required: mode == AssignMode::Assign,
             confidential: true,
-            rule: "Art 22 para 2, Art 30".into(),
+            rule: rule.into(),
         }));
     }
 
@@ -379,10 +447,78 @@ pub fn decide(
     }))
 }
 
-/// May `organ` see the petitioner's identity? Not on confidential matters unless it is
-/// 纪委监委 (Art 30 para 3).
-pub fn discloses_petitioner(confidential: bool, organ: &OrganRef, dir: &Directory) -> bool {
-    !confidential || organ.dept == dir.roles.discipline
+/// The 纪委监委 that manages cadres of `level` for a matter of `county` (Art 22 para 2), with a
+/// note when it is not the county's own. A level no commission in the directory manages (a
+/// province-managed city leader) goes to the city's commission, which forwards it up.
+fn discipline_with_authority(
+    dir: &Directory,
+    county: &CountyCode,
+    level: CadreLevel,
+) -> Result<(OrganRef, Option<String>), RoutingError> {
+    if let Some(lead) = dir.discipline_with_authority(county, level) {
+        let note = (lead.county != *county).then(|| {
+            format!(
+                "accused cadre is {} ({}): managed by the {} commission (按照管理权限)",
+                level.as_str(),
+                level.zh(),
+                lead.county
+            )
+        });
+        return Ok((lead, note));
+    }
+    let city = dir.city().code.clone();
+    let lead = role(dir, &city, "discipline", &dir.roles.discipline)?;
+    let note = Some(format!(
+        "accused cadre is {} ({}): managed above the directory's levels; the {} commission forwards it to the commission with authority",
+        level.as_str(),
+        level.zh(),
+        city
+    ));
+    Ok((lead, note))
+}
+
+/// Where a matter the handling unit diverts after acceptance goes (Art 31(1)–(4)): the organ
+/// of the legal channel, as routing would have chosen it at intake; an error when the
+/// directory lacks the channel's organ.
+pub fn channel_organ(
+    facts: &RoutingFacts,
+    diversion: Diversion,
+    dir: &Directory,
+) -> Result<Guidance, RoutingError> {
+    let mut f = facts.clone();
+    f.petition_type = PetitionType::Grievance;
+    f.branch = Some(diversion.branch());
+    f.diversion = Some(diversion);
+    f.accuses_official = false;
+    f.accused_level = None;
+    f.needs_triage = false;
+    f.repeat = None;
+    match decide(&f, dir, &RoutingPolicy::default())? {
+        Decision::Divert(g) | Decision::PoliticalLegal { diverted: g, .. } => Ok(g),
+        // Every diversion branch is diverted by `decide`.
+        _ => Err(RoutingError::MissingRole {
+            role: "diversion",
+            dept: diversion.as_str().to_owned(),
+        }),
+    }
+}
+
+/// May `organ`, in `role` on the case, see the petitioner's identity? Not on confidential
+/// matters unless it is the lead 纪委监委 (Art 30 para 3;
+/// [`crate::confidential::discloses_informant`]).
+pub fn discloses_petitioner(
+    confidential: bool,
+    organ: &OrganRef,
+    role: crate::events::DeptRole,
+    dir: &Directory,
+) -> bool {
+    let lead = (role == crate::events::DeptRole::Lead).then_some(organ.dept.as_str());
+    crate::confidential::discloses_informant(
+        confidential,
+        &organ.dept,
+        lead,
+        &dir.roles.discipline,
+    )
 }
 
 fn role(
@@ -456,6 +592,7 @@ mod tests {
             urgent: false,
             needs_triage: false,
             repeat: None,
+            accused_level: None,
         }
     }
 
@@ -528,15 +665,19 @@ mod tests {
         assert!(r.confidential);
         assert_eq!(r.rule, "Art 22 para 2, Art 30");
         let d = dir();
-        assert!(discloses_petitioner(true, &r.lead, &d));
+        use crate::events::DeptRole;
+        assert!(discloses_petitioner(true, &r.lead, DeptRole::Lead, &d));
+        assert!(!discloses_petitioner(true, &r.lead, DeptRole::Assisting, &d));
         assert!(!discloses_petitioner(
             true,
             &OrganRef::parse("411282:zjj").unwrap(),
+            DeptRole::Lead,
             &d
         ));
         assert!(discloses_petitioner(
             false,
             &OrganRef::parse("411282:zjj").unwrap(),
+            DeptRole::Assisting,
             &d
         ));
         // A city-level case goes to the city's commission.
@@ -622,6 +763,99 @@ mod tests {
         assert!(matches!(decide_(&f), Decision::Route(_)));
     }
 
+    fn decided(
+        f: &RoutingFacts,
+        decision: crate::events::RepeatDecision,
+        disposition: Option<RepeatDisposition>,
+        earlier_due: Option<DateTime<Utc>>,
+    ) -> RoutingFacts {
+        f.repeat_decided(&RepeatDecided {
+            case_no: f.case_no.clone(),
+            repeat_of: "XF-411282-2025-000009".into(),
+            decision,
+            was: f.repeat.as_ref().unwrap().disposition,
+            disposition,
+            by: "t1".into(),
+            reason: "同一事实和理由".into(),
+            earlier_due,
+            at: Utc::now(),
+        })
+    }
+
+    /// Decisions 7: similarity only proposes; routing holds a proposed refusal for the clerk
+    /// and refuses only once the clerk has confirmed it.
+    #[test]
+    fn a_proposed_refusal_is_held_until_a_clerk_confirms_it() {
+        use crate::events::RepeatDecision;
+        for (disposition, rule) in [
+            (RepeatDisposition::NotReaccepted, "Art 36 para 3"),
+            (RepeatDisposition::NotAccepted, "Art 19 para 3"),
+        ] {
+            let mut f = facts();
+            f.repeat = Some(RepeatLink {
+                of: "XF-411282-2025-000009".into(),
+                disposition,
+                similarity: 0.97,
+                count: 3,
+                proposed: true,
+                earlier_due: None,
+            });
+            match decide_(&f) {
+                Decision::Hold { reason } => {
+                    assert!(
+                        reason.contains("awaiting a clerk's confirmation"),
+                        "{reason}"
+                    );
+                    assert!(reason.contains(rule.split(',').next().unwrap_or(rule)));
+                }
+                other => panic!("{other:?}"),
+            }
+            let due = Utc::now() + chrono::TimeDelta::days(10);
+            let confirmed = decided(&f, RepeatDecision::Confirm, Some(disposition), Some(due));
+            match decide_(&confirmed) {
+                Decision::Refuse(r) => {
+                    assert_eq!((r.disposition, r.rule.as_str()), (disposition, rule));
+                    let want = (disposition == RepeatDisposition::NotAccepted).then_some(due);
+                    assert_eq!(r.earlier_due, want);
+                }
+                other => panic!("{other:?}"),
+            }
+            // Rejected: handled on its own; unlinked: a fresh matter. Both are routed.
+            let rejected = decided(
+                &f,
+                RepeatDecision::Reject,
+                Some(RepeatDisposition::Related),
+                None,
+            );
+            assert_eq!(
+                rejected.repeat.as_ref().map(|l| l.disposition),
+                Some(RepeatDisposition::Related)
+            );
+            assert!(matches!(decide_(&rejected), Decision::Route(_)));
+            let unlinked = decided(&f, RepeatDecision::Unlink, None, None);
+            assert!(unlinked.repeat.is_none());
+            assert!(matches!(decide_(&unlinked), Decision::Route(_)));
+        }
+    }
+
+    /// A repeat of a finished matter gets its own disposition (here a route), never a hold.
+    #[test]
+    fn a_related_repeat_is_routed_like_any_petition() {
+        let mut f = facts();
+        f.repeat = Some(RepeatLink {
+            of: "XF-411282-2025-000009".into(),
+            disposition: RepeatDisposition::Related,
+            similarity: 0.9,
+            count: 2,
+            proposed: false,
+            earlier_due: None,
+        });
+        assert_eq!(route(decide_(&f)).lead.to_string(), "411282:zjj");
+        f.branch = Some(Art31Branch::Arbitration);
+        f.department = "rsj".into();
+        assert!(matches!(decide_(&f), Decision::Divert(_)));
+    }
+
     #[test]
     fn repeats_are_refused_or_held() {
         let mut f = facts();
@@ -630,6 +864,8 @@ mod tests {
             disposition: RepeatDisposition::NotReaccepted,
             similarity: 0.97,
             count: 3,
+            proposed: false,
+            earlier_due: None,
         });
         match decide_(&f) {
             Decision::Refuse(r) => {
@@ -688,9 +924,85 @@ mod tests {
             assisting: Vec::new(),
             by: "clerk-7".into(),
             reason: "accuses a village cadre".into(),
+            accused_level: None,
         };
         let g = f.reclassified(&r);
         assert!(!g.needs_triage && g.is_confidential());
         assert_eq!(route(decide_(&g)).lead.to_string(), "411282:jwjw");
+    }
+
+    /// Art 22 para 2: 按照管理权限 — an accusation against a county leader reaches the city's
+    /// 纪委监委, one against the county's own cadres stays in the county.
+    #[test]
+    fn accusations_go_to_the_commission_that_manages_the_accused() {
+        let mut f = facts();
+        f.petition_type = PetitionType::Accusation;
+        f.branch = None;
+        f.department = "jwjw".into();
+        let reclassify = |f: &RoutingFacts, level: Option<CadreLevel>| {
+            f.reclassified(&Reclassified {
+                case_no: f.case_no.clone(),
+                petition_type: PetitionType::Accusation,
+                branch: None,
+                diversion: None,
+                department: "jwjw".into(),
+                county: f.county.clone(),
+                accuses_official: false,
+                assisting: Vec::new(),
+                by: "clerk-7".into(),
+                reason: "核实被举报人职级".into(),
+                accused_level: level,
+            })
+        };
+        let leader = route(decide_(&reclassify(&f, Some(CadreLevel::CountyLeader))));
+        assert_eq!(leader.lead.to_string(), "411200:jwjw");
+        assert!(leader.confidential);
+        assert_eq!(leader.rule, "Art 22 para 2 (按照管理权限), Art 30");
+        assert!(
+            leader
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("county_leader")
+        );
+        for level in [
+            CadreLevel::Village,
+            CadreLevel::Town,
+            CadreLevel::CountyDepartment,
+        ] {
+            let r = route(decide_(&reclassify(&f, Some(level))));
+            assert_eq!(r.lead.to_string(), "411282:jwjw", "{level}");
+            assert!(r.note.is_none());
+        }
+        assert_eq!(
+            route(decide_(&reclassify(&f, Some(CadreLevel::CityDepartment))))
+                .lead
+                .to_string(),
+            "411200:jwjw"
+        );
+        // Province-managed: the city's commission, with a note that it forwards it up.
+        let top = route(decide_(&reclassify(&f, Some(CadreLevel::CityLeader))));
+        assert_eq!(top.lead.to_string(), "411200:jwjw");
+        assert!(top.note.as_deref().unwrap_or("").contains("forwards"));
+        // Level unknown: the county's commission, as before.
+        let g = reclassify(&f, None);
+        assert!(!g.accuses_official);
+        assert_eq!(route(decide_(&g)).lead.to_string(), "411282:jwjw");
+        // A recorded level makes it an accusation against a cadre.
+        assert!(reclassify(&f, Some(CadreLevel::Town)).accuses_official);
+    }
+
+    #[test]
+    fn a_diversion_after_acceptance_names_the_organ_of_its_channel() {
+        let d = dir();
+        let f = facts();
+        let g = channel_organ(&f, Diversion::AdministrativeReconsideration, &d).unwrap();
+        assert_eq!(g.organ.to_string(), "411282:sfj");
+        assert_eq!(g.diversion, Some(Diversion::AdministrativeReconsideration));
+        let g = channel_organ(&f, Diversion::Arbitration, &d).unwrap();
+        assert_eq!(g.organ.to_string(), "411282:rsj");
+        let g = channel_organ(&f, Diversion::Litigation, &d).unwrap();
+        assert_eq!(g.organ.to_string(), "411282:fy");
+        assert!(g.rule.contains("Art 31(1)"));
     }
 }

@@ -145,9 +145,79 @@ pub fn stream_name(county: &CountyCode) -> String {
     format!("XF_{county}")
 }
 
+/// The NATS user name of department `dept` of `county`: `411282_rsj`.
+pub fn department_user(county: &CountyCode, dept: &str) -> String {
+    format!("{county}_{dept}")
+}
+
+/// The reply inbox prefix of a NATS user: `_INBOX.<user>`. Every client of a deployment with
+/// permissions (services and departments alike) uses its own, and the server lets it
+/// subscribe only there, so nobody reads another's replies.
+pub fn inbox_prefix(user: &str) -> String {
+    format!("_INBOX.{user}")
+}
+
+/// The reply inbox prefix a department's client must use: `_INBOX.411282_rsj`.
+pub fn department_inbox(county: &CountyCode, dept: &str) -> String {
+    inbox_prefix(&department_user(county, dept))
+}
+
+/// Is `reply` a concrete subject under the inbox `prefix` (`<prefix>.<token>[.<token>…]`)?
+/// Request handlers answer only there: a reply subject is chosen by the sender, and a
+/// service answering wherever it is told publishes with the service's rights (a forged event,
+/// another department's feed, a JetStream API call).
+pub fn is_reply_under(reply: &str, prefix: &str) -> bool {
+    let Some(rest) = reply
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('.'))
+    else {
+        return false;
+    };
+    reply.len() <= 256
+        && rest.split('.').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+/// Is `reply` some client's inbox (`_INBOX.…`), concrete (no wildcard) and short? For
+/// handlers whose subject does not name the caller (registration by channels).
+pub fn is_inbox(reply: &str) -> bool {
+    is_reply_under(reply, "_INBOX")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_go_only_under_the_callers_inbox() {
+        let c = CountyCode::parse("411282").unwrap();
+        let own = department_inbox(&c, "rsj");
+        assert_eq!(own, "_INBOX.411282_rsj");
+        assert!(is_reply_under("_INBOX.411282_rsj.AbC123.7", &own));
+        for bad in [
+            "xf.411282.dept.zjj.assigned",
+            "xf.411282.case.accepted",
+            "$JS.API.STREAM.PURGE.XF_411282",
+            "_INBOX.411282_zjj.x",
+            "_INBOX.411282_rsjx.y",
+            "_INBOX.411282_rsj",
+            "_INBOX.411282_rsj.",
+            "_INBOX.411282_rsj.*",
+            "_INBOX.411282_rsj.>",
+            "_INBOX.411282_rsj..x",
+            "_INBOX.411282_rsj.a b",
+        ] {
+            assert!(!is_reply_under(bad, &own), "{bad}");
+        }
+        assert!(is_inbox("_INBOX.svc_portal.x1"));
+        assert!(is_inbox("_INBOX.AbCdEf"));
+        assert!(!is_inbox("$JS.API.STREAM.PURGE.XF_411282"));
+        assert!(!is_inbox("_INBOX.>"));
+        assert!(!is_inbox(&format!("_INBOX.{}", "a".repeat(300))));
+    }
 
     fn c() -> CountyCode {
         CountyCode::parse("411282").unwrap()

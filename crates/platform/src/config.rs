@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline::DeadlineRules;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -142,6 +143,10 @@ pub struct Http {
     pub supervision_port: u16,
     pub review_port: u16,
     pub notify_port: u16,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client
+    /// for the petitioner rate limits; empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +189,13 @@ pub struct PlatformSettings {
     pub http: Http,
     pub paths: Paths,
     pub security: Security,
+    /// The one `[deadlines]` section (day counting, Art 203 roll-over switches per kind,
+    /// handling days per type and branch, evaluation window): read once here and used by every
+    /// service, so a bureau's settings reach routing, supervision and review alike. Not part of
+    /// the serialized defaults: only what the files and the environment set is layered over
+    /// [`DeadlineRules::default`] (the Decisions).
+    #[serde(default, skip_serializing)]
+    pub deadlines: DeadlineRules,
 }
 
 impl Default for PlatformSettings {
@@ -237,6 +249,7 @@ impl Default for PlatformSettings {
                 supervision_port: 8082,
                 review_port: 8083,
                 notify_port: 8084,
+                trusted_proxies: Vec::new(),
             },
             paths: Paths {
                 calendar: "config/calendar/holidays-cn.toml".into(),
@@ -250,6 +263,7 @@ impl Default for PlatformSettings {
                 auth_required: true,
                 demo_token: false,
             },
+            deadlines: DeadlineRules::default(),
         }
     }
 }
@@ -287,6 +301,8 @@ impl PlatformSettings {
         if !(1..=5).contains(&self.nats.replicas) {
             return Err(invalid("nats.replicas", "must be between 1 and 5".into()));
         }
+        crate::rate_limit::TrustedProxies::parse(&self.http.trusted_proxies)
+            .map_err(|e| invalid("http.trusted_proxies", e))?;
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
             return Err(invalid(
                 "redis.key_prefix",
@@ -341,7 +357,7 @@ impl Loaded {
 
     /// Platform settings plus service sections given as TOML text (tests, tools).
     pub fn from_parts(
-        platform: PlatformSettings,
+        mut platform: PlatformSettings,
         services_toml: &str,
     ) -> Result<Self, ConfigError> {
         platform.validate()?;
@@ -352,6 +368,9 @@ impl Loaded {
                 config::FileFormat::Toml,
             ))
             .build()?;
+        if let Some(rules) = deadlines_view(&raw)? {
+            platform.deadlines = rules;
+        }
         Ok(Self { platform, raw })
     }
 }
@@ -390,12 +409,76 @@ pub fn load_from(dir: &Path, env: Option<&str>) -> Result<Loaded, ConfigError> {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("deployment.counties")
+                .with_list_parse_key("http.trusted_proxies")
                 .try_parsing(true),
         )
         .build()?;
-    let platform: PlatformSettings = platform_view(&raw)?;
+    let mut platform: PlatformSettings = platform_view(&raw)?;
     platform.validate()?;
+    // A start-up token is for the bundled demo alone: a deployment with its own environment
+    // file (production, a county's) never hands one out, whatever the environment says.
+    if platform.security.demo_token && env.is_some_and(|e| !e.is_empty() && e != "demo") {
+        return Err(ConfigError::Invalid {
+            key: "security.demo_token".into(),
+            message: format!(
+                "must be false outside the demo configuration (XF_ENV={})",
+                env.unwrap_or_default()
+            ),
+        });
+    }
+    if let Some(rules) = deadlines_view(&raw)? {
+        platform.deadlines = rules;
+    }
     Ok(Loaded { platform, raw })
+}
+
+/// The `[deadlines]` section over the Decisions' defaults; `None` when no layer sets it.
+/// Errors name the key (`deadlines`, then the rule, e.g. `kinds.D6.days`).
+fn deadlines_view(raw: &config::Config) -> Result<Option<DeadlineRules>, ConfigError> {
+    match raw.get::<DeadlineRules>("deadlines") {
+        Ok(rules) => Ok(Some(rules)),
+        Err(config::ConfigError::NotFound(_)) => Ok(None),
+        Err(e) => Err(
+            locate_bad_deadline_value(raw).unwrap_or_else(|| ConfigError::Invalid {
+                key: "deadlines".into(),
+                message: e.to_string(),
+            }),
+        ),
+    }
+}
+
+/// The first value of the `[deadlines]` section with the wrong type, named by its full key
+/// (serde's message for the whole section only says what was expected).
+fn locate_bad_deadline_value(raw: &config::Config) -> Option<ConfigError> {
+    let mut keys: Vec<(String, bool)> = vec![
+        ("deadlines.evaluation_window_days".into(), false),
+        ("deadlines.evaluation_roll_over".into(), true),
+    ];
+    if let Ok(kinds) = raw.get_table("deadlines.kinds") {
+        for (kind, fields) in kinds {
+            let Ok(fields) = fields.into_table() else {
+                continue;
+            };
+            for field in fields.keys() {
+                let boolean = field != "days";
+                keys.push((format!("deadlines.kinds.{kind}.{field}"), boolean));
+            }
+        }
+    }
+    keys.into_iter().find_map(|(key, boolean)| {
+        let checked = if boolean {
+            raw.get::<bool>(&key).map(|_| ())
+        } else {
+            raw.get::<u32>(&key).map(|_| ())
+        };
+        match checked {
+            Err(config::ConfigError::NotFound(_)) | Ok(()) => None,
+            Err(e) => Some(ConfigError::Invalid {
+                key,
+                message: e.to_string(),
+            }),
+        }
+    })
 }
 
 /// Deserializes only the platform's sections, so service sections may sit beside them.
@@ -464,6 +547,19 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_token_is_off_in_the_bundled_files_and_refused_outside_the_demo() {
+        let root = crate::testing::repo_root().join("config");
+        assert!(!load_from(&root, None).unwrap().platform.security.demo_token);
+        let dir = dir_with(&[
+            ("default.toml", "[security]\ndemo_token = true\n"),
+            ("county.toml", "[deployment]\nname = \"a county\"\n"),
+        ]);
+        assert!(load_from(&dir, None).unwrap().platform.security.demo_token);
+        let e = load_from(&dir, Some("county")).unwrap_err().to_string();
+        assert!(e.contains("security.demo_token"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let dir = dir_with(&[("default.toml", "[deployment]\ncounties = [\"4112\"]\n")]);
         let err = load_from(&dir, None).unwrap_err().to_string();
@@ -474,6 +570,73 @@ mod tests {
         let err = load_from(&dir, None).unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
         assert!(load_from(&dir_with(&[]), Some("missing")).is_err());
+        let bad = "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n";
+        let err = load_from(&dir_with(&[("default.toml", bad)]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+        let good = "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n";
+        let loaded = load_from(&dir_with(&[("default.toml", good)]), None).unwrap();
+        assert_eq!(loaded.platform.http.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn one_deadlines_section_reaches_the_platform_settings() {
+        use xinfang_domain::deadline::DeadlineKind;
+        // No section: the Decisions (roll-over on for every kind).
+        let loaded = load_from(&dir_with(&[("default.toml", "")]), None).unwrap();
+        assert_eq!(loaded.platform.deadlines, DeadlineRules::default());
+        let dir = dir_with(&[(
+            "default.toml",
+            "[deadlines]\nevaluation_window_days = 20\n[deadlines.kinds.D7]\nroll_over = false\n[deadlines.handling_by_type]\nsuggestion = \"none\"\n",
+        )]);
+        let d = load_from(&dir, None).unwrap().platform.deadlines;
+        assert_eq!(d.evaluation_window_days(), 20);
+        assert_eq!(d.rule(DeadlineKind::D7).map(|r| r.roll_over), Some(false));
+        assert_eq!(d.rule(DeadlineKind::D9).map(|r| r.roll_over), Some(true));
+        assert_eq!(
+            d.handling_days(
+                Some(xinfang_domain::petition::PetitionType::Suggestion),
+                None
+            ),
+            None
+        );
+        // Tests and tools give it as TOML beside the service sections.
+        let loaded = Loaded::from_parts(
+            PlatformSettings::default(),
+            "[deadlines.kinds.D3]\nroll_over = false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            loaded
+                .platform
+                .deadlines
+                .rule(DeadlineKind::D3)
+                .map(|r| r.roll_over),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_bad_deadline_setting_fails_naming_the_key() {
+        for (body, key) in [
+            ("[deadlines.kinds.D6]\ndays = 45\n", "kinds.D6.days"),
+            ("[deadlines.kinds.D1]\nroll_over = \"maybe\"\n", "roll_over"),
+            (
+                "[deadlines]\nevaluation_window_days = 0\n",
+                "evaluation_window_days",
+            ),
+            ("[deadlines.kinds.D12]\ndays = 3\n", "D12"),
+            ("[deadlines]\nbogus = 1\n", "bogus"),
+        ] {
+            let err = load_from(&dir_with(&[("default.toml", body)]), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("deadlines") && err.contains(key),
+                "{body}: {err}"
+            );
+        }
     }
 
     #[test]

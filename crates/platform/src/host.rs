@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use xinfang_domain::county::CountyCode;
 
+use crate::calendar::CalendarHandle;
 use crate::config::Loaded;
 use crate::consumer::{self, ConsumerSpec, Handler};
 use crate::http::{self, Check};
@@ -31,6 +32,9 @@ pub struct Infra {
     pub streams: Arc<BTreeMap<CountyCode, jetstream::stream::Stream>>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// The holiday calendar (`paths.calendar`), shared by every service of the process and
+    /// reloadable without a restart ([`crate::calendar`]).
+    pub calendar: Arc<CalendarHandle>,
     /// Why the process is stopping on its own (a fatal task failure), if it is.
     failure: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -59,6 +63,8 @@ impl Infra {
         // to the no-op recorder and are lost.
         let _ = crate::metrics::handle();
         let p = &settings.platform;
+        // Every service refuses to start on a missing or bad calendar file, naming it.
+        let calendar = Arc::new(CalendarHandle::load(&p.paths.calendar)?);
         let nats_client = nats::connect(&p.nats, client_name)
             .instrument(tracing::info_span!("init nats"))
             .await?;
@@ -80,6 +86,8 @@ impl Infra {
         let redis = crate::redis::connect(&p.redis)
             .instrument(tracing::info_span!("init redis"))
             .await?;
+        let tracker = TaskTracker::new();
+        tracker.spawn(refresh_calendar_metrics(calendar.clone(), shutdown.clone()));
         Ok(Self {
             settings: Arc::new(settings),
             nats: nats_client,
@@ -87,7 +95,8 @@ impl Infra {
             redis,
             streams: Arc::new(streams),
             shutdown,
-            tracker: TaskTracker::new(),
+            tracker,
+            calendar,
             failure: Arc::default(),
         })
     }
@@ -107,6 +116,17 @@ impl Infra {
     /// Waits for every task started through this infra, at most `grace`.
     pub async fn drain(&self, grace: Duration) -> bool {
         crate::shutdown::drain(&self.tracker, grace).await
+    }
+}
+
+/// Keeps `xf_calendar_days_left` current between scrapes of `/readyz` (the day changes).
+async fn refresh_calendar_metrics(calendar: Arc<CalendarHandle>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => calendar.record_metrics(crate::calendar::today()),
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 
@@ -205,7 +225,9 @@ impl ServiceHost {
     pub async fn serve_http(&self, port: u16, api: axum::Router) -> anyhow::Result<SocketAddr> {
         let listener = http::bind(&self.infra.settings.platform.http.host, port).await?;
         let addr = listener.local_addr()?;
-        let app = http::router(self.name, self.checks(), api);
+        let calendar = &self.infra.calendar;
+        let api = api.merge(crate::calendar::router(calendar.clone(), self.auth.clone()));
+        let app = http::router_with(self.name, self.checks(), vec![calendar.advisory()], api);
         let shutdown = self.infra.shutdown.clone();
         let name = self.name;
         self.infra.tracker.spawn(async move {

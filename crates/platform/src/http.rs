@@ -16,6 +16,8 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::http_error;
+
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// A named readiness check, e.g. ("postgres", select 1).
@@ -77,10 +79,36 @@ impl Check {
     }
 }
 
+/// What an advisory reports: `warn` shows in `/readyz` (top-level `"status": "warn"`, the
+/// check's entry `"warn"`, and `detail` under the advisory's name) without making the service
+/// unready: it still answers 200.
+#[derive(Debug, Clone)]
+pub struct AdvisoryReport {
+    pub warn: bool,
+    pub detail: serde_json::Value,
+}
+
+/// A readiness note that never fails readiness (e.g. the holiday calendar running out).
+#[derive(Clone)]
+pub struct Advisory {
+    pub name: &'static str,
+    pub run: Arc<dyn Fn() -> AdvisoryReport + Send + Sync>,
+}
+
+impl Advisory {
+    pub fn new(name: &'static str, f: impl Fn() -> AdvisoryReport + Send + Sync + 'static) -> Self {
+        Self {
+            name,
+            run: Arc::new(f),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Health {
     service: &'static str,
     checks: Vec<Check>,
+    advisories: Vec<Advisory>,
 }
 
 async fn healthz(State(h): State<Health>) -> impl IntoResponse {
@@ -110,11 +138,32 @@ async fn readyz(State(h): State<Health>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(serde_json::json!({"service": h.service, "ready": ok, "checks": report})),
-    )
-        .into_response()
+    let mut warn = false;
+    let mut details = Vec::new();
+    for a in &h.advisories {
+        let r = (a.run)();
+        warn |= r.warn;
+        report.insert(a.name.to_owned(), if r.warn { "warn" } else { "ok" }.into());
+        details.push((a.name, r.detail));
+    }
+    let overall = match (ok, warn) {
+        (false, _) => "unavailable",
+        (true, true) => "warn",
+        (true, false) => "ok",
+    };
+    let mut body =
+        serde_json::json!({"service": h.service, "ready": ok, "status": overall, "checks": report});
+    for (name, detail) in details {
+        body[name] = detail;
+    }
+    if !ok {
+        // The error shape every non-2xx answer has, beside the report.
+        body["error"] = serde_json::json!({
+            "code": "not_ready",
+            "message": "a dependency is not answering; see checks",
+        });
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics_text() -> impl IntoResponse {
@@ -150,14 +199,33 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// The service's routes plus health and metrics.
+/// The service's routes plus health and metrics (`crate::route_table::platform_routes`), with
+/// every error in the API's JSON shape (`crate::http_error`).
 pub fn router(service: &'static str, checks: Vec<Check>, api: Router) -> Router {
+    router_with(service, checks, Vec::new(), api)
+}
+
+/// [`router`] with readiness advisories (reported, never failing readiness).
+pub fn router_with(
+    service: &'static str,
+    checks: Vec<Check>,
+    advisories: Vec<Advisory>,
+    api: Router,
+) -> Router {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(Health { service, checks })
+        .with_state(Health {
+            service,
+            checks,
+            advisories,
+        })
         .route("/metrics", get(metrics_text));
-    api.merge(health).layer(middleware::from_fn(track))
+    api.merge(health)
+        .fallback(http_error::no_route)
+        .layer(middleware::from_fn(http_error::catch_panic))
+        .layer(middleware::from_fn(http_error::json_errors))
+        .layer(middleware::from_fn(track))
 }
 
 /// A bound listener, so callers learn the real port before serving (port 0 in tests).
@@ -170,14 +238,18 @@ pub async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListen
         .map_err(|e| anyhow::anyhow!("http: cannot listen on {addr}: {e}"))
 }
 
-/// Serves until `shutdown`, letting in-flight requests finish.
+/// Serves until `shutdown`, letting in-flight requests finish. Handlers see the peer's address
+/// as `ConnectInfo<SocketAddr>` (the rate limits of [`crate::rate_limit`] count by it).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }

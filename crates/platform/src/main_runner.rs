@@ -24,9 +24,12 @@ where
         infra.drain(GRACE).await;
         return Err(e);
     }
+    infra
+        .tracker
+        .spawn(reload_calendar_on_sighup(infra.clone()));
     tracing::info!(
         service = name,
-        "running; send SIGTERM or press Ctrl-C to stop"
+        "running; send SIGTERM or press Ctrl-C to stop, SIGHUP to reload the holiday calendar"
     );
     shutdown.cancelled().await;
     if !infra.drain(GRACE).await {
@@ -37,4 +40,51 @@ where
     }
     tracing::info!(service = name, "stopped");
     Ok(())
+}
+
+/// SIGHUP reloads the holiday calendar of every service in the process (`systemctl reload`),
+/// audited as done by `signal:SIGHUP`; a bad file is refused and the running calendar stays.
+/// [`run`] starts it for every service binary and `xinfang up`; it ends at shutdown.
+pub async fn reload_calendar_on_sighup(infra: Infra) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reload the calendar over HTTP");
+                return;
+            }
+        };
+        let p = &infra.settings.platform;
+        let Some(city) = p.city() else { return };
+        let mut auth: Option<crate::auth::Auth> = None;
+        loop {
+            tokio::select! {
+                got = hup.recv() => if got.is_none() { return },
+                _ = infra.shutdown.cancelled() => return,
+            }
+            if auth.is_none() {
+                auth = Some(if p.security.auth_required {
+                    match crate::auth::AuthStore::connect(&p.database).await {
+                        Ok(store) => crate::auth::Auth::required(store, city.clone()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "audit log unavailable; the calendar reload is only logged");
+                            crate::auth::Auth::disabled(city.clone())
+                        }
+                    }
+                } else {
+                    crate::auth::Auth::disabled(city.clone())
+                });
+            }
+            if let Some(auth) = &auth {
+                let who = crate::calendar::signal_principal(city.clone());
+                let _ = infra.calendar.reload_audited(&who, auth, "SIGHUP").await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = infra;
+    }
 }

@@ -21,7 +21,11 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
         .connection_timeout(Duration::from_secs(5))
         .retry_on_initial_connect();
     if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-        opts = opts.user_and_password(user.clone(), password.expose().to_owned());
+        // A server with generated permissions lets each user subscribe only to its own inbox
+        // (`xinfang nats-config`), so replies and JetStream API answers must arrive there.
+        opts = opts
+            .user_and_password(user.clone(), password.expose().to_owned())
+            .custom_inbox_prefix(xinfang_domain::subject::inbox_prefix(user));
     }
     let client = opts.connect(&settings.url).await?;
     // retry_on_initial_connect returns at once; wait (bounded) for the first connection so

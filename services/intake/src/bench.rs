@@ -152,6 +152,7 @@ async fn score(
             received_at: chrono::Utc::now(),
             clerk_id: "bench".into(),
             urgent: false,
+            received_by: None,
         };
         let r = registrar
             .register(&input, chrono::Utc::now())

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::registration::RegistrationInput;
 use xinfang_domain::subject;
+use xinfang_platform::http_json::parse_json;
 
 use crate::register::{RegisterError, Registrar};
 
@@ -38,9 +39,25 @@ pub async fn serve(
         let Some(reply) = msg.reply.clone() else {
             continue;
         };
-        let body = match serde_json::from_slice::<RegistrationInput>(&msg.payload) {
+        // The reply subject is the sender's choice: answer only into an inbox, never onto an
+        // event subject or a JetStream API call, and register nothing for such a request.
+        if !subject::is_inbox(reply.as_str()) {
+            metrics::counter!("xf_command_reply_refused_total", "service" => "intake")
+                .increment(1);
+            tracing::warn!(
+                reply = %reply.as_str().chars().take(120).collect::<String>(),
+                "register request dropped: its reply subject is not an inbox"
+            );
+            continue;
+        }
+        // As over HTTP: the field named, its value never echoed (it may be a phone number).
+        let body = match parse_json::<RegistrationInput>(&msg.payload) {
             Err(e) => {
-                json!({"error": {"code": "schema", "message": format!("request body: {}", e.classify_message())}})
+                let mut error = json!({"code": e.code, "message": e.message});
+                if let Some(f) = e.field {
+                    error["field"] = json!(f);
+                }
+                json!({ "error": error })
             }
             Ok(input) if input.county != county.as_str() && input.county != "unknown" => {
                 json!({"error": {
@@ -64,31 +81,4 @@ pub async fn serve(
         }
     }
     sub.unsubscribe().await.ok();
-}
-
-/// serde's message without the echoed value (which could be personal data).
-trait ClassifyMessage {
-    fn classify_message(&self) -> String;
-}
-
-impl ClassifyMessage for serde_json::Error {
-    fn classify_message(&self) -> String {
-        match self.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!(
-                    "not valid JSON (line {}, column {})",
-                    self.line(),
-                    self.column()
-                )
-            }
-            _ => {
-                let m = self.to_string();
-                if m.starts_with("unknown field") || m.starts_with("missing field") {
-                    m
-                } else {
-                    "a field has the wrong type or value".into()
-                }
-            }
-        }
-    }
 }

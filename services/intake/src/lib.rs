@@ -9,5 +9,6 @@ pub mod commands;
 pub mod crypto;
 pub mod register;
 pub mod registry;
+pub mod repeats;
 pub mod service;
 pub mod settings;

@@ -13,6 +13,8 @@ use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, Contact, RepeatDisposition, RepeatLink, SealedContact};
 use xinfang_domain::registration::{Context, RegistrationInput, ValidRegistration};
 use xinfang_domain::repeat::{self, EarlierCase};
+
+use crate::repeats::earlier_time_limit;
 use xinfang_domain::subject;
 use xinfang_domain::validation::ValidationError;
 use xinfang_platform::outbox;
@@ -38,7 +40,8 @@ pub struct Receipt {
     pub case_no: String,
     /// 查询码 given to the petitioner.
     pub query_code: String,
-    /// `registered`, or `not_accepted` / `not_reaccepted` for a repeat refused by Art 19 / 36.
+    /// `registered`. A refusal of a repeat (Art 19 para 3, Art 36 para 3) is only proposed
+    /// (`repeat.proposed`): it applies once a clerk confirms it (Decisions 7).
     pub status: String,
     #[schema(value_type = Object)]
     pub classification: Classification,
@@ -118,6 +121,15 @@ impl Registrar {
                     .seal(&serde_json::to_vec(&reps).map_err(anyhow::Error::from)?)?,
             )
         };
+        // Computed for every case: a clerk may reclassify it into an accusation later.
+        let redacted_text = xinfang_domain::confidential::redact_text(
+            &v.text,
+            &xinfang_domain::confidential::Identifiers::of_people(
+                std::iter::once(&v.petitioner)
+                    .chain(&v.co_petitioners)
+                    .chain(&v.representatives),
+            ),
+        );
         let confidential = classification.accuses_official
             || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
 
@@ -139,15 +151,16 @@ impl Registrar {
             .bind(&petitioner_key)
             .execute(&mut *tx)
             .await?;
-        // The petitioner's matters (a repeat merged into one is compared through that one). The
-        // same person is the same ID number, or the same mobile when either petition gave no ID
-        // number: two people with different ID numbers may share a family phone. Both texts are
-        // compared as segmented now, so older cases need no stored fingerprint.
+        // The petitioner's matters (a repeat merged into one, or refused as one, is compared
+        // through that one; a `related` repeat is handled on its own, so it is a matter too).
+        // The same person is the same ID number, or the same mobile when either petition gave no
+        // ID number: two people with different ID numbers may share a family phone. Both texts
+        // are compared as segmented now, so older cases need no stored fingerprint.
         let rows = sqlx::query(
             "select case_no, county, text, department, current_department, status, terminated_at,
-                    repeat_count
+                    repeat_count, deadlines
              from cases
-             where repeat_of is null
+             where (repeat_of is null or repeat_disposition = 'related')
                and (petitioner_key = $1
                     or id_number_hash = $2
                     or (mobile_hash = $3 and (id_number_hash is null or $2::text is null)))
@@ -171,6 +184,8 @@ impl Registrar {
             let text: String = r.try_get("text")?;
             let department: String = r.try_get("department")?;
             let current: Option<String> = r.try_get("current_department")?;
+            // Art 19 para 3 "在规定期限内": what the registry heard of its deadlines.
+            let limit = earlier_time_limit(&r.try_get("deadlines")?, now);
             earlier.push(EarlierCase {
                 case_no: r.try_get("case_no")?,
                 registered_by: county,
@@ -180,6 +195,8 @@ impl Registrar {
                 terminated: terminated_at.is_some() || status == "terminated",
                 finished: is_finished(&status),
                 count: r.try_get::<i32, _>("repeat_count")?.max(1) as u32,
+                out_of_time: limit.passed,
+                due: limit.due,
             });
         }
         let link = repeat::link(
@@ -188,11 +205,9 @@ impl Registrar {
             self.settings.repeat_thresholds(),
             self.classifier.refers_to_earlier_petition(&v.text),
         );
-        let status = match link.as_ref().map(|l| l.disposition) {
-            Some(RepeatDisposition::NotAccepted) => "not_accepted",
-            Some(RepeatDisposition::NotReaccepted) => "not_reaccepted",
-            _ => "registered",
-        };
+        // A proposed refusal leaves the case registered: routing holds it for a clerk, and the
+        // bureau's D1 runs on (Decisions 7).
+        let status = "registered";
         // The year in China Standard Time (UTC+8, no DST).
         let year = (now + chrono::Duration::hours(8)).year();
         let case_no = case_number::next(&mut tx, &v.county, year).await?;
@@ -218,9 +233,9 @@ impl Registrar {
                 petitioner_key, group_size, representatives_sealed, text,
                 petition_type, branch, diversion, department, accuses_official, confidential,
                 urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
-                repeat_count, status, milestones)
+                repeat_count, status, milestones, text_redacted)
              values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$31,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,
-                $20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)",
+                $20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$32)",
         )
         .bind(&case_no)
         .bind(&query_code)
@@ -248,13 +263,26 @@ impl Registrar {
         .bind(classification.needs_triage)
         .bind(serde_json::to_value(&classification.reasons).map_err(anyhow::Error::from)?)
         .bind(link.as_ref().map(|l| l.of.clone()))
-        .bind(link.as_ref().map(|l| disposition_str(l.disposition)))
+        .bind(link.as_ref().map(|l| l.disposition.as_str()))
         .bind(1i32)
         .bind(status)
         .bind(serde_json::json!({"received_at": v.received_at, "registered_at": now}))
         .bind(&id_sealed)
+        .bind(&redacted_text)
         .execute(&mut *tx)
         .await?;
+        if let Some(l) = &link {
+            sqlx::query(
+                "update cases set repeat_proposed = $2, repeat_similarity = $3,
+                    repeat_earlier_due = $4 where case_no = $1",
+            )
+            .bind(&case_no)
+            .bind(l.proposed)
+            .bind(l.similarity)
+            .bind(l.earlier_due)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(l) = &link
             && l.disposition == RepeatDisposition::Merged
         {
@@ -287,6 +315,8 @@ impl Registrar {
             petitioner_key,
             contact: Some(sealed),
             text: v.text.clone(),
+            redacted_text: Some(redacted_text.clone()),
+            received_by: v.received_by.clone(),
         };
         let env = Envelope::new(
             events::kind::REGISTERED,
@@ -312,6 +342,25 @@ impl Registrar {
         .bind(crate::registry::REGISTERED_SUMMARY)
         .execute(&mut *tx)
         .await?;
+        if let Some(l) = &link {
+            // Staff see the link (and what a clerk must decide) on the timeline; the
+            // petitioner does not — a proposal is nobody's decision yet.
+            sqlx::query(
+                "insert into timeline (case_no, at, event, event_id, summary, public)
+                 values ($1, $2, $3, $4, $5, false)",
+            )
+            .bind(&case_no)
+            .bind(now)
+            .bind(if l.proposed {
+                "repeat_proposed"
+            } else {
+                "repeat_linked"
+            })
+            .bind(uuid::Uuid::now_v7())
+            .bind(crate::repeats::link_summary(l))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         metrics::counter!("xf_petitions_registered_total", "channel" => v.channel.as_str())
             .increment(1);
@@ -323,14 +372,6 @@ impl Registrar {
             classification,
             repeat: link,
         })
-    }
-}
-
-fn disposition_str(d: RepeatDisposition) -> &'static str {
-    match d {
-        RepeatDisposition::Merged => "merged",
-        RepeatDisposition::NotAccepted => "not_accepted",
-        RepeatDisposition::NotReaccepted => "not_reaccepted",
     }
 }
 

@@ -20,6 +20,9 @@ pub struct RegistryHandler;
 pub struct Update {
     pub status: Option<&'static str>,
     pub department: Option<String>,
+    /// The case left its units (`case.rerouted`): no department may see it until the next
+    /// assignment names one.
+    pub clear_department: bool,
     pub milestone: Option<(&'static str, Value)>,
     pub deadline: Option<(String, Value)>,
     pub overdue: bool,
@@ -83,6 +86,22 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 ..Default::default()
             }
         }
+        // A diversion by the handling unit after acceptance (Art 31(2)–(4)) has its own
+        // milestone, so the registry and KPIs tell it from a diversion at intake.
+        ("case", kind::DIVERTED) if d.get("after_acceptance") == Some(&Value::Bool(true)) => {
+            Update {
+                status: Some("diverted"),
+                milestone: Some(("diverted_after_acceptance_at", at)),
+                summary: format!(
+                    "承办单位受理后导入法定途径 diverted after acceptance by {}: {}",
+                    dept.clone().unwrap_or_default(),
+                    s(d, "guidance").unwrap_or_default()
+                ),
+                department: dept,
+                public: true,
+                ..Default::default()
+            }
+        }
         ("case", kind::DIVERTED) => Update {
             status: Some("diverted"),
             milestone: Some(("diverted_at", at)),
@@ -126,13 +145,71 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             summary: "承办单位提出异议 objection by the handling unit".into(),
             ..Default::default()
         },
+        ("case", kind::REROUTED) => Update {
+            status: Some("registered"),
+            clear_department: true,
+            summary: "改由有权机关办理，原承办单位不再处理 taken back for re-routing".into(),
+            ..Default::default()
+        },
         ("case", kind::OBJECTION_DECIDED) => Update {
             summary: "异议已处理 objection decided".into(),
             ..Default::default()
         },
-        ("case", kind::TRANSFERRED) => Update {
-            summary: format!("已转办 transferred → {}", dept.clone().unwrap_or_default()),
-            department: dept,
+        // Art 23 para 3: a transfer between units waits for the bureau's approval.
+        ("case", kind::TRANSFER_REQUESTED) => Update {
+            summary: format!(
+                "承办单位申请转办 transfer requested: {} → {}, 待信访部门审核",
+                s(d, "from").unwrap_or_default(),
+                s(d, "to").unwrap_or_default()
+            ),
+            ..Default::default()
+        },
+        ("case", kind::TRANSFER_REJECTED) => Update {
+            summary: format!(
+                "信访部门不同意转办 transfer rejected ({} → {}): {}",
+                s(d, "from").unwrap_or_default(),
+                s(d, "to").unwrap_or_default(),
+                s(d, "reason").unwrap_or_default()
+            ),
+            ..Default::default()
+        },
+        ("case", kind::TRANSFERRED) => {
+            let to = s(d, "to");
+            Update {
+                summary: match s(d, "approved_by") {
+                    Some(by) => format!(
+                        "经信访部门同意转办 transferred → {} (approved by {by})",
+                        to.clone().unwrap_or_default()
+                    ),
+                    None => format!("已转办 transferred → {}", to.clone().unwrap_or_default()),
+                },
+                department: to,
+                public: true,
+                ..Default::default()
+            }
+        }
+        // Art 22 para 1(3): the completion report and the bureau's check.
+        ("case", kind::SUBMITTED_FOR_CHECK) => Update {
+            status: Some("pending_superior_check"),
+            milestone: Some(("reported_at", at)),
+            summary: format!(
+                "办结报告已报送审核 completion report submitted by {}",
+                dept.clone().unwrap_or_default()
+            ),
+            ..Default::default()
+        },
+        ("case", kind::RETURNED_FOR_REDO) => Update {
+            status: Some("returned_for_redo"),
+            summary: format!(
+                "审核未通过，退回重办 returned for redo: {}",
+                s(d, "reason").unwrap_or_default()
+            ),
+            ..Default::default()
+        },
+        ("case", kind::CLOSED) => Update {
+            status: Some("closed"),
+            milestone: Some(("closed_at", at)),
+            summary: "审核通过，已办结 closed".into(),
             public: true,
             ..Default::default()
         },
@@ -184,6 +261,15 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             public: true,
             ..Default::default()
         },
+        // A clerk's decision on a repeat link (Decisions 7): staff only; a confirmed refusal
+        // changes the status when routing applies it (`case.not_accepted` / `not_reaccepted`).
+        ("case", kind::REFUSAL_CONFIRMED | kind::REFUSAL_REJECTED | kind::REPEAT_UNLINKED) => {
+            let decided: events::RepeatDecided = env.data_as().ok()?;
+            Update {
+                summary: crate::repeats::decision_summary(&decided),
+                ..Default::default()
+            }
+        }
         ("case", kind::SUPERVISED) => Update {
             summary: format!("督办 supervision: {}", s(d, "form").unwrap_or_default()),
             ..Default::default()
@@ -231,7 +317,9 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             Update {
                 deadline: Some((
                     f.deadline.clone(),
-                    json!({"due": f.due, "state": if overdue { "overdue" } else { "warning" }}),
+                    // `provisional`: the due time depends on a year the holiday calendar does
+                    // not cover yet (supervision recomputes it when the calendar grows).
+                    json!({"due": f.due, "state": if overdue { "overdue" } else { "warning" }, "provisional": f.provisional}),
                 )),
                 overdue,
                 summary: format!(
@@ -283,7 +371,8 @@ impl Handler for RegistryHandler {
                    -- once terminated (the end of the road), a late event never reopens it.
                    status = case when terminated_at is not null then status
                                  else coalesce($2, status) end,
-                   current_department = coalesce($3, current_department),
+                   current_department = case when $12 then null
+                                        else coalesce($3, current_department) end,
                    milestones = case when $4::text is null then milestones
                                 else jsonb_set(milestones, array[$4::text], $5::jsonb, true) end,
                    deadlines = case when $6::text is null then deadlines
@@ -305,6 +394,7 @@ impl Handler for RegistryHandler {
             .bind(u.final_without_appeal)
             .bind(u.terminated)
             .bind(at)
+            .bind(u.clear_department)
             .execute(&mut *conn)
             .await?;
             sqlx::query(
@@ -382,6 +472,15 @@ mod tests {
         )
         .unwrap();
         assert!(u.overdue);
-        assert_eq!(u.deadline.unwrap().0, "D5");
+        let (kind, shown) = u.deadline.unwrap();
+        assert_eq!(kind, "D5");
+        assert_eq!(shown["provisional"], false);
+        // A due time past the holiday calendar's end is shown as provisional.
+        let u = interpret(
+            "xf.411282.deadline.warning",
+            &env("warning", json!({"case_no": "x", "deadline": "D3", "department": "rsj", "due": "2027-01-01T15:59:59Z", "at": "2026-12-29T00:00:00Z", "provisional": true})),
+        )
+        .unwrap();
+        assert_eq!(u.deadline.unwrap().1["provisional"], true);
     }
 }

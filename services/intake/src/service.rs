@@ -5,6 +5,7 @@ use std::sync::Arc;
 use xinfang_domain::classify::{Classifier, ClassifierRules, Gazetteer, examples};
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
+use xinfang_platform::rate_limit::{RateLimiter, TrustedProxies};
 
 use crate::api::{self, AppState};
 use crate::crypto::Keys;
@@ -32,6 +33,15 @@ pub fn load_classifier(dir: &std::path::Path) -> anyhow::Result<Classifier> {
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let p = &infra.settings.platform;
     let settings: IntakeSettings = infra.settings.section("intake")?;
+    settings.rate_limit.validate("intake.rate_limit")?;
+    let rate_limit = RateLimiter::new(
+        infra.redis.clone(),
+        &p.redis.key_prefix,
+        NAME,
+        &settings.rate_limit,
+        TrustedProxies::parse(&p.http.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
+    );
     let keys = Keys::from_settings(&p.security)?;
     let classifier = Arc::new(load_classifier(&p.paths.classification)?);
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
@@ -64,12 +74,33 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
             registrar.clone(),
             infra.shutdown.clone(),
         ));
+        // A clerk's decision on a repeat link (Decisions 7), authenticated by the token.
+        let sub = crate::repeats::subscribe(&infra.nats, &county).await?;
+        infra.tracker.spawn(crate::repeats::serve(
+            infra.nats.clone(),
+            sub,
+            county.clone(),
+            host.pool.clone(),
+            host.auth.clone(),
+            infra.shutdown.clone(),
+        ));
     }
+    // Who may read an informant's identity depends on which department is 纪委监委: the
+    // directory says (the same file routing routes by).
+    let directory_raw = std::fs::read_to_string(&p.paths.directory).map_err(|e| {
+        anyhow::anyhow!("directory {}: {e}", p.paths.directory.display())
+    })?;
+    let discipline = xinfang_domain::directory::Directory::from_toml_str(&directory_raw)
+        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?
+        .roles
+        .discipline;
     let state = AppState {
         registrar,
         pool: host.pool.clone(),
         keys,
         auth: host.auth.clone(),
+        rate_limit,
+        discipline: Arc::from(discipline),
     };
     let http = host
         .serve_http(p.http.intake_port, api::router(state))

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use xinfang_domain::registration::MAX_TEXT_CHARS;
 use xinfang_domain::repeat::Thresholds;
+use xinfang_platform::rate_limit::RateLimitSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +20,9 @@ pub struct IntakeSettings {
     pub max_text_chars: usize,
     /// Largest page of `GET /v1/cases`.
     pub max_page_size: i64,
+    /// Limits on `GET /v1/query/{query_code}` per client address and per query code
+    /// (`[intake.rate_limit]`, see `xinfang_platform::rate_limit`).
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for IntakeSettings {
@@ -29,6 +33,7 @@ impl Default for IntakeSettings {
             repeat_threshold_follow_up: Thresholds::default().follow_up,
             max_text_chars: MAX_TEXT_CHARS,
             max_page_size: 200,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }

@@ -61,6 +61,19 @@ impl App {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A clerk's decision on the case's repeat link (Decisions 7).
+    async fn decide(&self, case_no: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/v1/cases/{case_no}/repeat")))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         let status = r.status().as_u16();
@@ -378,7 +391,8 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
         .await;
     assert_ne!(relative["repeat"]["of"], json!(first_no), "{relative}");
 
-    // Pending at the county, raised with the city: 不予受理 (Art 19 para 3).
+    // Pending at the county, raised with the city: 不予受理 (Art 19 para 3) — proposed, and
+    // applied only once a clerk confirms it (Decisions 7).
     let (_, higher) = app
         .post(&app.petition(&city, ID_A, "13800138000", WAGES))
         .await;
@@ -387,7 +401,11 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
         json!("not_accepted"),
         "{higher}"
     );
-    assert_eq!(higher["status"], json!("not_accepted"));
+    assert_eq!(higher["repeat"]["proposed"], json!(true));
+    assert_eq!(higher["status"], json!("registered"));
+    let confirm = json!({"decision": "confirm", "reason": "与原案事实和理由相同"});
+    let higher_no = higher["case_no"].as_str().unwrap();
+    assert_eq!(app.decide(higher_no, &confirm).await.0, 200);
 
     // Terminated after 复核, same facts again: 不再受理 (Art 36 para 3).
     app.terminate(&first_no).await;
@@ -398,6 +416,15 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
         after["repeat"]["disposition"],
         json!("not_reaccepted"),
         "{after}"
+    );
+    assert_eq!(after["repeat"]["proposed"], json!(true));
+    assert_eq!(after["status"], json!("registered"));
+    let after_no = after["case_no"].as_str().unwrap();
+    let (s, r) = app.decide(after_no, &confirm).await;
+    assert_eq!(
+        (s, r["disposition"].clone()),
+        (200, json!("not_reaccepted")),
+        "{r}"
     );
     app.stop().await;
 }

@@ -80,6 +80,18 @@ pub async fn handle_event(
         let r: events::Registered = env.data_as().map_err(reject)?;
         store::upsert_case(conn, &r, env.id).await?;
     }
+    if let Family::Dept(dept) = &fam
+        && env.kind == kind::ASSIGNED
+    {
+        // Who handles the case decides who may read its delivery log.
+        let a: events::DeptAssignment = env.data_as().map_err(reject)?;
+        let dept = if a.department.is_empty() {
+            dept
+        } else {
+            &a.department
+        };
+        store::record_department(conn, &a.case_no, &env.county, dept).await?;
+    }
     let plans = plans_for(core, subject, env).map_err(reject)?;
     let mut added = 0usize;
     for p in plans {

@@ -125,6 +125,15 @@ fn supervision_form(form: &str) -> String {
 
 /// The notices an event causes. `county` is the stream's county (the envelope's).
 pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<Plan>, PlanError> {
+    // A review at another county's organ is published there and copied to the case's own
+    // county (services/review/src/emit.rs): notice it once, from the copy in the case's county,
+    // whose deployment holds the petitioner.
+    if family(subject) == Family::Review
+        && let Some(home) = env.data.get("case_county").and_then(|v| v.as_str())
+        && subject.split('.').nth(1) != Some(home)
+    {
+        return Ok(Vec::new());
+    }
     let off = ctx.offset;
     let county = &env.county;
     let petitioner = |notice: Notice, case_no: &str, vars: Vars| Plan {
@@ -191,7 +200,8 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
                         "legal_channel",
                         t(d.diversion.map(|x| x.zh()).unwrap_or_default()),
                     ),
-                    ("organ", t(d.organ)),
+                    // The organ's name, not its directory code (`411282:sfj`).
+                    ("organ", t((ctx.organ_name)(&d.organ))),
                     ("guidance", t(d.guidance)),
                 ]),
             )]
@@ -361,6 +371,66 @@ mod tests {
         );
         assert_eq!(family("xf.411200.review.decided"), Family::Review);
         assert_eq!(family("xf.411200.deadline.overdue"), Family::Other);
+    }
+
+    /// Decisions 7: a refusal the similarity proposes, and a clerk's decision on it, tell the
+    /// petitioner nothing; only the refusal routing applies afterwards does.
+    #[test]
+    fn the_petitioner_hears_of_a_refusal_only_once_it_is_applied() {
+        let at = "2026-05-01T02:00:00Z";
+        let registered = env(
+            "registered",
+            json!({"case_no":"XF-1","query_code":"Q1234567","channel":"letter",
+                   "received_at":at,"registered_at":at,"county":"411282",
+                   "petition_type":"grievance","branch":null,"diversion":null,"department":"rsj",
+                   "accuses_official":false,"confidential":false,"urgent":false,
+                   "needs_triage":false,"confidence":0.9,"group_size":1,
+                   "repeat":{"of":"XF-0","disposition":"not_reaccepted","similarity":0.9,
+                             "count":2,"proposed":true},
+                   "petitioner_key":"k","contact":null,"text":"t"}),
+        );
+        let p = plan("xf.411282.case.registered", &registered, &ctx()).unwrap();
+        assert_eq!(
+            p.iter().map(|p| p.notice).collect::<Vec<_>>(),
+            [Notice::Receipt]
+        );
+        for k in [
+            kind::REFUSAL_CONFIRMED,
+            kind::REFUSAL_REJECTED,
+            kind::REPEAT_UNLINKED,
+        ] {
+            let e = env(
+                k,
+                json!({"case_no":"XF-1","repeat_of":"XF-0","decision":"confirm",
+                       "was":"not_reaccepted","disposition":"not_reaccepted","by":"t1",
+                       "reason":"r","at":at}),
+            );
+            assert!(
+                plan(&format!("xf.411282.case.{k}"), &e, &ctx())
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let e = env(
+            "not_reaccepted",
+            json!({"case_no":"XF-1","rule":"Art 36 para 3","reason":"r","where_to_go":null,"at":at}),
+        );
+        let p = plan("xf.411282.case.not_reaccepted", &e, &ctx()).unwrap();
+        assert_eq!(p[0].notice, Notice::NotReaccepted);
+    }
+
+    #[test]
+    fn a_cross_county_review_decision_is_noticed_once_from_the_case_county() {
+        let e = env(
+            "decided",
+            json!({"case_no":"XF-1","case_county":"411282","level":"rereview",
+                   "organ":"411200:gov","decision":"uphold","served_on":"2026-06-01",
+                   "at":"2026-06-01T02:00:00Z"}),
+        );
+        assert!(plan("xf.411200.review.decided", &e, &ctx()).unwrap().is_empty());
+        let p = plan("xf.411282.review.decided", &e, &ctx()).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].notice, Notice::RereviewDecided);
     }
 
     #[test]

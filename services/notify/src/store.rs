@@ -293,7 +293,7 @@ pub async fn mark_final(
 }
 
 /// One row of the delivery log as shown to operators (address masked).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -310,6 +310,36 @@ pub struct DeliveryView {
     pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Records that `dept` of `county` was assigned `case_no` (idempotent).
+pub async fn record_department(
+    conn: &mut PgConnection,
+    case_no: &str,
+    county: &xinfang_domain::county::CountyCode,
+    dept: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into case_departments (case_no, county, department) values ($1, $2, $3)
+         on conflict do nothing",
+    )
+    .bind(case_no)
+    .bind(county.as_str())
+    .bind(dept)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The (county, department) pairs `case_no` was assigned to.
+pub async fn departments_of(
+    pool: &PgPool,
+    case_no: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("select county, department from case_departments where case_no = $1")
+        .bind(case_no)
+        .fetch_all(pool)
+        .await
 }
 
 /// The delivery log of one case, oldest first.

@@ -404,6 +404,8 @@ timeout_secs = 5
             petitioner_key: "k".into(),
             contact: Some(sealed),
             text: "拖欠工资三个月".into(),
+            redacted_text: None,
+            received_by: None,
         };
         Envelope::new(
             kind::REGISTERED,
@@ -839,5 +841,81 @@ async fn quiet_hours_defer_petitioner_sms_but_not_email_or_departments() {
     })
     .await;
     assert_eq!(h.gw.to(PETITIONER_MOBILE)[0].notice, "receipt");
+    h.stop().await;
+}
+
+/// Issue #20: every notice the plan produces is delivered once. A served handling opinion
+/// plans the reply notice and the evaluation invitation to the same number on the same
+/// channel (the second used to be dropped by the delivery log's key); a 复核 decision at the
+/// city's government travels in the city's and the case county's streams and is texted once.
+#[tokio::test]
+async fn each_planned_notice_goes_out_once() {
+    let h = Harness::start(cst("2026-03-02T10:00:00+08:00")).await;
+    let county = h.county();
+    let city = h.env.city.clone();
+    let case_no = format!("XF-{county}-2026-000002");
+    h.publish(
+        &case_subject(&county, kind::REGISTERED),
+        &h.registered(&case_no, false),
+    )
+    .await;
+    let replied = Envelope::new(
+        kind::REPLIED,
+        Some(case_no.clone()),
+        county.clone(),
+        Utc::now(),
+        events::Replied {
+            case_no: case_no.clone(),
+            department: "rsj".into(),
+            outcome: None,
+            is_handling_opinion: true,
+            text: "经调查核实，不予支持。".into(),
+            served_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(),
+            at: Utc::now(),
+        },
+    )
+    .unwrap();
+    h.publish(&case_subject(&county, kind::REPLIED), &replied)
+        .await;
+    let decided = events::ReviewEvent {
+        case_no: case_no.clone(),
+        case_county: county.clone(),
+        level: events::ReviewLevel::Rereview,
+        organ: format!("{city}:gov"),
+        decision: Some("维持".into()),
+        served_on: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+        at: Utc::now(),
+    };
+    for c in [&city, &county] {
+        let env = Envelope::new(
+            kind::REVIEW_DECIDED,
+            Some(case_no.clone()),
+            c.clone(),
+            Utc::now(),
+            decided.clone(),
+        )
+        .unwrap();
+        h.publish(&subject::review_event(c, kind::REVIEW_DECIDED).unwrap(), &env)
+            .await;
+    }
+    // Generous: four notices through the sender on a machine that may be busy.
+    for _ in 0..600 {
+        if h.gw.to(PETITIONER_MOBILE).len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut notices: Vec<String> =
+        h.gw.to(PETITIONER_MOBILE)
+            .iter()
+            .map(|r| r.notice.clone())
+            .collect();
+    notices.sort();
+    assert_eq!(
+        notices,
+        ["evaluation", "receipt", "replied", "rereview_decided"],
+        "each planned notice once"
+    );
     h.stop().await;
 }

@@ -6,8 +6,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use xinfang_domain::appeal::{
     AppealError, AppealRecord, EXTERNAL_PREFIX, MAX_NOTE_CHARS, Organ, ReviewOutcome,
-    check_decision, check_hearing, check_request, decision_due, level_str, level_zh, next_organ,
-    original_handler, parse_level, served_instant,
+    check_decision, check_hearing, check_request, decision_deadline, level_str, level_zh,
+    next_organ, original_handler, parse_level, served_instant,
 };
 use xinfang_domain::deadline::{CST, cst_date};
 use xinfang_domain::directory::OrganRef;
@@ -33,6 +33,10 @@ pub struct RequestInput {
     pub level: Option<String>,
     /// The petitioner's grounds (请求和理由).
     pub grounds: Option<String>,
+    /// A request sent by post: the postmark date (YYYY-MM-DD), keyed in by the clerk
+    /// (`clerk_id`). The window (D7/D9) is checked against it: a request posted in time is in
+    /// time (Decisions 1). Not after today, not before the opinion appealed against was served.
+    pub posted_on: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,9 +46,35 @@ pub struct RequestReceipt {
     pub organ: String,
     pub organ_name: String,
     pub requested_at: DateTime<Utc>,
+    /// The postmark date the window was checked against, for a request sent by post.
+    pub posted_on: Option<NaiveDate>,
     /// When the organ must decide (D8 or D10, hearings aside).
     pub decide_by: Option<DateTime<FixedOffset>>,
+    /// `decide_by` depends on a year the holiday calendar does not cover yet.
+    pub provisional: bool,
     pub events: Vec<EventRef>,
+}
+
+/// A refusal about a field (the postmark date) is invalid input (422, field named); the others
+/// are refusals by the rules.
+fn refusal(e: AppealError) -> ReviewError {
+    match e.field() {
+        Some(field) => ValidationError::new(field, e.code(), e.to_string()).into(),
+        None => e.into(),
+    }
+}
+
+/// The decision deadline and whether it is provisional.
+fn deadline_of(
+    ctx: &Ctx,
+    level: ReviewLevel,
+    record: &AppealRecord,
+    now: DateTime<FixedOffset>,
+) -> (Option<DateTime<FixedOffset>>, bool) {
+    match decision_deadline(level, record, now, &ctx.policy().get()) {
+        Ok(d) => (d.due, d.is_provisional()),
+        Err(_) => (None, false),
+    }
 }
 
 /// Staff identifiers (`clerk_id`, `decided_by`): 1-64 printable characters.
@@ -166,6 +196,14 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
         .filter(|c| !c.trim().is_empty())
         .map(|c| staff_id("clerk_id", Some(c)))
         .transpose()?;
+    if input.posted_on.is_some() && clerk.is_none() {
+        return Err(ValidationError::new(
+            "posted_on",
+            "clerk_only",
+            "the postmark date of a request sent by post is recorded by the clerk who keys it in (give clerk_id and case_no)",
+        )
+        .into());
+    }
     let mut tx = ctx.pool.begin().await?;
     let (case, requested_by) = match &clerk {
         Some(clerk) => {
@@ -233,9 +271,11 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
         &facts,
         level,
         now.with_timezone(&CST),
+        input.posted_on,
         &ctx.settings.open_to_review,
-        &ctx.policy(),
-    )?;
+        &ctx.policy().get(),
+    )
+    .map_err(refusal)?;
     let organ = match organ_for(ctx, &case, &appeals, level)? {
         (Organ::Internal(o), _) => o,
         (Organ::External, below) => {
@@ -268,6 +308,9 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
     {
         return Err(AppealError::AlreadyRequested { level }.into());
     }
+    if let Some(posted_on) = input.posted_on {
+        store::set_posted_on(&mut tx, &case.case_no, level, posted_on).await?;
+    }
     let event = ReviewEvent {
         case_no: case.case_no.clone(),
         case_county: case.home_county.clone(),
@@ -280,21 +323,22 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
     let events = emit::review_event(&mut tx, kind::REVIEW_REQUESTED, &event).await?;
     tx.commit().await?;
     metrics::counter!("xf_review_requests_total", "level" => level_str(level)).increment(1);
-    tracing::info!(case_no = %case.case_no, level = level_str(level), organ = %organ_code, by = if clerk.is_some() { "clerk" } else { "petitioner" }, "appeal requested");
+    tracing::info!(case_no = %case.case_no, level = level_str(level), organ = %organ_code, by = if clerk.is_some() { "clerk" } else { "petitioner" }, posted_on = ?input.posted_on, "appeal requested");
     let record = AppealRecord {
         requested_at: now.with_timezone(&CST),
         decision_served_on: None,
         hearings: Vec::new(),
     };
+    let (decide_by, provisional) = deadline_of(ctx, level, &record, now.with_timezone(&CST));
     Ok(RequestReceipt {
         case_no: case.case_no,
         level: level_str(level),
         organ_name: ctx.directory.organ_name(&organ),
         organ: organ_code,
         requested_at: now,
-        decide_by: decision_due(level, &record, now.with_timezone(&CST), &ctx.policy())
-            .ok()
-            .flatten(),
+        posted_on: input.posted_on,
+        decide_by,
+        provisional,
         events,
     })
 }
@@ -343,9 +387,11 @@ pub async fn request_external(
         &facts,
         level,
         at,
+        None,
         &ctx.settings.open_to_review,
-        &ctx.policy(),
-    )?;
+        &ctx.policy().get(),
+    )
+    .map_err(refusal)?;
     if let (Organ::Internal(o), _) = organ_for(ctx, &case, &appeals, level)? {
         return Err(ReviewError::conflict(
             "organ_in_system",
@@ -389,15 +435,16 @@ pub async fn request_external(
         decision_served_on: None,
         hearings: Vec::new(),
     };
+    let (decide_by, provisional) = deadline_of(ctx, level, &record, ctx.clock.now_cst());
     Ok(RequestReceipt {
         case_no: case.case_no,
         level: level_str(level),
         organ: organ_code,
         organ_name: name.to_owned(),
         requested_at: at_utc,
-        decide_by: decision_due(level, &record, ctx.clock.now_cst(), &ctx.policy())
-            .ok()
-            .flatten(),
+        posted_on: None,
+        decide_by,
+        provisional,
         events,
     })
 }
@@ -423,6 +470,8 @@ pub struct DecisionReceipt {
     pub served_on: NaiveDate,
     /// D8 / D10 (hearing days left out).
     pub due: Option<DateTime<FixedOffset>>,
+    /// `due` depends on a year the holiday calendar does not cover yet.
+    pub provisional: bool,
     /// Recorded after the deadline (supervision has reported it overdue).
     pub late: bool,
     pub events: Vec<EventRef>,
@@ -480,15 +529,14 @@ pub async fn decide(
     let case = store::case_by_no(&mut tx, &no, false).await?;
     let hearings = store::hearings(&mut tx, &no).await?;
     let facts = store::appeal_facts(case.as_ref(), &appeals, &hearings);
-    check_decision(&facts, level, input.served_on, &ctx.policy())?;
+    check_decision(&facts, level, input.served_on, &ctx.policy().get())?;
     let record = match level {
         ReviewLevel::Review => facts.review.clone(),
         ReviewLevel::Rereview => facts.rereview.clone(),
     };
-    let due = record
-        .as_ref()
-        .and_then(|r| decision_due(level, r, now.with_timezone(&CST), &ctx.policy()).ok())
-        .flatten();
+    let (due, provisional) = record.as_ref().map_or((None, false), |r| {
+        deadline_of(ctx, level, r, now.with_timezone(&CST))
+    });
     // A decision during a hearing ends it (the lifecycle's decide_rereview from IN_HEARING).
     store::finish_hearing(
         &mut tx,
@@ -532,6 +580,7 @@ pub async fn decide(
         served_on: input.served_on,
         late: due.is_some_and(|d| now.with_timezone(&CST) > d),
         due,
+        provisional,
         events,
     })
 }
@@ -554,6 +603,8 @@ pub struct HearingReceipt {
     pub at: DateTime<Utc>,
     /// D10 as it stands now (an unfinished hearing counted up to now).
     pub decide_by: Option<DateTime<FixedOffset>>,
+    /// `decide_by` depends on a year the holiday calendar does not cover yet.
+    pub provisional: bool,
     pub events: Vec<EventRef>,
 }
 
@@ -586,7 +637,13 @@ pub async fn hearing(
     let (appeals, mine) = served_appeal(ctx, &mut tx, &no, level).await?;
     let hearings = store::hearings(&mut tx, &no).await?;
     let facts = store::appeal_facts(None, &appeals, &hearings);
-    check_hearing(&facts, level, start, at.with_timezone(&CST), &ctx.policy())?;
+    check_hearing(
+        &facts,
+        level,
+        start,
+        at.with_timezone(&CST),
+        &ctx.policy().get(),
+    )?;
     let (kind, action) = if start {
         store::start_hearing(&mut tx, &no, level, at).await?;
         (kind::HEARING_STARTED, "start")
@@ -608,16 +665,15 @@ pub async fn hearing(
     tx.commit().await?;
     tracing::info!(case_no = %no, action, "hearing recorded");
     let facts = store::appeal_facts(None, &appeals, &hearings);
-    let decide_by = facts
-        .rereview
-        .as_ref()
-        .and_then(|r| decision_due(level, r, now.with_timezone(&CST), &ctx.policy()).ok())
-        .flatten();
+    let (decide_by, provisional) = facts.rereview.as_ref().map_or((None, false), |r| {
+        deadline_of(ctx, level, r, now.with_timezone(&CST))
+    });
     Ok(HearingReceipt {
         case_no: no,
         action,
         at,
         decide_by,
+        provisional,
         events,
     })
 }
@@ -641,6 +697,8 @@ pub async fn show(ctx: &Ctx, case_no_raw: &str) -> Result<serde_json::Value, Rev
                 ReviewLevel::Review => facts.review.as_ref(),
                 ReviewLevel::Rereview => facts.rereview.as_ref(),
             };
+            let (decide_by, provisional) =
+                record.map_or((None, false), |r| deadline_of(ctx, a.level, r, now));
             serde_json::json!({
                 "level": level_str(a.level),
                 "organ": a.organ,
@@ -648,13 +706,18 @@ pub async fn show(ctx: &Ctx, case_no_raw: &str) -> Result<serde_json::Value, Rev
                 "external": a.external,
                 "handled_here": ctx.serves(&organ_county(&a.organ, &a.case_county)),
                 "requested_at": a.requested_at,
+                // A request sent by post: the postmark date its window was checked against.
+                "posted_on": a.posted_on,
                 "requested_by": if a.requested_by == "petitioner" || a.requested_by == "event" { a.requested_by.as_str() } else { "clerk" },
                 "grounds": a.grounds,
                 "outcome": a.outcome,
                 "decision_text": a.decision_text,
                 "decision_served_on": a.decision_served_on,
                 "decided_at": a.decided_at,
-                "decide_by": record.and_then(|r| decision_due(a.level, r, now, &ctx.policy()).ok()).flatten(),
+                "decide_by": decide_by,
+                // `decide_by` depends on a year the holiday calendar does not cover yet
+                // (recomputed with each view once the calendar has it).
+                "provisional": provisional,
                 "hearings": hearings.iter().filter(|h| h.level == a.level).map(|h| serde_json::json!({
                     "started_at": h.started_at, "finished_at": h.finished_at
                 })).collect::<Vec<_>>(),

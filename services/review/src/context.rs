@@ -1,11 +1,15 @@
 //! What every operation needs, built once at start.
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
-use xinfang_domain::calendar::Calendar;
 use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline::DeadlineRules;
 use xinfang_domain::directory::Directory;
-use xinfang_domain::lifecycle::Policy;
+use xinfang_domain::lifecycle::PolicySnapshot;
 use xinfang_platform::attempts::FailedAttempts;
+use xinfang_platform::calendar::CalendarHandle;
+use xinfang_platform::rate_limit::RateLimiter;
 
 use crate::clock::Clock;
 use crate::identity::HashKey;
@@ -14,7 +18,10 @@ use crate::settings::ReviewSettings;
 pub struct Ctx {
     pub pool: PgPool,
     pub directory: Directory,
-    pub calendar: Calendar,
+    /// The process's holiday calendar (reloadable; take a snapshot per operation).
+    pub calendar: Arc<CalendarHandle>,
+    /// The deployment's one `[deadlines]` section.
+    pub deadlines: DeadlineRules,
     pub settings: ReviewSettings,
     /// The counties this deployment serves (its cases and its organs).
     pub served: Vec<CountyCode>,
@@ -22,14 +29,17 @@ pub struct Ctx {
     pub clock: Clock,
     /// Wrong ID numbers per query code (guessing defence).
     pub id_attempts: FailedAttempts,
+    /// Limits on the petitioner routes per client address and per query code.
+    pub rate_limit: RateLimiter,
 }
 
 impl Ctx {
-    /// The calendar and day counting the lifecycle's window guards use.
-    pub fn policy(&self) -> Policy<'_> {
-        Policy {
-            calendar: &self.calendar,
-            rules: &self.settings.deadlines,
+    /// The calendar as it stands now and the day counting the lifecycle's window guards use:
+    /// `check_request(.., &ctx.policy().get())`.
+    pub fn policy(&self) -> PolicySnapshot<'_> {
+        PolicySnapshot {
+            calendar: self.calendar.current(),
+            rules: &self.deadlines,
         }
     }
 

@@ -63,7 +63,7 @@ pub async fn evaluate(
         unit,
         input.reason.as_deref(),
         now.with_timezone(&CST),
-        &ctx.settings.deadlines,
+        &ctx.policy().get(),
     )?;
     let department = case
         .reply_department

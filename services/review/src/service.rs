@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use xinfang_platform::attempts::FailedAttempts;
+use xinfang_platform::rate_limit::{RateLimiter, TrustedProxies};
 
 use xinfang_domain::directory::Directory;
 use xinfang_domain::subject;
@@ -11,7 +12,7 @@ use crate::clock::Clock;
 use crate::context::Ctx;
 use crate::handlers::{CaseFacts, ReviewEvents};
 use crate::identity::HashKey;
-use crate::settings::{ReviewSettings, load_calendar};
+use crate::settings::ReviewSettings;
 
 pub const NAME: &str = "review";
 
@@ -45,7 +46,6 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
         .section::<ReviewSettings>(NAME)?
         .validated()?;
     let directory = load_directory(&p.paths.directory)?;
-    let calendar = load_calendar(&p.paths.calendar);
     let key = HashKey::from_settings(&p.security)?;
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     let served = infra.counties();
@@ -56,15 +56,26 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
         settings.id_number_attempts,
         std::time::Duration::from_secs(settings.id_number_lockout_secs),
     );
+    let rate_limit = RateLimiter::new(
+        infra.redis.clone(),
+        &p.redis.key_prefix,
+        NAME,
+        &settings.rate_limit,
+        TrustedProxies::parse(&p.http.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
+    );
     let ctx = Arc::new(Ctx {
         pool: host.pool.clone(),
         directory,
-        calendar,
+        // Loaded (and checked) when the process connected; reloadable on SIGHUP.
+        calendar: infra.calendar.clone(),
+        deadlines: p.deadlines.clone(),
         settings,
         served: served.clone(),
         key,
         clock,
         id_attempts,
+        rate_limit,
     });
     let facts = Arc::new(CaseFacts);
     let reviews = Arc::new(ReviewEvents { ctx: ctx.clone() });

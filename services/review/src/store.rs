@@ -49,6 +49,8 @@ pub struct AppealRow {
     pub decision_served_on: Option<NaiveDate>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The postmark date of a request sent by post, as the clerk keyed it in.
+    pub posted_on: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +197,26 @@ fn appeal_row(row: &PgRow) -> Result<AppealRow, sqlx::Error> {
         decision_served_on: row.try_get("decision_served_on")?,
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
+        posted_on: row.try_get("posted_on")?,
     })
+}
+
+/// Records the postmark date of a request sent by post.
+pub async fn set_posted_on(
+    conn: &mut PgConnection,
+    case_no: &str,
+    level: ReviewLevel,
+    posted_on: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update appeals set posted_on = $3, updated_at = now() where case_no = $1 and level = $2",
+    )
+    .bind(case_no)
+    .bind(level_str(level))
+    .bind(posted_on)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Every appeal of a case, 复查 first; locked when `lock`.

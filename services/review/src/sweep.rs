@@ -23,7 +23,7 @@ use crate::emit;
 use crate::store;
 
 fn cutoff(ctx: &Ctx, kind: DeadlineKind, now: DateTime<Utc>) -> chrono::NaiveDate {
-    let days = ctx.settings.deadlines.rule(kind).map_or(30, |r| r.days);
+    let days = ctx.deadlines.rule(kind).map_or(30, |r| r.days);
     let today = cst_date(now.with_timezone(&CST));
     today
         .checked_sub_days(Days::new(u64::from(days)))
@@ -54,7 +54,7 @@ pub async fn sweep_once(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<usize> 
             let appeals = store::appeals(&mut tx, &case.case_no, false).await?;
             let hearings = store::hearings(&mut tx, &case.case_no).await?;
             let facts = store::appeal_facts(Some(case), &appeals, &hearings);
-            let Ok(window) = check_lapse(&facts, now_cst, scope, &ctx.policy()) else {
+            let Ok(window) = check_lapse(&facts, now_cst, scope, &ctx.policy().get()) else {
                 // Still open (a roll-over moved its end), or nothing to lapse.
                 continue;
             };
@@ -66,8 +66,8 @@ pub async fn sweep_once(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<usize> 
             let window_ended = compute(
                 window,
                 served_instant(served),
-                &ctx.calendar,
-                &ctx.settings.deadlines,
+                &ctx.calendar.current(),
+                &ctx.deadlines,
                 &Adjustments::default(),
             )?
             .due

@@ -1,6 +1,8 @@
 //! Review's staff routes need a reviewer, clerk or operator token covering the case's county;
 //! the petitioner's routes need none.
 
+mod common;
+
 use serde_json::json;
 use xinfang_domain::access::Role;
 use xinfang_domain::county::CountyCode;
@@ -105,4 +107,107 @@ async fn staff_routes_refuse_missing_wrong_and_out_of_scope_tokens() {
         by_petitioner.status()
     );
     env.stop().await;
+}
+
+/// Issue #12: every staff route (the route table) refuses an operator of another county, the
+/// same department code there and another department of the county, answers 401 without a
+/// token and lets the county's operator through; the petitioner's routes are the only ones
+/// open besides health and the document. The known gaps: an external request was recorded for
+/// another county's case, and the termination registry was listed for any county.
+#[tokio::test]
+async fn every_route_refuses_other_counties_and_other_departments() {
+    use xinfang_platform::route_probe::{self, Probe, ProbeRequest};
+    use xinfang_platform::route_table::{self, Verb};
+
+    let h = common::Harness::start_authenticated("").await;
+    let store = h.review.started.host.auth.store().expect("auth on").clone();
+    let county = h.county();
+    let neighbour = CountyCode::parse(&format!("{}02", &county.as_str()[..4])).unwrap();
+    let token = async |role: Role, scope: &CountyCode, dept: Option<&str>| {
+        store
+            .create(role, scope, dept, "probe")
+            .await
+            .unwrap()
+            .token
+    };
+    let operator = h.bearer.clone().expect("the harness's operator");
+    let outsiders = [
+        (
+            "an operator of another county",
+            token(Role::Operator, &neighbour, None).await,
+        ),
+        (
+            "the same department of another county",
+            token(Role::Department, &neighbour, Some("rsj")).await,
+        ),
+        (
+            "another department of the county",
+            token(Role::Department, &county, Some("zjj")).await,
+        ),
+    ];
+    // A replied case whose petitioner asked for 复查.
+    let r = h.registered("rsj", &county);
+    h.case_through_reply(&r, true, h.days_ago(3)).await;
+    let (s, body) = h.petitioner_requests(&r).await;
+    assert_eq!(s, 201, "{body}");
+
+    let mut routes = xinfang_review::api::routes().routes().to_vec();
+    routes.extend(route_table::platform_routes());
+    route_probe::assert_open_routes(
+        &routes,
+        &[
+            "GET /healthz",
+            "GET /readyz",
+            "GET /metrics",
+            "GET /openapi.json",
+            "POST /v1/reviews",
+            "POST /v1/evaluations",
+        ],
+    );
+    let probe = Probe::new(h.url("")).param("case_no", &r.case_no);
+    let today = h.today().to_string();
+    route_probe::assert_staff_routes_guarded(
+        &probe,
+        &routes,
+        |route| {
+            let mut req = ProbeRequest {
+                insider: operator.clone(),
+                ..Default::default()
+            };
+            match (route.verb, route.path.as_str()) {
+                (Verb::Post, "/v1/reviews/external") => {
+                    req.body = Some(json!({"case_no": r.case_no, "level": "rereview",
+                        "organ_name": "河南省人民政府", "requested_on": today, "clerk_id": "clerk-1"}))
+                }
+                (Verb::Post, "/v1/reviews/{case_no}/decision") => {
+                    req.body = Some(json!({"level": "review", "outcome": "uphold",
+                        "text": "维持原处理意见", "served_on": today, "decided_by": "reviewer-1"}))
+                }
+                (Verb::Post, "/v1/reviews/{case_no}/hearing") => {
+                    req.body = Some(json!({"action": "start", "clerk_id": "clerk-1"}))
+                }
+                (Verb::Get, "/v1/terminations") => {
+                    req.query = Some(format!(
+                        "petitioner_key={}&county={county}",
+                        h.petitioner_key()
+                    ))
+                }
+                _ => {}
+            }
+            req
+        },
+        &outsiders,
+    )
+    .await;
+    let doc: serde_json::Value = reqwest::get(h.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        xinfang_platform::api_doc::mismatches(&doc, &routes),
+        Vec::<String>::new()
+    );
+    h.stop().await;
 }

@@ -5,7 +5,10 @@ mod common;
 
 use chrono::TimeDelta;
 use common::{Harness, ID, OTHER_ID};
-use serde_json::json;
+use serde_json::{Value, json};
+use xinfang_domain::appeal::served_instant;
+use xinfang_domain::calendar::Calendar;
+use xinfang_domain::deadline::{Adjustments, DeadlineKind, DeadlineRules, compute};
 use xinfang_domain::events::{Evaluated, FinalWithoutAppeal, ReviewEvent, Terminated};
 use xinfang_domain::petition::{Art31Branch, Rating};
 use xinfang_review::sweep::sweep_once;
@@ -79,9 +82,10 @@ async fn requests_are_refused_by_rule() {
     let (status, body) = h.petitioner_requests(&r).await;
     assert_eq!(status, 201, "{body}");
 
-    // Window passed: served 31 days ago (D7 ends the 30th day after service).
+    // Window passed: served 45 days ago (D7 ends the 30th day after service, or the next
+    // working day when that is a rest day: never more than a holiday's length later).
     let r = h.registered("rsj", &county);
-    h.case_through_reply(&r, true, h.days_ago(31)).await;
+    h.case_through_reply(&r, true, h.days_ago(45)).await;
     let (status, body) = h.petitioner_requests(&r).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "review_window_closed");
@@ -205,6 +209,105 @@ async fn requests_are_refused_by_rule() {
 }
 
 #[tokio::test]
+async fn a_mailed_request_is_in_time_when_posted_in_time() {
+    // Decisions 1: the clerk keys in the postmark date; the window is checked against it.
+    let h = Harness::start("").await;
+    let county = h.county();
+    let r = h.registered("rsj", &county);
+    let served = h.days_ago(45);
+    h.case_through_reply(&r, true, served).await;
+    let clerk = |extra: Value| {
+        let mut b = json!({"case_no": r.case_no, "clerk_id": "clerk-3", "grounds": "邮寄复查申请"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // Keyed in today without a postmark: the window has passed.
+    let (status, body) = h.post(&h.url("/v1/reviews"), clerk(json!({}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("review_window_closed")),
+        "{body}"
+    );
+    // A postmark that cannot be: after today, or before the opinion was served.
+    let tomorrow = h.today().succ_opt().unwrap();
+    let (status, body) = h
+        .post(&h.url("/v1/reviews"), clerk(json!({"posted_on": tomorrow})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "posted_on");
+    assert_eq!(body["error"]["code"], "posted_in_future");
+    let (status, body) = h
+        .post(
+            &h.url("/v1/reviews"),
+            clerk(json!({"posted_on": h.days_ago(46)})),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (422, Some("posted_before_service"), Some("posted_on")),
+        "{body}"
+    );
+    // Posted after the window: still refused.
+    let (status, body) = h
+        .post(
+            &h.url("/v1/reviews"),
+            clerk(json!({"posted_on": h.days_ago(1)})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("review_window_closed")),
+        "{body}"
+    );
+    // Only the clerk records a postmark.
+    let (status, body) = h
+        .post(
+            &h.url("/v1/reviews"),
+            json!({"query_code": r.query_code, "id_number": ID, "posted_on": h.days_ago(35)}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("clerk_only")),
+        "{body}"
+    );
+    // Posted on the 10th day, keyed in on the 45th: in time, recorded and shown.
+    let posted = h.days_ago(35);
+    let (status, body) = h
+        .post(&h.url("/v1/reviews"), clerk(json!({"posted_on": posted})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["posted_on"], posted.to_string());
+    // The 复查 decision (D8) runs from receipt, not from the postmark; past the calendar's end
+    // it is provisional.
+    let d8 = compute(
+        DeadlineKind::D8,
+        h.clock.now().fixed_offset(),
+        &Calendar::embedded(),
+        &DeadlineRules::default(),
+        &Adjustments::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        body["decide_by"].as_str().map(|d| d[..10].to_owned()),
+        Some(d8.due.unwrap().to_rfc3339()[..10].to_owned()),
+        "{body}"
+    );
+    assert_eq!(body["provisional"], d8.is_provisional(), "{body}");
+    let (status, shown) = h.get(&h.url(&format!("/v1/reviews/{}", r.case_no))).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["appeals"][0]["posted_on"], posted.to_string());
+    assert_eq!(shown["appeals"][0]["provisional"], d8.is_provisional());
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn evaluations_rate_bureau_and_unit_within_the_window() {
     let h = Harness::start("").await;
     let county = h.county();
@@ -264,9 +367,10 @@ async fn evaluations_rate_bureau_and_unit_within_the_window() {
         (409, Some("already_evaluated"))
     );
 
-    // After the window (30 days from service by default).
+    // After the window (30 days from service by default, a rest day rolling over to the next
+    // working day): served 45 days ago.
     let late = h.registered("rsj", &county);
-    h.case_through_reply(&late, false, h.days_ago(31)).await;
+    h.case_through_reply(&late, false, h.days_ago(45)).await;
     let (status, body) = h
         .post(
             &url,
@@ -305,9 +409,10 @@ async fn lapsed_windows_mark_cases_final_without_appeal() {
     let h = Harness::start("").await;
     let county = h.county();
     let ctx = h.review.ctx.clone();
-    // Served 31 days ago, never appealed: lapsed. Served today: open.
+    // Served 45 days ago, never appealed: lapsed (whatever holidays the window met). Served
+    // today: open.
     let old = h.registered("rsj", &county);
-    h.case_through_reply(&old, true, h.days_ago(31)).await;
+    h.case_through_reply(&old, true, h.days_ago(45)).await;
     let fresh = h.registered("rsj", &county);
     h.case_through_reply(&fresh, true, h.today()).await;
     // Not a handling opinion: no window to lapse.
@@ -335,10 +440,11 @@ async fn lapsed_windows_mark_cases_final_without_appeal() {
     // The fresh case: its 复查 is decided; then D9 lapses 30 days after that service.
     let (status, body) = h.petitioner_requests(&fresh).await;
     assert_eq!(status, 201, "{body}");
+    let decided_on = h.today();
     let (status, body) = h
         .post(
             &h.url(&format!("/v1/reviews/{}/decision", fresh.case_no)),
-            json!({"level": "review", "outcome": "uphold", "text": "维持", "served_on": h.today(), "decided_by": "县政府"}),
+            json!({"level": "review", "outcome": "uphold", "text": "维持", "served_on": decided_on, "decided_by": "县政府"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -348,7 +454,20 @@ async fn lapsed_windows_mark_cases_final_without_appeal() {
         0,
         "still the 30th day"
     );
-    h.clock.advance(TimeDelta::days(1));
+    // The window ends on the 30th day, or the next working day when that is a rest day.
+    let window_ends = compute(
+        DeadlineKind::D9,
+        served_instant(decided_on),
+        &Calendar::embedded(),
+        &DeadlineRules::default(),
+        &Adjustments::default(),
+    )
+    .unwrap()
+    .due
+    .unwrap()
+    .with_timezone(&chrono::Utc);
+    h.clock
+        .advance(window_ends - h.clock.now() + TimeDelta::minutes(1));
     assert_eq!(sweep_once(&ctx, h.clock.now()).await.unwrap(), 1);
     let evs = h
         .wait_events(

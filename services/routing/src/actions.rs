@@ -1,10 +1,11 @@
-//! Department actions — accept (受理告知), object (异议), transfer, extend (延期), mediate
-//! (调解/和解), reply — and the bureau's objection decision. One entry point,
-//! [`execute`], serves NATS request/reply and HTTP alike.
+//! Department actions — accept (受理告知), object (异议), transfer (a request the bureau
+//! decides), extend (延期), mediate (调解/和解), reply, divert (导入法定途径 after acceptance),
+//! report (办结报告) — and the bureau's decisions: on objections, on transfers, and its check of
+//! completion reports. One entry point, [`execute`], serves NATS request/reply and HTTP alike.
 //!
 //! Each action is checked against the sender's department (only departments the case is
 //! assigned to may act; assisting departments only accept and reply; only the petition bureau
-//! decides objections) and against the domain state machine. A refusal names the rule. An
+//! decides objections and transfers and checks reports) and against the domain state machine. A refusal names the rule. An
 //! accepted action writes its `xf.<county>.case.<event>` through the outbox in the same
 //! transaction as its effects. A client-supplied `request_id` makes actions idempotent: the
 //! same request again has no further effect and gets the stored answer.
@@ -14,17 +15,20 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Executor, PgConnection};
 use uuid::Uuid;
+use xinfang_domain::access::{self, Principal};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{cst_date, end_of_day};
 use xinfang_domain::directory::OrganRef;
 use xinfang_domain::events::{
-    Accepted, DeptRole, Extended, Mediated, Objected, ObjectionDecided, Replied, Transferred, kind,
+    Accepted, Closed, DeptRole, Diverted, Extended, Mediated, Objected, ObjectionDecided, Replied,
+    ReturnedForRedo, SubmittedForCheck, TransferRejected, TransferRequested, Transferred, kind,
 };
+use xinfang_domain::handling;
 use xinfang_domain::lifecycle::{
     self, CaseState, Command, LifecycleError, allowed_commands, apply_with,
 };
-use xinfang_domain::petition::{Art31Branch, OpinionOutcome, PetitionType};
-use xinfang_domain::routing::{Decision, decide};
+use xinfang_domain::petition::{Art31Branch, Diversion, OpinionOutcome, PetitionType};
+use xinfang_domain::routing::{Decision, channel_organ, decide};
 use xinfang_domain::subject;
 
 use crate::apply::{ApplyError, Target, apply_decision, check_served, send_to_department};
@@ -32,7 +36,7 @@ use crate::context::{Ctx, cst};
 use crate::emit::{EventRef, case_event};
 use crate::store::{self, ActionLog, AssignmentRow, CaseRow, status};
 
-/// Actions a department (or, for `objection_decision`, the petition bureau) may send.
+/// Actions a department (or, for the bureau's decisions, the petition bureau) may send.
 pub const ACTIONS: &[&str] = &[
     "accept",
     "object",
@@ -40,8 +44,15 @@ pub const ACTIONS: &[&str] = &[
     "extend",
     "mediate",
     "reply",
+    "divert",
+    "report",
     "objection_decision",
+    "transfer_decision",
+    "check",
 ];
+
+/// The actions only the petition bureau sends.
+const BUREAU_ACTIONS: &[&str] = &["objection_decision", "transfer_decision", "check"];
 
 /// Longest free text accepted (reasons, replies, summaries).
 const MAX_TEXT: usize = 20_000;
@@ -129,6 +140,7 @@ fn lifecycle_refusal(e: &LifecycleError) -> Refusal {
         ExtensionAlreadyUsed => (409, "extension_once"),
         ExtensionOutOfRange { .. } => (422, "extension_days"),
         ExtensionIncomplete { .. } => (422, "extension_incomplete"),
+        ExtensionTooLate { .. } => (409, "extension_after_deadline"),
         ObjectionWindowClosed { .. } => (409, "objection_window"),
         ObjectionWithoutReason => (422, "objection_reason"),
         CompletionReportRequired => (409, "completion_report_required"),
@@ -159,10 +171,32 @@ struct Done {
 
 type Step<T> = Result<T, Refusal>;
 
-/// Runs one action. Never fails: infrastructure errors become a 500 answer (logged).
+/// Runs one action. Never fails: infrastructure errors become a 500 answer (logged). Over
+/// NATS the server's subject permissions say who may send; HTTP uses [`execute_as`].
 pub async fn execute(ctx: &Ctx, req: ActionRequest, now: DateTime<Utc>) -> Answer {
+    run(ctx, req, None, now).await
+}
+
+/// [`execute`] for an authenticated caller, who must be allowed to act as the organ the request
+/// resolves to (a department named without a county is looked up on the case, so the check
+/// can only be made here).
+pub async fn execute_as(
+    ctx: &Ctx,
+    req: ActionRequest,
+    caller: &Principal,
+    now: DateTime<Utc>,
+) -> Answer {
+    run(ctx, req, Some(caller), now).await
+}
+
+async fn run(
+    ctx: &Ctx,
+    req: ActionRequest,
+    caller: Option<&Principal>,
+    now: DateTime<Utc>,
+) -> Answer {
     let action = req.action.clone();
-    match execute_inner(ctx, req, now).await {
+    match execute_inner(ctx, req, caller, now).await {
         Ok(a) => {
             metrics::counter!("xf_routing_actions_total", "action" => action, "status" => a.status.to_string())
                 .increment(1);
@@ -243,6 +277,7 @@ fn parse_common(req: &ActionRequest) -> Step<Common> {
 async fn execute_inner(
     ctx: &Ctx,
     req: ActionRequest,
+    caller: Option<&Principal>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Answer> {
     if !ACTIONS.contains(&req.action.as_str()) {
@@ -270,6 +305,16 @@ async fn execute_inner(
     };
     let assignments = store::assignments(&mut tx, &row.case_no).await?;
     let sender = resolve_sender(ctx, &req, &row, &assignments);
+    if let Some(p) = caller
+        && let Err(denied) = access::act_as_department(p, &sender.county, &sender.dept)
+    {
+        return Ok(Refusal {
+            store: false,
+            field: Some("department".into()),
+            ..Refusal::new(403, "forbidden", "department_scope", denied.to_string())
+        }
+        .answer());
+    }
     if let Some(prev) = store::find_request(&mut tx, common.request_id).await? {
         let same = prev.department == sender.dept
             && prev.county == sender.county.as_str()
@@ -394,11 +439,18 @@ async fn dispatch(
     req: &ActionRequest,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Step<Done>> {
-    if req.action == "objection_decision" {
-        if let Err(r) = bureau_may_decide(ctx, row, sender) {
+    if BUREAU_ACTIONS.contains(&req.action.as_str()) {
+        if let Err(r) = bureau_may_decide(ctx, row, sender, &req.action) {
             return Ok(Err(r));
         }
-        return objection_decision(conn, ctx, row, assignments, sender, &req.body, now).await;
+        let body = &req.body;
+        return match req.action.as_str() {
+            "transfer_decision" => {
+                transfer_decision(conn, ctx, row, assignments, sender, body, now).await
+            }
+            "check" => check(conn, ctx, row, sender, body, now).await,
+            _ => objection_decision(conn, ctx, row, assignments, sender, body, now).await,
+        };
     }
     let Some(mine) = assignments
         .iter()
@@ -418,6 +470,21 @@ async fn dispatch(
         return assisting_action(conn, row, mine, &req.action, &req.body).await;
     }
     let body = &req.body;
+    // A transfer waiting for the bureau holds the matter where it is (Art 23 para 3): the
+    // department neither accepts, objects nor asks again until the bureau has decided.
+    if matches!(req.action.as_str(), "accept" | "object" | "transfer")
+        && let Some(pending) = store::pending_transfer(conn, &row.case_no).await?
+    {
+        return Ok(Err(Refusal::new(
+            409,
+            "refused",
+            "transfer_pending",
+            format!(
+                "a transfer to {} is waiting for the petition bureau's decision (Art 23 para 3); `{}` is possible once it has decided",
+                pending.to, req.action
+            ),
+        )));
+    }
     Ok(match req.action.as_str() {
         "accept" => accept(conn, ctx, row, sender, body, now).await?,
         "object" => object(conn, ctx, row, sender, body, now).await?,
@@ -425,6 +492,8 @@ async fn dispatch(
         "extend" => extend(conn, ctx, row, sender, body, now).await?,
         "mediate" => mediate(conn, ctx, row, sender, body, now).await?,
         "reply" => reply(conn, ctx, row, sender, body, now).await?,
+        "divert" => divert(conn, ctx, row, sender, body, now).await?,
+        "report" => report(conn, ctx, row, sender, body, now).await?,
         _ => Err(Refusal::new(
             404,
             "unknown_action",
@@ -437,15 +506,10 @@ async fn dispatch(
 // ---- input helpers ---------------------------------------------------------------------
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Value) -> Step<T> {
-    serde_json::from_value(body.clone()).map_err(|e| {
-        let m = e.to_string();
-        // serde names the field for missing/unknown fields; other messages may echo values.
-        let message = if m.starts_with("missing field") || m.starts_with("unknown field") {
-            m.split(" at line").next().unwrap_or(&m).to_owned()
-        } else {
-            "a field has the wrong type or value".to_owned()
-        };
-        Refusal::invalid("body", "schema", message)
+    // Names the field; never echoes the value (it may be personal data).
+    xinfang_platform::http_json::from_value(body).map_err(|e| {
+        let field = e.field.unwrap_or_else(|| "body".to_owned());
+        Refusal::invalid(&field, e.code, e.message)
     })
 }
 
@@ -496,7 +560,7 @@ fn date_time(field: &str, d: NaiveDate, now: DateTime<Utc>) -> Step<DateTime<Fix
 }
 
 fn step(case: &lifecycle::Case, cmd: &Command, ctx: &Ctx) -> Step<lifecycle::Case> {
-    apply_with(case, cmd, &ctx.policy())
+    apply_with(case, cmd, &ctx.policy().get())
         .map(|t| t.case)
         .map_err(|e| lifecycle_refusal(&e))
 }
@@ -541,8 +605,12 @@ macro_rules! tryr {
 
 // ---- lead actions ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct AcceptBody {
+/// `accept` (受理告知).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AcceptBody {
+    /// The date on the acceptance notice (China time); not before the assignment, not after
+    /// today. An assisting department's acceptance needs none.
+    #[schema(value_type = String, format = Date, required = true)]
     accepted_on: Option<String>,
 }
 
@@ -587,8 +655,11 @@ async fn accept(
     finish(conn, row, sender, status::ACCEPTED, vec![ev]).await
 }
 
-#[derive(Deserialize)]
-struct ObjectBody {
+/// `object` (异议): the matter is not this department's.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ObjectBody {
+    /// Detailed reasons (Art 23 para 3).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     reason: Option<String>,
 }
 
@@ -629,14 +700,21 @@ async fn object(
     finish(conn, row, sender, status::OBJECTED, vec![ev]).await
 }
 
-#[derive(Deserialize)]
-struct TransferBody {
+/// `transfer`: ask the bureau to let a not-yet-accepted matter go to another department.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TransferBody {
+    /// The receiving department: a code of the sender's county (`zjj`) or `county:code`.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000, example = "zjj")]
     to: Option<String>,
+    /// Why the matter belongs to the receiving department (the bureau verifies it).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     reason: Option<String>,
 }
 
-/// Hands a not-yet-accepted matter to another department (Art 23 para 1, Art 24 para 1:
-/// the organs agree who accepts). The new department's acceptance clocks start now.
+/// Asks the forwarding bureau to let the matter go to another department (Art 23 para 3: the
+/// bureau verifies and agrees before materials leave the unit; Art 24 para 1). Nothing moves
+/// yet: `case.transfer_requested` is written, and the matter stays with the requester, its
+/// acceptance clocks running, until the bureau decides (`transfer_decision`).
 async fn transfer(
     conn: &mut PgConnection,
     ctx: &Ctx,
@@ -650,7 +728,7 @@ async fn transfer(
     let reason = tryr!(text("reason", &b.reason));
     let to_raw = tryr!(text("to", &b.to));
     let state = row.lifecycle.state;
-    if !allowed_commands(state).contains(&"object") {
+    if !handling::transfer_window_open(state) {
         // Same window as an objection: before acceptance.
         return Ok(Err(lifecycle_refusal(&LifecycleError::NotAllowed {
             command: "transfer",
@@ -658,94 +736,92 @@ async fn transfer(
             allowed: allowed_commands(state),
         })));
     }
+    let target = tryr!(transfer_target(ctx, assignments, sender, &to_raw));
+    store::insert_transfer_request(conn, &row.case_no, sender, &target, &reason, now).await?;
+    let data = TransferRequested {
+        case_no: row.case_no.clone(),
+        from: sender.dept.clone(),
+        to: target.dept.clone(),
+        to_organ: target.to_string(),
+        reason,
+        at: now,
+    };
+    let ev = case_event(
+        conn,
+        &row.home_county,
+        kind::TRANSFER_REQUESTED,
+        &row.case_no,
+        now,
+        &data,
+    )
+    .await?;
+    Ok(Ok(Done {
+        events: vec![ev],
+        assignment_status: None,
+    }))
+}
+
+/// The receiving organ of a transfer: in the directory, not the sender, not already on the
+/// case, in a county this deployment serves.
+fn transfer_target(
+    ctx: &Ctx,
+    assignments: &[AssignmentRow],
+    sender: &OrganRef,
+    to_raw: &str,
+) -> Step<OrganRef> {
     let target = if to_raw.contains(':') {
-        OrganRef::parse(&to_raw)
+        OrganRef::parse(to_raw)
             .ok()
             .filter(|o| ctx.directory.organ(o).is_some())
     } else {
-        ctx.directory.resolve(&sender.county, &to_raw)
+        ctx.directory.resolve(&sender.county, to_raw)
     };
     let Some(target) = target else {
-        return Ok(Err(Refusal::invalid(
+        return Err(Refusal::invalid(
             "to",
             "unknown_department",
             "not a department in the directory (write a code such as `zjj` or `411282:zjj`)",
-        )));
+        ));
     };
     if &target == sender {
-        return Ok(Err(Refusal::invalid(
+        return Err(Refusal::invalid(
             "to",
             "transfer_to_self",
             "the case is already with this department",
-        )));
+        ));
     }
     if assignments
         .iter()
         .any(|a| a.organ == target && status::active(&a.status))
     {
-        return Ok(Err(Refusal::new(
+        return Err(Refusal::new(
             409,
             "refused",
             "already_assigned",
             format!("{target} already works on this case"),
-        )));
+        ));
     }
     if !ctx.served.contains(&target.county) {
-        return Ok(Err(Refusal::invalid(
+        return Err(Refusal::invalid(
             "to",
             "county_not_served",
             format!("county {} is not served by this deployment", target.county),
-        )));
+        ));
     }
-    if let Some(r) = row.lifecycle.routing.as_mut() {
-        r.at = cst(now);
-    }
-    row.lead = Some(target.clone());
-    let data = Transferred {
-        case_no: row.case_no.clone(),
-        from: sender.dept.clone(),
-        to: target.dept.clone(),
-        reason,
-        at: now,
-    };
-    let mut events = vec![
-        case_event(
-            conn,
-            &row.home_county,
-            kind::TRANSFERRED,
-            &row.case_no,
-            now,
-            &data,
-        )
-        .await?,
-    ];
-    let mode = row
-        .mode
-        .unwrap_or(xinfang_domain::events::AssignMode::Forward);
-    events.push(
-        send_to_department(
-            conn,
-            ctx,
-            row,
-            Target {
-                organ: &target,
-                role: DeptRole::Lead,
-                mode,
-                report_required: row.lifecycle.report_required(),
-                confidential: row.confidential(),
-                status: status::ASSIGNED,
-            },
-            now,
-        )
-        .await?,
-    );
-    finish(conn, row, sender, status::TRANSFERRED, events).await
+    Ok(target)
 }
 
-#[derive(Deserialize)]
-struct ExtendBody {
+/// `extend` (延期, Art 34): once, approved by the organ's head.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ExtendBody {
+    /// Days added to the handling deadline.
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 30)]
     days: Option<i64>,
+    /// Who approved (the organ's head).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     approver: Option<String>,
+    /// Told to the petitioner.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     reason: Option<String>,
 }
 
@@ -785,6 +861,7 @@ async fn extend(
             days,
             approver: approver.clone(),
             reason: reason.clone(),
+            at: cst(now),
         },
         ctx
     ));
@@ -808,10 +885,16 @@ async fn extend(
     finish(conn, row, sender, status::EXTENDED, vec![ev]).await
 }
 
-#[derive(Deserialize)]
-struct MediateBody {
+/// `mediate` (调解/和解, Art 33): an agreement was signed.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct MediateBody {
+    /// `mediation` (调解协议书) or `settlement` (和解协议书); the Chinese names are taken too.
+    #[schema(value_type = String, required = true, example = "mediation")]
     agreement: Option<String>,
+    /// The day it was signed; not after today.
+    #[schema(value_type = String, format = Date, required = true)]
     signed_on: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     summary: Option<String>,
 }
 
@@ -860,11 +943,24 @@ async fn mediate(
     finish(conn, row, sender, status::MEDIATED, vec![ev]).await
 }
 
-#[derive(Deserialize)]
-struct ReplyBody {
+/// `reply`: the handling result served on the petitioner.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReplyBody {
+    /// For a 信访处理意见书 (Art 31(6) matters, Art 32): `supported` (予以支持),
+    /// `explained` (解释说明) or `not_supported` (不予支持); omitted for replies to
+    /// suggestions and accusations.
+    #[schema(value_type = Option<String>, example = "supported")]
     outcome: Option<String>,
+    /// The reply or opinion as served.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     text: Option<String>,
+    /// The day it was served on the petitioner; not after today.
+    #[schema(value_type = String, format = Date, required = true)]
     served_on: Option<String>,
+    /// The completion report (办结报告), when the matter was sent with one due (交办, Art 22
+    /// para 1(3)): sent to the bureau's check with the reply (see `report`).
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    report: Option<String>,
 }
 
 /// The handling result served on the petitioner: a 信访处理意见书 for Art 31(6) matters
@@ -880,6 +976,7 @@ async fn reply(
 ) -> anyhow::Result<Step<Done>> {
     let b: ReplyBody = tryr!(parse_body(body));
     let reply_text = tryr!(text("text", &b.text));
+    let report_text = tryr!(optional_text("report", &b.report));
     let served_on = tryr!(date("served_on", &b.served_on));
     let served_at = tryr!(date_time("served_on", served_on, now));
     let outcome = match b
@@ -940,7 +1037,15 @@ async fn reply(
         &data,
     )
     .await?;
-    finish(conn, row, sender, status::REPLIED, vec![ev]).await
+    let mut events = vec![ev];
+    let mut new_status = status::REPLIED;
+    if let Some(report_text) = report_text {
+        events.push(tryr!(
+            submit_report(conn, ctx, row, sender, report_text, now).await?
+        ));
+        new_status = status::REPORTED;
+    }
+    finish(conn, row, sender, new_status, events).await
 }
 
 // ---- assisting departments ---------------------------------------------------------------
@@ -993,27 +1098,41 @@ async fn assisting_action(
 
 // ---- the bureau's objection decision -----------------------------------------------------
 
-fn bureau_may_decide(ctx: &Ctx, row: &CaseRow, sender: &OrganRef) -> Step<()> {
+fn bureau_may_decide(ctx: &Ctx, row: &CaseRow, sender: &OrganRef, action: &str) -> Step<()> {
     let city = &ctx.directory.city().code;
     let county_ok = sender.county == row.home_county
         || row.lead.as_ref().is_some_and(|l| l.county == sender.county)
         || &sender.county == city;
     if sender.dept != ctx.directory.roles.petition_bureau || !county_ok {
-        return Err(Refusal::new(
-            403,
-            "forbidden",
-            "petition_bureau_only",
-            "objections are decided by the forwarding petition bureau (信访部门, Art 23 para 3)",
-        ));
+        let what = match action {
+            "transfer_decision" => {
+                "transfers between departments are approved or rejected by the forwarding petition bureau (信访部门, Art 23 para 3)"
+            }
+            "check" => {
+                "completion reports are checked by the assigning petition bureau (信访部门, Art 22 para 1(3))"
+            }
+            _ => {
+                "objections are decided by the forwarding petition bureau (信访部门, Art 23 para 3)"
+            }
+        };
+        return Err(Refusal::new(403, "forbidden", "petition_bureau_only", what));
     }
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct DecisionBody {
+/// `objection_decision`: the forwarding petition bureau decides a department's objection.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DecisionBody {
+    /// `upheld` (the department is off the case) or `rejected` (it must handle it).
+    #[schema(value_type = String, required = true, example = "upheld")]
     decision: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     reason: Option<String>,
+    /// When upheld: the department to route the case to at once.
+    #[schema(value_type = Option<String>)]
     reroute_to: Option<String>,
+    /// Who decided; the sending organ by default.
+    #[schema(value_type = Option<String>)]
     by: Option<String>,
 }
 
@@ -1202,6 +1321,431 @@ async fn objection_decision(
     }
     Ok(Ok(Done {
         events,
+        assignment_status: None,
+    }))
+}
+
+fn validation_refusal(e: xinfang_domain::validation::ValidationError) -> Refusal {
+    Refusal::invalid(&e.field, e.rule, e.message)
+}
+
+/// Who decided: the body's `by`, else the sending organ.
+fn decided_by(by: &Option<String>, sender: &OrganRef) -> Step<String> {
+    match by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(b) if b.chars().count() > 200 => Err(Refusal::invalid(
+            "by",
+            "max_length",
+            "at most 200 characters",
+        )),
+        Some(b) => Ok(b.to_owned()),
+        None => Ok(sender.to_string()),
+    }
+}
+
+/// An optional free text: absent or blank is none; otherwise the limits of [`text`].
+fn optional_text(field: &str, value: &Option<String>) -> Step<Option<String>> {
+    match value.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(_) => text(field, value).map(Some),
+    }
+}
+
+// ---- transfers: the bureau decides (Art 23 para 3) ---------------------------------------
+
+/// `transfer_decision`: the forwarding petition bureau decides a department's transfer request.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TransferDecisionBody {
+    /// `approved` (the matter moves to the requested department) or `rejected` (it stays with
+    /// the requesting department).
+    #[schema(value_type = String, required = true, example = "approved")]
+    decision: Option<String>,
+    /// Why; recorded and shown on the case's timeline.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
+    reason: Option<String>,
+    /// Who decided; the sending organ by default.
+    #[schema(value_type = Option<String>)]
+    by: Option<String>,
+}
+
+/// Approved: the matter moves, and the receiving department's acceptance clocks start now.
+/// Rejected: it stays with the requesting department, whose clocks kept running.
+async fn transfer_decision(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    assignments: &[AssignmentRow],
+    sender: &OrganRef,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Step<Done>> {
+    let b: TransferDecisionBody = tryr!(parse_body(body));
+    let answer = tryr!(
+        handling::transfer_decision(b.decision.as_deref(), b.reason.as_deref())
+            .map_err(validation_refusal)
+    );
+    let reason = tryr!(text("reason", &answer.reason));
+    let by = tryr!(decided_by(&b.by, sender));
+    let Some(pending) = store::pending_transfer(conn, &row.case_no).await? else {
+        return Ok(Err(Refusal::new(
+            409,
+            "refused",
+            "no_transfer_request",
+            "no transfer request of this case is waiting for a decision",
+        )));
+    };
+    if !answer.yes {
+        store::decide_transfer_request(conn, pending.id, false, &by, &reason, now).await?;
+        let data = TransferRejected {
+            case_no: row.case_no.clone(),
+            from: pending.from.dept.clone(),
+            to: pending.to.dept.clone(),
+            by,
+            reason,
+            at: now,
+        };
+        let ev = case_event(
+            conn,
+            &row.home_county,
+            kind::TRANSFER_REJECTED,
+            &row.case_no,
+            now,
+            &data,
+        )
+        .await?;
+        return Ok(Ok(Done {
+            events: vec![ev],
+            assignment_status: None,
+        }));
+    }
+    // The matter must still be where the request left it: with the requester, not accepted.
+    let state = row.lifecycle.state;
+    if !handling::transfer_window_open(state) || row.lead.as_ref() != Some(&pending.from) {
+        return Ok(Err(Refusal::new(
+            409,
+            "refused",
+            "transfer_moot",
+            format!(
+                "the matter is no longer with {} before acceptance (state {state}); the request can only be rejected",
+                pending.from
+            ),
+        )));
+    }
+    let target = tryr!(transfer_target(
+        ctx,
+        assignments,
+        &pending.from,
+        &pending.to.to_string()
+    ));
+    if let Some(r) = row.lifecycle.routing.as_mut() {
+        r.at = cst(now);
+    }
+    row.lead = Some(target.clone());
+    let exempt = xinfang_domain::deadline_plan::acceptance_notice_exempt(
+        &ctx.directory,
+        &target.dept,
+        row.facts.petition_type,
+        row.facts.accuses_official,
+    );
+    let data = Transferred {
+        case_no: row.case_no.clone(),
+        from: pending.from.dept.clone(),
+        to: target.dept.clone(),
+        reason: pending.reason.clone(),
+        at: now,
+        approved_by: Some(by.clone()),
+        approval_reason: Some(reason.clone()),
+        to_county: (target.county != pending.from.county).then(|| target.county.clone()),
+        notice_exempt: exempt,
+    };
+    let mut events = vec![
+        case_event(
+            conn,
+            &row.home_county,
+            kind::TRANSFERRED,
+            &row.case_no,
+            now,
+            &data,
+        )
+        .await?,
+    ];
+    let mode = row
+        .mode
+        .unwrap_or(xinfang_domain::events::AssignMode::Forward);
+    events.push(
+        send_to_department(
+            conn,
+            ctx,
+            row,
+            Target {
+                organ: &target,
+                role: DeptRole::Lead,
+                mode,
+                report_required: row.lifecycle.report_required(),
+                confidential: row.confidential(),
+                status: status::ASSIGNED,
+            },
+            now,
+        )
+        .await?,
+    );
+    store::set_assignment_status(conn, &row.case_no, &pending.from, status::TRANSFERRED).await?;
+    store::decide_transfer_request(conn, pending.id, true, &by, &reason, now).await?;
+    store::save_case(conn, row, None).await?;
+    Ok(Ok(Done {
+        events,
+        assignment_status: None,
+    }))
+}
+
+// ---- diversion after acceptance (Art 31(2)–(4)) --------------------------------------------
+
+/// `divert`: the handling department found, after accepting the matter, that it belongs in a
+/// statutory procedure.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DivertBody {
+    /// The legal channel: `litigation`, `arbitration`, `administrative_reconsideration`,
+    /// `party_appeal`, `police_filing` or `court_enforcement` (or its Chinese name, e.g.
+    /// `行政复议`).
+    #[schema(value_type = String, required = true, example = "administrative_reconsideration")]
+    diversion: Option<String>,
+    /// The written guidance served on the petitioner: which procedure, before which organ, how
+    /// and by when to apply. The petitioner receives it as written.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
+    guidance: Option<String>,
+    /// The day the guidance was served; not before acceptance, not after today.
+    #[schema(value_type = String, format = Date, required = true)]
+    served_on: Option<String>,
+    /// The completion report (办结报告), when the matter was sent with one due: sent to the
+    /// bureau's check at once (see `report`).
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    report: Option<String>,
+}
+
+/// 导入法定途径 after acceptance (Art 31(2)–(4)): the matter leaves the petition track as a
+/// diversion at intake does (`case.diverted`, here with `after_acceptance`); the petitioner is
+/// served the department's written guidance, and the handling deadline ends.
+async fn divert(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    sender: &OrganRef,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Step<Done>> {
+    let b: DivertBody = tryr!(parse_body(body));
+    let raw = tryr!(text("diversion", &b.diversion));
+    let diversion = tryr!(Diversion::parse(&raw).map_err(validation_refusal));
+    let guidance = tryr!(text("guidance", &b.guidance));
+    let served_on = tryr!(date("served_on", &b.served_on));
+    if let Some(accepted) = row.lifecycle.accepted_at
+        && served_on < cst_date(accepted)
+    {
+        return Ok(Err(Refusal::invalid(
+            "served_on",
+            "not_before_acceptance",
+            "the guidance cannot have been served before the matter was accepted",
+        )));
+    }
+    let served_at = tryr!(date_time("served_on", served_on, now));
+    let report_text = tryr!(optional_text("report", &b.report));
+    row.lifecycle = tryr!(step(
+        &row.lifecycle,
+        &Command::Divert {
+            diversion,
+            served_at
+        },
+        ctx
+    ));
+    let organ = match channel_organ(&row.facts, diversion, &ctx.directory) {
+        Ok(g) => g.organ.to_string(),
+        Err(e) => {
+            return Ok(Err(Refusal::new(
+                409,
+                "refused",
+                "channel_organ_missing",
+                format!("the directory names no organ for this channel: {e}"),
+            )));
+        }
+    };
+    let data = Diverted {
+        case_no: row.case_no.clone(),
+        diversion: Some(diversion),
+        organ,
+        guidance,
+        at: now,
+        after_acceptance: true,
+        department: Some(sender.dept.clone()),
+        served_on: Some(served_on),
+    };
+    let mut events = vec![
+        case_event(
+            conn,
+            &row.home_county,
+            kind::DIVERTED,
+            &row.case_no,
+            now,
+            &data,
+        )
+        .await?,
+    ];
+    let mut new_status = status::DIVERTED;
+    if let Some(report_text) = report_text {
+        events.push(tryr!(
+            submit_report(conn, ctx, row, sender, report_text, now).await?
+        ));
+        new_status = status::REPORTED;
+    }
+    finish(conn, row, sender, new_status, events).await
+}
+
+// ---- completion report and the bureau's check (Art 22 para 1(3)) ---------------------------
+
+/// `report`: the completion report (办结报告) on the handling result.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReportBody {
+    /// What was done and the result, for the bureau's check.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
+    report: Option<String>,
+}
+
+/// Sends the handling result (reply, opinion, mediation, duty performed, diversion) to the
+/// assigning bureau's check. A matter sent with a report due cannot close without it.
+async fn report(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    sender: &OrganRef,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Step<Done>> {
+    let b: ReportBody = tryr!(parse_body(body));
+    let report_text = tryr!(text("report", &b.report));
+    let ev = tryr!(submit_report(conn, ctx, row, sender, report_text, now).await?);
+    finish(conn, row, sender, status::REPORTED, vec![ev]).await
+}
+
+/// `submit_for_check` and its `case.submitted_for_check`.
+async fn submit_report(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    sender: &OrganRef,
+    report_text: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Step<EventRef>> {
+    row.lifecycle = tryr!(step(&row.lifecycle, &Command::SubmitForCheck, ctx));
+    let data = SubmittedForCheck {
+        case_no: row.case_no.clone(),
+        department: sender.dept.clone(),
+        report: report_text,
+        at: now,
+    };
+    Ok(Ok(case_event(
+        conn,
+        &row.home_county,
+        kind::SUBMITTED_FOR_CHECK,
+        &row.case_no,
+        now,
+        &data,
+    )
+    .await?))
+}
+
+/// `check`: the assigning petition bureau checks a completion report.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CheckBody {
+    /// `passed` (办结: the case closes) or `failed` (退回重办: the department handles it again).
+    #[schema(value_type = String, required = true, example = "failed")]
+    result: Option<String>,
+    /// Required when failed: what the department must redo. Recorded when passed.
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    reason: Option<String>,
+    /// Who checked; the sending organ by default.
+    #[schema(value_type = Option<String>)]
+    by: Option<String>,
+}
+
+/// Passed: closed (办结). Failed: returned for redo (退回重办) — the department is back at its
+/// handling, the handling deadline running again from the acceptance date (it does not
+/// restart), and its next result is reported again.
+async fn check(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    sender: &OrganRef,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Step<Done>> {
+    let b: CheckBody = tryr!(parse_body(body));
+    tryr!(optional_text("reason", &b.reason));
+    let answer = tryr!(
+        handling::check_result(b.result.as_deref(), b.reason.as_deref())
+            .map_err(validation_refusal)
+    );
+    let by = tryr!(decided_by(&b.by, sender));
+    let Some(lead) = row.lead.clone() else {
+        return Ok(Err(lifecycle_refusal(&LifecycleError::NothingToCheck)));
+    };
+    let ev = if answer.yes {
+        row.lifecycle = tryr!(step(&row.lifecycle, &Command::CheckPassed, ctx));
+        let data = Closed {
+            case_no: row.case_no.clone(),
+            department: lead.dept.clone(),
+            by,
+            note: answer.reason,
+            at: now,
+        };
+        store::set_assignment_status(conn, &row.case_no, &lead, status::CLOSED).await?;
+        case_event(
+            conn,
+            &row.home_county,
+            kind::CLOSED,
+            &row.case_no,
+            now,
+            &data,
+        )
+        .await?
+    } else {
+        let returned = tryr!(step(&row.lifecycle, &Command::CheckFailed, ctx));
+        let reworked = tryr!(step(&returned, &Command::Rework, ctx));
+        // The redo may take another route: the route's results are gone, but the
+        // registration's classification (a non-diversion branch) stays.
+        let petition_type = reworked.petition_type.unwrap_or(row.facts.petition_type);
+        let branch = row.facts.branch.filter(|b| {
+            petition_type == PetitionType::Grievance && !handling::is_diversion_branch(*b)
+        });
+        let classified = tryr!(step(
+            &reworked,
+            &Command::Classify {
+                petition_type,
+                branch
+            },
+            ctx
+        ));
+        row.lifecycle = tryr!(accept_then_investigate(classified, ctx));
+        let data = ReturnedForRedo {
+            case_no: row.case_no.clone(),
+            department: lead.dept.clone(),
+            by,
+            reason: answer.reason.unwrap_or_default(),
+            accepted_on: row.lifecycle.accepted_at.map(cst_date),
+            extension_days: row.lifecycle.extension.as_ref().map(|e| e.days),
+            at: now,
+        };
+        store::set_assignment_status(conn, &row.case_no, &lead, status::RETURNED).await?;
+        case_event(
+            conn,
+            &row.home_county,
+            kind::RETURNED_FOR_REDO,
+            &row.case_no,
+            now,
+            &data,
+        )
+        .await?
+    };
+    store::save_case(conn, row, None).await?;
+    Ok(Ok(Done {
+        events: vec![ev],
         assignment_status: None,
     }))
 }

@@ -6,20 +6,23 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sqlx::Row;
-use xinfang_domain::access::{self, Role};
+use xinfang_domain::access::{self, Principal, Role};
 use xinfang_domain::county::CountyCode;
 use xinfang_platform::auth::{Auth, Caller};
+use xinfang_platform::http_error::error_response;
+use xinfang_platform::http_json::JsonBody;
+use xinfang_platform::route_table::{Access, RouteTable, Verb};
 
-use crate::actions::{ActionRequest, execute};
+use crate::actions::{ACTIONS, ActionRequest, execute_as};
 use crate::context::Ctx;
-use crate::store;
+use crate::store::AssignmentRow;
+use crate::{openapi, store};
 
 pub const DEPARTMENT_HEADER: &str = "x-xf-department";
 pub const COUNTY_HEADER: &str = "x-xf-county";
@@ -43,19 +46,33 @@ impl FromRef<ApiState> for Auth {
     }
 }
 
-pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {
-    Router::new()
-        .route("/v1/cases/{case_no}", get(case_view))
-        .route("/v1/cases/{case_no}/actions/{action}", post(action))
-        .with_state(ApiState { ctx, auth })
+/// Every route, with who it lets in (the access tests walk this table). Each department
+/// action is its own route, so the OpenAPI document gives each its own body.
+pub fn routes() -> RouteTable<ApiState> {
+    let mut t = RouteTable::new().route(Verb::Get, "/v1/cases/{case_no}", Access::Staff, case_view);
+    for name in ACTIONS {
+        t = t.route(
+            Verb::Post,
+            &format!("/v1/cases/{{case_no}}/actions/{name}"),
+            Access::Staff,
+            move |state, caller, path, headers, body| {
+                action(state, caller, path, headers, body, name)
+            },
+        );
+    }
+    t.route(Verb::Get, "/openapi.json", Access::Open, openapi::document)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
+pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {
+    routes().with_state(ApiState { ctx, auth })
+}
+
+/// Replies and reasons are at most 20,000 characters; 256 KiB covers them.
+const BODY_LIMIT: usize = 256 * 1024;
+
 fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut e = json!({"code": code, "message": message});
-    if let Some(f) = field {
-        e["field"] = json!(f);
-    }
-    (status, Json(json!({ "error": e }))).into_response()
+    error_response(status, code, message, field.map(str::to_owned))
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -69,18 +86,11 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 async fn action(
     State(ctx): State<Arc<Ctx>>,
     Caller(who): Caller,
-    Path((case_no, action)): Path<(String, String)>,
+    Path(case_no): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<Value>>,
+    JsonBody(body): JsonBody<Value>,
+    action: &'static str,
 ) -> Response {
-    let Some(Json(body)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            "the body must be a JSON object (Content-Type: application/json)",
-            Some("body"),
-        );
-    };
     if !matches!(who.role, Role::Department | Role::Operator) {
         return error(
             StatusCode::FORBIDDEN,
@@ -105,9 +115,9 @@ async fn action(
     };
     let Some(raw_dept) = raw_dept else {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "name the sending department in the X-Xf-Department header",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "required",
+            "name the sending department in the X-Xf-Department header or the body's department",
             Some("department"),
         );
     };
@@ -143,15 +153,18 @@ async fn action(
             Some("department"),
         );
     }
-    let answer = execute(
+    // The department named without a county is resolved from the case; execute_as checks the
+    // caller against the organ it resolves to.
+    let answer = execute_as(
         &ctx,
         ActionRequest {
             county,
             department,
-            action,
+            action: action.to_owned(),
             case_no: Some(case_no),
             body,
         },
+        &who,
         chrono::Utc::now(),
     )
     .await;
@@ -162,11 +175,14 @@ async fn action(
 /// State, assignments and actions of a case; never the text or the petitioner.
 async fn case_view(
     State(ctx): State<Arc<Ctx>>,
-    Caller(_who): Caller,
+    Caller(who): Caller,
     Path(case_no): Path<String>,
 ) -> Response {
     match view(&ctx, &case_no).await {
-        Ok(Some(v)) => Json(v).into_response(),
+        Ok(Some((v, home, assignments))) => match may_view(&who, &home, &assignments) {
+            Ok(()) => Json(v).into_response(),
+            Err(d) => error(StatusCode::FORBIDDEN, "forbidden", &d.to_string(), None),
+        },
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -185,7 +201,41 @@ async fn case_view(
     }
 }
 
-async fn view(ctx: &Ctx, case_no: &str) -> anyhow::Result<Option<Value>> {
+/// `access::view_case` for the case's home county and for each county it is assigned in, with
+/// the departments assigned there: a county sees the cases of its own and those it handles, a
+/// department only the cases it is or was assigned.
+fn may_view(
+    who: &Principal,
+    home: &CountyCode,
+    assignments: &[AssignmentRow],
+) -> Result<(), access::Denied> {
+    let mut counties = vec![home.clone()];
+    counties.extend(assignments.iter().map(|a| a.organ.county.clone()));
+    let mut refusal = access::Denied("the case is outside the caller's county");
+    for county in &counties {
+        let departments: Vec<String> = assignments
+            .iter()
+            .filter(|a| &a.organ.county == county)
+            .map(|a| a.organ.dept.clone())
+            .collect();
+        match access::view_case(
+            who,
+            access::CaseScope {
+                county,
+                departments: &departments,
+            },
+        ) {
+            Ok(()) => return Ok(()),
+            Err(d) => refusal = d,
+        }
+    }
+    Err(refusal)
+}
+
+/// The view, with what the access check needs: the home county and the assignments.
+type View = (Value, CountyCode, Vec<AssignmentRow>);
+
+async fn view(ctx: &Ctx, case_no: &str) -> anyhow::Result<Option<View>> {
     let mut conn = ctx.pool.acquire().await?;
     let row = sqlx::query(
         "select case_no, home_county, state, petition_type, confidential, lead_county,
@@ -218,7 +268,8 @@ async fn view(ctx: &Ctx, case_no: &str) -> anyhow::Result<Option<Value>> {
     })
     .collect::<anyhow::Result<Vec<_>>>()?;
     let decision: Option<Value> = r.try_get("decision")?;
-    Ok(Some(json!({
+    let home = CountyCode::parse(&r.try_get::<String, _>("home_county")?)?;
+    let v = json!({
         "case_no": r.try_get::<String, _>("case_no")?,
         "home_county": r.try_get::<String, _>("home_county")?,
         "state": r.try_get::<String, _>("state")?,
@@ -234,5 +285,6 @@ async fn view(ctx: &Ctx, case_no: &str) -> anyhow::Result<Option<Value>> {
         "assignments": assignments,
         "actions": actions,
         "updated_at": r.try_get::<chrono::DateTime<chrono::Utc>, _>("updated_at")?,
-    })))
+    });
+    Ok(Some((v, home, assignments)))
 }

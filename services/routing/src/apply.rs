@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{Adjustments, DeadlineKind, compute};
+use xinfang_domain::deadline_plan::acceptance_notice_exempt;
 use xinfang_domain::directory::OrganRef;
 use xinfang_domain::events::{
     self, AssignMode, Assigned, Contact, DeptAssignment, DeptRole, Diverted, Refused,
     RepeatDisposition, kind,
 };
 use xinfang_domain::lifecycle::{Command, LifecycleError, NotAcceptGround, apply_with};
+use xinfang_domain::confidential::{CONTACT_VIA_BUREAU, Identifiers, redact_text};
 use xinfang_domain::routing::{Decision, Route, discloses_petitioner};
 use xinfang_domain::seal;
 
@@ -62,7 +64,8 @@ pub async fn apply_decision(
 ) -> Result<Vec<EventRef>, ApplyError> {
     check_served(ctx, decision)?;
     let at = cst(now);
-    let policy = ctx.policy();
+    let snapshot = ctx.policy();
+    let policy = snapshot.get();
     let mut out = Vec::new();
     match decision {
         Decision::Route(r) => {
@@ -90,6 +93,7 @@ pub async fn apply_decision(
                 petition_type: row.facts.petition_type,
                 branch: row.lifecycle.branch.or(row.facts.branch),
                 assigned_at: now,
+                notice_exempt: notice_exempt(ctx, row, &r.lead),
             };
             out.push(
                 case_event(
@@ -116,6 +120,9 @@ pub async fn apply_decision(
                 organ: diverted.organ.to_string(),
                 guidance: diverted.guidance.clone(),
                 at: now,
+                after_acceptance: false,
+                department: None,
+                served_on: None,
             };
             out.push(
                 case_event(
@@ -142,6 +149,9 @@ pub async fn apply_decision(
                 organ: g.organ.to_string(),
                 guidance: g.guidance.clone(),
                 at: now,
+                after_acceptance: false,
+                department: None,
+                served_on: None,
             };
             out.push(
                 case_event(
@@ -163,10 +173,19 @@ pub async fn apply_decision(
                     },
                     kind::NOT_REACCEPTED,
                 ),
+                // Art 19 para 3 applies only while the earlier matter is within its time
+                // limit: with its due time known, the lifecycle guards it.
                 _ => (
                     Command::NotAccept {
-                        ground: NotAcceptGround::Other {
-                            reason: r.reason.clone(),
+                        ground: match r.earlier_due {
+                            Some(due) => NotAcceptGround::PendingElsewhere {
+                                earlier_case: r.repeat_of.clone(),
+                                earlier_due: cst(due),
+                                at,
+                            },
+                            None => NotAcceptGround::Other {
+                                reason: r.reason.clone(),
+                            },
                         },
                     },
                     kind::NOT_ACCEPTED,
@@ -229,6 +248,16 @@ async fn notify_route(
     Ok(out)
 }
 
+/// Art 23 para 4: 纪委监委 handling an accusation owes no acceptance notice (D3).
+fn notice_exempt(ctx: &Ctx, row: &CaseRow, lead: &OrganRef) -> bool {
+    acceptance_notice_exempt(
+        &ctx.directory,
+        &lead.dept,
+        row.facts.petition_type,
+        row.facts.accuses_official,
+    )
+}
+
 /// One department's share of an assignment.
 pub struct Target<'a> {
     pub organ: &'a OrganRef,
@@ -238,10 +267,6 @@ pub struct Target<'a> {
     pub confidential: bool,
     pub status: &'a str,
 }
-
-/// What a department other than 纪委监委 reads instead of a confidential petition's text.
-pub const WITHHELD_TEXT: &str =
-    "（检举控告件：原文及检举人信息依法保密，仅纪检监察机关可见；如需核实请联系信访局。）";
 
 /// Records the assignment and tells the department (`dept.<d>.assigned`). On confidential
 /// matters only 纪委监委 learns who the petitioner is (Art 30 para 3).
@@ -253,11 +278,12 @@ pub async fn send_to_department(
     now: DateTime<Utc>,
 ) -> anyhow::Result<EventRef> {
     store::upsert_assignment(conn, &row.case_no, t.organ, t.role, t.status, t.mode, now).await?;
-    let accept_by = if t.status == status::ASSIGNED {
+    // When the acceptance notice is due (D3); none from 纪委监委 on an accusation (Art 23 para 4).
+    let accept_by = if t.status == status::ASSIGNED && !notice_exempt(ctx, row, t.organ) {
         compute(
             DeadlineKind::D3,
             cst(now),
-            &ctx.calendar,
+            &ctx.calendar.current(),
             &ctx.rules,
             &Adjustments::default(),
         )
@@ -267,18 +293,19 @@ pub async fn send_to_department(
     } else {
         None
     };
-    let discloses = discloses_petitioner(t.confidential, t.organ, &ctx.directory);
+    let discloses = discloses_petitioner(t.confidential, t.organ, t.role, &ctx.directory);
     let petitioner = if discloses {
         open_contact(ctx, row)
     } else {
         None
     };
-    // An accuser often names themself in the text: on confidential matters a department
-    // other than 纪委监委 gets no text either, only the notice to contact the bureau.
-    let text = if t.confidential && !discloses {
-        WITHHELD_TEXT.to_owned()
-    } else {
+    // An accuser often names themself in the text: a department that may not learn who
+    // informed reads the text with every identifier masked, and is told to go through the
+    // bureau for contact.
+    let text = if discloses {
         row.text.clone()
+    } else {
+        redacted_text(ctx, row)
     };
     let data = DeptAssignment {
         case_no: row.case_no.clone(),
@@ -300,6 +327,25 @@ pub async fn send_to_department(
         &data,
     )
     .await
+}
+
+/// The text a department that may not learn the informant reads: intake's masked text, or
+/// (for events of an older intake) the text masked here with the contact routing holds;
+/// prefixed with the notice that contact goes through the bureau.
+pub fn redacted_text(ctx: &Ctx, row: &CaseRow) -> String {
+    let masked = match &row.text_redacted {
+        Some(t) => t.clone(),
+        None => {
+            let mut ids = Identifiers::default();
+            if let Some(c) = open_contact(ctx, row) {
+                ids.names.push(c.name);
+                ids.phones.extend(c.mobile);
+                ids.emails.extend(c.email);
+            }
+            redact_text(&row.text, &ids)
+        }
+    };
+    format!("（{CONTACT_VIA_BUREAU}）{masked}")
 }
 
 fn open_contact(ctx: &Ctx, row: &CaseRow) -> Option<Contact> {

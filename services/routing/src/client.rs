@@ -3,7 +3,8 @@
 //! The county streams bind `xf.<county>.>`, so JetStream also stores a command and answers
 //! the requester with a publish ack (`{"stream":..,"seq":..}`) that can beat routing's
 //! answer. This helper waits for routing's answer and skips such acks; plain
-//! `request()` would return whichever came first.
+//! `request()` would return whichever came first. Replies come only to the department's own
+//! inbox `_INBOX.<county>_<dept>.…`: routing drops a command asking for an answer elsewhere.
 
 use std::time::Duration;
 
@@ -24,14 +25,27 @@ fn is_stream_ack(v: &Value) -> bool {
     v.get("stream").is_some() && v.get("ok").is_none() && v.get("error").is_none()
 }
 
-/// Sends `body` on `subject` and returns routing's JSON answer.
+/// The reply inbox for a command on `subject` (`xf.<county>.cmd.<dept>.<action>`): under the
+/// department's own prefix `_INBOX.<county>_<dept>`, the only place routing answers.
+fn reply_inbox(subject: &str) -> Option<String> {
+    let parts: Vec<&str> = subject.split('.').collect();
+    let ["xf", county, "cmd", dept, _action] = parts.as_slice() else {
+        return None;
+    };
+    let prefix = xinfang_domain::subject::inbox_prefix(&format!("{county}_{dept}"));
+    Some(format!("{prefix}.{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// Sends `body` on `subject` (`xf.<county>.cmd.<dept>.<action>`) and returns routing's JSON
+/// answer, received on the department's own inbox.
 pub async fn request(
     nats: &async_nats::Client,
     subject: &str,
     body: &Value,
     timeout: Duration,
 ) -> Result<Value, RequestError> {
-    let inbox = nats.new_inbox();
+    let inbox = reply_inbox(subject)
+        .ok_or_else(|| RequestError::Nats(format!("not a department command subject: {subject}")))?;
     let mut sub = nats
         .subscribe(inbox.clone())
         .await

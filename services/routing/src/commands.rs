@@ -3,7 +3,9 @@
 //! The subject names the sender (its county and department — the server's permissions
 //! guarantee a department can only publish on its own); the body is the action's JSON with
 //! `case_no` and `request_id`. Subjects of other services (`cmd.intake.*`) and unknown
-//! actions are left alone, without a reply, for whoever else listens.
+//! actions are left alone, without a reply, for whoever else listens. A command whose reply
+//! subject is not under the department's own inbox (`_INBOX.<county>_<dept>.`) is dropped
+//! and logged: routing would otherwise publish wherever a department asked it to.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use xinfang_domain::county::CountyCode;
+use xinfang_domain::subject;
 
 use crate::actions::{ACTIONS, ActionRequest, execute};
 use crate::context::Ctx;
@@ -54,6 +57,22 @@ async fn handle(
         .and_then(|c| c.department(dept))
         .is_some();
     if !is_department || !ACTIONS.contains(action) {
+        return;
+    }
+    // The reply subject is the sender's choice: answer only into the department's own inbox,
+    // and do nothing for a request that asks for an answer anywhere else.
+    let inbox = subject::department_inbox(county, dept);
+    if let Some(reply) = &msg.reply
+        && !subject::is_reply_under(reply.as_str(), &inbox)
+    {
+        metrics::counter!("xf_command_reply_refused_total", "service" => "routing").increment(1);
+        tracing::warn!(
+            nats_user = %subject::department_user(county, dept),
+            action = %action,
+            expected_prefix = %inbox,
+            reply = %reply.as_str().chars().take(120).collect::<String>(),
+            "department command dropped: its reply subject is not the department's own inbox"
+        );
         return;
     }
     let answer = match serde_json::from_slice::<serde_json::Value>(&msg.payload) {

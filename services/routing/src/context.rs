@@ -7,18 +7,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::PgPool;
-use xinfang_domain::calendar::Calendar;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{CST, DeadlineRules};
 use xinfang_domain::directory::Directory;
-use xinfang_domain::lifecycle::Policy;
+use xinfang_domain::lifecycle::PolicySnapshot;
 use xinfang_domain::routing::RoutingPolicy;
 use xinfang_domain::seal::DataKey;
+use xinfang_platform::calendar::CalendarHandle;
 
 pub struct Ctx {
     pub pool: PgPool,
     pub directory: Arc<Directory>,
-    pub calendar: Calendar,
+    /// The process's holiday calendar (reloadable; take a snapshot per operation).
+    pub calendar: Arc<CalendarHandle>,
+    /// The deployment's one `[deadlines]` section.
     pub rules: DeadlineRules,
     pub routing: RoutingPolicy,
     /// `None` when `security.data_key` is not configured: departments then get no contact.
@@ -28,9 +30,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn policy(&self) -> Policy<'_> {
-        Policy {
-            calendar: &self.calendar,
+    /// The calendar as it stands now and the deadline rules, for the lifecycle guards:
+    /// `apply_with(case, cmd, &ctx.policy().get())`.
+    pub fn policy(&self) -> PolicySnapshot<'_> {
+        PolicySnapshot {
+            calendar: self.calendar.current(),
             rules: &self.rules,
         }
     }

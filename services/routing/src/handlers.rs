@@ -1,18 +1,25 @@
-//! The `case` consumer: `case.registered` and `case.reclassified` are routed; every other
-//! case event (including routing's own) is acknowledged and ignored.
+//! The `case` consumer: `case.registered` and `case.reclassified` are routed, and so is a
+//! clerk's decision on a repeat link (`case.refusal_confirmed`, `case.refusal_rejected`,
+//! `case.repeat_unlinked`, Decisions 7); every other case event (including routing's own) is
+//! acknowledged and ignored.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 use sqlx::PgConnection;
-use xinfang_domain::events::{Reclassified, Registered, kind};
-use xinfang_domain::lifecycle::{self, CaseState, Command, apply_with};
+use xinfang_domain::directory::OrganRef;
+use xinfang_domain::events::{
+    DeptWithdrawn, Reclassified, Registered, RepeatDecided, RepeatDisposition, Rerouted,
+    WithdrawnAccess, kind,
+};
+use xinfang_domain::lifecycle::{self, CaseState, Command, LifecycleError, apply_with};
 use xinfang_domain::petition::PetitionType;
-use xinfang_domain::routing::{RoutingFacts, decide};
+use xinfang_domain::routing::{RoutingFacts, decide, discloses_petitioner};
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::apply::{ApplyError, apply_decision};
+use crate::emit::{case_event, dept_event};
 use crate::context::{Ctx, cst};
 use crate::store::{self, ActionLog, CaseRow};
 
@@ -41,6 +48,12 @@ impl Handler for CaseEvents {
                         .data_as()
                         .map_err(|e| HandlerError::Reject(anyhow!("reclassified payload: {e}")))?;
                     on_reclassified(conn, &ctx, data, env.at).await
+                }
+                kind::REFUSAL_CONFIRMED | kind::REFUSAL_REJECTED | kind::REPEAT_UNLINKED => {
+                    let data: RepeatDecided = env.data_as().map_err(|e| {
+                        HandlerError::Reject(anyhow!("repeat decision payload: {e}"))
+                    })?;
+                    on_repeat_decided(conn, &ctx, data, env.at).await
                 }
                 _ => Ok(()),
             }
@@ -71,7 +84,7 @@ async fn on_registered(
         &Command::Register {
             at: cst(r.registered_at),
         },
-        &ctx.policy(),
+        &ctx.policy().get(),
     )
     .map_err(|e| HandlerError::Reject(anyhow!(e)))?
     .case;
@@ -84,6 +97,7 @@ async fn on_registered(
         facts: RoutingFacts::from_registered(&r),
         lifecycle: case,
         text: r.text,
+        text_redacted: r.redacted_text,
         contact: r.contact,
         lead: None,
         mode: None,
@@ -111,11 +125,50 @@ async fn on_reclassified(
             r.case_no
         )));
     };
+    let was_confidential = row.confidential();
+    let level_before = row.facts.accused_level;
     row.facts = row.facts.reclassified(&r);
+    // A diversion at intake that a clerk corrected (no unit ever accepted the matter): the
+    // bureau takes its disposition back and routes the matter again by the new classification
+    // — to a handling unit, or into the corrected legal channel.
+    if matches!(
+        row.lifecycle.state,
+        CaseState::GuidedElsewhere | CaseState::RoutedPoliticalLegal
+    ) {
+        let back = apply_with(&row.lifecycle, &Command::Reroute, &ctx.policy().get())
+            .map_err(|e| HandlerError::Reject(anyhow!(e)))?
+            .case;
+        let mut case = classify(&back, r.petition_type, r.branch, ctx)?;
+        case.confidential |= row.facts.is_confidential();
+        let reason = format!("diversion corrected by a clerk: {}", r.reason);
+        return reroute(conn, ctx, &mut row, case, was_confidential, &reason, at).await;
+    }
     row.lifecycle = classify(&row.lifecycle, r.petition_type, r.branch, ctx)?;
     row.lifecycle.confidential |= row.facts.is_confidential();
     if row.lifecycle.state == CaseState::Registered {
         return route(conn, ctx, &mut row, at).await;
+    }
+    // Now an accusation (Art 30 para 3): the units that have it may be the ones it accuses,
+    // and they were given the informant. Take it back and route it to the competent organ.
+    // Likewise when the accused's management level is recorded and another 纪委监委 has
+    // authority over it (Art 22 para 2): a county commission does not keep an accusation
+    // against the county's leaders.
+    let level_changed =
+        row.facts.accused_level.is_some() && row.facts.accused_level != level_before;
+    if ((!was_confidential && row.confidential()) || level_changed)
+        && let Ok(t) = apply_with(&row.lifecycle, &Command::Reroute, &ctx.policy().get())
+        && let Ok(decision) = decide(&row.facts, &ctx.directory, &ctx.routing)
+        && decision_lead(&decision) != row.lead.as_ref()
+    {
+        let reason = match row.facts.accused_level.filter(|_| level_changed) {
+            Some(level) => format!(
+                "accused cadre's level recorded as {}: the 纪委监委 with authority handles it (Art 22 para 2): {}",
+                level.as_str(),
+                r.reason
+            ),
+            None => format!("reclassified as {}: {}", r.petition_type.as_str(), r.reason),
+        };
+        return reroute(conn, ctx, &mut row, t.case, was_confidential, &reason, at).await;
     }
     // Already routed: the classification is recorded; re-routing goes through an objection.
     store::save_case(conn, &row, None)
@@ -142,6 +195,196 @@ async fn on_reclassified(
     Ok(())
 }
 
+/// A clerk's decision on the repeat link: a confirmed refusal is applied (and the petitioner
+/// told through `case.not_accepted` / `case.not_reaccepted`), a rejected or unlinked petition is
+/// routed as a petition of its own. A case routed already only records it.
+async fn on_repeat_decided(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    d: RepeatDecided,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), HandlerError> {
+    let Some(mut row) = store::lock_case(conn, &d.case_no)
+        .await
+        .map_err(HandlerError::Retry)?
+    else {
+        return Err(HandlerError::Retry(anyhow!(
+            "repeat decision before registered for {}",
+            d.case_no
+        )));
+    };
+    row.facts = row.facts.repeat_decided(&d);
+    let routable = row.lifecycle.state == CaseState::Registered;
+    let bureau = OrganRef::new(
+        row.home_county.clone(),
+        ctx.directory.roles.petition_bureau.clone(),
+    );
+    store::log_action(
+        conn,
+        &ActionLog {
+            case_no: &row.case_no,
+            organ: &bureau,
+            action: d.decision.event_kind(),
+            request_id: None,
+            done: true,
+            rule: Some("Decisions 7"),
+            event_id: None,
+            note: Some(if routable {
+                "a clerk's decision on the repeat link; the case is routed by it"
+            } else {
+                "a clerk's decision on the repeat link; recorded, the case is routed already"
+            }),
+        },
+    )
+    .await?;
+    if routable {
+        return route(conn, ctx, &mut row, at).await;
+    }
+    store::save_case(conn, &row, None)
+        .await
+        .map_err(HandlerError::Retry)
+}
+
+/// Art 19 para 3 refuses only while the earlier matter is within its time limit: when the
+/// lifecycle says that time has passed, the link becomes `related` and the higher organ handles
+/// the petition. True when it did (so the caller decides again).
+async fn lapse_refusal(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    earlier_due: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<bool, HandlerError> {
+    let Some(link) = row
+        .facts
+        .repeat
+        .as_mut()
+        .filter(|l| l.disposition == RepeatDisposition::NotAccepted)
+    else {
+        return Ok(false);
+    };
+    link.disposition = RepeatDisposition::Related;
+    link.proposed = false;
+    let note = format!(
+        "不予受理 not applied: the earlier matter {} passed its time limit ({}); handled here",
+        link.of,
+        earlier_due.to_rfc3339()
+    );
+    tracing::info!(case_no = %row.case_no, "Art 19 para 3 refusal lapsed: the earlier matter is out of time");
+    let bureau = OrganRef::new(
+        row.home_county.clone(),
+        ctx.directory.roles.petition_bureau.clone(),
+    );
+    store::log_action(
+        conn,
+        &ActionLog {
+            case_no: &row.case_no,
+            organ: &bureau,
+            action: "refusal_lapsed",
+            request_id: None,
+            done: true,
+            rule: Some("Art 19 para 3"),
+            event_id: None,
+            note: Some(&note),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+fn decision_lead(d: &xinfang_domain::routing::Decision) -> Option<&OrganRef> {
+    match d {
+        xinfang_domain::routing::Decision::Route(r) => Some(&r.lead),
+        _ => None,
+    }
+}
+
+/// Withdraws every unit's access (`dept.<d>.withdrawn`, assignment `withdrawn`, and on record
+/// what each had been given), publishes `case.rerouted`, and routes the case afresh.
+async fn reroute(
+    conn: &mut PgConnection,
+    ctx: &Ctx,
+    row: &mut CaseRow,
+    case: lifecycle::Case,
+    was_confidential: bool,
+    reason: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), HandlerError> {
+    let now = chrono::Utc::now().max(at);
+    let assignments = store::assignments(conn, &row.case_no)
+        .await
+        .map_err(HandlerError::Retry)?;
+    let mut withdrawn = Vec::new();
+    for a in assignments.iter().filter(|a| store::status::active(&a.status)) {
+        let had_identity =
+            discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory);
+        store::set_assignment_status(conn, &row.case_no, &a.organ, store::status::WITHDRAWN)
+            .await
+            .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
+        let ev = dept_event(
+            conn,
+            &a.organ,
+            kind::WITHDRAWN,
+            &row.case_no,
+            now,
+            &DeptWithdrawn {
+                case_no: row.case_no.clone(),
+                reason: "该信访事项已改由有权机关办理，请勿再处理并妥善处置已收材料。".into(),
+                at: now,
+            },
+        )
+        .await
+        .map_err(HandlerError::Retry)?;
+        let note = format!(
+            "access withdrawn; since {} it had {} and {}",
+            a.assigned_at.to_rfc3339(),
+            if had_identity { "the petitioner's identity" } else { "no identity" },
+            if had_identity { "the full text" } else { "the masked text" },
+        );
+        store::log_action(
+            conn,
+            &ActionLog {
+                case_no: &row.case_no,
+                organ: &a.organ,
+                action: "access_withdrawn",
+                request_id: None,
+                done: true,
+                rule: Some("Art 30 para 3"),
+                event_id: Some(ev.id),
+                note: Some(&note),
+            },
+        )
+        .await
+        .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
+        withdrawn.push(WithdrawnAccess {
+            county: a.organ.county.clone(),
+            department: a.organ.dept.clone(),
+            since: a.assigned_at,
+            had_identity,
+            had_full_text: had_identity,
+        });
+    }
+    row.lifecycle = case;
+    row.lead = None;
+    row.mode = None;
+    tracing::info!(case_no = %row.case_no, units = withdrawn.len(), "case taken back for re-routing");
+    case_event(
+        conn,
+        &row.home_county,
+        kind::REROUTED,
+        &row.case_no,
+        now,
+        &Rerouted {
+            case_no: row.case_no.clone(),
+            withdrawn,
+            reason: reason.to_owned(),
+            at: now,
+        },
+    )
+    .await
+    .map_err(HandlerError::Retry)?;
+    route(conn, ctx, row, at).await
+}
+
 /// Sets type and branch (the branch only for 申诉求决类, Art 31).
 fn classify(
     case: &lifecycle::Case,
@@ -156,7 +399,7 @@ fn classify(
             petition_type,
             branch,
         },
-        &ctx.policy(),
+        &ctx.policy().get(),
     )
     .map(|t| t.case)
     .map_err(|e| HandlerError::Reject(anyhow!(e)))
@@ -171,21 +414,32 @@ async fn route(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), HandlerError> {
     let now = chrono::Utc::now().max(at);
-    let decision = match decide(&row.facts, &ctx.directory, &ctx.routing) {
-        Ok(d) => d,
-        Err(e) => return hold(conn, row, e.to_string()).await,
-    };
-    match apply_decision(conn, ctx, row, &decision, now).await {
-        Ok(events) => {
-            metrics::counter!("xf_routing_decisions_total", "decision" => decision_name(&decision))
-                .increment(1);
-            tracing::info!(case_no = %row.case_no, decision = decision_name(&decision), events = events.len(), "case routed");
-            Ok(())
+    loop {
+        let decision = match decide(&row.facts, &ctx.directory, &ctx.routing) {
+            Ok(d) => d,
+            Err(e) => return hold(conn, row, e.to_string()).await,
+        };
+        match apply_decision(conn, ctx, row, &decision, now).await {
+            Ok(events) => {
+                metrics::counter!("xf_routing_decisions_total", "decision" => decision_name(&decision))
+                    .increment(1);
+                tracing::info!(case_no = %row.case_no, decision = decision_name(&decision), events = events.len(), "case routed");
+                return Ok(());
+            }
+            Err(ApplyError::Unserved(county)) => {
+                return hold(conn, row, ApplyError::Unserved(county).to_string()).await;
+            }
+            // The lifecycle refused nothing yet (it checks before any change): decide again
+            // with the link `related`, which cannot be refused a second time.
+            Err(ApplyError::Lifecycle(LifecycleError::EarlierMatterOutOfTime { earlier_due })) => {
+                if !lapse_refusal(conn, ctx, row, earlier_due).await? {
+                    return Err(apply_err(ApplyError::Lifecycle(
+                        LifecycleError::EarlierMatterOutOfTime { earlier_due },
+                    )));
+                }
+            }
+            Err(e) => return Err(apply_err(e)),
         }
-        Err(ApplyError::Unserved(county)) => {
-            hold(conn, row, ApplyError::Unserved(county).to_string()).await
-        }
-        Err(e) => Err(apply_err(e)),
     }
 }
 

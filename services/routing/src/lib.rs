@@ -10,6 +10,7 @@ pub mod directory;
 pub mod emit;
 pub mod handlers;
 pub mod nats_config;
+pub mod openapi;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -4,9 +4,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use xinfang_domain::calendar::Calendar;
-use xinfang_domain::deadline::DeadlineRules;
 use xinfang_domain::routing::RoutingPolicy;
 use xinfang_domain::seal::DataKey;
 use xinfang_domain::subject;
@@ -25,10 +22,6 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let p = &infra.settings.platform;
     let settings: RoutingSettings = infra.settings.section(NAME)?;
     let loaded = crate::directory::load(&p.paths.directory)?;
-    let calendar_raw = std::fs::read_to_string(&p.paths.calendar)
-        .with_context(|| format!("calendar {}", p.paths.calendar.display()))?;
-    let calendar = Calendar::from_toml_str(&calendar_raw)
-        .with_context(|| format!("calendar {}", p.paths.calendar.display()))?;
     let data_key = if p.security.data_key.is_empty() {
         tracing::warn!("security.data_key is not set: departments will get no petitioner contact");
         None
@@ -53,8 +46,9 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let ctx = Arc::new(Ctx {
         pool: host.pool.clone(),
         directory: Arc::new(loaded.directory),
-        calendar,
-        rules: DeadlineRules::default(),
+        // Loaded (and checked) when the process connected; reloadable on SIGHUP.
+        calendar: infra.calendar.clone(),
+        rules: p.deadlines.clone(),
         routing: RoutingPolicy {
             hold_for_triage: settings.hold_for_triage,
         },

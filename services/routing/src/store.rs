@@ -20,6 +20,8 @@ pub struct CaseRow {
     pub facts: RoutingFacts,
     pub lifecycle: lifecycle::Case,
     pub text: String,
+    /// The text with identifiers masked, from intake (older events carry none).
+    pub text_redacted: Option<String>,
     pub contact: Option<SealedContact>,
     pub lead: Option<OrganRef>,
     pub mode: Option<AssignMode>,
@@ -45,6 +47,14 @@ pub mod status {
     pub const TRANSFERRED: &str = "transferred";
     /// The objection was upheld: the department is off the case.
     pub const WITHDRAWN: &str = "withdrawn";
+    /// Diverted into a legal channel after acceptance (Art 31(2)–(4)).
+    pub const DIVERTED: &str = "diverted";
+    /// Completion report sent; the bureau checks it (Art 22 para 1(3)).
+    pub const REPORTED: &str = "reported";
+    /// The bureau's check failed: the department redoes the handling (退回重办).
+    pub const RETURNED: &str = "returned";
+    /// The bureau's check passed (办结).
+    pub const CLOSED: &str = "closed";
 
     /// Statuses in which the department is still on the case.
     pub fn active(s: &str) -> bool {
@@ -93,8 +103,8 @@ pub async fn case_exists(conn: &mut PgConnection, case_no: &str) -> sqlx::Result
 pub async fn insert_case(conn: &mut PgConnection, row: &CaseRow) -> anyhow::Result<()> {
     sqlx::query(
         "insert into cases (case_no, home_county, facts, lifecycle, state, petition_type,
-                            confidential, text, contact)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            confidential, text, contact, text_redacted)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&row.case_no)
     .bind(row.home_county.as_str())
@@ -105,6 +115,7 @@ pub async fn insert_case(conn: &mut PgConnection, row: &CaseRow) -> anyhow::Resu
     .bind(row.confidential())
     .bind(&row.text)
     .bind(row.contact.as_ref().map(|c| c.0.as_str()))
+    .bind(&row.text_redacted)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -143,8 +154,8 @@ pub async fn save_case(
 /// serialised.
 pub async fn lock_case(conn: &mut PgConnection, case_no: &str) -> anyhow::Result<Option<CaseRow>> {
     let row = sqlx::query(
-        "select case_no, home_county, facts, lifecycle, text, contact, lead_county,
-                lead_department, mode, held_reason
+        "select case_no, home_county, facts, lifecycle, text, text_redacted, contact,
+                lead_county, lead_department, mode, held_reason
          from cases where case_no = $1 for update",
     )
     .bind(case_no)
@@ -164,6 +175,7 @@ pub async fn lock_case(conn: &mut PgConnection, case_no: &str) -> anyhow::Result
         facts: serde_json::from_value(row.try_get("facts")?)?,
         lifecycle: serde_json::from_value(row.try_get("lifecycle")?)?,
         text: row.try_get("text")?,
+        text_redacted: row.try_get("text_redacted")?,
         contact: row
             .try_get::<Option<String>, _>("contact")?
             .map(SealedContact),
@@ -338,6 +350,92 @@ pub async fn store_request(
     .bind(case_no)
     .bind(status as i16)
     .bind(response)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A department's transfer request waiting for the bureau (Art 23 para 3).
+#[derive(Debug, Clone)]
+pub struct TransferRequestRow {
+    pub id: i64,
+    pub from: OrganRef,
+    pub to: OrganRef,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// The case's pending transfer request, if any (locked with the case by the caller).
+pub async fn pending_transfer(
+    conn: &mut PgConnection,
+    case_no: &str,
+) -> anyhow::Result<Option<TransferRequestRow>> {
+    let row = sqlx::query(
+        "select id, from_county, from_department, to_county, to_department, reason, requested_at
+         from transfer_requests where case_no = $1 and decision is null",
+    )
+    .bind(case_no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(TransferRequestRow {
+        id: r.try_get("id")?,
+        from: OrganRef::new(
+            CountyCode::parse(&r.try_get::<String, _>("from_county")?)?,
+            r.try_get::<String, _>("from_department")?,
+        ),
+        to: OrganRef::new(
+            CountyCode::parse(&r.try_get::<String, _>("to_county")?)?,
+            r.try_get::<String, _>("to_department")?,
+        ),
+        reason: r.try_get("reason")?,
+        requested_at: r.try_get("requested_at")?,
+    }))
+}
+
+pub async fn insert_transfer_request(
+    conn: &mut PgConnection,
+    case_no: &str,
+    from: &OrganRef,
+    to: &OrganRef,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into transfer_requests (case_no, from_county, from_department, to_county,
+                                        to_department, reason, requested_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_no)
+    .bind(from.county.as_str())
+    .bind(&from.dept)
+    .bind(to.county.as_str())
+    .bind(&to.dept)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn decide_transfer_request(
+    conn: &mut PgConnection,
+    id: i64,
+    approved: bool,
+    by: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update transfer_requests set decision = $2, decided_by = $3, decision_reason = $4,
+                decided_at = $5
+         where id = $1",
+    )
+    .bind(id)
+    .bind(if approved { "approved" } else { "rejected" })
+    .bind(by)
+    .bind(reason)
+    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1,14 +1,15 @@
 //! Department actions over NATS request/reply and HTTP: accept, object (and the bureau's
-//! decision), transfer, extend, mediate, reply — each checked against the sender's department
-//! and the state machine, each accepted one emitting its case event, and idempotent by
-//! `request_id`.
+//! decision), transfer (and the bureau's approval), extend, mediate, reply — each checked
+//! against the sender's department and the state machine, each accepted one emitting its case
+//! event, and idempotent by `request_id`.
 
 mod common;
 
 use common::{Harness, body, rid, today};
 use serde_json::{Value, json};
 use xinfang_domain::events::{
-    Accepted, Assigned, DeptAssignment, Extended, Mediated, ObjectionDecided, Replied, Transferred,
+    Accepted, Assigned, DeptAssignment, Extended, Mediated, ObjectionDecided, Replied,
+    TransferRejected, TransferRequested, Transferred,
 };
 use xinfang_domain::petition::OpinionOutcome;
 
@@ -298,8 +299,10 @@ async fn objection_rejected_means_accepted_and_late_objections_are_refused() {
     h.stop().await;
 }
 
+/// Art 23 para 3: a transfer between departments is a request; only the bureau's approval
+/// moves the matter, and a rejection leaves it with the requester.
 #[tokio::test]
-async fn transfer_hands_the_case_over_before_acceptance() {
+async fn transfer_waits_for_the_bureaus_approval_before_acceptance() {
     let h = Harness::start().await;
     let c = h.county();
     let mut r = h.accusation("sthjj", false);
@@ -316,18 +319,118 @@ async fn transfer_hands_the_case_over_before_acceptance() {
         )
         .await;
     assert_eq!(rule(&t), "unknown_department");
+    let request = |reason: &str| body(&case_no, json!({"to": "slj", "reason": reason}));
     let t = h
+        .command(&c, "sthjj", "transfer", request("涉及河道，属水利局"))
+        .await;
+    ok(&t);
+    assert_eq!(
+        t["state"], "forwarded",
+        "nothing moves before the bureau decides"
+    );
+    assert_eq!(t["event"]["type"], "transfer_requested");
+    let req: TransferRequested = h
+        .wait_events(&c, &format!("xf.{c}.case.transfer_requested"), &case_no, 1)
+        .await[0]
+        .1
+        .data_as()
+        .unwrap();
+    assert_eq!((req.from.as_str(), req.to.as_str()), ("sthjj", "slj"));
+    assert_eq!(req.to_organ, format!("{c}:slj"));
+    // While the bureau decides, the requester neither accepts nor asks again.
+    let a = h
         .command(
             &c,
             "sthjj",
-            "transfer",
+            "accept",
+            body(&case_no, json!({"accepted_on": today()})),
+        )
+        .await;
+    assert_eq!(rule(&a), "transfer_pending");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Art 23 para 3")
+    );
+    assert_eq!(
+        rule(
+            &h.command(&c, "sthjj", "transfer", request("再次申请"))
+                .await
+        ),
+        "transfer_pending"
+    );
+    // Only the bureau decides, with a reason either way.
+    let d = h
+        .command(
+            &c,
+            "sthjj",
+            "transfer_decision",
+            body(&case_no, json!({"decision": "approved", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(rule(&d), "petition_bureau_only");
+    let d = h
+        .command(
+            &c,
+            "xfj",
+            "transfer_decision",
+            body(&case_no, json!({"decision": "rejected"})),
+        )
+        .await;
+    assert_eq!(d["error"]["field"], "reason");
+    // Rejected: the matter stays with the requester, who may act again.
+    let d = h
+        .command(
+            &c,
+            "xfj",
+            "transfer_decision",
             body(
                 &case_no,
-                json!({"to": "slj", "reason": "涉及河道，属水利局"}),
+                json!({"decision": "rejected", "reason": "排污属生态环境局监管"}),
             ),
         )
         .await;
-    ok(&t);
+    ok(&d);
+    let rej: TransferRejected = h
+        .wait_events(&c, &format!("xf.{c}.case.transfer_rejected"), &case_no, 1)
+        .await[0]
+        .1
+        .data_as()
+        .unwrap();
+    assert_eq!(rej.reason, "排污属生态环境局监管");
+    assert_eq!(h.assignment(&case_no, "sthjj").await.unwrap().1, "assigned");
+    assert!(h.assignment(&case_no, "slj").await.is_none());
+    assert!(
+        h.events(&c, &format!("xf.{c}.case.transferred"), &case_no)
+            .await
+            .is_empty()
+    );
+    let no_request = h
+        .command(
+            &c,
+            "xfj",
+            "transfer_decision",
+            body(&case_no, json!({"decision": "approved", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(rule(&no_request), "no_transfer_request");
+    // Asked again and approved: now it moves.
+    ok(&h
+        .command(&c, "sthjj", "transfer", request("补充材料：河道管理范围内"))
+        .await);
+    let d = h
+        .command(
+            &c,
+            "xfj",
+            "transfer_decision",
+            body(
+                &case_no,
+                json!({"decision": "approved", "reason": "核实属水利局职责", "by": "信访局王科长"}),
+            ),
+        )
+        .await;
+    ok(&d);
     let tr: Transferred = h
         .wait_events(&c, &format!("xf.{c}.case.transferred"), &case_no, 1)
         .await[0]
@@ -335,6 +438,9 @@ async fn transfer_hands_the_case_over_before_acceptance() {
         .data_as()
         .unwrap();
     assert_eq!((tr.from.as_str(), tr.to.as_str()), ("sthjj", "slj"));
+    assert_eq!(tr.approved_by.as_deref(), Some("信访局王科长"));
+    assert_eq!(tr.approval_reason.as_deref(), Some("核实属水利局职责"));
+    assert_eq!(tr.reason, "补充材料：河道管理范围内");
     // The new department gets the matter, still without the accuser's identity.
     let d: DeptAssignment = h
         .wait_events(&c, &format!("xf.{c}.dept.slj.assigned"), &case_no, 1)
@@ -343,6 +449,14 @@ async fn transfer_hands_the_case_over_before_acceptance() {
         .data_as()
         .unwrap();
     assert_eq!(d.petitioner, None);
+    assert!(
+        d.accept_by.is_some(),
+        "its acceptance clock starts at the approval"
+    );
+    assert_eq!(
+        h.assignment(&case_no, "sthjj").await.unwrap().1,
+        "transferred"
+    );
     let r = h
         .command(
             &c,
@@ -381,6 +495,14 @@ async fn transfer_hands_the_case_over_before_acceptance() {
         .await;
     ok(&rep);
     assert_eq!(rep["state"], "replied");
+    let requests: i64 = sqlx::query_scalar(
+        "select count(*) from transfer_requests where case_no = $1 and decision is not null",
+    )
+    .bind(&case_no)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(requests, 2);
     h.stop().await;
 }
 
@@ -560,6 +682,7 @@ async fn assisting_departments_keep_their_own_status_and_may_not_lead() {
         by: "clerk".into(),
         reason: "two departments".into(),
         assisting: vec!["mzj".into()],
+        accused_level: None,
     };
     h.publish(xinfang_domain::events::kind::RECLASSIFIED, &r.case_no, &re)
         .await;

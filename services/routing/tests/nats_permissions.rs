@@ -36,7 +36,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_server(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
+/// Starts a nats-server with the configuration generated for `dir_toml` (blocking: also
+/// called from `TestEnv::start`'s synchronous configure hook).
+fn start_server_blocking(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
     let directory = Directory::from_toml_str(dir_toml).unwrap();
     let dir = std::env::temp_dir().join(format!("xf-nats-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(dir.join("js")).unwrap();
@@ -67,14 +69,21 @@ async fn start_server(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
         dir,
         url: format!("nats://127.0.0.1:{port}"),
     };
-    for _ in 0..100 {
+    for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return (server, cfg);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
     let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
     panic!("nats-server did not start: {log}");
+}
+
+async fn start_server(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
+    let toml = dir_toml.to_owned();
+    tokio::task::spawn_blocking(move || start_server_blocking(&toml))
+        .await
+        .unwrap()
 }
 
 type Events = Arc<Mutex<Vec<String>>>;
@@ -117,6 +126,8 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     let (server, cfg) = start_server(&raw).await;
     let rsj = OrganRef::parse("411282:rsj").unwrap();
     let (svc, _) = connect(&server.url, &cfg.services["routing"]).await;
+    // Observes everything (a routing user may not read case events any more).
+    let (ops, _) = connect(&server.url, &cfg.operator).await;
     let (dept, dept_events) = connect(&server.url, &cfg.departments[&rsj]).await;
 
     // Wrong password: refused.
@@ -133,6 +144,10 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     let mut own = dept.subscribe("xf.411282.dept.rsj.>").await.unwrap();
     let mut foreign = dept.subscribe("xf.411282.dept.zjj.>").await.unwrap();
     let mut other_county = dept.subscribe("xf.411203.dept.rsj.>").await.unwrap();
+    // Case events (a registration carries the sealed contact and the full text) and dead
+    // letters (copies of any event) are no department's to read.
+    let mut case_events = dept.subscribe("xf.411282.case.>").await.unwrap();
+    let mut dead_letters = dept.subscribe("xf.411282.dlq.>").await.unwrap();
     dept.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     svc.publish("xf.411282.dept.rsj.assigned", "for rsj".into())
@@ -144,8 +159,17 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     svc.publish("xf.411203.dept.rsj.assigned", "for 陕州区 rsj".into())
         .await
         .unwrap();
+    ops.publish("xf.411282.case.registered", "a registration".into())
+        .await
+        .unwrap();
+    ops.publish("xf.411282.dlq.routing_case", "a dead letter".into())
+        .await
+        .unwrap();
+    ops.flush().await.unwrap();
     svc.flush().await.unwrap();
     let got = next(&mut own, 2000).await.expect("own subject delivered");
+    assert!(next(&mut case_events, 300).await.is_none(), "read case events");
+    assert!(next(&mut dead_letters, 200).await.is_none(), "read dead letters");
     assert_eq!(&got.payload[..], b"for rsj");
     assert!(
         next(&mut foreign, 500).await.is_none(),
@@ -161,7 +185,7 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
             .iter()
             .filter(|e| e.contains("Permissions Violation for Subscription"))
             .count()
-            >= 2,
+            >= 4,
         "{violations:?}"
     );
 
@@ -171,7 +195,8 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
         .queue_subscribe("xf.411282.cmd.*.*", "routing".into())
         .await
         .unwrap();
-    let mut events_sub = svc.subscribe("xf.411282.case.>").await.unwrap();
+    let mut events_sub = ops.subscribe("xf.411282.case.>").await.unwrap();
+    ops.flush().await.unwrap();
     svc.flush().await.unwrap();
     let responder = {
         let svc = svc.clone();
@@ -234,4 +259,164 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     svc.flush().await.unwrap();
     assert!(next(&mut snoop, 300).await.is_none());
     drop(server);
+}
+
+/// The probe's three reply-subject injections against the real routing service, logged in as
+/// `svc_routing` on a server with the generated permissions: nothing lands on the subjects
+/// named as replies and the county stream keeps every message. No service user can purge or
+/// delete a stream.
+#[tokio::test]
+async fn reply_subject_injection_lands_nowhere() {
+    use xinfang_platform::config::{Loaded, Secret};
+    use xinfang_platform::host::Infra;
+    use xinfang_platform::testing::TestEnv;
+
+    let mut slot: Option<(Server, nats_config::NatsConfig)> = None;
+    let env = TestEnv::start(
+        |p| {
+            let dir_toml = std::fs::read_to_string(&p.paths.directory).unwrap();
+            let (server, cfg) = start_server_blocking(&dir_toml);
+            p.nats.url = server.url.clone();
+            p.nats.user = Some(cfg.operator.user.clone());
+            p.nats.password = Some(Secret::new(cfg.operator.password.clone()));
+            slot = Some((server, cfg));
+        },
+        "[routing]\noperator = \"tester\"\n",
+    )
+    .await
+    .expect("local Postgres and Redis must be running");
+    let (server, cfg) = slot.expect("server started");
+    let county = env.county.clone();
+    let stream_name = xinfang_domain::subject::stream_name(&county);
+
+    // Routing as it runs in production: its own user, least privilege.
+    let mut platform = env.infra.settings.platform.clone();
+    let svc = &cfg.services["routing"];
+    platform.nats.user = Some(svc.user.clone());
+    platform.nats.password = Some(Secret::new(svc.password.clone()));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let loaded = Loaded::from_parts(platform, "[routing]\noperator = \"tester\"\n").unwrap();
+    let infra = match Infra::connect(loaded, "routing-under-test", shutdown.clone()).await {
+        Ok(i) => i,
+        Err(e) => panic!(
+            "routing connects with its own user: {e:#}\n{}",
+            std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
+        ),
+    };
+    let _routing = xinfang_routing::service::start(infra.clone())
+        .await
+        .expect("routing starts with least privilege");
+
+    // Some events in the county stream, and watchers on the subjects the probe targeted.
+    let ops = &env.infra.nats;
+    let mut zjj_feed = ops
+        .subscribe(format!("xf.{county}.dept.zjj.>"))
+        .await
+        .unwrap();
+    let mut case_events = ops.subscribe(format!("xf.{county}.case.>")).await.unwrap();
+    ops.flush().await.unwrap();
+    for i in 0..3 {
+        env.js()
+            .publish(
+                format!("xf.{county}.deadline.warning"),
+                format!("{{\"n\":{i}}}").into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut stream = env.js().get_stream(&stream_name).await.unwrap();
+    let before = stream.info().await.unwrap().state.messages;
+    assert_eq!(before, 3);
+
+    let rsj = OrganRef::parse(&format!("{county}:rsj")).unwrap();
+    let (dept, _) = connect(&server.url, &cfg.departments[&rsj]).await;
+    let body = serde_json::json!({"case_no": format!("XF-{county}-2026-000001"),
+        "request_id": uuid::Uuid::new_v4().to_string(), "accepted_on": "2026-12-04"});
+    let payload = serde_json::to_vec(&body).unwrap();
+    for reply in [
+        format!("xf.{county}.dept.zjj.assigned"),
+        format!("xf.{county}.case.accepted"),
+        format!("$JS.API.STREAM.PURGE.{stream_name}"),
+    ] {
+        dept.publish_with_reply(
+            format!("xf.{county}.cmd.rsj.accept"),
+            reply,
+            payload.clone().into(),
+        )
+            .await
+            .unwrap();
+    }
+    dept.flush().await.unwrap();
+    // Routing is alive and answers the department's own inbox (a request handled after the
+    // injections: the server delivers one connection's messages in order).
+    let answer = xinfang_routing::client::request(
+        &dept,
+        &format!("xf.{county}.cmd.rsj.accept"),
+        &body,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("routing answers into the department's inbox");
+    assert!(answer.get("error").is_some(), "unknown case: {answer}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(
+        next(&mut zjj_feed, 300).await.is_none(),
+        "a reply landed on another department's feed"
+    );
+    assert!(
+        next(&mut case_events, 300).await.is_none(),
+        "a reply landed on the case event subjects"
+    );
+    let after = stream.info().await.unwrap().state.messages;
+    assert_eq!(after, before, "the county stream lost or gained messages");
+
+    // No service user, nor the all-in-one's, can purge or delete the stream or a consumer.
+    let consumers: Vec<String> = {
+        use futures::TryStreamExt;
+        stream.consumer_names().try_collect().await.unwrap()
+    };
+    assert!(!consumers.is_empty(), "routing created its consumers");
+    for (name, c) in &cfg.services {
+        let (client, events) = connect(&server.url, c).await;
+        for api in [
+            format!("$JS.API.STREAM.PURGE.{stream_name}"),
+            format!("$JS.API.STREAM.DELETE.{stream_name}"),
+            format!("$JS.API.CONSUMER.DELETE.{stream_name}.{}", consumers[0]),
+        ] {
+            let answered = js_api_succeeds(&client, &api).await;
+            assert!(!answered, "{name} may call {api}");
+        }
+        let seen = events.lock().unwrap().clone();
+        assert!(
+            seen.iter()
+                .filter(|e| e.contains("Permissions Violation for Publish"))
+                .count()
+                >= 3,
+            "{name}: {seen:?}"
+        );
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, before);
+
+    shutdown.cancel();
+    infra.drain(Duration::from_secs(10)).await;
+    env.stop().await;
+    drop(server);
+}
+
+/// Calls a JetStream API subject and says whether the server carried it out.
+async fn js_api_succeeds(client: &async_nats::Client, api: &str) -> bool {
+    match tokio::time::timeout(
+        Duration::from_millis(800),
+        client.request(api.to_owned(), "".into()),
+    )
+    .await
+    {
+        Ok(Ok(m)) => serde_json::from_slice::<serde_json::Value>(&m.payload)
+            .map(|v| v["success"] == true)
+            .unwrap_or(false),
+        _ => false,
+    }
 }

@@ -113,8 +113,11 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
             .is_empty()
     );
 
-    // An accusation handled by another department: no petitioner at all, in any field.
-    let r2 = h.accusation("sthjj", false);
+    // An accusation handled by another department: no petitioner at all, in any field, and
+    // the informant's name and number masked inside the text it still gets to act on (an
+    // older event without intake's masked text is masked by routing itself).
+    let mut r2 = h.accusation("sthjj", false);
+    r2.text = format!("我是{NAME}，电话{MOBILE}。举报某化工厂夜间从暗管偷排废水，请为我保密。");
     h.register(&r2).await;
     let msgs = h
         .wait_events(&c, &filter(&c, "dept.sthjj.assigned"), &r2.case_no, 1)
@@ -123,6 +126,7 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
     assert_eq!(d.petitioner, None);
     let raw = serde_json::to_string(&msgs[0].1).unwrap();
     assert!(!raw.contains(NAME) && !raw.contains(MOBILE), "{raw}");
+    assert!(d.text.contains("暗管偷排废水"), "{}", d.text);
 
     // A multi-department accusation (a clerk adds 组织部, Art 30 para 2): only jwjw gets the
     // identity.
@@ -141,6 +145,7 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
         by: "clerk".into(),
         reason: "cadre matter: notify the organisation department".into(),
         assisting: vec!["zzb".into()],
+        accused_level: None,
     };
     h.publish(events::kind::RECLASSIFIED, &r3.case_no, &re)
         .await;
@@ -158,8 +163,10 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
     assert_eq!(zzd.role, DeptRole::Assisting);
     assert_eq!(zzd.petitioner, None);
     assert!(!serde_json::to_string(&zz[0].1).unwrap().contains(MOBILE));
-    // The accuser may name themself in the text: only 纪委监委 reads it.
-    assert_eq!(zzd.text, xinfang_routing::apply::WITHHELD_TEXT);
+    // The accuser may name themself in the text: only the lead 纪委监委 reads it whole; the
+    // assisting unit reads it with identifiers masked and is sent to the bureau for contact.
+    assert!(zzd.text.contains("信访局"), "{}", zzd.text);
+    assert!(!zzd.text.contains(NAME) && !zzd.text.contains(MOBILE), "{}", zzd.text);
     assert_ne!(jw.text, zzd.text);
     h.stop().await;
 }
@@ -273,12 +280,31 @@ async fn art31_2_to_4_are_diverted_naming_channel_and_organ_and_no_department_is
     h.stop().await;
 }
 
+/// Decisions 7: a refusal the similarity proposes is held — nothing published — until a
+/// clerk confirms it; then it is applied by the rule that applies (`case.not_reaccepted`,
+/// `case.not_accepted`, which notify turns into the petitioner's notice).
 #[tokio::test]
-async fn repeats_are_refused_by_the_rule_that_applies() {
+async fn repeats_are_refused_by_the_rule_that_applies_once_a_clerk_confirms() {
     let h = Harness::start().await;
     let c = h.county();
+    let only_registered = async |case_no: &str| {
+        h.events(&c, &format!("xf.{c}.>"), case_no)
+            .await
+            .iter()
+            .all(|(s, _)| s.ends_with(".registered"))
+    };
+
     let r = h.repeat(RepeatDisposition::NotReaccepted);
     h.register(&r).await;
+    let held = h.wait_held(&r.case_no).await;
+    assert!(held.contains("awaiting a clerk's confirmation"), "{held}");
+    h.wait_state(&r.case_no, "registered").await;
+    assert!(
+        only_registered(&r.case_no).await,
+        "nothing before the clerk"
+    );
+    h.decide_repeat(&r, events::RepeatDecision::Confirm, None)
+        .await;
     let f: Refused = h
         .wait_events(&c, &filter(&c, "case.not_reaccepted"), &r.case_no, 1)
         .await[0]
@@ -288,8 +314,18 @@ async fn repeats_are_refused_by_the_rule_that_applies() {
     assert_eq!(f.rule, "Art 36 para 3");
     h.wait_state(&r.case_no, "not_reaccepted").await;
 
+    // Art 19 para 3 with the earlier matter's due time known: the lifecycle's guard applies
+    // (PendingElsewhere), the earlier case recorded.
     let r = h.repeat(RepeatDisposition::NotAccepted);
     h.register(&r).await;
+    h.wait_held(&r.case_no).await;
+    assert!(
+        only_registered(&r.case_no).await,
+        "nothing before the clerk"
+    );
+    let due = chrono::Utc::now() + chrono::TimeDelta::days(20);
+    h.decide_repeat(&r, events::RepeatDecision::Confirm, Some(due))
+        .await;
     let f: Refused = h
         .wait_events(&c, &filter(&c, "case.not_accepted"), &r.case_no, 1)
         .await[0]
@@ -299,16 +335,106 @@ async fn repeats_are_refused_by_the_rule_that_applies() {
     assert_eq!(f.rule, "Art 19 para 3");
     assert!(f.where_to_go.is_some());
     h.wait_state(&r.case_no, "not_accepted").await;
+    let repeat_of: Option<String> =
+        sqlx::query_scalar("select lifecycle->>'repeat_of' from cases where case_no = $1")
+            .bind(&r.case_no)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(repeat_of, r.repeat.as_ref().map(|l| l.of.clone()));
 
     // Merged into an open case: nothing is sent anywhere.
     let r = h.repeat(RepeatDisposition::Merged);
     h.register(&r).await;
     h.wait_state(&r.case_no, "registered").await;
+    h.wait_held(&r.case_no).await;
+    assert!(only_registered(&r.case_no).await);
+    h.stop().await;
+}
+
+/// Art 19 para 3 "在规定期限内": a confirmation that reaches routing after the earlier matter's
+/// time limit is not applied; the petition is routed here instead, and the action log says why.
+#[tokio::test]
+async fn an_art19_refusal_past_the_earlier_time_limit_is_routed_instead() {
+    let h = Harness::start().await;
+    let c = h.county();
+    let r = h.repeat(RepeatDisposition::NotAccepted);
+    h.register(&r).await;
+    h.wait_held(&r.case_no).await;
+    let overdue = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    h.decide_repeat(&r, events::RepeatDecision::Confirm, Some(overdue))
+        .await;
+    h.wait_events(&c, &filter(&c, "case.assigned"), &r.case_no, 1)
+        .await;
+    h.wait_state(&r.case_no, "forwarded").await;
     assert!(
-        h.events(&c, &format!("xf.{c}.>"), &r.case_no)
+        h.events(&c, &filter(&c, "case.not_accepted"), &r.case_no)
             .await
-            .iter()
-            .all(|(s, _)| s.ends_with(".registered"))
+            .is_empty()
+    );
+    let lapsed: i64 = sqlx::query_scalar(
+        "select count(*) from actions where case_no = $1 and action = 'refusal_lapsed'",
+    )
+    .bind(&r.case_no)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(lapsed, 1);
+    h.stop().await;
+}
+
+/// A clerk's rejection or unlinking routes the petition as one of its own; a repeat of a
+/// finished matter (`related`) is routed at once, never held.
+#[tokio::test]
+async fn rejected_unlinked_and_related_repeats_are_routed() {
+    let h = Harness::start().await;
+    let c = h.county();
+    let r = h.repeat(RepeatDisposition::NotReaccepted);
+    h.register(&r).await;
+    h.wait_held(&r.case_no).await;
+    h.decide_repeat(&r, events::RepeatDecision::Reject, None)
+        .await;
+    h.wait_events(&c, &filter(&c, "case.assigned"), &r.case_no, 1)
+        .await;
+
+    let r = h.repeat(RepeatDisposition::Merged);
+    h.register(&r).await;
+    h.wait_held(&r.case_no).await;
+    h.decide_repeat(&r, events::RepeatDecision::Unlink, None)
+        .await;
+    h.wait_events(&c, &filter(&c, "case.assigned"), &r.case_no, 1)
+        .await;
+    let facts: serde_json::Value = sqlx::query_scalar("select facts from cases where case_no = $1")
+        .bind(&r.case_no)
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert!(facts["repeat"].is_null(), "{facts}");
+
+    let r = h.repeat(RepeatDisposition::Related);
+    h.register(&r).await;
+    h.wait_events(&c, &filter(&c, "case.assigned"), &r.case_no, 1)
+        .await;
+    // A decision arriving for a case routed already is recorded, nothing more.
+    h.decide_repeat(&r, events::RepeatDecision::Unlink, None)
+        .await;
+    h.env
+        .wait_for("the late decision recorded", 10, async || {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from actions where case_no = $1 and action = 'repeat_unlinked'",
+            )
+            .bind(&r.case_no)
+            .fetch_one(h.pool())
+            .await
+            .unwrap()
+                == 1
+        })
+        .await;
+    assert_eq!(
+        h.events(&c, &filter(&c, "case.assigned"), &r.case_no)
+            .await
+            .len(),
+        1
     );
     h.stop().await;
 }
@@ -377,6 +503,7 @@ async fn triage_waits_for_the_clerk_and_an_unknown_department_is_held_not_lost()
         by: "clerk".into(),
         reason: "touches land and relief".into(),
         assisting: vec!["zrzyj".into(), "mzj".into()],
+        accused_level: None,
     };
     h.publish(events::kind::RECLASSIFIED, &r.case_no, &re).await;
     let a: Assigned = h
@@ -438,5 +565,70 @@ async fn a_case_registered_twice_is_routed_once() {
             .len(),
         1
     );
+    h.stop().await;
+}
+
+/// A case routed as an ordinary grievance and then reclassified by a clerk as an accusation
+/// against an official: the unit that had it (perhaps the accused's own) loses it, what it had
+/// been given is on record, and 纪委监委 gets the case with the informant.
+#[tokio::test]
+async fn reclassification_into_an_accusation_takes_the_case_back_and_reroutes_it() {
+    let h = Harness::start().await;
+    let c = h.county();
+    let mut r = h.registered("zjj");
+    r.text = format!("我是{NAME}，电话{MOBILE}。住建局某科长收受开发商好处，质量问题不管。");
+    h.register(&r).await;
+    h.wait_events(&c, &filter(&c, "dept.zjj.assigned"), &r.case_no, 1)
+        .await;
+    let re = Reclassified {
+        case_no: r.case_no.clone(),
+        petition_type: PetitionType::Accusation,
+        branch: None,
+        diversion: None,
+        department: "jwjw".into(),
+        county: c.clone(),
+        accuses_official: true,
+        by: "clerk".into(),
+        reason: "举报干部受贿".into(),
+        assisting: vec![],
+        accused_level: None,
+    };
+    h.publish(events::kind::RECLASSIFIED, &r.case_no, &re).await;
+    let withdrawn = h
+        .wait_events(&c, &filter(&c, "dept.zjj.withdrawn"), &r.case_no, 1)
+        .await;
+    let w: events::DeptWithdrawn = withdrawn[0].1.data_as().unwrap();
+    assert_eq!(w.case_no, r.case_no);
+    let rerouted: events::Rerouted = h
+        .wait_events(&c, &filter(&c, "case.rerouted"), &r.case_no, 1)
+        .await[0]
+        .1
+        .data_as()
+        .unwrap();
+    assert_eq!(rerouted.withdrawn.len(), 1);
+    assert_eq!(rerouted.withdrawn[0].department, "zjj");
+    assert!(rerouted.withdrawn[0].had_identity && rerouted.withdrawn[0].had_full_text);
+    let jw: DeptAssignment = h
+        .wait_events(&c, &filter(&c, "dept.jwjw.assigned"), &r.case_no, 1)
+        .await[0]
+        .1
+        .data_as()
+        .unwrap();
+    assert_eq!(jw.petitioner.map(|p| p.name), Some(NAME.to_owned()));
+    assert_eq!(
+        h.assignment(&r.case_no, "zjj").await.map(|a| a.1).as_deref(),
+        Some("withdrawn")
+    );
+    let logged: Option<String> = sqlx::query_scalar(
+        "select note from actions where case_no = $1 and department = 'zjj'
+           and action = 'access_withdrawn'",
+    )
+    .bind(&r.case_no)
+    .fetch_optional(h.pool())
+    .await
+    .unwrap()
+    .flatten();
+    let logged = logged.expect("what zjj had seen is on record");
+    assert!(logged.contains("identity"), "{logged}");
     h.stop().await;
 }

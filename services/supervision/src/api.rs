@@ -4,25 +4,31 @@
 //! - `POST /v1/supervisions/{id}/response` records the department's answer.
 //! - `GET /v1/deadlines?case_no=` lists a case's clocks.
 //! - `GET /v1/stats?county=&dept=&from=&to=` the KPIs ([`crate::stats`]).
-//! - `GET /v1/openapi.json` describes the above.
+//! - `GET /openapi.json` describes the above (also at `/v1/openapi.json`, its old place).
+//!
+//! Reading a case's clocks and 督办 records follows `access::view_case`: its county, and for a
+//! department only the cases it handles.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{FromRef, Path, Query, State};
+use std::sync::OnceLock;
+
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgPool;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use xinfang_domain::access::{self, Principal, Role};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::validation::ValidationError;
 use xinfang_platform::auth::{Auth, Caller};
+use xinfang_platform::http_json::{ApiQuery, JsonBody};
+use xinfang_platform::route_table::{Access, RouteTable, Verb};
 
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -60,39 +66,81 @@ fn forbid(d: access::Denied) -> ApiError {
     ApiError::Forbidden(d.to_string())
 }
 
-/// Reading a case's deadlines and 督办 records: anyone whose scope covers its county.
-fn may_read(who: &Principal, county: &CountyCode) -> Result<(), ApiError> {
-    if access::covers(&who.scope, county) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "the case is outside the caller's county".into(),
-        ))
-    }
+/// Reading a case's deadlines and 督办 records: `access::view_case` with the case's county (from
+/// its number) and the departments supervision knows handle it (its clocks, its 督办, its lead
+/// unit once assigned).
+async fn may_read(pool: &PgPool, who: &Principal, case: &str) -> Result<(), ApiError> {
+    let county = case
+        .split('-')
+        .nth(1)
+        .and_then(|c| CountyCode::parse(c).ok())
+        .ok_or(ApiError::NotFound("case"))?;
+    let departments: Vec<String> = sqlx::query_scalar(
+        "select department from deadlines where case_no = $1 and department is not null
+         union select department from supervisions where case_no = $1
+         union select department from cases
+               where case_no = $1 and department is not null and assigned_at is not null",
+    )
+    .bind(case)
+    .fetch_all(pool)
+    .await?;
+    access::view_case(
+        who,
+        access::CaseScope {
+            county: &county,
+            departments: &departments,
+        },
+    )
+    .map_err(forbid)
+}
+
+/// Every route, with who it lets in (the access tests walk this table).
+pub fn routes() -> RouteTable<ApiState> {
+    RouteTable::new()
+        .route(Verb::Post, "/v1/supervisions", Access::Staff, issue)
+        .route(
+            Verb::Get,
+            "/v1/supervisions",
+            Access::Staff,
+            list_supervisions,
+        )
+        .route(
+            Verb::Post,
+            "/v1/supervisions/{id}/response",
+            Access::Staff,
+            respond,
+        )
+        .route(Verb::Get, "/v1/deadlines", Access::Staff, list_deadlines)
+        .route(Verb::Get, "/v1/stats", Access::Staff, get_stats)
+        .route(Verb::Get, "/openapi.json", Access::Open, openapi)
+        // Where the document was first served; kept for existing clients.
+        .route(Verb::Get, "/v1/openapi.json", Access::Open, openapi)
 }
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/supervisions", post(issue).get(list_supervisions))
-        .route("/v1/supervisions/{id}/response", post(respond))
-        .route("/v1/deadlines", get(list_deadlines))
-        .route("/v1/stats", get(get_stats))
-        .route("/v1/openapi.json", get(openapi))
-        .with_state(state)
+    routes().with_state(state)
 }
 
 /// `POST /v1/supervisions` body. Every field is checked and errors name it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct IssueRequest {
+    #[schema(value_type = String, required = true, max_length = 64, pattern = "^[A-Za-z0-9-]+$",
+        example = "XF-411282-2026-000001")]
     pub case_no: Option<String>,
     /// Optional: taken from the case number (`XF-<county>-...`) when absent.
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{6}$")]
     pub county: Option<String>,
+    #[schema(value_type = String, required = true, example = "rsj")]
     pub department: Option<String>,
     /// written_notice | summons | on_site | joint
+    #[schema(value_type = String, required = true, example = "written_notice")]
     pub form: Option<String>,
+    #[schema(value_type = String, required = true, max_length = 64)]
     pub issuer: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub note: Option<String>,
-    /// RFC 3339 time the department must answer by.
+    /// RFC 3339 time the department must answer by: in the future, within a year.
+    #[schema(value_type = String, format = DateTime, required = true)]
     pub respond_by: Option<String>,
 }
 
@@ -225,19 +273,15 @@ impl IssueRequest {
     }
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        // serde's message names the position and expected type, never the value.
-        ApiError::BadJson(e.to_string())
-    })
-}
-
+#[utoipa::path(post, path = "/v1/supervisions", tag = "supervision",
+    summary = "Issue a 督办 (written_notice, summons, on_site, joint); its response deadline is tracked",
+    request_body = IssueRequest,
+    responses((status = 201, description = "The 督办 record", body = Object)))]
 async fn issue(
     State(s): State<ApiState>,
     Caller(who): Caller,
-    body: Bytes,
+    JsonBody(req): JsonBody<IssueRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: IssueRequest = parse_body(&body)?;
     let county = match req.county.as_deref().map(CountyCode::parse) {
         Some(Ok(c)) => c,
         _ => county_of(req.case_no.as_deref(), &who),
@@ -260,34 +304,49 @@ async fn issue(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CaseQuery {
+    /// The case: `XF-<county>-<yyyy>-<seq>`.
+    #[param(required = true, value_type = String, max_length = 64, pattern = "^[A-Za-z0-9-]+$")]
     case_no: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/supervisions", tag = "supervision", summary = "督办 records of a case",
+    params(CaseQuery),
+    responses((status = 200, description = "{supervisions: [...]}, newest first", body = Object),
+        (status = 404, description = "The case number names no county")))]
 async fn list_supervisions(
     State(s): State<ApiState>,
     Caller(who): Caller,
-    Query(q): Query<CaseQuery>,
+    ApiQuery(q): ApiQuery<CaseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let case = required("case_no", &q.case_no)?;
     case_no(case)?;
-    may_read(&who, &county_of(Some(case), &who))?;
+    may_read(&s.pool, &who, case).await?;
     Ok(Json(
         json!({"supervisions": supervise::for_case(&s.pool, case).await?}),
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 struct RespondRequest {
+    /// The department's answer.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 2000)]
     response: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/supervisions/{id}/response", tag = "supervision",
+    summary = "Record the department's response; closes the response deadline",
+    params(("id" = String, Path, format = Uuid, description = "The 督办's id")),
+    request_body = RespondRequest,
+    responses((status = 200, description = "{id, responded: true}", body = Object),
+        (status = 404, description = "No such 督办")))]
 async fn respond(
     State(s): State<ApiState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(req): JsonBody<RespondRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     // The supervised department answers; supervisors and operators may record it for them.
     if !matches!(
@@ -300,9 +359,21 @@ async fn respond(
     }
     let id = Uuid::parse_str(&id)
         .map_err(|_| ValidationError::new("id", "uuid", "must be a supervision id (UUID)"))?;
-    let req: RespondRequest = parse_body(&body)?;
     let response = required("response", &req.response)?;
     plain_text("response", response, 2000)?;
+    // The supervised department itself, or a supervisor of its county.
+    let target: Option<(String, String)> =
+        sqlx::query_as("select county, department from supervisions where id = $1")
+            .bind(id)
+            .fetch_optional(&s.pool)
+            .await?;
+    let (county, department) = target.ok_or(ApiError::NotFound("supervision"))?;
+    let county = CountyCode::parse(&county).map_err(|e| ApiError::Internal(e.into()))?;
+    match who.role {
+        Role::Department => access::act_as_department(&who, &county, &department),
+        _ => access::supervise(&who, &county),
+    }
+    .map_err(forbid)?;
     let mut tx = s.pool.begin().await?;
     if !supervise::respond(&mut tx, id, response, s.clock.now()).await? {
         return Err(ApiError::NotFound("supervision"));
@@ -311,23 +382,36 @@ async fn respond(
     Ok(Json(json!({"id": id, "responded": true})))
 }
 
+#[utoipa::path(get, path = "/v1/deadlines", tag = "deadlines", summary = "Deadlines of a case",
+    params(CaseQuery),
+    responses((status = 200, description = "{deadlines: [...]}", body = Object),
+        (status = 404, description = "The case number names no county")))]
 async fn list_deadlines(
     State(s): State<ApiState>,
     Caller(who): Caller,
-    Query(q): Query<CaseQuery>,
+    ApiQuery(q): ApiQuery<CaseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let case = required("case_no", &q.case_no)?;
     case_no(case)?;
-    may_read(&who, &county_of(Some(case), &who))?;
+    may_read(&s.pool, &who, case).await?;
     Ok(Json(
         json!({"deadlines": store::for_case(&s.pool, case).await?}),
     ))
 }
 
+#[utoipa::path(get, path = "/v1/stats", tag = "stats",
+    summary = "KPIs (domain.md §11) per county, department and period",
+    params(
+        ("county" = Option<String>, Query, pattern = "^[0-9]{6}$", description = "A served county; all by default"),
+        ("dept" = Option<String>, Query, description = "A department code; all by default"),
+        ("from" = Option<String>, Query, format = Date, description = "First day of the period"),
+        ("to" = Option<String>, Query, format = Date, description = "Last day of the period"),
+    ),
+    responses((status = 200, description = "The KPI report", body = Object)))]
 async fn get_stats(
     State(s): State<ApiState>,
     Caller(who): Caller,
-    Query(q): Query<StatsQuery>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let county = q
         .county
@@ -349,57 +433,22 @@ async fn get_stats(
     Ok(Json(k))
 }
 
-async fn openapi() -> impl IntoResponse {
-    let err = json!({"$ref": "#/components/schemas/Error"});
-    Json(json!({
-        "openapi": "3.0.3",
-        "info": {"title": "xinfang supervision", "version": env!("CARGO_PKG_VERSION")},
-        "paths": {
-            "/v1/supervisions": {
-                "post": {
-                    "summary": "Issue a 督办 (written_notice, summons, on_site, joint); its response deadline is tracked",
-                    "requestBody": {"content": {"application/json": {"schema": {
-                        "type": "object",
-                        "required": ["case_no", "department", "form", "issuer", "respond_by"],
-                        "properties": {
-                            "case_no": {"type": "string"}, "county": {"type": "string"},
-                            "department": {"type": "string"},
-                            "form": {"type": "string", "enum": FORMS},
-                            "issuer": {"type": "string", "maxLength": 64},
-                            "note": {"type": "string", "maxLength": 2000},
-                            "respond_by": {"type": "string", "format": "date-time"}
-                        }}}}},
-                    "responses": {"201": {"description": "created"}, "400": {"content": {"application/json": {"schema": err}}},
-                                  "422": {"content": {"application/json": {"schema": err}}}}
-                },
-                "get": {"summary": "督办 records of a case",
-                        "parameters": [{"name": "case_no", "in": "query", "required": true, "schema": {"type": "string"}}],
-                        "responses": {"200": {"description": "ok"}}}
-            },
-            "/v1/supervisions/{id}/response": {
-                "post": {"summary": "Record the department's response; closes the response deadline",
-                         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-                         "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["response"],
-                             "properties": {"response": {"type": "string", "maxLength": 2000}}}}}},
-                         "responses": {"200": {"description": "ok"}, "404": {"content": {"application/json": {"schema": err}}}}}
-            },
-            "/v1/deadlines": {
-                "get": {"summary": "Deadlines of a case",
-                        "parameters": [{"name": "case_no", "in": "query", "required": true, "schema": {"type": "string"}}],
-                        "responses": {"200": {"description": "ok"}}}
-            },
-            "/v1/stats": {
-                "get": {"summary": "KPIs (domain.md §11) per county, department and period",
-                        "parameters": [
-                            {"name": "county", "in": "query", "schema": {"type": "string"}},
-                            {"name": "dept", "in": "query", "schema": {"type": "string"}},
-                            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
-                            {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}],
-                        "responses": {"200": {"description": "ok"}, "422": {"content": {"application/json": {"schema": err}}}}}
-            }
-        },
-        "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}}}
-    }))
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "xinfang supervision API",
+        description = "督办 (supervision) of departments, the deadlines of a case and the KPIs."
+    ),
+    paths(issue, list_supervisions, respond, list_deadlines, get_stats)
+)]
+struct ApiDoc;
+
+/// The document, completed with the platform's statuses and error schema.
+pub fn openapi_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| xinfang_platform::api_doc::complete(&ApiDoc::openapi(), routes().routes()))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document().clone())
 }

@@ -208,7 +208,10 @@ async fn measure(
     };
     let rules = Arc::new(Rules {
         settings,
-        calendar: Calendar::embedded(),
+        deadlines: Default::default(),
+        calendar: Arc::new(xinfang_platform::calendar::CalendarHandle::fixed(
+            Calendar::embedded(),
+        )),
     });
     let clock = Clock::system();
     let shutdown = CancellationToken::new();
@@ -256,6 +259,7 @@ async fn measure(
                         trigger_at: start,
                         due_at: due,
                         warn_at: None,
+                        provisional: false,
                     }
                 })
                 .collect();

@@ -11,8 +11,6 @@ use xinfang_domain::validation::ValidationError;
 pub enum ApiError {
     #[error("{0}")]
     Invalid(#[from] ValidationError),
-    #[error("request body is not valid JSON: {0}")]
-    BadJson(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// An access rule refused the caller.
@@ -34,10 +32,6 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(v) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": {"code": v.rule, "message": v.message, "field": v.field}}),
-            ),
-            ApiError::BadJson(m) => (
-                StatusCode::BAD_REQUEST,
-                json!({"error": {"code": "malformed_json", "message": m}}),
             ),
             ApiError::Forbidden(m) => (
                 StatusCode::FORBIDDEN,

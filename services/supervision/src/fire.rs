@@ -208,7 +208,7 @@ impl Engine {
         let rows: Vec<DeadlineRow> = sqlx::query_as(
             "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
                     warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
-                    trace
+                    provisional, trace
              from deadlines where id = any($1) order by id for update skip locked",
         )
         .bind(ids)
@@ -325,6 +325,7 @@ impl Engine {
             department: row.department.clone(),
             due: row.due_at,
             at: now,
+            provisional: row.provisional,
         };
         let env = Envelope::with_id(
             firing_event_id(row.id, phase, due_ms, "deadline"),

@@ -8,24 +8,28 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
-use xinfang_domain::calendar::Calendar;
 use xinfang_domain::deadline::{
-    Adjustments, CST, DeadlineKind, compute, compute_handling, evaluation_closes, warning_time,
+    Adjustments, CST, DeadlineKind, DeadlineRules, compute, compute_handling, evaluation_window,
+    warning_time,
 };
 use xinfang_domain::deadline_plan::{
     Family, Responsible, Start, Step, Tracked, plan, review_steps_for, start_of_day,
 };
 use xinfang_domain::events::ReviewEvent;
+use xinfang_platform::calendar::CalendarHandle;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::projection;
 use crate::settings::SupervisionSettings;
 use crate::store::{self, NewDeadline};
 
-/// What handlers and the fire loop share: settings and the calendar.
+/// What handlers and the fire loop share: settings, the deadline rules and the calendar.
 pub struct Rules {
     pub settings: SupervisionSettings,
-    pub calendar: Calendar,
+    /// The deployment's one `[deadlines]` section.
+    pub deadlines: DeadlineRules,
+    /// The process's holiday calendar; each computation takes the version current then.
+    pub calendar: Arc<CalendarHandle>,
 }
 
 impl Rules {
@@ -151,23 +155,24 @@ impl DeadlineHandler {
         s: Start,
     ) -> Result<bool, HandlerError> {
         let r = &self.rules;
-        let rules = &r.settings.deadlines;
+        let rules = &r.deadlines;
+        let calendar = r.calendar.current();
         let none = Adjustments::default();
-        let (code, due) = match s.tracked {
+        let (code, due, provisional) = match s.tracked {
             Tracked::Statutory(DeadlineKind::D5) => {
                 let (t, b) = projection::type_and_branch(conn, case_no).await?;
                 let d =
-                    compute_handling(s.trigger, t, b, &r.calendar, rules, &none).map_err(reject)?;
-                (d.kind.code(), d.due)
+                    compute_handling(s.trigger, t, b, &calendar, rules, &none).map_err(reject)?;
+                (d.kind.code(), d.due, d.is_provisional())
             }
             Tracked::Statutory(k) => {
-                let d = compute(k, s.trigger, &r.calendar, rules, &none).map_err(reject)?;
-                (d.kind.code(), d.due)
+                let d = compute(k, s.trigger, &calendar, rules, &none).map_err(reject)?;
+                (d.kind.code(), d.due, d.is_provisional())
             }
-            Tracked::Evaluation => (
-                Tracked::EVALUATION,
-                Some(evaluation_closes(s.trigger, rules).map_err(reject)?),
-            ),
+            Tracked::Evaluation => {
+                let w = evaluation_window(s.trigger, &calendar, rules).map_err(reject)?;
+                (Tracked::EVALUATION, Some(w.closes), !w.calendar_complete)
+            }
             // Response deadlines are started by 督办 records, never by a fact.
             Tracked::SupervisionResponse => return Ok(false),
         };
@@ -198,6 +203,7 @@ impl DeadlineHandler {
             trigger_at: trigger,
             due_at: due,
             warn_at: r.warn_at(s.tracked, trigger, due),
+            provisional,
         };
         store::insert_batch(conn, &[row], false).await?;
         Ok(true)
@@ -228,8 +234,8 @@ impl DeadlineHandler {
             trigger,
             t,
             b,
-            &self.rules.calendar,
-            &self.rules.settings.deadlines,
+            &self.rules.calendar.current(),
+            &self.rules.deadlines,
             &adj,
         )
         .map_err(reject)?;
@@ -246,6 +252,7 @@ impl DeadlineHandler {
             due_at,
             warn,
             i32::try_from(days).ok(),
+            due.is_provisional(),
         )
         .await?;
         projection::set_due(conn, case_no, "D6", Some(due_at)).await?;
@@ -291,26 +298,37 @@ impl DeadlineHandler {
                     trigger,
                     t,
                     b,
-                    &rules.calendar,
-                    &rules.settings.deadlines,
+                    &rules.calendar.current(),
+                    &rules.deadlines,
                     &adj,
                 );
                 let due = match due {
-                    Ok(d) => d.due.map(|at| (d.kind, utc(at))),
+                    Ok(d) => d.due.map(|at| (d.kind, utc(at), d.is_provisional())),
                     // Extended, and the new type or branch has no handling deadline to extend.
                     Err(_) => None,
                 };
-                let Some((kind, due_at)) = due else {
+                let Some((kind, due_at, provisional)) = due else {
                     store::cancel_open(conn, case_no, &row.kind, at, "reclassified").await?;
                     projection::set_due(conn, case_no, "D5", None).await?;
                     return Ok(true);
                 };
-                if due_at == row.due_at {
+                if due_at == row.due_at && kind.code() == row.kind {
+                    if provisional != row.provisional {
+                        store::set_provisional(conn, row.id, provisional).await?;
+                    }
                     return Ok(false);
                 }
                 let warn = rules.warn_at(Tracked::Statutory(kind), row.trigger_at, due_at);
-                store::reschedule(conn, row.id, kind.code(), due_at, warn, row.extension_days)
-                    .await?;
+                store::reschedule(
+                    conn,
+                    row.id,
+                    kind.code(),
+                    due_at,
+                    warn,
+                    row.extension_days,
+                    provisional,
+                )
+                .await?;
                 projection::set_due(conn, case_no, kind.code(), Some(due_at)).await?;
                 Ok(true)
             }
@@ -363,8 +381,8 @@ impl DeadlineHandler {
         let d = compute(
             DeadlineKind::D10,
             row.trigger_at.with_timezone(&CST),
-            &self.rules.calendar,
-            &self.rules.settings.deadlines,
+            &self.rules.calendar.current(),
+            &self.rules.deadlines,
             &adj,
         )
         .map_err(reject)?;
@@ -378,7 +396,16 @@ impl DeadlineHandler {
         );
         let secs = (end - started).num_milliseconds() as f64 / 1000.0;
         let pauses = serde_json::to_value(&intervals).map_err(reject)?;
-        store::resume(conn, row.id, &pauses, secs, due_at, warn).await?;
+        store::resume(
+            conn,
+            row.id,
+            &pauses,
+            secs,
+            due_at,
+            warn,
+            d.is_provisional(),
+        )
+        .await?;
         Ok(true)
     }
 }

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod ids;
 pub mod indexer;
 pub mod projection;
+pub mod recalendar;
 pub mod service;
 pub mod settings;
 pub mod stats;

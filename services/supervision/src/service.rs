@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::fire::{Engine, FireStats};
 use crate::handlers::{DeadlineHandler, Rules};
 use crate::indexer::Indexer;
-use crate::settings::{SupervisionSettings, load_calendar};
+use crate::settings::SupervisionSettings;
 use crate::timers::TimerIndex;
 
 pub const NAME: &str = "supervision";
@@ -46,9 +46,18 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
 pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervision> {
     let settings: SupervisionSettings = infra.settings.section(NAME)?;
     settings.validate()?;
-    let calendar = load_calendar(&infra.settings.platform.paths.calendar);
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
-    let rules = Arc::new(Rules { settings, calendar });
+    let rules = Arc::new(Rules {
+        settings,
+        deadlines: infra.settings.platform.deadlines.clone(),
+        calendar: infra.calendar.clone(),
+    });
+    // Deadlines computed past the calendar's end are recomputed whenever it grows.
+    infra.tracker.spawn(crate::recalendar::run(
+        host.pool.clone(),
+        rules.clone(),
+        infra.shutdown.clone(),
+    ));
     let counties = infra.counties();
     for county in &counties {
         for (name, family) in [("case", Family::Case), ("review", Family::Review)] {

@@ -1,12 +1,11 @@
-//! The `[supervision]` configuration section and the calendar it counts working days with.
+//! The `[supervision]` configuration section. Deadline rules are the deployment's one
+//! `[deadlines]` section (`PlatformSettings::deadlines`); the holiday calendar is the
+//! process's (`Infra::calendar`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::TimeDelta;
 use serde::Deserialize;
-use xinfang_domain::calendar::Calendar;
-use xinfang_domain::deadline::DeadlineRules;
 use xinfang_domain::deadline_plan::Tracked;
 
 /// ```toml
@@ -14,9 +13,6 @@ use xinfang_domain::deadline_plan::Tracked;
 /// warning_lead_hours = 72            # warn 3 days before every deadline
 /// [supervision.warning_lead_hours_by_kind]
 /// D4 = 24                            # ...but only 1 day before the 5-working-day D4
-/// [supervision.deadlines]            # xinfang_domain::deadline::DeadlineRules (Decisions 1–3, 5)
-/// [supervision.deadlines.handling_by_type]
-/// suggestion = "none"
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,8 +21,9 @@ pub struct SupervisionSettings {
     pub warning_lead_hours: u32,
     /// Per-kind overrides (`D1`..`D10`, `eval`, `supervision`).
     pub warning_lead_hours_by_kind: BTreeMap<String, u32>,
-    /// Deadline rules: day counting, roll-over, handling days per type/branch, evaluation window.
-    pub deadlines: DeadlineRules,
+    /// Moved to the one `[deadlines]` section; still named here so an old configuration fails
+    /// start-up saying where the rules went instead of "unknown field".
+    pub deadlines: Option<serde::de::IgnoredAny>,
     /// Department code of the 信访部门 itself: D1 is its duty.
     pub bureau_department: String,
     /// Issuer recorded on automatic 督办 (overdue escalation).
@@ -54,7 +51,7 @@ impl Default for SupervisionSettings {
         Self {
             warning_lead_hours: 72,
             warning_lead_hours_by_kind: BTreeMap::new(),
-            deadlines: DeadlineRules::default(),
+            deadlines: None,
             bureau_department: "xfj".into(),
             escalation_issuer: "system".into(),
             escalation_response_days: 5,
@@ -72,6 +69,11 @@ impl Default for SupervisionSettings {
 impl SupervisionSettings {
     /// Checks what serde cannot; errors name the key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.deadlines.is_some() {
+            anyhow::bail!(
+                "supervision.deadlines: deadline rules moved to the [deadlines] section, which every service reads; move the keys there"
+            );
+        }
         for key in self.warning_lead_hours_by_kind.keys() {
             key.parse::<Tracked>().map_err(|e| {
                 anyhow::anyhow!("supervision.warning_lead_hours_by_kind.{key}: {e}")
@@ -101,23 +103,6 @@ impl SupervisionSettings {
     }
 }
 
-/// The deployment's calendar file, or the embedded one (with a warning) when it cannot be read.
-pub fn load_calendar(path: &Path) -> Calendar {
-    match std::fs::read_to_string(path) {
-        Ok(raw) => match Calendar::from_toml_str(&raw) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "calendar invalid; using the embedded calendar");
-                Calendar::embedded()
-            }
-        },
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "calendar unreadable; using the embedded calendar");
-            Calendar::embedded()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,8 +127,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_calendar_falls_back_to_the_embedded_one() {
-        let c = load_calendar(Path::new("/nonexistent/holidays.toml"));
-        assert_eq!(c, Calendar::embedded());
+    fn the_old_deadlines_subsection_fails_naming_the_new_one() {
+        let s: SupervisionSettings =
+            serde_json::from_str(r#"{"deadlines": {"kinds": {"D7": {"roll_over": false}}}}"#)
+                .unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("supervision.deadlines") && err.contains("[deadlines]"),
+            "{err}"
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct NewDeadline {
     pub trigger_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub warn_at: Option<DateTime<Utc>>,
+    /// The due time depends on a year the holiday calendar does not cover yet.
+    pub provisional: bool,
 }
 
 impl NewDeadline {
@@ -56,6 +58,10 @@ pub struct DeadlineRow {
     pub pauses: serde_json::Value,
     pub extension_days: Option<i32>,
     pub generation: i32,
+    /// The due time depends on a year the holiday calendar does not cover yet (Monday–Friday
+    /// assumed); recomputed when the calendar is reloaded with that year.
+    #[sqlx(default)]
+    pub provisional: bool,
     /// Trace context pairs of the fact that started it (read by the fire loop only).
     #[sqlx(default)]
     #[serde(skip)]
@@ -81,6 +87,7 @@ pub async fn insert_batch(
     let mut trigger_at = Vec::with_capacity(rows.len());
     let mut due_at = Vec::with_capacity(rows.len());
     let mut warn_at = Vec::with_capacity(rows.len());
+    let mut provisional = Vec::with_capacity(rows.len());
     for r in rows {
         id.push(r.id);
         case_no.push(r.case_no.as_str());
@@ -91,14 +98,15 @@ pub async fn insert_batch(
         trigger_at.push(r.trigger_at);
         due_at.push(r.due_at);
         warn_at.push(r.warn_at);
+        provisional.push(r.provisional);
     }
     // The current span is the fact's (a consumer's or a request's): what fires continues it.
     let trace = serde_json::to_value(xinfang_platform::trace_context::current_as_pairs())
         .unwrap_or_else(|_| serde_json::json!([]));
     let done = sqlx::query(
-        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, indexed, trace)
-         select *, $10, $11 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, provisional, indexed, trace)
+         select *, $11, $12 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bool[])
          on conflict do nothing",
     )
     .bind(&id)
@@ -110,6 +118,7 @@ pub async fn insert_batch(
     .bind(&trigger_at)
     .bind(&due_at)
     .bind(&warn_at)
+    .bind(&provisional)
     .bind(indexed)
     .bind(trace)
     .execute(&mut *conn)
@@ -195,7 +204,8 @@ pub async fn latest_for_update(
     let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
     sqlx::query_as::<_, DeadlineRow>(
         "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
-                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional
          from deadlines where case_no = $1 and kind = any($2) and ref = ''
          order by created_at desc, id desc limit 1 for update",
     )
@@ -213,9 +223,11 @@ pub async fn reschedule(
     due_at: DateTime<Utc>,
     warn_at: Option<DateTime<Utc>>,
     extension_days: Option<i32>,
+    provisional: bool,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update deadlines set kind = $2, due_at = $3, warn_at = $4, extension_days = $5,
+                provisional = $6,
                 warned_at = null, state = 'pending', paused_at = null, generation = generation + 1,
                 indexed = false, updated_at = now()
          where id = $1",
@@ -225,8 +237,45 @@ pub async fn reschedule(
     .bind(due_at)
     .bind(warn_at)
     .bind(extension_days)
+    .bind(provisional)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Open clocks marked provisional, oldest first, locked (others skip them): what a calendar
+/// reload may settle.
+pub async fn provisional_open(
+    conn: &mut PgConnection,
+    limit: i64,
+    after: Option<Uuid>,
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    sqlx::query_as::<_, DeadlineRow>(
+        "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional
+         from deadlines
+         where provisional and state in ('pending', 'paused') and ($2::uuid is null or id > $2)
+         order by id limit $1 for update skip locked",
+    )
+    .bind(limit)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Records that a clock's due time no longer depends on a missing calendar year (or still
+/// does), without moving it.
+pub async fn set_provisional(
+    conn: &mut PgConnection,
+    id: Uuid,
+    provisional: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("update deadlines set provisional = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(provisional)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -251,9 +300,10 @@ pub async fn resume(
     paused_secs: f64,
     due_at: DateTime<Utc>,
     warn_at: Option<DateTime<Utc>>,
+    provisional: bool,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update deadlines set state = 'pending', paused_at = null, pauses = $2,
+        "update deadlines set state = 'pending', paused_at = null, pauses = $2, provisional = $6,
                 paused_total = paused_total + make_interval(secs => $3),
                 due_at = $4, warn_at = $5, warned_at = case when $5 is null or warned_at < $5 then null else warned_at end,
                 generation = generation + 1, indexed = false, updated_at = now()
@@ -264,6 +314,7 @@ pub async fn resume(
     .bind(paused_secs)
     .bind(due_at)
     .bind(warn_at)
+    .bind(provisional)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -273,7 +324,8 @@ pub async fn resume(
 pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<DeadlineRow>> {
     sqlx::query_as::<_, DeadlineRow>(
         "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
-                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional
          from deadlines where case_no = $1 order by created_at, id",
     )
     .bind(case_no)

@@ -126,6 +126,8 @@ pub async fn record(
             trigger_at: s.at,
             due_at: s.respond_by,
             warn_at: rules.warn_at(Tracked::SupervisionResponse, s.at, s.respond_by),
+            // A 督办 sets its own time; no calendar is consulted.
+            provisional: false,
         });
         let payload = Supervised {
             case_no: s.case_no.clone(),

@@ -1,5 +1,7 @@
 //! Supervision's HTTP API with bearer tokens: 督办 and KPIs are for supervisors in scope.
 
+mod common;
+
 use serde_json::json;
 use xinfang_domain::access::Role;
 use xinfang_domain::county::CountyCode;
@@ -69,5 +71,135 @@ async fn supervision_and_kpis_refuse_callers_without_the_role_or_scope() {
     assert_eq!(stats(&clerk).await.unwrap().status().as_u16(), 403);
     assert_eq!(stats(&outsider).await.unwrap().status().as_u16(), 403);
     assert_eq!(stats(&supervisor).await.unwrap().status().as_u16(), 200);
+    env.stop().await;
+}
+
+/// Issue #12: every staff route (the route table) refuses an operator of another county, the
+/// same department code there and another department of the county, answers 401 without a
+/// token and lets the county's operator through. The known gaps: a case's clocks and 督办
+/// records were shown to any department of the county, and any department token could answer
+/// any 督办.
+#[tokio::test]
+async fn every_route_refuses_other_counties_and_other_departments() {
+    use xinfang_platform::route_probe::{self, Probe, ProbeRequest};
+    use xinfang_platform::route_table::{self, Verb};
+
+    let env = TestEnv::start(|p| p.security.auth_required = true, common::TEST_TOML)
+        .await
+        .unwrap();
+    let started = xinfang_supervision::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let store = started.host.auth.store().expect("auth on").clone();
+    let county = env.county.clone();
+    let neighbour = CountyCode::parse(&format!("{}02", &county.as_str()[..4])).unwrap();
+    let token = async |role: Role, scope: &CountyCode, dept: Option<&str>| {
+        store
+            .create(role, scope, dept, "probe")
+            .await
+            .unwrap()
+            .token
+    };
+    let operator = token(Role::Operator, &county, None).await;
+    let outsiders = [
+        (
+            "an operator of another county",
+            token(Role::Operator, &neighbour, None).await,
+        ),
+        (
+            "the same department of another county",
+            token(Role::Department, &neighbour, Some("rsj")).await,
+        ),
+        (
+            "another department of the county",
+            token(Role::Department, &county, Some("zjj")).await,
+        ),
+    ];
+    // A case of the county assigned to rsj, and a 督办 of it.
+    let case_no = format!("XF-{county}-2026-000001");
+    let now = chrono::Utc::now();
+    env.publish_case(
+        &county,
+        "registered",
+        &case_no,
+        &common::registered(&case_no, &county, now, "rsj", false),
+    )
+    .await;
+    env.publish_case(
+        &county,
+        "assigned",
+        &case_no,
+        &common::assigned(&case_no, "rsj", now),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", started.http);
+    let respond_by = (now + chrono::Duration::days(7)).to_rfc3339();
+    let issue = json!({
+        "case_no": case_no, "department": "rsj", "form": "written_notice",
+        "issuer": "sup-1", "note": "请于七日内报告办理进展", "respond_by": respond_by,
+    });
+    let r = http
+        .post(format!("{base}/v1/supervisions"))
+        .bearer_auth(&operator)
+        .json(&issue)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut routes = xinfang_supervision::api::routes().routes().to_vec();
+    routes.extend(route_table::platform_routes());
+    route_probe::assert_open_routes(
+        &routes,
+        &[
+            "GET /healthz",
+            "GET /readyz",
+            "GET /metrics",
+            "GET /openapi.json",
+            "GET /v1/openapi.json",
+        ],
+    );
+    let probe = Probe::new(&base).param("id", &id);
+    route_probe::assert_staff_routes_guarded(
+        &probe,
+        &routes,
+        |r| {
+            let mut req = ProbeRequest {
+                insider: operator.clone(),
+                ..Default::default()
+            };
+            match (r.verb, r.path.as_str()) {
+                (Verb::Post, "/v1/supervisions") => req.body = Some(issue.clone()),
+                (Verb::Post, "/v1/supervisions/{id}/response") => {
+                    req.body = Some(json!({"response": "已于本周内办结并答复信访人"}))
+                }
+                (Verb::Get, "/v1/supervisions" | "/v1/deadlines") => {
+                    req.query = Some(format!("case_no={case_no}"))
+                }
+                (Verb::Get, "/v1/stats") => req.query = Some(format!("county={county}&dept=rsj")),
+                _ => {}
+            }
+            req
+        },
+        &outsiders,
+    )
+    .await;
+    let doc: serde_json::Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        xinfang_platform::api_doc::mismatches(&doc, &routes),
+        Vec::<String>::new()
+    );
     env.stop().await;
 }

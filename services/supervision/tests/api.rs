@@ -79,7 +79,7 @@ async fn supervisors_issue_supervision_by_http_and_its_response_deadline_is_trac
         .unwrap();
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"]["code"], "malformed_json");
+    assert_eq!(e["error"]["code"], "syntax");
 
     // A valid 督办: the record, the events and a tracked response deadline.
     let r = client()
@@ -235,6 +235,9 @@ async fn kpis_follow_the_practice_definitions() {
             organ: "法院".into(),
             guidance: "依法起诉".into(),
             at: day(3),
+            after_acceptance: false,
+            department: None,
+            served_on: None,
         },
     )
     .await;

@@ -13,10 +13,8 @@ use xinfang_domain::petition::{Art31Branch, Rating};
 #[tokio::test]
 async fn a_reclassification_moves_starts_or_stops_the_running_handling_deadline() {
     // 31(5) matters get 30 days here, 31(1) ones none (their own procedure's limits apply).
-    let h = Harness::start(
-        "[supervision.deadlines.handling_by_branch]\n\"31_1\" = \"none\"\n\"31_5\" = 30\n",
-    )
-    .await;
+    let h = Harness::start("[deadlines.handling_by_branch]\n\"31_1\" = \"none\"\n\"31_5\" = 30\n")
+        .await;
     let c = h.county();
     let case = h.case_no(1);
     let t0 = Utc::now();
@@ -274,7 +272,11 @@ async fn the_case_countys_copy_of_a_review_at_the_city_keeps_only_the_petitioner
 
 #[tokio::test]
 async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
-    let h = Harness::start("").await;
+    // D10 without roll-over, so the hearing days show one for one whatever today's weekday.
+    let h = Harness::start("[deadlines.kinds.D10]\nroll_over = false\n").await;
+    let d10_rules = DeadlineRules::default()
+        .with_roll_over(DeadlineKind::D10, false)
+        .unwrap();
     let c = h.county();
     let case = h.case_no(2);
     let t0 = Utc::now();
@@ -322,7 +324,15 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     .await;
     let d10 = h.wait_state(&case, "D10", "pending").await;
     h.wait_state(&case, "D9", "cancelled").await;
-    assert_eq!(d10.due_at, end_of_day_after(tr, 30));
+    let plain = compute(
+        DeadlineKind::D10,
+        tr.fixed_offset(),
+        &Calendar::embedded(),
+        &d10_rules,
+        &Adjustments::default(),
+    )
+    .unwrap();
+    assert_eq!(d10.due_at, plain.due.unwrap());
 
     // A hearing from day 5 to day 7 (three China-time days touched) pauses D10.
     let hs = tr + TimeDelta::days(5);
@@ -361,7 +371,7 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
         DeadlineKind::D10,
         tr.fixed_offset(),
         &Calendar::embedded(),
-        &DeadlineRules::default(),
+        &d10_rules,
         &Adjustments {
             extension_days: None,
             paused: vec![(hs.fixed_offset(), hf.fixed_offset())],
@@ -384,5 +394,237 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     assert!(h.fired(&case, "D10", "overdue").await.is_empty());
     h.advance_to(resumed.due_at + TimeDelta::minutes(1));
     h.wait_fired(&case, "D10", "overdue", 2).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_petition_handed_directly_to_another_organ_starts_d2_for_it_instead_of_d1() {
+    // Art 23 paras 1-2: the organ that received it directly tells the petitioner within 15 days.
+    let h = Harness::start("").await;
+    let c = h.county();
+    let case = h.case_no(31);
+    let t0 = Utc::now();
+    let mut r = registered(&case, &c, t0, "rsj", false);
+    r.received_by = Some("rsj".into());
+    h.case_event("registered", &case, r).await;
+    let d2 = h.wait_state(&case, "D2", "pending").await;
+    assert_eq!(d2.department.as_deref(), Some("rsj"));
+    assert_eq!(d2.due_at, end_of_day_after(t0, 15));
+    // The bureau did not receive it: its D1 does not run.
+    assert!(h.deadlines(&case).await.iter().all(|r| r.kind != "D1"));
+    // The acceptance notice is the written notice: D2 ends.
+    h.case_event("accepted", &case, accepted(&case, "rsj", h.now()))
+        .await;
+    let closed = h.wait_state(&case, "D2", "cancelled").await;
+    assert_eq!(closed.close_reason.as_deref(), Some("accepted"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn discipline_handling_an_accusation_gets_no_acceptance_notice_deadline() {
+    // Art 23 para 4: 纪检监察机关 tell the petitioner under their own rules; routing marks the
+    // assignment `notice_exempt`. The objection window D4 still runs.
+    let h = Harness::start("").await;
+    let case = h.case_no(32);
+    let t0 = Utc::now();
+    let mut a = assigned(&case, "jwjw", t0);
+    a.petition_type = xinfang_domain::petition::PetitionType::Accusation;
+    a.branch = None;
+    a.notice_exempt = true;
+    h.case_event("assigned", &case, a).await;
+    h.wait_state(&case, "D4", "pending").await;
+    assert!(h.deadlines(&case).await.iter().all(|r| r.kind != "D3"));
+    // Without the mark (an older event, or any other department) D3 runs as before.
+    let other = h.case_no(33);
+    h.case_event("assigned", &other, assigned(&other, "rsj", t0))
+        .await;
+    h.wait_state(&other, "D3", "pending").await;
+    h.stop().await;
+}
+
+/// A calendar file covering the years from this one to `last` with ordinary weeks only.
+fn plain_years(first: i32, last: i32) -> String {
+    (first..=last).map(|y| format!("[{y}]\n")).collect()
+}
+
+#[tokio::test]
+async fn deadlines_past_the_calendars_end_are_provisional_until_a_reload_adds_the_year() {
+    use chrono::Datelike;
+    let today = cst_date(Utc::now());
+    // The calendar ends with `last`; the trigger is 17 December of it (at least a week ahead),
+    // so D3 (15 days) ends on 1 January of a year the file does not have.
+    let last = if today < chrono::NaiveDate::from_ymd_opt(today.year(), 12, 10).unwrap() {
+        today.year()
+    } else {
+        today.year() + 1
+    };
+    let file = std::env::temp_dir().join(format!("xf-cal-{}.toml", uuid::Uuid::now_v7()));
+    std::fs::write(&file, plain_years(today.year(), last)).unwrap();
+    let path = file.clone();
+    let h = Harness::start_configured("", move |p| p.paths.calendar = path).await;
+    let base = format!("http://{}", h.sup.started.http);
+    let http = reqwest::Client::new();
+    let case = h.case_no(34);
+    let trigger = xinfang_domain::deadline::end_of_day(
+        chrono::NaiveDate::from_ymd_opt(last, 12, 17).unwrap(),
+    )
+    .unwrap()
+    .with_timezone(&Utc)
+        - TimeDelta::hours(12);
+    h.case_event("assigned", &case, assigned(&case, "rsj", trigger))
+        .await;
+    let d3 = h.wait_state(&case, "D3", "pending").await;
+    let d4 = h.wait_state(&case, "D4", "pending").await;
+    let new_year = chrono::NaiveDate::from_ymd_opt(last + 1, 1, 1).unwrap();
+    assert_eq!(cst_date(d3.due_at), new_year);
+    assert!(d3.provisional, "D3 ends in a year the calendar lacks");
+    assert!(!d4.provisional, "D4 ends within the calendar");
+
+    // Shown wherever deadlines are listed.
+    let listed: serde_json::Value = http
+        .get(format!("{base}/v1/deadlines?case_no={case}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = |v: &serde_json::Value, kind: &str| {
+        v["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(shown(&listed, "D3")["provisional"], true);
+    assert_eq!(shown(&listed, "D4")["provisional"], false);
+
+    // Readiness reports the calendar's end and stays ready.
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(last, 12, 31).unwrap();
+    assert_eq!(ready["calendar"]["covered_until"], end.to_string());
+    let left = (end - today).num_days();
+    assert_eq!(ready["calendar"]["days_left"], left);
+    let warn = left <= 60;
+    assert_eq!(ready["calendar"]["state"], if warn { "warn" } else { "ok" });
+    assert_eq!(
+        ready["checks"]["calendar"],
+        if warn { "warn" } else { "ok" }
+    );
+    assert_eq!(ready["status"], if warn { "warn" } else { "ok" });
+    assert_eq!(ready["ready"], true);
+
+    // A broken file is refused loudly; the running calendar stays.
+    std::fs::write(
+        &file,
+        format!(
+            "{}[{}]\noff = [\"1 January\"]\n",
+            plain_years(today.year(), last),
+            last + 1
+        ),
+    )
+    .unwrap();
+    let refused = http
+        .post(format!("{base}/v1/calendar/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "calendar_invalid");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 January"),
+        "{body}"
+    );
+    assert_eq!(h.env.infra.calendar.current().years().last(), Some(&last));
+
+    // The operator adds next year (1 January off) and reloads: D3 is computed again.
+    let grown = format!(
+        "{}[{}]\noff = [\"{new_year}\"]\n",
+        plain_years(today.year(), last),
+        last + 1
+    );
+    std::fs::write(&file, &grown).unwrap();
+    let reloaded = http
+        .post(format!("{base}/v1/calendar/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let body: serde_json::Value = reloaded.json().await.unwrap();
+    assert_eq!(body["added_years"], serde_json::json!([last + 1]));
+    let expected = compute(
+        DeadlineKind::D3,
+        trigger.fixed_offset(),
+        &Calendar::from_toml_str(&grown).unwrap(),
+        &DeadlineRules::default(),
+        &Adjustments::default(),
+    )
+    .unwrap();
+    assert!(!expected.is_provisional());
+    let expected = expected.due.unwrap();
+    assert!(cst_date(expected.with_timezone(&Utc)) > new_year);
+    h.env
+        .wait_for("D3 recomputed with the grown calendar", 15, async || {
+            h.deadlines(&case)
+                .await
+                .iter()
+                .any(|r| r.id == d3.id && r.due_at == expected && !r.provisional)
+        })
+        .await;
+    let ready: serde_json::Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["calendar"]["covered_until"],
+        chrono::NaiveDate::from_ymd_opt(last + 1, 12, 31)
+            .unwrap()
+            .to_string()
+    );
+    let _ = std::fs::remove_file(&file);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_review_window_ending_on_national_day_is_listed_as_ending_on_the_next_working_day() {
+    // Issue #13: an opinion served 2026-09-01 opens D7 until the end of 10-08 (10-01..07 off).
+    let h = Harness::start("").await;
+    let case = h.case_no(35);
+    let mut r = replied(&case, "rsj", Utc::now(), true);
+    r.served_on = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
+    h.case_event("replied", &case, r).await;
+    let base = format!("http://{}", h.sup.started.http);
+    let mut d7 = serde_json::Value::Null;
+    h.env
+        .wait_for("D7 listed", 15, async || {
+            let v: serde_json::Value = reqwest::get(format!("{base}/v1/deadlines?case_no={case}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(d) = v["deadlines"]
+                .as_array()
+                .and_then(|a| a.iter().find(|d| d["kind"] == "D7"))
+            {
+                d7 = d.clone();
+            }
+            !d7.is_null()
+        })
+        .await;
+    assert_eq!(d7["due_at"], "2026-10-08T15:59:59Z", "{d7}");
+    assert_eq!(d7["provisional"], false);
     h.stop().await;
 }

@@ -93,6 +93,7 @@ fn due_rows(county: &str, n: usize, due: chrono::DateTime<Utc>) -> Vec<NewDeadli
             trigger_at: due - TimeDelta::days(30),
             due_at: due,
             warn_at: None,
+            provisional: false,
         })
         .collect()
 }

@@ -347,6 +347,8 @@ fn simulate_repeat_links(
                 terminated: false,
                 finished: false,
                 count: 1,
+                out_of_time: false,
+                due: None,
             })
             .collect();
         let refers_back = c.refers_to_earlier_petition(&r.text);

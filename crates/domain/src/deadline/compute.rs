@@ -46,7 +46,8 @@ pub struct Due {
     pub extension_days: Option<u32>,
     /// False when the result depended on whether a day was a working day in a year the calendar
     /// does not cover (Monday–Friday was assumed): recompute once the year's data is published.
-    /// Plain calendar-day counting without roll-over never consults the calendar.
+    /// Plain calendar-day counting without roll-over never consults the calendar; with roll-over
+    /// (the default) the last day always is.
     pub calendar_complete: bool,
 }
 
@@ -64,6 +65,12 @@ impl Due {
             extension_days: None,
             calendar_complete: true,
         }
+    }
+
+    /// True when the due time is a guess: it depends on a year the calendar does not cover yet
+    /// (shown as `provisional: true`; recomputed when the calendar grows).
+    pub fn is_provisional(&self) -> bool {
+        !self.calendar_complete
     }
 
     /// True when there is no time limit at all.
@@ -154,15 +161,65 @@ pub fn compute_handling(
     }
 }
 
-/// When the satisfaction evaluation closes (Decisions 5): calendar days after the reply is served.
-pub fn evaluation_closes(
+/// The end of the satisfaction-evaluation window (Decisions 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowEnd {
+    /// End of the last day (23:59:59+08:00).
+    pub closes: DateTime<FixedOffset>,
+    /// The original last day when roll-over moved it off a rest day.
+    pub rolled_over_from: Option<NaiveDate>,
+    /// False when the last day fell in a year the calendar does not cover (provisional).
+    pub calendar_complete: bool,
+}
+
+/// The satisfaction-evaluation window (Decisions 5): calendar days after the reply is served;
+/// a last day that is a rest day rolls over to the next working day unless switched off
+/// (`evaluation_roll_over`, Decisions 1).
+pub fn evaluation_window(
     served_at: DateTime<FixedOffset>,
+    calendar: &Calendar,
     rules: &DeadlineRules,
-) -> Result<DateTime<FixedOffset>, DeadlineError> {
+) -> Result<WindowEnd, DeadlineError> {
     let last = cst_date(served_at)
         .checked_add_days(chrono::Days::new(u64::from(rules.evaluation_window_days())))
         .ok_or(DeadlineError::OutOfRange)?;
-    end_of_day(last)
+    let mut complete = true;
+    let day = if rules.evaluation_roll_over() {
+        roll_over(last, calendar, &mut complete)?
+    } else {
+        last
+    };
+    Ok(WindowEnd {
+        closes: end_of_day(day)?,
+        rolled_over_from: (day != last).then_some(last),
+        calendar_complete: complete,
+    })
+}
+
+/// When the satisfaction evaluation closes: [`evaluation_window`]'s end.
+pub fn evaluation_closes(
+    served_at: DateTime<FixedOffset>,
+    calendar: &Calendar,
+    rules: &DeadlineRules,
+) -> Result<DateTime<FixedOffset>, DeadlineError> {
+    evaluation_window(served_at, calendar, rules).map(|w| w.closes)
+}
+
+/// 民法典 Art 203: the first working day from `day` on (`day` itself when it is one). Clears
+/// `complete` when a day of a year the calendar does not cover was consulted.
+fn roll_over(
+    mut day: NaiveDate,
+    calendar: &Calendar,
+    complete: &mut bool,
+) -> Result<NaiveDate, DeadlineError> {
+    loop {
+        let wd = calendar.is_working_day(day);
+        *complete &= wd.covered;
+        if wd.working {
+            return Ok(day);
+        }
+        day = day.succ_opt().ok_or(DeadlineError::OutOfRange)?;
+    }
 }
 
 fn handling(
@@ -267,14 +324,7 @@ fn count(
     let mut rolled_over_from = None;
     if rule.roll_over {
         let original = day;
-        loop {
-            let wd = calendar.is_working_day(day);
-            complete &= wd.covered;
-            if wd.working {
-                break;
-            }
-            day = day.succ_opt().ok_or(DeadlineError::OutOfRange)?;
-        }
+        day = roll_over(day, calendar, &mut complete)?;
         if day != original {
             rolled_over_from = Some(original);
         }
@@ -337,10 +387,10 @@ mod tests {
         // Calendar days run straight through the Spring Festival holiday (no roll-over).
         let d = run(D1, "2026-02-10T09:00:00+08:00");
         assert_eq!(due_str(&d), "2026-02-25T23:59:59+08:00");
-        // 2026-10-01 + 15 = 2026-10-16 even though 10-01..07 are off.
+        // 2026-09-16 + 15 = 2026-10-01, National Day: rolled over to 10-08 (Decisions 1).
         let d = run(D3, "2026-09-16T09:00:00+08:00");
-        assert_eq!(due_str(&d), "2026-10-01T23:59:59+08:00");
-        assert_eq!(d.rolled_over_from, None);
+        assert_eq!(due_str(&d), "2026-10-08T23:59:59+08:00");
+        assert_eq!(d.rolled_over_from, Some(date("2026-10-01")));
     }
 
     #[test]
@@ -420,13 +470,16 @@ mod tests {
             &adj(30),
         )
         .unwrap();
-        assert_eq!(due_str(&d), "2026-04-05T23:59:59+08:00");
+        // 90 days end on Sunday 04-05, in 清明 (04-04..06): the next working day is 04-07.
+        assert_eq!(due_str(&d), "2026-04-07T23:59:59+08:00");
+        assert_eq!(d.rolled_over_from, Some(date("2026-04-05")));
         assert_eq!(d.days, Some(90));
         assert_eq!(d.extension_days, Some(30));
         // D5 with an extension is the same clock, reported as D6.
         let d5 = compute(D5, at("2026-01-05T10:00:00+08:00"), &cal(), &rules, &adj(1)).unwrap();
         assert_eq!(d5.kind, D6);
-        assert_eq!(due_str(&d5), "2026-03-07T23:59:59+08:00");
+        // 61 days end on Saturday 03-07: Monday 03-09.
+        assert_eq!(due_str(&d5), "2026-03-09T23:59:59+08:00");
         for bad in [0, 31, 90] {
             let err = compute(
                 D6,
@@ -498,14 +551,31 @@ mod tests {
     #[test]
     fn d8_is_30_days_from_the_request() {
         let d = run(D8, "2026-04-01T11:00:00+08:00");
-        assert_eq!(due_str(&d), "2026-05-01T23:59:59+08:00");
+        // 05-01 is Labour Day (05-01..05 off): the organ has until 05-06.
+        assert_eq!(due_str(&d), "2026-05-06T23:59:59+08:00");
+        assert_eq!(d.rolled_over_from, Some(date("2026-05-01")));
         assert!(d.paused.is_empty());
+        let d = run(D8, "2026-03-10T11:00:00+08:00");
+        assert_eq!(due_str(&d), "2026-04-09T23:59:59+08:00");
+        assert_eq!(d.rolled_over_from, None);
     }
 
     #[test]
     fn d10_leaves_hearing_days_uncounted() {
-        let rules = DeadlineRules::default();
-        let plain = run(D10, "2026-04-01T11:00:00+08:00");
+        // By default 05-01 (Labour Day) rolls to 05-06, which would hide the pauses below.
+        assert_eq!(
+            due_str(&run(D10, "2026-04-01T11:00:00+08:00")),
+            "2026-05-06T23:59:59+08:00"
+        );
+        let rules = DeadlineRules::default().with_roll_over(D10, false).unwrap();
+        let plain = compute(
+            D10,
+            at("2026-04-01T11:00:00+08:00"),
+            &cal(),
+            &rules,
+            &Adjustments::default(),
+        )
+        .unwrap();
         assert_eq!(due_str(&plain), "2026-05-01T23:59:59+08:00");
         let adj = Adjustments {
             paused: vec![
@@ -590,52 +660,122 @@ mod tests {
         assert_eq!(json["kind"], "D11");
     }
 
+    /// Hand-computed vectors (Decisions 1, 民法典 Art 203) against the 2025 and 2026 notices
+    /// of the 国务院办公厅: the last day of a day-counted period that is a rest day moves to the
+    /// end of the next working day; a make-up workday (调休) is a working day.
     #[test]
     fn roll_over_moves_a_rest_day_due_date_to_the_next_working_day() {
-        let rules = DeadlineRules::default().with_roll_over(D3, true).unwrap();
-        // 2026-09-16 + 15 = 2026-10-01 (National Day) → next working day 2026-10-08.
-        let d = compute(
-            D3,
-            at("2026-09-16T09:00:00+08:00"),
-            &cal(),
-            &rules,
-            &Adjustments::default(),
-        )
-        .unwrap();
-        assert_eq!(due_str(&d), "2026-10-08T23:59:59+08:00");
-        assert_eq!(d.rolled_over_from, Some(date("2026-10-01")));
-        assert!(d.calendar_complete);
-        // Due on a Sunday 2026-10-11 rolls to Monday 10-12; due on make-up Saturday 10-10 stays.
-        let rules = rules.with_roll_over(D7, true).unwrap();
-        let sun = compute(
-            D7,
-            at("2026-09-11T09:00:00+08:00"),
-            &cal(),
-            &rules,
-            &Adjustments::default(),
-        )
-        .unwrap();
-        assert_eq!(due_str(&sun), "2026-10-12T23:59:59+08:00");
-        let sat = compute(
-            D7,
-            at("2026-09-10T09:00:00+08:00"),
-            &cal(),
-            &rules,
-            &Adjustments::default(),
-        )
-        .unwrap();
-        assert_eq!(due_str(&sat), "2026-10-10T23:59:59+08:00");
-        assert_eq!(sat.rolled_over_from, None);
-        // The switch is per deadline: D1 with the same trigger is not rolled.
-        let d1 = compute(
-            D1,
-            at("2026-09-16T09:00:00+08:00"),
-            &cal(),
-            &rules,
-            &Adjustments::default(),
-        )
-        .unwrap();
-        assert_eq!(due_str(&d1), "2026-10-01T23:59:59+08:00");
+        for (kind, trigger, due, from) in [
+            // 国庆 2026 (10-01..07 off): the acceptance case of issue #13.
+            (
+                D7,
+                "2026-09-01T15:00:00+08:00",
+                "2026-10-08",
+                Some("2026-10-01"),
+            ),
+            (
+                D9,
+                "2026-09-02T09:00:00+08:00",
+                "2026-10-08",
+                Some("2026-10-02"),
+            ),
+            (
+                D3,
+                "2026-09-16T09:00:00+08:00",
+                "2026-10-08",
+                Some("2026-10-01"),
+            ),
+            (
+                D5,
+                "2026-08-02T09:00:00+08:00",
+                "2026-10-08",
+                Some("2026-10-01"),
+            ),
+            // Ends on 10-10, a make-up Saturday: a working day, no roll-over.
+            (D7, "2026-09-10T09:00:00+08:00", "2026-10-10", None),
+            // Ends on Sunday 10-11: Monday 10-12.
+            (
+                D7,
+                "2026-09-11T09:00:00+08:00",
+                "2026-10-12",
+                Some("2026-10-11"),
+            ),
+            // 春节 2026 (02-15..23 off, 02-14 and 02-28 make-up Saturdays).
+            (
+                D9,
+                "2026-01-16T10:00:00+08:00",
+                "2026-02-24",
+                Some("2026-02-15"),
+            ),
+            (
+                D1,
+                "2026-02-05T10:00:00+08:00",
+                "2026-02-24",
+                Some("2026-02-20"),
+            ),
+            (D1, "2026-01-30T10:00:00+08:00", "2026-02-14", None),
+            (D9, "2026-01-14T10:00:00+08:00", "2026-02-13", None),
+            // 元旦 2026 (01-01..03 off) ending on Sunday 01-04, a make-up workday.
+            (
+                D1,
+                "2025-12-17T10:00:00+08:00",
+                "2026-01-04",
+                Some("2026-01-01"),
+            ),
+            // 春节 2025 (01-28..02-04 off) and 国庆 2025 (10-01..08 off).
+            (
+                D1,
+                "2025-01-13T10:00:00+08:00",
+                "2025-02-05",
+                Some("2025-01-28"),
+            ),
+            (
+                D7,
+                "2025-09-01T10:00:00+08:00",
+                "2025-10-09",
+                Some("2025-10-01"),
+            ),
+            // Ordinary weekends; 清明 2026 (04-04..06 off).
+            (
+                D2,
+                "2026-03-13T10:00:00+08:00",
+                "2026-03-30",
+                Some("2026-03-28"),
+            ),
+            (
+                D8,
+                "2026-03-07T10:00:00+08:00",
+                "2026-04-07",
+                Some("2026-04-06"),
+            ),
+            (
+                D10,
+                "2026-03-07T10:00:00+08:00",
+                "2026-04-07",
+                Some("2026-04-06"),
+            ),
+        ] {
+            let d = run(kind, trigger);
+            assert_eq!(
+                due_str(&d),
+                format!("{due}T23:59:59+08:00"),
+                "{kind} from {trigger}"
+            );
+            assert_eq!(d.rolled_over_from, from.map(date), "{kind} from {trigger}");
+            assert!(d.calendar_complete && !d.is_provisional());
+        }
+    }
+
+    #[test]
+    fn roll_over_can_be_switched_off_per_kind() {
+        let rules = DeadlineRules::default().with_roll_over(D7, false).unwrap();
+        let t = at("2026-09-01T15:00:00+08:00");
+        let d7 = compute(D7, t, &cal(), &rules, &Adjustments::default()).unwrap();
+        assert_eq!(due_str(&d7), "2026-10-01T23:59:59+08:00");
+        assert_eq!(d7.rolled_over_from, None);
+        // The switch is per deadline: D9 with the same trigger still rolls over.
+        let d9 = compute(D9, t, &cal(), &rules, &Adjustments::default()).unwrap();
+        assert_eq!(due_str(&d9), "2026-10-08T23:59:59+08:00");
     }
 
     #[test]
@@ -649,10 +789,22 @@ mod tests {
         let d = run(D4, "2026-12-30T09:00:00+08:00");
         assert!(!d.calendar_complete);
         assert_eq!(due_str(&d), "2027-01-06T23:59:59+08:00");
-        // Plain calendar days never consult the calendar.
-        assert!(run(D1, "2027-09-30T09:00:00+08:00").calendar_complete);
-        // Roll-over does.
-        let rules = DeadlineRules::default().with_roll_over(D1, true).unwrap();
+        // Roll-over (the default) looks the last day up: past the calendar's end the answer is
+        // provisional even for calendar days.
+        let d = run(D1, "2027-09-30T09:00:00+08:00");
+        assert!(!d.calendar_complete && d.is_provisional());
+        // 2026-12-17 + 15 = 2027-01-01, New Year's Day in reality; the fallback thinks a Friday
+        // is a working day, so it stays, provisional.
+        let d = run(D3, "2026-12-17T09:00:00+08:00");
+        assert_eq!(due_str(&d), "2027-01-01T23:59:59+08:00");
+        assert!(d.is_provisional());
+        let d = run(D10, "2026-12-15T09:00:00+08:00");
+        assert_eq!(due_str(&d), "2027-01-14T23:59:59+08:00");
+        assert!(d.is_provisional());
+        // A period ending inside the covered calendar is not provisional.
+        assert!(!run(D1, "2026-12-01T09:00:00+08:00").is_provisional());
+        // Plain calendar days without roll-over never consult the calendar.
+        let rules = DeadlineRules::default().with_roll_over(D1, false).unwrap();
         let d = compute(
             D1,
             at("2027-03-01T09:00:00+08:00"),
@@ -661,7 +813,7 @@ mod tests {
             &Adjustments::default(),
         )
         .unwrap();
-        assert!(!d.calendar_complete);
+        assert!(d.calendar_complete);
     }
 
     #[test]
@@ -672,7 +824,7 @@ mod tests {
                 KindRule {
                     days: 15,
                     working_days: true,
-                    roll_over: false,
+                    roll_over: true,
                 },
             )
             .unwrap();
@@ -710,7 +862,8 @@ mod tests {
             &none,
         )
         .unwrap();
-        assert_eq!(due_str(&d), "2026-05-01T23:59:59+08:00");
+        // 60 days end on 05-01 (Labour Day): 05-06.
+        assert_eq!(due_str(&d), "2026-05-06T23:59:59+08:00");
         let d = compute_handling(
             t,
             Some(PetitionType::Grievance),
@@ -720,7 +873,8 @@ mod tests {
             &none,
         )
         .unwrap();
-        assert_eq!(due_str(&d), "2026-03-22T23:59:59+08:00");
+        // 20 days end on Sunday 03-22: 03-23.
+        assert_eq!(due_str(&d), "2026-03-23T23:59:59+08:00");
         let d = compute_handling(
             t,
             Some(PetitionType::Suggestion),
@@ -773,7 +927,7 @@ mod tests {
     fn evaluation_window_defaults_to_30_days_and_is_configurable() {
         let served = at("2026-09-20T10:00:00+08:00");
         assert_eq!(
-            evaluation_closes(served, &DeadlineRules::default())
+            evaluation_closes(served, &cal(), &DeadlineRules::default())
                 .unwrap()
                 .to_rfc3339(),
             "2026-10-20T23:59:59+08:00"
@@ -781,10 +935,34 @@ mod tests {
         let rules = DeadlineRules::default()
             .with_evaluation_window_days(7)
             .unwrap();
+        // 7 days end on Sunday 09-27 (中秋 09-25..27): rolled over to Monday 09-28.
+        let w = evaluation_window(served, &cal(), &rules).unwrap();
+        assert_eq!(w.closes.to_rfc3339(), "2026-09-28T23:59:59+08:00");
+        assert_eq!(w.rolled_over_from, Some(date("2026-09-27")));
+        // Served 09-01: 30 days end on 10-01 (National Day) → 10-08; the switch turns it off.
+        let served = at("2026-09-01T10:00:00+08:00");
+        let rules = DeadlineRules::default();
         assert_eq!(
-            evaluation_closes(served, &rules).unwrap().to_rfc3339(),
-            "2026-09-27T23:59:59+08:00"
+            evaluation_closes(served, &cal(), &rules)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-10-08T23:59:59+08:00"
         );
+        let off = rules.with_evaluation_roll_over(false);
+        assert_eq!(
+            evaluation_closes(served, &cal(), &off)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-10-01T23:59:59+08:00"
+        );
+        // Past the calendar's end the window's end is provisional.
+        let late = evaluation_window(
+            at("2026-12-20T10:00:00+08:00"),
+            &cal(),
+            &off.with_evaluation_roll_over(true),
+        )
+        .unwrap();
+        assert!(!late.calendar_complete);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!   last day in China Standard Time, written as that date 23:59:59+08:00 (China has no DST, so a
 //!   fixed offset is exact and needs no time-zone database).
 //! - D4 counts working days from the [`Calendar`](crate::calendar::Calendar).
-//! - Each rule may roll a due date that falls on a rest day over to the next working day (off by default).
+//! - A due date that falls on a rest day (weekend or public holiday as the calendar has them; a
+//!   make-up workday is a working day) rolls over to the next working day (民法典 Art 203,
+//!   Decisions 1), for every day-counted deadline and the evaluation window; one switch per kind
+//!   (`[deadlines.kinds.Dn] roll_over`, `evaluation_roll_over`) turns it off.
 //! - D11 has no time limit: [`compute`] returns a [`Due`] without a due time rather than an error.
 
 mod compute;
@@ -15,8 +18,8 @@ mod proptests;
 mod rules;
 
 pub use compute::{
-    Adjustments, Due, compute, compute_handling, cst_date, end_of_day, evaluation_closes,
-    warning_time,
+    Adjustments, Due, WindowEnd, compute, compute_handling, cst_date, end_of_day,
+    evaluation_closes, evaluation_window, warning_time,
 };
 pub use error::DeadlineError;
 pub use kind::DeadlineKind;

@@ -142,8 +142,9 @@ proptest! {
         t in trigger(),
         k in prop::sample::select(vec![DeadlineKind::D1, DeadlineKind::D7, DeadlineKind::D8]),
     ) {
-        let plain = compute(k, t, &cal, &DeadlineRules::default(), &Adjustments::default()).unwrap();
-        let rules = DeadlineRules::default().with_roll_over(k, true).unwrap();
+        let off = DeadlineRules::default().with_roll_over(k, false).unwrap();
+        let plain = compute(k, t, &cal, &off, &Adjustments::default()).unwrap();
+        let rules = DeadlineRules::default();
         let rolled = compute(k, t, &cal, &rules, &Adjustments::default()).unwrap();
         let p = cst_date(plain.due.unwrap());
         let r = cst_date(rolled.due.unwrap());
@@ -172,9 +173,34 @@ proptest! {
             })
             .collect();
         let adj = Adjustments { paused, ..Adjustments::default() };
-        let due = compute(DeadlineKind::D10, t, &Calendar::embedded(), &DeadlineRules::default(), &adj).unwrap();
+        // Without roll-over, so the count itself is visible.
+        let rules = DeadlineRules::default().with_roll_over(DeadlineKind::D10, false).unwrap();
+        let due = compute(DeadlineKind::D10, t, &Calendar::embedded(), &rules, &adj).unwrap();
         let last = cst_date(due.due.unwrap());
         prop_assert_eq!((last - start).num_days(), 30 + due.paused.len() as i64);
         prop_assert!(!due.paused.contains(&last));
+    }
+
+    #[test]
+    fn by_default_every_day_counted_deadline_ends_on_a_working_day(
+        cal in random_calendar(),
+        t in trigger(),
+        k in prop::sample::select(vec![
+            DeadlineKind::D1, DeadlineKind::D2, DeadlineKind::D3, DeadlineKind::D4,
+            DeadlineKind::D5, DeadlineKind::D7, DeadlineKind::D8, DeadlineKind::D9,
+            DeadlineKind::D10,
+        ]),
+    ) {
+        let due = compute(k, t, &cal, &DeadlineRules::default(), &Adjustments::default()).unwrap();
+        let last = cst_date(due.due.unwrap());
+        prop_assert!(cal.is_working_day(last).working, "{} ends on rest day {}", k, last);
+        // Roll-over consults the days from the plain last day to the rolled one: provisional
+        // exactly when one of them lies in a year the calendar does not cover (D4 also
+        // consults every day it counts).
+        if k != DeadlineKind::D4 {
+            let first = due.rolled_over_from.unwrap_or(last);
+            let consulted_covered = first.iter_days().take_while(|d| *d <= last).all(|d| cal.covers(d.year()));
+            prop_assert_eq!(due.is_provisional(), !consulted_covered);
+        }
     }
 }

@@ -2,11 +2,14 @@
 //! the regulation leaves it open ([U]) and a bureau may decide differently. `Default` is the Decisions.
 //!
 //! Configuration may name only what it changes: missing kinds and fields keep their defaults.
+//! This is the deployment's one `[deadlines]` section (read by the platform configuration and used
+//! by every service).
 //!
 //! ```toml
 //! evaluation_window_days = 30
-//! [kinds.D1]
-//! roll_over = true
+//! evaluation_roll_over = true  # the evaluation window rolls over like the statutory ones
+//! [kinds.D7]
+//! roll_over = false            # switch Art 203 roll-over off for one deadline kind
 //! [handling_by_type]
 //! suggestion = "none"      # no handling deadline for 建议意见类
 //! [handling_by_branch]
@@ -27,12 +30,13 @@ pub struct KindRule {
     pub days: u32,
     /// Count working days from the calendar instead of calendar days.
     pub working_days: bool,
-    /// Move a due date that falls on a rest day to the next working day.
+    /// Move a due date that falls on a rest day to the next working day (民法典 Art 203).
     pub roll_over: bool,
 }
 
 impl KindRule {
-    /// The Decisions: D4 is 5 working days; everything else calendar days; no roll-over.
+    /// The Decisions: D4 is 5 working days; everything else calendar days; a last day that is a
+    /// rest day rolls over to the next working day (Decisions 1, 民法典 Art 203) for every kind.
     /// `None` for D11, which has no time limit and therefore no settings.
     pub fn statutory(kind: DeadlineKind) -> Option<KindRule> {
         use DeadlineKind::*;
@@ -47,7 +51,7 @@ impl KindRule {
         Some(KindRule {
             days,
             working_days,
-            roll_over: false,
+            roll_over: true,
         })
     }
 }
@@ -113,6 +117,8 @@ pub struct DeadlineRules {
     handling_by_type: BTreeMap<PetitionType, HandlingLimit>,
     handling_by_branch: BTreeMap<Art31Branch, HandlingLimit>,
     evaluation_window_days: u32,
+    /// Whether the evaluation window's last day rolls over off a rest day, like D7 and D9.
+    evaluation_roll_over: bool,
 }
 
 /// Default satisfaction-evaluation window (Decisions 5).
@@ -129,6 +135,7 @@ impl Default for DeadlineRules {
             handling_by_type: BTreeMap::new(),
             handling_by_branch: BTreeMap::new(),
             evaluation_window_days: DEFAULT_EVALUATION_WINDOW_DAYS,
+            evaluation_roll_over: true,
         }
     }
 }
@@ -142,6 +149,11 @@ impl DeadlineRules {
     /// Days the satisfaction evaluation stays open after the reply is served.
     pub fn evaluation_window_days(&self) -> u32 {
         self.evaluation_window_days
+    }
+
+    /// Whether the evaluation window's last day rolls over off a rest day (Decisions 1).
+    pub fn evaluation_roll_over(&self) -> bool {
+        self.evaluation_roll_over
     }
 
     /// The longest extension (D6) these rules allow, never above Art 34's 30 days.
@@ -215,6 +227,11 @@ impl DeadlineRules {
         self.evaluation_window_days = days;
         Ok(self)
     }
+
+    pub fn with_evaluation_roll_over(mut self, roll_over: bool) -> Self {
+        self.evaluation_roll_over = roll_over;
+        self
+    }
 }
 
 fn no_settings(kind: DeadlineKind) -> DeadlineError {
@@ -249,10 +266,10 @@ fn check_kind_rule(kind: DeadlineKind, rule: &KindRule) -> Result<(), DeadlineEr
     if kind == DeadlineKind::D11 {
         return Err(no_settings(kind));
     }
-    check_days(kind.code(), rule.days)?;
+    check_days(&format!("kinds.{}.days", kind.code()), rule.days)?;
     if kind == DeadlineKind::D6 && rule.days > MAX_EXTENSION_DAYS {
         return Err(DeadlineError::InvalidRule {
-            rule: kind.to_string(),
+            rule: format!("kinds.{}.days", kind.code()),
             reason: format!("an extension may not exceed {MAX_EXTENSION_DAYS} days (Art 34)"),
         });
     }
@@ -270,13 +287,17 @@ struct RawKindRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDeadlineRules {
+    /// Keyed by the written code: configuration files keep `D7`, environment variables arrive
+    /// lowercased (`d7`). Sorted, `D7` comes before `d7`, so an environment override is applied
+    /// last, field by field, over the file's value.
     #[serde(default)]
-    kinds: BTreeMap<DeadlineKind, RawKindRule>,
+    kinds: BTreeMap<String, RawKindRule>,
     #[serde(default)]
     handling_by_type: BTreeMap<PetitionType, HandlingLimit>,
     #[serde(default)]
     handling_by_branch: BTreeMap<Art31Branch, HandlingLimit>,
     evaluation_window_days: Option<u32>,
+    evaluation_roll_over: Option<bool>,
 }
 
 impl TryFrom<RawDeadlineRules> for DeadlineRules {
@@ -284,8 +305,9 @@ impl TryFrom<RawDeadlineRules> for DeadlineRules {
 
     fn try_from(raw: RawDeadlineRules) -> Result<Self, Self::Error> {
         let mut rules = DeadlineRules::default();
-        for (kind, patch) in raw.kinds {
-            let base = KindRule::statutory(kind).ok_or_else(|| no_settings(kind))?;
+        for (code, patch) in raw.kinds {
+            let kind: DeadlineKind = code.parse()?;
+            let base = rules.rule(kind).ok_or_else(|| no_settings(kind))?;
             let rule = KindRule {
                 days: patch.days.unwrap_or(base.days),
                 working_days: patch.working_days.unwrap_or(base.working_days),
@@ -301,6 +323,9 @@ impl TryFrom<RawDeadlineRules> for DeadlineRules {
         }
         if let Some(days) = raw.evaluation_window_days {
             rules = rules.with_evaluation_window_days(days)?;
+        }
+        if let Some(roll_over) = raw.evaluation_roll_over {
+            rules = rules.with_evaluation_roll_over(roll_over);
         }
         Ok(rules)
     }
@@ -326,18 +351,20 @@ mod tests {
             (D9, 30, false),
             (D10, 30, false),
         ] {
+            // Decisions 1 (corrected): every day-counted deadline rolls over off a rest day.
             assert_eq!(
                 r.rule(k),
                 Some(KindRule {
                     days,
                     working_days: working,
-                    roll_over: false
+                    roll_over: true
                 }),
                 "{k}"
             );
         }
         assert_eq!(r.rule(D11), None);
         assert_eq!(r.evaluation_window_days(), 30);
+        assert!(r.evaluation_roll_over());
         assert_eq!(r.max_extension_days(), 30);
         // Decisions 2: 60 days for every accepted matter, whatever its type or branch.
         for t in PetitionType::ALL {
@@ -353,8 +380,9 @@ mod tests {
     fn partial_toml_keeps_the_other_defaults() {
         let raw = r#"
             evaluation_window_days = 15
+            evaluation_roll_over = false
             [kinds.d1]
-            roll_over = true
+            roll_over = false
             [kinds.D5]
             days = 45
             [handling_by_type]
@@ -369,11 +397,14 @@ mod tests {
             Some(KindRule {
                 days: 15,
                 working_days: false,
-                roll_over: true
+                roll_over: false
             })
         );
+        // Kinds not named keep the default switch (on).
+        assert_eq!(r.rule(DeadlineKind::D7).map(|k| k.roll_over), Some(true));
         assert_eq!(r.rule(DeadlineKind::D4).map(|k| k.working_days), Some(true));
         assert_eq!(r.evaluation_window_days(), 15);
+        assert!(!r.evaluation_roll_over());
         assert_eq!(r.handling_days(Some(PetitionType::Suggestion), None), None);
         assert_eq!(
             r.handling_days(Some(PetitionType::Accusation), None),
@@ -402,8 +433,9 @@ mod tests {
         let r: DeadlineRules = toml::from_str("").unwrap();
         assert_eq!(r, DeadlineRules::default());
         let custom = DeadlineRules::default()
-            .with_roll_over(DeadlineKind::D7, true)
+            .with_roll_over(DeadlineKind::D7, false)
             .unwrap()
+            .with_evaluation_roll_over(false)
             .with_handling_for_branch(Art31Branch::Arbitration, HandlingLimit::NoDeadline)
             .unwrap();
         let json = serde_json::to_string(&custom).unwrap();
@@ -451,6 +483,41 @@ mod tests {
                 .to_string()
                 .contains("Art 36 para 3")
         );
+    }
+
+    #[test]
+    fn a_lowercased_environment_override_is_applied_over_the_file_field_by_field() {
+        // A file writes `[kinds.D7] days = 20`; the environment (lowercased by the config
+        // loader) switches roll-over off for the same kind. Both apply, whatever the map order.
+        let raw = "[kinds.d7]\nroll_over = false\n[kinds.D7]\ndays = 20\nroll_over = true\n";
+        let r: DeadlineRules = toml::from_str(raw).unwrap();
+        assert_eq!(
+            r.rule(DeadlineKind::D7),
+            Some(KindRule {
+                days: 20,
+                working_days: false,
+                roll_over: false
+            })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_under_the_section() {
+        let err = toml::from_str::<DeadlineRules>("[kinds.D6]\ndays = 45\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kinds.D6.days") && err.contains("Art 34"),
+            "{err}"
+        );
+        let err = toml::from_str::<DeadlineRules>("[kinds.D2]\ndays = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kinds.D2.days"), "{err}");
+        let err = toml::from_str::<DeadlineRules>("[kinds.D12]\nroll_over = false\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("D12"), "{err}");
     }
 
     #[test]

@@ -66,15 +66,30 @@ pub enum Command {
     ObjectionRejected {
         at: DateTime<FixedOffset>,
     },
+    /// The bureau takes the matter back from the units handling it to route it again: a
+    /// reclassification into 检举控告 must reach the competent organ, and the unit that had it
+    /// loses it (Art 30 para 3). Back to REGISTERED, before any opinion or reply. Also a
+    /// clerk's correction of a wrong diversion at intake (GUIDED_ELSEWHERE,
+    /// ROUTED_POLITICAL_LEGAL): no unit accepted the matter, so the bureau routes it again.
+    Reroute,
     Channel {
         diversion: Diversion,
     },
+    /// The handling organ finds, after accepting the matter, that it belongs in a statutory
+    /// procedure (Art 31(1)–(4)): its finding replaces the branch given at registration, and
+    /// the matter leaves the petition track with the written guidance served at `served_at`.
+    Divert {
+        diversion: Diversion,
+        served_at: DateTime<FixedOffset>,
+    },
     PerformDuty,
     StartInvestigation,
+    /// Requested at `at`: before the handling deadline (D5) has passed (Art 34).
     Extend {
         days: u32,
         approver: String,
         reason: String,
+        at: DateTime<FixedOffset>,
     },
     StartHearing {
         at: DateTime<FixedOffset>,
@@ -132,7 +147,9 @@ impl Command {
         "object",
         "objection_upheld",
         "objection_rejected",
+        "reroute",
         "channel",
+        "divert",
         "perform_duty",
         "start_investigation",
         "extend",
@@ -171,7 +188,9 @@ impl Command {
             Command::Object { .. } => "object",
             Command::ObjectionUpheld => "objection_upheld",
             Command::ObjectionRejected { .. } => "objection_rejected",
+            Command::Reroute => "reroute",
             Command::Channel { .. } => "channel",
+            Command::Divert { .. } => "divert",
             Command::PerformDuty => "perform_duty",
             Command::StartInvestigation => "start_investigation",
             Command::Extend { .. } => "extend",

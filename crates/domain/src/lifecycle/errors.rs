@@ -35,6 +35,12 @@ pub enum LifecycleError {
     ExtensionOutOfRange { days: u32, max: u32 },
     #[error("an extension must record the {missing} (Art 34, Decisions 3)")]
     ExtensionIncomplete { missing: &'static str },
+    #[error(
+        "extension refused: the handling deadline (D5) ended {handling_ended}; an extension must be approved and requested before the deadline passes (Art 34: 情况复杂的，经本机关、单位负责人批准，可以适当延长办理期限)"
+    )]
+    ExtensionTooLate {
+        handling_ended: DateTime<FixedOffset>,
+    },
     #[error("objection refused: the 5-working-day window ended {window_ended} (Art 23 para 3, D4)")]
     ObjectionWindowClosed { window_ended: DateTime<FixedOffset> },
     #[error("an objection must state detailed reasons (Art 23 para 3)")]
@@ -121,6 +127,7 @@ impl LifecycleError {
             LifecycleError::ExtensionAlreadyUsed => "extension_already_used",
             LifecycleError::ExtensionOutOfRange { .. } => "extension_out_of_range",
             LifecycleError::ExtensionIncomplete { .. } => "extension_incomplete",
+            LifecycleError::ExtensionTooLate { .. } => "extension_after_deadline",
             LifecycleError::ObjectionWindowClosed { .. } => "objection_window_closed",
             LifecycleError::ObjectionWithoutReason => "objection_without_reason",
             LifecycleError::CompletionReportRequired => "completion_report_required",

@@ -7,7 +7,7 @@ use super::case::{Appeal, Case, Extension, Hearing, HearingStage, Opinion, Routi
 use super::{CaseState, Command, LifecycleError, NotAcceptGround};
 use crate::calendar::Calendar;
 use crate::county::CountyCode;
-use crate::deadline::{Adjustments, DeadlineKind, DeadlineRules, compute};
+use crate::deadline::{Adjustments, DeadlineKind, DeadlineRules, compute, compute_handling};
 use crate::petition::{Art31Branch, PetitionType};
 use crate::subject::{self, Subject, SubjectError};
 
@@ -26,6 +26,23 @@ impl Policy<'static> {
         Policy {
             calendar: CALENDAR.get_or_init(Calendar::embedded),
             rules: RULES.get_or_init(DeadlineRules::default),
+        }
+    }
+}
+
+/// A [`Policy`] that holds its calendar: a snapshot of a calendar that may be reloaded while
+/// the service runs. Take one per operation and use [`PolicySnapshot::get`].
+#[derive(Debug, Clone)]
+pub struct PolicySnapshot<'a> {
+    pub calendar: std::sync::Arc<Calendar>,
+    pub rules: &'a DeadlineRules,
+}
+
+impl PolicySnapshot<'_> {
+    pub fn get(&self) -> Policy<'_> {
+        Policy {
+            calendar: &self.calendar,
+            rules: self.rules,
         }
     }
 }
@@ -77,7 +94,23 @@ const FROM: &[(&str, &[CaseState])] = &[
     ("object", &[Forwarded, Assigned]),
     ("objection_upheld", &[Objected]),
     ("objection_rejected", &[Objected]),
+    (
+        "reroute",
+        &[
+            Forwarded,
+            Assigned,
+            Objected,
+            Accepted,
+            UnderInvestigation,
+            Extended,
+            // A wrong diversion at intake, corrected by a clerk (no unit accepted it).
+            GuidedElsewhere,
+            RoutedPoliticalLegal,
+        ],
+    ),
     ("channel", &[Accepted]),
+    // Art 31(2)–(4) found by the handling organ after acceptance, before its opinion.
+    ("divert", &[Accepted, UnderInvestigation, Extended]),
     ("perform_duty", &[Accepted]),
     ("start_investigation", &[Accepted]),
     // Admitted in EXTENDED so that a second extension meets its own Art 34 refusal.
@@ -125,6 +158,7 @@ pub const EVENTS: &[&str] = &[
     "accepted",
     "objected",
     "objection_decided",
+    "rerouted",
     "diverted",
     "duty_performed",
     "investigation_started",
@@ -310,12 +344,40 @@ fn step(
             next.routing = None;
             (Registered, "objection_decided")
         }
+        Command::Reroute => {
+            // The new unit starts afresh: its own acceptance, its own handling deadline.
+            next.routing = None;
+            next.accepted_at = None;
+            next.extension = None;
+            (Registered, "rerouted")
+        }
         Command::ObjectionRejected { at } => {
             next.accepted_at = Some(*at);
             (Accepted, "objection_decided")
         }
         Command::Channel { diversion } => {
             enter_branch(case, next, name, diversion.branch(), "Art 31(1)-(4)")?;
+            next.diversion = Some(*diversion);
+            (Channelled, "diverted")
+        }
+        Command::Divert {
+            diversion,
+            served_at,
+        } => {
+            // The handling organ's finding replaces the registration's branch (domain.md §5.5
+            // rows 7–10 are the handling organ's); only 申诉求决 matters have Art 31 branches.
+            only_grievance(case, name, "Art 31(1)-(4)")?;
+            let accepted = case.accepted_at.ok_or(LifecycleError::Inconsistent(
+                "accepted without an acceptance date",
+            ))?;
+            not_before(
+                "service of the guidance",
+                *served_at,
+                "acceptance",
+                accepted,
+            )?;
+            next.petition_type = Some(PetitionType::Grievance);
+            next.branch = Some(diversion.branch());
             next.diversion = Some(*diversion);
             (Channelled, "diverted")
         }
@@ -337,9 +399,27 @@ fn step(
             days,
             approver,
             reason,
+            at,
         } => {
             if case.extension.is_some() {
                 return Err(LifecycleError::ExtensionAlreadyUsed);
+            }
+            // Art 34 extends a running handling deadline; once D5 has passed there is nothing
+            // left to extend (the organ is overdue, and the 督办 has started).
+            if let Some(accepted_at) = case.accepted_at {
+                let handling = compute_handling(
+                    accepted_at,
+                    case.petition_type,
+                    case.branch,
+                    policy.calendar,
+                    policy.rules,
+                    &Adjustments::default(),
+                )?;
+                if let Some(handling_ended) = handling.due
+                    && *at > handling_ended
+                {
+                    return Err(LifecycleError::ExtensionTooLate { handling_ended });
+                }
             }
             let max = policy.rules.max_extension_days();
             if !(1..=max).contains(days) {

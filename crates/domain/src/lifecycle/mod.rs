@@ -16,5 +16,7 @@ mod tests;
 pub use case::{Appeal, Case, Extension, Hearing, HearingStage, Opinion, Routing, RoutingMode};
 pub use commands::{Command, NotAcceptGround};
 pub use errors::LifecycleError;
-pub use machine::{EVENTS, Policy, Transition, allowed_commands, apply, apply_with};
+pub use machine::{
+    EVENTS, Policy, PolicySnapshot, Transition, allowed_commands, apply, apply_with,
+};
 pub use states::CaseState;

@@ -89,10 +89,15 @@ fn investigating() -> Case {
 }
 
 fn extend(days: u32) -> Command {
+    extend_at(days, "2026-11-01T09:00:00+08:00")
+}
+
+fn extend_at(days: u32, at: &str) -> Command {
     Command::Extend {
         days,
         approver: "局长 王某".into(),
         reason: "涉及多个部门，需补充调查".into(),
+        at: t(at),
     }
 }
 
@@ -186,30 +191,51 @@ fn the_command_table_is_domain_md_10_2() {
         ],
     );
     expect(EscalatedToLeadership, &["classify", "forward", "assign"]);
-    expect(Forwarded, &["classify", "object", "accept"]);
-    expect(Assigned, &["classify", "object", "accept"]);
+    expect(Forwarded, &["classify", "object", "accept", "reroute"]);
+    expect(Assigned, &["classify", "object", "accept", "reroute"]);
     expect(
         Objected,
-        &["classify", "objection_upheld", "objection_rejected"],
+        &[
+            "classify",
+            "objection_upheld",
+            "objection_rejected",
+            "reroute",
+        ],
     );
     expect(
         Accepted,
         &[
             "classify",
             "channel",
+            "divert",
             "perform_duty",
             "start_investigation",
             "reply",
             "mediate",
+            "reroute",
         ],
     );
     expect(
         UnderInvestigation,
-        &["extend", "start_hearing", "mediate", "issue_opinion"],
+        &[
+            "extend",
+            "start_hearing",
+            "mediate",
+            "issue_opinion",
+            "divert",
+            "reroute",
+        ],
     );
     expect(
         Extended,
-        &["extend", "start_hearing", "mediate", "issue_opinion"],
+        &[
+            "extend",
+            "start_hearing",
+            "mediate",
+            "issue_opinion",
+            "divert",
+            "reroute",
+        ],
     );
     expect(
         InHearing,
@@ -225,14 +251,11 @@ fn the_command_table_is_domain_md_10_2() {
     expect(ReviewDecided, &["request_rereview", "lapse_appeal_window"]);
     expect(RereviewRequested, &["start_hearing", "decide_rereview"]);
     expect(RereviewDecided, &["terminate"]);
-    for s in [
-        GuidedElsewhere,
-        RoutedPoliticalLegal,
-        RoutedDiscipline,
-        NotAccepted,
-        NotReaccepted,
-        Terminated,
-    ] {
+    // A wrong diversion at intake is corrected by routing the matter again.
+    for s in [GuidedElsewhere, RoutedPoliticalLegal] {
+        expect(s, &["reroute"]);
+    }
+    for s in [RoutedDiscipline, NotAccepted, NotReaccepted, Terminated] {
         expect(s, &[]);
         assert!(s.is_terminal());
     }
@@ -1038,9 +1061,9 @@ fn review_request_must_come_within_30_days_of_service() {
 #[test]
 fn the_review_window_follows_the_configured_rules() {
     let cal = Calendar::embedded();
-    // Roll-over on for D7, with a service date whose 30th day is National Day.
+    // Roll-over switched off for D7, with a service date whose 30th day is National Day.
     let rules = DeadlineRules::default()
-        .with_roll_over(DeadlineKind::D7, true)
+        .with_roll_over(DeadlineKind::D7, false)
         .unwrap();
     let policy = Policy {
         calendar: &cal,
@@ -1060,18 +1083,15 @@ fn the_review_window_follows_the_configured_rules() {
             Command::Close,
         ],
     );
-    // Plain: ends 2026-10-01. Rolled over: ends 2026-10-08.
+    // By default (Decisions 1) rolled over: ends 2026-10-08. Switched off: ends 2026-10-01.
     let request = Command::RequestReview {
-        at: t("2026-10-05T10:00:00+08:00"),
+        at: t("2026-10-08T10:00:00+08:00"),
     };
+    assert_eq!(apply(&closed, &request).unwrap().to, ReviewRequested);
     assert!(matches!(
-        apply(&closed, &request),
+        apply_with(&closed, &request, &policy),
         Err(LifecycleError::ReviewWindowClosed { .. })
     ));
-    assert_eq!(
-        apply_with(&closed, &request, &policy).unwrap().to,
-        ReviewRequested
-    );
 }
 
 #[test]
@@ -1113,6 +1133,26 @@ fn rereview_request_must_come_within_30_days_of_the_review_service() {
 }
 
 #[test]
+fn an_extension_must_come_before_the_handling_deadline_passes() {
+    // Accepted 2026-10-08: D5 (60 days) ends Monday 2026-12-07.
+    let inv = investigating();
+    let tr = ok(&inv, extend_at(30, "2026-12-07T23:00:00+08:00"));
+    assert_eq!(tr.to, Extended);
+    let e = err(&inv, extend_at(30, "2026-12-08T00:00:01+08:00"));
+    assert_eq!(
+        e,
+        LifecycleError::ExtensionTooLate {
+            handling_ended: t("2026-12-07T23:59:59+08:00")
+        }
+    );
+    assert_eq!(e.code(), "extension_after_deadline");
+    assert!(
+        e.to_string().contains("Art 34") && e.to_string().contains("2026-12-07"),
+        "{e}"
+    );
+}
+
+#[test]
 fn extension_guards() {
     let inv = investigating();
     for bad in [0, 31, 60] {
@@ -1129,6 +1169,7 @@ fn extension_guards() {
             days: 10,
             approver: "  ".into(),
             reason: "复杂".into(),
+            at: t("2026-11-01T09:00:00+08:00"),
         },
     );
     assert!(matches!(e, LifecycleError::ExtensionIncomplete { .. }));
@@ -1139,6 +1180,7 @@ fn extension_guards() {
             days: 10,
             approver: "局长".into(),
             reason: String::new(),
+            at: t("2026-11-01T09:00:00+08:00"),
         },
     );
     assert!(e.to_string().contains("reason"));
@@ -1443,4 +1485,30 @@ fn the_input_case_is_never_modified_and_cases_round_trip() {
     assert!(json.contains("\"state\":\"in_hearing\""));
     assert!(json.contains("\"hearing\":\"rereview\""));
     assert_eq!(serde_json::from_str::<Case>(&json).unwrap(), c);
+}
+
+#[test]
+fn a_reroute_takes_the_case_back_before_any_opinion() {
+    let accepted = run(
+        forwarded(false),
+        vec![
+            Command::Classify {
+                petition_type: PetitionType::Suggestion,
+                branch: None,
+            },
+            Command::Accept {
+                at: t("2026-10-08T10:00:00+08:00"),
+            },
+        ],
+    );
+    let tr = ok(&accepted, Command::Reroute);
+    assert_eq!(tr.event, "rerouted");
+    assert_eq!(tr.case.state, Registered);
+    assert!(tr.case.routing.is_none() && tr.case.accepted_at.is_none());
+    // Once replied, there is nothing left to take back.
+    let replied = ok(&accepted, Command::Reply).case;
+    assert!(matches!(
+        err(&replied, Command::Reroute),
+        LifecycleError::NotAllowed { .. }
+    ));
 }

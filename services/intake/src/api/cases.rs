@@ -2,7 +2,7 @@
 //! clerk's classification override.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -11,13 +11,16 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use xinfang_domain::access::{self, Principal};
 use xinfang_domain::classify::Departments;
+use xinfang_domain::confidential;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, Contact};
-use xinfang_domain::petition::{Art31Branch, Diversion, PetitionType};
+use xinfang_domain::handling::{self, Change, Channelling};
+use xinfang_domain::petition::{Art31Branch, CadreLevel, Diversion, PetitionType};
 use xinfang_domain::subject;
 use xinfang_domain::validation::ValidationError;
 use xinfang_platform::auth::Caller;
+use xinfang_platform::http_json::ApiQuery;
 use xinfang_platform::outbox;
 
 use super::{ApiError, ApiJson, AppState};
@@ -65,8 +68,11 @@ async fn timeline(
 }
 
 #[utoipa::path(get, path = "/v1/cases/{case_no}", tag = "cases",
-    params(("case_no" = String, Path, description = "XF-<county>-<yyyy>-<seq>")),
-    responses((status = 200, description = "The full case, for staff"), (status = 404)))]
+    params(("case_no" = String, Path, description = "XF-<county>-<yyyy>-<seq>"),
+        ("x-access-reason" = Option<String>, Header, description = "Why the personal data is read (recorded in the audit log)")),
+    responses((status = 200, description = "The full case, for staff", body = Object),
+        (status = 404, description = "No such case"),
+        (status = 422, description = "Not a case number")))]
 pub async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -117,6 +123,41 @@ pub async fn show(
         .open(&sealed)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
+    // Art 30 para 3: a department other than the lead 纪委监委 never learns who informed; it
+    // reads the matter with every identifier masked.
+    let confidential: bool = r.try_get("confidential")?;
+    let discloses = match (&who.role, &who.department) {
+        (access::Role::Department, Some(d)) => confidential::discloses_informant(
+            confidential,
+            d,
+            r.try_get::<Option<String>, _>("current_department")?.as_deref(),
+            &state.discipline,
+        ),
+        (access::Role::Department, None) => !confidential,
+        _ => true,
+    };
+    let (contact, text) = if discloses {
+        (contact, r.try_get::<String, _>("text")?)
+    } else {
+        let masked = match r.try_get::<Option<String>, _>("text_redacted")? {
+            Some(t) => t,
+            None => {
+                let mut ids = confidential::Identifiers::default();
+                if let Some(c) = contact {
+                    ids.names.push(c.name);
+                    ids.phones.extend(c.mobile);
+                    ids.emails.extend(c.email);
+                }
+                let id_number = r
+                    .try_get::<Option<String>, _>("id_number_sealed")?
+                    .and_then(|s| state.keys.open(&s).ok())
+                    .and_then(|b| String::from_utf8(b).ok());
+                ids.id_numbers.extend(id_number);
+                confidential::redact_text(&r.try_get::<String, _>("text")?, &ids)
+            }
+        };
+        (None, masked)
+    };
     let tl = timeline(&state, &case_no, false).await?;
     Ok(Json(json!({
         "case_no": case_no,
@@ -133,6 +174,7 @@ pub async fn show(
         "suggested_department": r.try_get::<String, _>("department")?,
         "current_department": r.try_get::<Option<String>, _>("current_department")?,
         "accuses_official": r.try_get::<bool, _>("accuses_official")?,
+        "accused_level": r.try_get::<Option<String>, _>("accused_level")?,
         "confidential": r.try_get::<bool, _>("confidential")?,
         "urgent": r.try_get::<bool, _>("urgent")?,
         "confidence": r.try_get::<f32, _>("confidence")?,
@@ -141,13 +183,19 @@ pub async fn show(
         "repeat_of": r.try_get::<Option<String>, _>("repeat_of")?,
         "repeat_disposition": r.try_get::<Option<String>, _>("repeat_disposition")?,
         "repeat_count": r.try_get::<i32, _>("repeat_count")?,
+        // Decisions 7: a refusal only proposed, awaiting a clerk's decision.
+        "repeat_proposed": r.try_get::<bool, _>("repeat_proposed")?,
+        "repeat_similarity": r.try_get::<Option<f32>, _>("repeat_similarity")?,
+        "repeat_earlier_due": r.try_get::<Option<DateTime<Utc>>, _>("repeat_earlier_due")?,
         "group_size": r.try_get::<i32, _>("group_size")?,
         "overdue": r.try_get::<bool, _>("overdue")?,
         "final_without_appeal": r.try_get::<bool, _>("final_without_appeal")?,
         "deadlines": r.try_get::<Value, _>("deadlines")?,
         "milestones": r.try_get::<Value, _>("milestones")?,
         "petitioner": contact.map(|c| json!({"name": c.name, "mobile": c.mobile, "email": c.email})),
-        "text": r.try_get::<String, _>("text")?,
+        "informant_withheld": !discloses,
+        "contact_via": (!discloses).then_some(confidential::CONTACT_VIA_BUREAU),
+        "text": text,
         "timeline": tl,
     })))
 }
@@ -155,15 +203,26 @@ pub async fn show(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// A county the caller covers (403 otherwise).
+    #[param(pattern = "^[0-9]{6}$")]
     pub county: Option<String>,
+    /// The handling department; a department token may name only itself (403 otherwise).
     pub dept: Option<String>,
     pub state: Option<String>,
     pub overdue: Option<bool>,
+    /// Registered at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
+    /// Registered before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    /// At most `intake.max_page_size`.
+    #[param(minimum = 1)]
     pub per_page: Option<i64>,
 }
+
+/// Highest page number: far beyond any registry, and documented as the parameter's maximum.
+const MAX_PAGE: i64 = 1_000_000;
 
 struct Filter {
     /// The caller's scope: a county, or a city covering its counties.
@@ -200,6 +259,25 @@ fn filter(p: &ListParams, who: &Principal) -> Result<Filter, ApiError> {
         return Err(ValidationError::new("from", "order", "must not be after `to`").into());
     }
     let (scope, forced_dept) = access::list_filter(who);
+    // Asking by name for another county's or department's cases is refused outright, so a
+    // caller learns the difference between "none" and "not yours".
+    if let Some(c) = &p.county
+        && let Ok(c) = CountyCode::parse(c)
+        && !access::covers(&scope, &c)
+    {
+        return Err(
+            super::forbidden(access::Denied("the county is outside the caller's scope"))
+                .with_field("county"),
+        );
+    }
+    if let (Some(own), Some(asked)) = (&forced_dept, &p.dept)
+        && own != asked
+    {
+        return Err(super::forbidden(access::Denied(
+            "a department sees only the cases assigned to it",
+        ))
+        .with_field("dept"));
+    }
     Ok(Filter {
         scope_is_city: scope.is_city(),
         scope: scope.to_string(),
@@ -238,11 +316,12 @@ fn bind_filter<'q>(
 }
 
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(ListParams),
-    responses((status = 200, description = "A page of cases"), (status = 422)))]
+    responses((status = 200, description = "A page of cases: {items, page, per_page, total}", body = Object),
+        (status = 422, description = "A parameter is malformed or out of range; `error.field` names it")))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(p): Query<ListParams>,
+    ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let f = filter(&p, &who)?;
     let max = state.registrar.settings.max_page_size;
@@ -255,9 +334,22 @@ pub async fn list(
         )));
     }
     let page = p.page.unwrap_or(1);
-    if page < 1 {
-        return Err(ValidationError::new("page", "range", "must be at least 1").into());
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ValidationError::new(
+            "page",
+            "range",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )
+        .into());
     }
+    // Unchecked, a huge page overflowed the offset (a 500).
+    let offset = (page - 1).checked_mul(per_page).ok_or_else(|| {
+        ApiError::from(ValidationError::new(
+            "page",
+            "range",
+            "is beyond the last page",
+        ))
+    })?;
     let total: i64 = bind_filter(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "select count(*) as n from cases where {FILTER_SQL}"
@@ -275,7 +367,7 @@ pub async fn list(
         &f,
     )
     .bind(per_page)
-    .bind((page - 1) * per_page)
+    .bind(offset)
     .fetch_all(&state.pool)
     .await?;
     let items = rows
@@ -298,11 +390,11 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/cases.csv", tag = "cases", params(ListParams),
-    responses((status = 200, description = "CSV with milestone timestamps", content_type = "text/csv")))]
+    responses((status = 200, description = "CSV with milestone timestamps", content_type = "text/csv", body = String)))]
 pub async fn csv_export(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(p): Query<ListParams>,
+    ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let f = filter(&p, &who)?;
     let rows = bind_filter(
@@ -363,7 +455,11 @@ pub async fn csv_export(
 
 #[utoipa::path(get, path = "/v1/query/{query_code}", tag = "petitioner",
     params(("query_code" = String, Path, description = "The 8-character 查询码")),
-    responses((status = 200, description = "Status and public timeline; no personal data"), (status = 404)))]
+    responses((status = 200, description = "Status and public timeline; no personal data", body = Object),
+        (status = 404, description = "No case has this query code"),
+        (status = 422, description = "Not a query code"),
+        (status = 429, description = "Rate limited (`intake.rate_limit`): too many unknown query codes from this address, or too many requests for this code; `Retry-After` gives the seconds to wait",
+            headers(("Retry-After" = u64, description = "Seconds until the window ends")))))]
 pub async fn query(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -392,15 +488,30 @@ pub async fn query(
 }
 
 /// A clerk's correction of the classification; every field optional but `by` and `reason`.
+/// `branch`, `diversion` and `accused_level` are kept when absent and cleared with `null` or
+/// `"none"`.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
     pub petition_type: Option<String>,
-    pub branch: Option<String>,
-    pub diversion: Option<String>,
+    /// Art 31 branch (`31_1` … `31_6`); `null` or `"none"` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub branch: Option<Option<String>>,
+    /// Legal channel (`arbitration`, `administrative_reconsideration`, …); `null` or `"none"`
+    /// takes a wrongly diverted matter back to a handling unit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub diversion: Option<Option<String>>,
     pub department: Option<String>,
     pub county: Option<String>,
     pub accuses_official: Option<bool>,
+    /// Management level of the accused cadre (检举控告 only): `village`, `town`,
+    /// `county_department`, `county_leader`, `city_department`, `city_leader`. Routing sends
+    /// the accusation to the 纪委监委 that manages that level (Art 22 para 2).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub accused_level: Option<Option<String>>,
     /// Departments assisting the lead one (multi-department matters).
     #[serde(default)]
     pub assisting: Vec<String>,
@@ -410,12 +521,30 @@ pub struct Override {
     pub reason: String,
 }
 
-/// Statuses in which the case has not yet been accepted by a handling unit.
-const OVERRIDABLE: &[&str] = &["registered", "forwarded", "assigned", "objected"];
+/// A field that was sent, possibly as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Keep (absent), clear (`null`, `""`, `"none"`) or set a classification field.
+fn change<T>(
+    raw: &Option<Option<String>>,
+    parse: fn(&str) -> Result<T, ValidationError>,
+) -> Result<Change<T>, ValidationError> {
+    match raw.as_ref().map(|v| v.as_deref().map(str::trim)) {
+        None => Ok(Change::Keep),
+        Some(None | Some("" | "none")) => Ok(Change::Clear),
+        Some(Some(v)) => parse(v).map(Change::Set),
+    }
+}
 
 #[utoipa::path(patch, path = "/v1/cases/{case_no}/classification", tag = "cases",
     request_body = Override,
-    responses((status = 200, description = "Override recorded; case.reclassified emitted"), (status = 404), (status = 409), (status = 422)))]
+    params(("case_no" = String, Path, description = "XF-<county>-<yyyy>-<seq>")),
+    responses((status = 200, description = "Override recorded; case.reclassified emitted: {case_no, before, after}", body = Object),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "A handling unit has already accepted the case (a matter diverted at intake, never accepted, can be corrected)"),
+        (status = 422, description = "A field breaks a rule; `error.field` names it")))]
 pub async fn reclassify(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -441,8 +570,9 @@ pub async fn reclassify(
         .as_deref()
         .map(PetitionType::parse)
         .transpose()?;
-    let branch = o.branch.as_deref().map(Art31Branch::parse).transpose()?;
-    let diversion = o.diversion.as_deref().map(Diversion::parse).transpose()?;
+    let branch = change(&o.branch, Art31Branch::parse)?;
+    let diversion = change(&o.diversion, Diversion::parse)?;
+    let accused_level = change(&o.accused_level, CadreLevel::parse)?;
     let county = o.county.as_deref().map(CountyCode::parse).transpose()?;
     if let Some(d) = &o.department
         && !Departments::embedded().contains(d)
@@ -474,15 +604,23 @@ pub async fn reclassify(
     }
     let mut tx = state.pool.begin().await?;
     let r = sqlx::query(
-        "select county, status, petition_type, branch, diversion, department, matter_county, accuses_official
+        "select county, status, petition_type, branch, diversion, department, matter_county,
+                accuses_official, accused_level, milestones ? 'accepted_at' as accepted
          from cases where case_no = $1 for update",
     )
     .bind(&case_no)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::not_found("case"))?;
+    let reg_county =
+        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(ApiError::internal)?;
+    // Access first: another county learns nothing of the case's state.
+    access::reclassify(&who, &reg_county).map_err(super::forbidden)?;
     let status: String = r.try_get("status")?;
-    if !OVERRIDABLE.contains(&status.as_str()) {
+    if !handling::clerk_may_reclassify(
+        &status,
+        r.try_get::<Option<bool>, _>("accepted")?.unwrap_or(false),
+    ) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "state",
@@ -491,9 +629,6 @@ pub async fn reclassify(
             ),
         ));
     }
-    let reg_county =
-        CountyCode::parse(&r.try_get::<String, _>("county")?).map_err(ApiError::internal)?;
-    access::reclassify(&who, &reg_county).map_err(super::forbidden)?;
     let before = json!({
         "petition_type": r.try_get::<String, _>("petition_type")?,
         "branch": r.try_get::<Option<String>, _>("branch")?,
@@ -501,6 +636,7 @@ pub async fn reclassify(
         "department": r.try_get::<String, _>("department")?,
         "county": r.try_get::<Option<String>, _>("matter_county")?,
         "accuses_official": r.try_get::<bool, _>("accuses_official")?,
+        "accused_level": r.try_get::<Option<String>, _>("accused_level")?,
     });
     let pick =
         |new: Option<String>, key: &str| new.or_else(|| before[key].as_str().map(str::to_owned));
@@ -510,31 +646,52 @@ pub async fn reclassify(
             .and_then(|s| PetitionType::parse(s).ok())
             .unwrap_or(PetitionType::Grievance)
     });
-    // Branch and diversion only exist for 申诉求决 matters.
-    let grievance = new_type == PetitionType::Grievance;
-    let new_branch = if grievance {
-        pick(branch.map(|b| b.as_str().to_owned()), "branch")
-    } else {
-        None
+    // Branch and diversion only exist for 申诉求决 matters, and are kept consistent: clearing
+    // a wrong diversion sends the matter to a handling unit.
+    let was = Channelling {
+        branch: before["branch"]
+            .as_str()
+            .and_then(|b| Art31Branch::parse(b).ok()),
+        diversion: before["diversion"]
+            .as_str()
+            .and_then(|d| Diversion::parse(d).ok()),
     };
-    let new_diversion = if grievance {
-        pick(diversion.map(|d| d.as_str().to_owned()), "diversion")
-    } else {
-        None
+    let channel = handling::correct_channel(new_type, was, branch, diversion)?;
+    let new_branch = channel.branch.map(|b| b.as_str().to_owned());
+    let new_diversion = channel.diversion.map(|d| d.as_str().to_owned());
+    // The accused's management level belongs to accusations (Art 22 para 2, Art 30).
+    let level_before = before["accused_level"]
+        .as_str()
+        .and_then(|l| CadreLevel::parse(l).ok());
+    let new_level = match (accused_level, new_type) {
+        (Change::Set(_), t) if t != PetitionType::Accusation => {
+            return Err(ValidationError::new(
+                "accused_level",
+                "accusation_only",
+                "the accused's management level is recorded for 检举控告 (accusation) matters only (Art 22 para 2, Art 30)",
+            )
+            .into());
+        }
+        (_, t) if t != PetitionType::Accusation => None,
+        (Change::Keep, _) => level_before,
+        (Change::Clear, _) => None,
+        (Change::Set(l), _) => Some(l),
     };
     let new_department = pick(o.department.clone(), "department").unwrap_or_default();
     let new_county = pick(county.map(|c| c.to_string()), "county");
+    // A recorded level means a cadre is accused.
     let new_accuses = o
         .accuses_official
-        .unwrap_or(before["accuses_official"].as_bool().unwrap_or(false));
+        .unwrap_or(before["accuses_official"].as_bool().unwrap_or(false))
+        || new_level.is_some();
     let after = json!({
         "petition_type": new_type.as_str(), "branch": new_branch, "diversion": new_diversion,
         "department": new_department, "county": new_county, "accuses_official": new_accuses,
-        "assisting": o.assisting,
+        "accused_level": new_level.map(|l| l.as_str()), "assisting": o.assisting,
     });
     sqlx::query(
         "update cases set petition_type = $2, branch = $3, diversion = $4, department = $5,
-            matter_county = $6, accuses_official = $7,
+            matter_county = $6, accuses_official = $7, accused_level = $8,
             confidential = confidential or $7 or $2 = 'accusation',
             needs_triage = false, updated_at = now() where case_no = $1",
     )
@@ -545,6 +702,7 @@ pub async fn reclassify(
     .bind(&new_department)
     .bind(&new_county)
     .bind(new_accuses)
+    .bind(new_level.map(|l| l.as_str()))
     .execute(&mut *tx)
     .await?;
     sqlx::query("insert into classification_overrides (case_no, by_clerk, reason, before, after) values ($1,$2,$3,$4,$5)")
@@ -558,12 +716,8 @@ pub async fn reclassify(
     let data = events::Reclassified {
         case_no: case_no.clone(),
         petition_type: new_type,
-        branch: new_branch
-            .as_deref()
-            .and_then(|b| Art31Branch::parse(b).ok()),
-        diversion: new_diversion
-            .as_deref()
-            .and_then(|d| Diversion::parse(d).ok()),
+        branch: channel.branch,
+        diversion: channel.diversion,
         department: new_department,
         county: new_county
             .as_deref()
@@ -573,6 +727,7 @@ pub async fn reclassify(
         assisting: o.assisting.clone(),
         by: by.to_owned(),
         reason: reason.to_owned(),
+        accused_level: new_level,
     };
     let env = Envelope::new(
         events::kind::RECLASSIFIED,

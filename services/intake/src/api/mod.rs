@@ -4,12 +4,14 @@ mod cases;
 mod error;
 mod openapi;
 mod petitions;
+mod repeats;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::{get, patch, post};
 use sqlx::PgPool;
 use xinfang_platform::auth::Auth;
+use xinfang_platform::rate_limit::{self, Guarded, RateLimiter};
+use xinfang_platform::route_table::{Access, RouteTable, Verb};
 
 pub use error::{ApiError, ApiJson};
 
@@ -22,6 +24,10 @@ pub struct AppState {
     pub pool: PgPool,
     pub keys: Keys,
     pub auth: Auth,
+    /// Limits on the petitioner's `GET /v1/query/{query_code}` (guessing codes).
+    pub rate_limit: RateLimiter,
+    /// The directory's 纪委监委 code: the only department that may learn an informant.
+    pub discipline: std::sync::Arc<str>,
 }
 
 impl FromRef<AppState> for Auth {
@@ -42,18 +48,55 @@ pub fn forbidden(d: xinfang_domain::access::Denied) -> ApiError {
 /// Petitions are at most 20,000 characters; 256 KiB covers them and their metadata.
 const BODY_LIMIT: usize = 256 * 1024;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/petitions", post(petitions::register))
-        .route("/v1/cases", get(cases::list))
-        .route("/v1/cases.csv", get(cases::csv_export))
-        .route("/v1/cases/{case_no}", get(cases::show))
+/// Every route, with who it lets in (the access tests walk this table).
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::new()
         .route(
-            "/v1/cases/{case_no}/classification",
-            patch(cases::reclassify),
+            Verb::Post,
+            "/v1/petitions",
+            Access::Staff,
+            petitions::register,
         )
-        .route("/v1/query/{query_code}", get(cases::query))
-        .route("/openapi.json", get(openapi::document))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(Verb::Get, "/v1/cases", Access::Staff, cases::list)
+        .route(Verb::Get, "/v1/cases.csv", Access::Staff, cases::csv_export)
+        .route(Verb::Get, "/v1/cases/{case_no}", Access::Staff, cases::show)
+        .route(
+            Verb::Patch,
+            "/v1/cases/{case_no}/classification",
+            Access::Staff,
+            cases::reclassify,
+        )
+        // A clerk confirms or rejects a proposed refusal of a repeat, or removes the link
+        // (Decisions 7); `access::register` decides who.
+        .route(
+            Verb::Post,
+            "/v1/cases/{case_no}/repeat",
+            Access::Staff,
+            repeats::decide,
+        )
+        // The petitioner's query code is the credential here.
+        .route(
+            Verb::Get,
+            "/v1/query/{query_code}",
+            Access::Petitioner,
+            cases::query,
+        )
+        .route(Verb::Get, "/openapi.json", Access::Open, openapi::document)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
+}
+
+/// The routes rate-limited per client address and per query code: every
+/// [`Access::Petitioner`] route (tests/query_limits.rs holds the two lists equal).
+pub fn rate_limited_routes() -> Vec<Guarded> {
+    vec![Guarded::get("/v1/query/{query_code}", "query_code")]
+}
+
+pub fn router(state: AppState) -> Router {
+    let petitioner_limits = axum::middleware::from_fn_with_state(
+        state.rate_limit.guard(&rate_limited_routes()),
+        rate_limit::enforce,
+    );
+    routes()
+        .map_router(|r| r.layer(petitioner_limits))
         .with_state(state)
 }

@@ -16,11 +16,25 @@ use utoipa::OpenApi;
         super::cases::csv_export,
         super::cases::reclassify,
         super::cases::query,
+        super::repeats::decide,
     ),
-    components(schemas(crate::register::Receipt))
+    components(schemas(
+        crate::register::Receipt,
+        crate::repeats::DecisionRequest,
+        crate::repeats::DecisionReceipt,
+        xinfang_domain::registration::RegistrationInput
+    ))
 )]
 pub struct ApiDoc;
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document, completed with the platform's statuses and error schema.
+pub fn value() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        xinfang_platform::api_doc::complete(&ApiDoc::openapi(), super::routes().routes())
+    })
+}
+
+pub async fn document() -> Json<serde_json::Value> {
+    Json(value().clone())
 }

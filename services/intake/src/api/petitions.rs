@@ -15,7 +15,7 @@ use crate::register::Receipt;
     post,
     path = "/v1/petitions",
     tag = "petitions",
-    request_body(content = Object, description = "RegistrationInput: channel, petitioner {name, id_number?, mobile?, email?, address?}, co_petitioners?, group_size?, representatives? (≤5), text (≤20000 chars), county (division code or \"unknown\"), received_at (RFC 3339), clerk_id, urgent?"),
+    request_body = RegistrationInput,
     responses(
         (status = 201, description = "Registered", body = Receipt),
         (status = 400, description = "Malformed JSON"),

@@ -14,7 +14,10 @@
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
 //! `422` naming the field; an ID number that does not match is `403`, and after
 //! `review.id_number_attempts` wrong ones for a query code, requests by it get `429` with
-//! `Retry-After` until the lockout ends. Staff routes take a
+//! `Retry-After` until the lockout ends. Requests by query code (`POST /v1/reviews`,
+//! `POST /v1/evaluations`) are also rate-limited per client address and per code
+//! (`review.rate_limit`, `xinfang_platform::rate_limit`): `429` `rate_limited` with
+//! `Retry-After`. Staff routes take a
 //! bearer token of a reviewer, clerk or operator whose scope covers the case's county; the
 //! petitioner's request (query code + ID number) and evaluation need none.
 
@@ -23,15 +26,17 @@ mod openapi;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use xinfang_domain::access::{self, Principal};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::validation::ValidationError;
 use xinfang_platform::auth::{Auth, Caller};
+use xinfang_platform::http_json::ApiQuery;
+use xinfang_platform::rate_limit::{self, Guarded};
+use xinfang_platform::route_table::{Access, RouteTable, Verb};
 
 pub use error::{ApiError, ApiJson};
 
@@ -77,22 +82,71 @@ fn allow(who: &Principal, case_no: Option<&str>) -> Result<(), ApiError> {
     let county = case_no
         .and_then(case_county)
         .unwrap_or_else(|| who.scope.clone());
-    access::review(who, &county)
+    allow_county(who, &county)
+}
+
+fn allow_county(who: &Principal, county: &CountyCode) -> Result<(), ApiError> {
+    access::review(who, county)
         .map_err(|d| ApiError::new(StatusCode::FORBIDDEN, "forbidden", d.to_string()))
 }
 
+/// The routes rate-limited per client address and per query code: every
+/// [`Access::Petitioner`] route, by the body's `query_code` (a clerk's request carries none
+/// and is not limited). tests/petitioner_limits.rs holds the two lists equal.
+pub fn rate_limited_routes() -> Vec<Guarded> {
+    vec![
+        Guarded::post("/v1/reviews", "query_code", BODY_LIMIT),
+        Guarded::post("/v1/evaluations", "query_code", BODY_LIMIT),
+    ]
+}
+
 pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {
-    Router::new()
-        .route("/v1/reviews", post(request))
-        .route("/v1/reviews/external", post(request_external))
-        .route("/v1/reviews/{case_no}", get(show))
-        .route("/v1/reviews/{case_no}/decision", post(decide))
-        .route("/v1/reviews/{case_no}/hearing", post(hearing))
-        .route("/v1/evaluations", post(evaluate))
-        .route("/v1/terminations", get(terminations))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    let petitioner_limits = axum::middleware::from_fn_with_state(
+        ctx.rate_limit.guard(&rate_limited_routes()),
+        rate_limit::enforce,
+    );
+    routes()
+        .map_router(|r| r.layer(petitioner_limits))
         .with_state(ApiState { ctx, auth })
+}
+
+/// The document, completed with the platform's statuses and error schema.
+pub fn openapi_document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| xinfang_platform::api_doc::complete(&openapi::document(), routes().routes()))
+}
+
+/// Every route, with who it lets in (the access tests walk this table).
+pub fn routes() -> RouteTable<ApiState> {
+    RouteTable::new()
+        // The petitioner's query code and ID number are the credential; a clerk's request
+        // (clerk_id + case_no) is checked against its token in the handler.
+        .route(Verb::Post, "/v1/reviews", Access::Petitioner, request)
+        .route(
+            Verb::Post,
+            "/v1/reviews/external",
+            Access::Staff,
+            request_external,
+        )
+        .route(Verb::Get, "/v1/reviews/{case_no}", Access::Staff, show)
+        .route(
+            Verb::Post,
+            "/v1/reviews/{case_no}/decision",
+            Access::Staff,
+            decide,
+        )
+        .route(
+            Verb::Post,
+            "/v1/reviews/{case_no}/hearing",
+            Access::Staff,
+            hearing,
+        )
+        .route(Verb::Post, "/v1/evaluations", Access::Petitioner, evaluate)
+        .route(Verb::Get, "/v1/terminations", Access::Staff, terminations)
+        .route(Verb::Get, "/openapi.json", Access::Open, || async {
+            Json(openapi_document().clone())
+        })
+        .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
 async fn request(
@@ -133,7 +187,8 @@ async fn request_external(
     Caller(who): Caller,
     ApiJson(input): ApiJson<ExternalRequestInput>,
 ) -> Result<(StatusCode, Json<RequestReceipt>), ApiError> {
-    allow(&who, None)?;
+    // The case's county, not the caller's: another county records nothing on this case.
+    allow(&who, Some(&input.case_no))?;
     Ok((
         StatusCode::CREATED,
         Json(appeals::request_external(&ctx, &input).await?),
@@ -188,6 +243,8 @@ async fn evaluate(
 #[derive(Debug, Deserialize)]
 struct TerminationQuery {
     petitioner_key: Option<String>,
+    /// The county whose entries to list; the caller's scope by default.
+    county: Option<String>,
 }
 
 /// A petitioner key: the 64 lowercase hex digits of intake's HMAC.
@@ -213,9 +270,13 @@ fn petitioner_key(raw: Option<&str>) -> Result<String, ValidationError> {
 async fn terminations(
     State(ctx): State<Arc<Ctx>>,
     Caller(who): Caller,
-    Query(q): Query<TerminationQuery>,
+    ApiQuery(q): ApiQuery<TerminationQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    allow(&who, None)?;
+    let county = match q.county.as_deref() {
+        Some(c) => CountyCode::parse(c).map_err(ApiError::from)?,
+        None => who.scope.clone(),
+    };
+    allow_county(&who, &county)?;
     let key = petitioner_key(q.petitioner_key.as_deref())?;
     let mut conn = ctx
         .pool
@@ -224,6 +285,10 @@ async fn terminations(
         .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?;
     let rows: Vec<Termination> = store::terminations_of(&mut conn, &key)
         .await
-        .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?;
+        .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?
+        .into_iter()
+        // Only entries of the county asked for (a city covers its counties).
+        .filter(|t| CountyCode::parse(&t.home_county).is_ok_and(|c| access::covers(&county, &c)))
+        .collect();
     Ok(Json(serde_json::json!({ "terminations": rows })))
 }

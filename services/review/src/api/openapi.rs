@@ -33,9 +33,11 @@ pub fn document() -> Value {
         ("409", refusal),
         (
             "429",
-            "Too many wrong ID numbers for this query code: refused until `Retry-After` seconds pass",
+            "`too_many_attempts`: too many wrong ID numbers for this query code; or `rate_limited` (`review.rate_limit`): too many failed requests from this address or requests for this code. Refused until `Retry-After` seconds pass",
         ),
     ]);
+    let retry_after = json!({"Retry-After": {"description": "Seconds until requests are taken again", "schema": {"type": "integer"}}});
+    request_ok["429"]["headers"] = retry_after.clone();
     request_ok["201"] =
         created("Requested: level, organ, organ_name, requested_at, decide_by, events");
     let mut external_ok = error_responses(&[("404", "No such case here"), ("409", refusal)]);
@@ -57,7 +59,12 @@ pub fn document() -> Value {
             "409",
             "Refused: not_served, evaluation_window_closed, already_evaluated",
         ),
+        (
+            "429",
+            "`rate_limited` (`review.rate_limit`): too many failed requests from this address or requests for this query code; refused until `Retry-After` seconds pass",
+        ),
     ]);
+    eval_ok["429"]["headers"] = retry_after;
     eval_ok["201"] = created("Evaluated: case_no, bureau, unit, department, evaluated_at, event");
     let rating = json!({"type": "string", "enum": ["satisfied", "basically_satisfied", "dissatisfied", "满意", "基本满意", "不满意"]});
     let level = json!({"type": "string", "enum": ["review", "rereview"]});
@@ -74,7 +81,8 @@ pub fn document() -> Value {
                 "requestBody": body(json!({"type": "object", "additionalProperties": false, "properties": {
                     "case_no": {"type": "string"}, "query_code": {"type": "string"},
                     "id_number": {"type": "string"}, "clerk_id": {"type": "string"},
-                    "level": level, "grounds": {"type": "string", "maxLength": 5000}}})),
+                    "level": level, "grounds": {"type": "string", "maxLength": 5000},
+                    "posted_on": {"type": "string", "format": "date", "description": "A request sent by post: the postmark date, keyed in by the clerk (clerk_id). The 30-day window (D7/D9) is checked against it (Decisions 1); not after today, not before the opinion appealed against was served"}}})),
                 "responses": request_ok
             }},
             "/v1/reviews/external": {"post": {
@@ -120,7 +128,8 @@ pub fn document() -> Value {
             }},
             "/v1/terminations": {"get": {
                 "summary": "终结库 entries of a petitioner (audit)",
-                "parameters": [{"name": "petitioner_key", "in": "query", "required": true, "schema": {"type": "string"}}],
+                "parameters": [{"name": "petitioner_key", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "county", "in": "query", "required": false, "description": "The county whose entries to list; the caller's scope by default", "schema": {"type": "string", "pattern": "^[0-9]{6}$"}}],
                 "responses": {"200": {"description": "{terminations: [...]}"}, "422": {"description": "petitioner_key missing or malformed"}}
             }}
         },

@@ -70,11 +70,38 @@ pub struct Harness {
     pub dir_file: PathBuf,
     pub http: reqwest::Client,
     pub seq: std::sync::atomic::AtomicU32,
+    /// Sent as the bearer token by the helpers, when the API requires tokens.
+    pub bearer: Option<String>,
 }
 
 impl Harness {
     /// The county deployment only; `review_toml` is added to the `[review]` section.
     pub async fn start(review_toml: &str) -> Harness {
+        Self::start_configured(review_toml, false).await
+    }
+
+    /// As [`Harness::start`], with bearer tokens required; the helpers act as an operator of
+    /// the county.
+    pub async fn start_authenticated(review_toml: &str) -> Harness {
+        let mut h = Self::start_configured(review_toml, true).await;
+        let store = h.review.started.host.auth.store().expect("auth on").clone();
+        let county = h.county();
+        h.bearer = Some(
+            store
+                .create(
+                    xinfang_domain::access::Role::Operator,
+                    &county,
+                    None,
+                    "harness",
+                )
+                .await
+                .expect("token")
+                .token,
+        );
+        h
+    }
+
+    async fn start_configured(review_toml: &str, auth: bool) -> Harness {
         let file =
             std::env::temp_dir().join(format!("xf-review-dir-{}.toml", uuid::Uuid::now_v7()));
         let file2 = file.clone();
@@ -88,6 +115,7 @@ impl Harness {
                 // The county deployment serves its county; the city stream exists for
                 // escalation (Infra adds it).
                 p.deployment.counties = vec![county.to_string()];
+                p.security.auth_required = auth;
             },
             &toml,
         )
@@ -105,6 +133,15 @@ impl Harness {
             dir_file: file,
             http: reqwest::Client::new(),
             seq: std::sync::atomic::AtomicU32::new(0),
+            bearer: None,
+        }
+    }
+
+    /// `r` with the harness's bearer token, if it has one.
+    pub fn authed(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.bearer {
+            Some(t) => r.bearer_auth(t),
+            None => r,
         }
     }
 
@@ -216,6 +253,8 @@ impl Harness {
             petitioner_key: self.petitioner_key(),
             contact: None,
             text: "我父亲的养老保险待遇被停发，多次到社保中心反映未果，请求恢复发放并补发。".into(),
+            redacted_text: None,
+            received_by: None,
         }
     }
 
@@ -247,6 +286,7 @@ impl Harness {
                 petition_type: r.petition_type,
                 branch: r.branch,
                 assigned_at: Utc::now(),
+                notice_exempt: false,
             },
         )
         .await;
@@ -281,7 +321,7 @@ impl Harness {
             .wait_for(
                 "the review projection to hold the reply",
                 20,
-                async || match self.http.get(&url).send().await {
+                async || match self.authed(self.http.get(&url)).send().await {
                     Ok(resp) if resp.status().is_success() => {
                         let v: Value = resp.json().await.unwrap_or_default();
                         v["served_on"].as_str() == Some(want.as_str())
@@ -293,13 +333,18 @@ impl Harness {
     }
 
     pub async fn post(&self, url: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(url).json(&body).send().await.unwrap();
+        let r = self
+            .authed(self.http.post(url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, url: &str) -> (u16, Value) {
-        let r = self.http.get(url).send().await.unwrap();
+        let r = self.authed(self.http.get(url)).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }

@@ -118,6 +118,8 @@ impl Harness {
             petitioner_key: "k".repeat(16),
             contact: Some(sealed),
             text: "小区楼道漏水，物业不处理。".into(),
+            redacted_text: None,
+            received_by: None,
         }
     }
 
@@ -150,8 +152,58 @@ impl Harness {
             disposition,
             similarity: 0.95,
             count: 2,
+            // As intake registers it: a refusal is only proposed (Decisions 7).
+            proposed: disposition.is_refusal(),
+            earlier_due: None,
         });
         r
+    }
+
+    /// Publishes a clerk's decision on the repeat link of `r` (as intake does).
+    pub async fn decide_repeat(
+        &self,
+        r: &Registered,
+        decision: events::RepeatDecision,
+        earlier_due: Option<chrono::DateTime<Utc>>,
+    ) {
+        let link = r.repeat.as_ref().expect("a repeat");
+        let disposition = match decision {
+            events::RepeatDecision::Confirm => Some(link.disposition),
+            events::RepeatDecision::Reject => Some(events::RepeatDisposition::Related),
+            events::RepeatDecision::Unlink => None,
+        };
+        let d = events::RepeatDecided {
+            case_no: r.case_no.clone(),
+            repeat_of: link.of.clone(),
+            decision,
+            was: link.disposition,
+            disposition,
+            by: "token-clerk-1".into(),
+            reason: "核实为同一事实和理由".into(),
+            earlier_due,
+            at: Utc::now(),
+        };
+        self.publish(decision.event_kind(), &r.case_no, &d).await;
+    }
+
+    /// Why routing holds the case, once it holds it.
+    pub async fn wait_held(&self, case_no: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s: Option<Option<String>> =
+                sqlx::query_scalar("select held_reason from cases where case_no = $1")
+                    .bind(case_no)
+                    .fetch_optional(self.pool())
+                    .await
+                    .unwrap();
+            if let Some(Some(reason)) = s {
+                return reason;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {case_no} to be held");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn publish<T: serde::Serialize>(&self, kind: &str, case_no: &str, data: &T) {

@@ -27,8 +27,16 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(extra: &str) -> Harness {
+        Self::start_configured(extra, |_| {}).await
+    }
+
+    /// [`Harness::start`] with changed platform settings (e.g. another calendar file).
+    pub async fn start_configured(
+        extra: &str,
+        configure: impl FnOnce(&mut xinfang_platform::config::PlatformSettings),
+    ) -> Harness {
         let toml = format!("{TEST_TOML}{extra}");
-        let env = TestEnv::start(|_| {}, &toml)
+        let env = TestEnv::start(configure, &toml)
             .await
             .expect("local NATS, Postgres and Redis must be running");
         let sup = start_with(env.infra.clone(), Clock::manual())
@@ -180,9 +188,14 @@ impl Harness {
     }
 }
 
-/// End of day, China time, `days` calendar days after `at`'s date.
+/// End of day, China time, `days` calendar days after `at`'s date, or of the next working day
+/// when that day is a rest day (Decisions 1, 民法典 Art 203), by the repository's calendar.
 pub fn end_of_day_after(at: DateTime<Utc>, days: u64) -> DateTime<Utc> {
-    let d = at.with_timezone(&CST).date_naive() + chrono::Days::new(days);
+    let cal = xinfang_domain::calendar::Calendar::embedded();
+    let mut d = at.with_timezone(&CST).date_naive() + chrono::Days::new(days);
+    while !cal.is_working_day(d).working {
+        d = d.succ_opt().unwrap();
+    }
     xinfang_domain::deadline::end_of_day(d)
         .unwrap()
         .with_timezone(&Utc)
@@ -221,10 +234,14 @@ pub fn registered(
             disposition: RepeatDisposition::Merged,
             similarity: 0.93,
             count: 2,
+            proposed: false,
+            earlier_due: None,
         }),
         petitioner_key: "k".into(),
         contact: None,
         text: "测试".into(),
+        redacted_text: None,
+        received_by: None,
     }
 }
 
@@ -238,6 +255,7 @@ pub fn assigned(case_no: &str, dept: &str, at: DateTime<Utc>) -> Assigned {
         petition_type: PetitionType::Grievance,
         branch: Some(Art31Branch::Residual),
         assigned_at: at,
+        notice_exempt: false,
     }
 }
 
@@ -259,6 +277,7 @@ pub fn reclassified(
         by: "clerk-1".into(),
         reason: "重新分类".into(),
         assisting: vec![],
+        accused_level: None,
     }
 }
 
