@@ -5,6 +5,8 @@
 #              free port with its Maildir handler, then read the mails it stored.
 #   schemathesis  an OpenAPI conformance fuzzer (Python, PyPI) that tests/schemathesis.rs
 #              runs (`python3 -m schemathesis.cli run`) against every service's document.
+#   nats-py    the NATS client (Python, PyPI) of docs/examples/dept_listen.py, which
+#              services/routing/tests/dept_feed.rs runs as a department's own client.
 #   openssl    makes the CA and server certificate of the notify tests' TLS relay
 #              (Debian package).
 #
@@ -78,6 +80,21 @@ elif command -v apt-get >/dev/null 2>&1; then
   echo "aiosmtpd $v (installed)"
 else
   die "neither pip nor apt-get is available to install aiosmtpd"
+fi
+
+# nats-py runs docs/examples/dept_listen.py, the department client that
+# services/routing/tests/dept_feed.rs runs as an outside client (import name `nats`).
+nats_py_version() {
+  "$PY" -c "import nats, importlib.metadata as m; print(m.version('nats-py'))" 2>/dev/null
+}
+if v=$(nats_py_version) && [[ $v == 2.* ]]; then
+  echo "nats-py $v (already installed)"
+else
+  have_pip || die "nats-py needs pip (install python3-pip)"
+  log "installing nats-py with $PY -m pip"
+  pip_install 'nats-py>=2.7,<3' || die "pip install nats-py failed"
+  v=$(nats_py_version) || die "nats-py installed but $PY cannot import nats"
+  echo "nats-py $v (installed)"
 fi
 
 # The tests pass flags of schemathesis 4 (`run --checks ... --phases ...`).

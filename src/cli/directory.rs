@@ -1,10 +1,10 @@
 //! `xinfang directory check` and `xinfang nats-config`: the department directory as data.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use xinfang_routing::nats_config::{NatsConfigOptions, generate_from_file};
+use xinfang_domain::directory::OrganRef;
+use xinfang_routing::nats_config::{self, KeptPasswords, NatsConfigOptions};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Directory {
@@ -48,9 +48,14 @@ pub struct NatsConfigArgs {
     /// Write the nats-server configuration here (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Write every user's generated password here (mode 0600); required with --out.
-    #[arg(long)]
+    /// Directory of the per-user credential files (`<user>.json`, mode 0600): passwords of
+    /// users with a file there are kept, every other user gets a new one. Required.
+    #[arg(long, value_name = "DIR")]
     credentials: Option<PathBuf>,
+    /// Give this user a new password, keeping everyone else's: a department `county:dept`
+    /// (e.g. `411282:rsj`) or a user name (`svc_routing`, `ops`). Repeatable.
+    #[arg(long, value_name = "COUNTY:DEPT|USER")]
+    rotate: Vec<String>,
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     #[arg(long, default_value_t = 4222)]
@@ -59,76 +64,110 @@ pub struct NatsConfigArgs {
     store_dir: PathBuf,
 }
 
+/// The user a `--rotate` value names: `county:dept` is a department's user.
+fn rotated_user(raw: &str) -> anyhow::Result<String> {
+    if raw.contains(':') {
+        let organ = OrganRef::parse(raw).map_err(|e| anyhow::anyhow!("--rotate {raw}: {e}"))?;
+        Ok(nats_config::department_user(&organ))
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
 pub fn nats_config(a: NatsConfigArgs) -> anyhow::Result<ExitCode> {
     let path = directory_path(a.file)?;
+    let Some(cred_dir) = a.credentials else {
+        eprintln!(
+            "error: --credentials DIR is required: the configuration holds only password hashes, \
+             the passwords go to one file per user there"
+        );
+        return Ok(ExitCode::from(2));
+    };
     let opts = NatsConfigOptions {
         host: a.host,
         port: a.port,
         store_dir: a.store_dir,
         ..Default::default()
     };
-    let generated = match generate_from_file(&path, &opts) {
+    let mut kept = match KeptPasswords::read_dir(&cred_dir) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut rotated = Vec::new();
+    for raw in &a.rotate {
+        let user = match rotated_user(raw) {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if !kept.remove(&user) {
+            eprintln!(
+                "error: --rotate {raw}: no credential file {} to replace (rotation keeps every \
+                 other user's password: point --credentials at the earlier generation's files)",
+                nats_config::credential_path(&cred_dir, &user).display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        rotated.push(user);
+    }
+    let loaded = match xinfang_routing::directory::load(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}: {e:#}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let generated = match nats_config::generate_keeping(&loaded.directory, &opts, &kept) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("{}: {e:#}", path.display());
             return Ok(ExitCode::from(2));
         }
     };
-    let mut creds = String::from("# user\tpassword\tinbox prefix — keep secret\n");
-    for c in generated
-        .services
-        .values()
-        .chain(std::iter::once(&generated.operator))
-        .chain(generated.departments.values())
-    {
-        creds.push_str(&format!(
-            "{}\t{}\t{}\n",
-            c.user,
-            c.password,
-            c.inbox_prefix.as_deref().unwrap_or("_INBOX")
-        ));
+    for user in &rotated {
+        if generated.user(user).is_none() {
+            eprintln!("error: --rotate: {user} is not a user of this directory's configuration");
+            return Ok(ExitCode::from(2));
+        }
     }
-    match a.out {
-        Some(out) => {
-            let Some(cred_path) = a.credentials else {
-                eprintln!(
-                    "error: --credentials FILE is required with --out (passwords are generated)"
-                );
-                return Ok(ExitCode::from(2));
-            };
-            std::fs::write(&out, &generated.config)?;
-            write_private(&cred_path, &creds)?;
-            println!(
-                "wrote {} ({} service users, {} department users) and {}",
-                out.display(),
-                generated.services.len(),
-                generated.departments.len(),
-                cred_path.display()
-            );
-        }
-        None => {
-            print!("{}", generated.config);
-            if let Some(cred_path) = a.credentials {
-                write_private(&cred_path, &creds)?;
-            } else {
-                eprintln!(
-                    "note: passwords are in the config only; use --credentials FILE to keep a list"
-                );
-            }
-        }
+    let total = generated.users().count();
+    let kept_n = generated.users().filter(|c| kept.contains(&c.user)).count();
+    // Credential files first: a configuration whose passwords were lost locks everyone out.
+    nats_config::write_credential_files(&cred_dir, &generated)?;
+    match &a.out {
+        Some(out) => std::fs::write(out, &generated.config)?,
+        None => print!("{}", generated.config),
+    }
+    let mut summary = format!(
+        "{} users ({} services, {} departments): {} kept, {} new",
+        total,
+        generated.services.len(),
+        generated.departments.len(),
+        kept_n,
+        total - kept_n
+    );
+    if !rotated.is_empty() {
+        summary.push_str(&format!(" (rotated: {})", rotated.join(", ")));
+    }
+    let target = a
+        .out
+        .as_ref()
+        .map_or_else(|| "stdout".to_owned(), |o| o.display().to_string());
+    // The summary goes to stderr when the configuration went to stdout.
+    let line = format!(
+        "wrote {target} and {} credential files in {}; {summary}",
+        total,
+        cred_dir.display()
+    );
+    if a.out.is_some() {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }

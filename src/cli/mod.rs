@@ -4,6 +4,7 @@ mod bench;
 mod calendar;
 mod case;
 mod deadline;
+mod dept;
 mod directory;
 mod dlq;
 mod stats;
@@ -50,6 +51,9 @@ enum Command {
     Directory(directory::Directory),
     /// Generate a nats-server configuration with per-department permissions.
     NatsConfig(directory::NatsConfigArgs),
+    /// A department's client: listen to its durable feed, send actions.
+    #[command(subcommand)]
+    Dept(dept::Dept),
     /// KPIs: 及时受理率, 按期办结率, 参评率, 满意率, repeats, handling days, overdue.
     Stats(stats::Args),
     /// Bearer tokens for the HTTP APIs.
@@ -72,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(d) => dlq::run(d).await,
         Command::Directory(d) => directory::run(d),
         Command::NatsConfig(a) => directory::nats_config(a),
+        Command::Dept(d) => dept::run(d).await,
         Command::Tokens(t) => tokens::run(t).await,
         Command::Stats(a) => stats::run(a).await,
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::county::CountyCode;
+use crate::directory::OrganRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,6 +152,57 @@ pub fn review(p: &Principal, county: &CountyCode) -> Result<(), Denied> {
     }
 }
 
+/// Acting as the review organ `organ` (`<county>:<dept>` of the directory): its 复查 or 复核
+/// decision, its hearings (Art 35-36). Only a principal of that organ acts for it:
+///
+/// - a reviewer whose scope is the organ's county acts for that county's review organs (its
+///   people's government and its departments, as the directory names them); a city reviewer
+///   does not act for a county's organs, nor a county reviewer for the city's;
+/// - a department token acts for its own organ only (a higher department reviewing a lower
+///   one, the directory's `review_parent`);
+/// - an operator acts in its scope (it runs the system; what it records says so);
+/// - a clerk never decides: clerks record requests, the organ decides.
+pub fn act_for_review_organ(p: &Principal, organ: &OrganRef) -> Result<(), Denied> {
+    match p.role {
+        Role::Reviewer if p.scope == organ.county => Ok(()),
+        Role::Reviewer => Err(Denied(
+            "a reviewer acts only for the review organs of its own county (its token's scope); this decision belongs to another county's organ (Art 35-36)",
+        )),
+        Role::Department if p.scope == organ.county && p.department.as_deref() == Some(organ.dept.as_str()) => {
+            Ok(())
+        }
+        Role::Department => Err(Denied(
+            "a department acts only for itself; this decision belongs to another organ (Art 35-36)",
+        )),
+        Role::Operator if covers(&p.scope, &organ.county) => Ok(()),
+        Role::Operator => Err(Denied("the organ's county is outside the caller's scope")),
+        Role::Clerk | Role::Supervisor => Err(Denied(
+            "only the review organ decides (Art 35-36): a reviewer of the organ's county, or the organ's own department token; a clerk records requests",
+        )),
+    }
+}
+
+/// Recording the decision of an organ outside the directory (e.g. the provincial government),
+/// which the bureau of the case's county records by hand: a reviewer of that county, or an
+/// operator covering it. A clerk does not.
+pub fn record_external_decision(p: &Principal, case_county: &CountyCode) -> Result<(), Denied> {
+    match p.role {
+        Role::Reviewer if p.scope == *case_county => Ok(()),
+        Role::Operator if covers(&p.scope, case_county) => Ok(()),
+        Role::Reviewer | Role::Operator => Err(Denied(
+            "the case's county is outside the caller's scope",
+        )),
+        _ => Err(Denied(
+            "a decision of an organ outside the system is recorded by a reviewer of the case's county (Art 35-36)",
+        )),
+    }
+}
+
+/// How a principal is recorded as the one who acted: `<role>:<token id>`.
+pub fn recorded_as(p: &Principal) -> String {
+    format!("{}:{}", p.role.as_str(), p.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +298,41 @@ mod tests {
         assert!(review(&p(Role::Department, "411282", Some("rsj")), &county).is_err());
         assert_eq!(Role::parse("clerk"), Some(Role::Clerk));
         assert_eq!(Role::parse("admin"), None);
+    }
+
+    #[test]
+    fn only_a_principal_of_the_review_organ_decides() {
+        let city_gov = OrganRef::parse("411200:gov").unwrap();
+        let county_gov = OrganRef::parse("411282:gov").unwrap();
+        let city_gaj = OrganRef::parse("411200:gaj").unwrap();
+        // Issue #20: a county reviewer or clerk recorded the city government's 复核.
+        assert!(act_for_review_organ(&p(Role::Reviewer, "411282", None), &city_gov).is_err());
+        assert!(act_for_review_organ(&p(Role::Clerk, "411282", None), &city_gov).is_err());
+        assert!(act_for_review_organ(&p(Role::Clerk, "411200", None), &city_gov).is_err());
+        assert!(act_for_review_organ(&p(Role::Supervisor, "411200", None), &city_gov).is_err());
+        assert!(act_for_review_organ(&p(Role::Reviewer, "411200", None), &city_gov).is_ok());
+        assert!(act_for_review_organ(&p(Role::Reviewer, "411200", None), &city_gaj).is_ok());
+        // The city's reviewer is not the county government's.
+        assert!(act_for_review_organ(&p(Role::Reviewer, "411200", None), &county_gov).is_err());
+        assert!(act_for_review_organ(&p(Role::Reviewer, "411282", None), &county_gov).is_ok());
+        // A department decides only as itself.
+        assert!(
+            act_for_review_organ(&p(Role::Department, "411200", Some("gaj")), &city_gaj).is_ok()
+        );
+        assert!(
+            act_for_review_organ(&p(Role::Department, "411282", Some("gaj")), &city_gaj).is_err()
+        );
+        assert!(
+            act_for_review_organ(&p(Role::Department, "411200", Some("rsj")), &city_gov).is_err()
+        );
+        // Operators within their scope.
+        assert!(act_for_review_organ(&p(Role::Operator, "411200", None), &county_gov).is_ok());
+        assert!(act_for_review_organ(&p(Role::Operator, "411282", None), &city_gov).is_err());
+        // Outside the directory: the case county's reviewer records it by hand.
+        let county = c("411282");
+        assert!(record_external_decision(&p(Role::Reviewer, "411282", None), &county).is_ok());
+        assert!(record_external_decision(&p(Role::Reviewer, "411281", None), &county).is_err());
+        assert!(record_external_decision(&p(Role::Clerk, "411282", None), &county).is_err());
+        assert_eq!(recorded_as(&p(Role::Reviewer, "411200", None)), "reviewer:t1");
     }
 }

@@ -65,6 +65,12 @@ impl ReviewOutcome {
         }
     }
 
+    /// Whether the decision sends the matter back to the organ that handled it: a revoked
+    /// (撤销) or changed (变更) opinion is given again by that organ (Art 35-36).
+    pub fn sends_back(self) -> bool {
+        matches!(self, Self::Change | Self::Revoke)
+    }
+
     /// Accepts the wire spelling or the Chinese term.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         Self::ALL
@@ -90,6 +96,29 @@ impl FromStr for ReviewOutcome {
     type Err = ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+/// What follows a 复查 or 复核 decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterDecision {
+    /// 复查 upheld the opinion: the 复核 window (D9) opens from service (Art 36).
+    RereviewWindowOpens,
+    /// 复核 upheld it: TERMINATED, into the 终结库 (Art 36 para 3, Decisions 4).
+    Terminates,
+    /// Revoked or changed: back to the organ that handled it for a new opinion within the
+    /// remand period; the revoked opinion's windows close, no 复核 lies against it, and the
+    /// new opinion opens a new 复查 window (D7).
+    SendsBack,
+}
+
+/// The consequence of a decision of `level` with `outcome`. An outcome not known (an older
+/// event without it) is taken as upheld, as before the outcome was recorded.
+pub fn after_decision(level: ReviewLevel, outcome: Option<ReviewOutcome>) -> AfterDecision {
+    match (level, outcome) {
+        (_, Some(o)) if o.sends_back() => AfterDecision::SendsBack,
+        (ReviewLevel::Review, _) => AfterDecision::RereviewWindowOpens,
+        (ReviewLevel::Rereview, _) => AfterDecision::Terminates,
     }
 }
 
@@ -175,6 +204,8 @@ pub struct ServedReply {
 pub struct AppealRecord {
     pub requested_at: DateTime<FixedOffset>,
     pub decision_served_on: Option<NaiveDate>,
+    /// The decision's outcome, once decided (unknown for decisions learnt without one).
+    pub outcome: Option<ReviewOutcome>,
     /// 复核 hearings (听证): start and, once finished, end.
     pub hearings: Vec<(DateTime<FixedOffset>, Option<DateTime<FixedOffset>>)>,
 }
@@ -204,6 +235,9 @@ pub struct AppealFacts {
     pub rereview: Option<AppealRecord>,
     pub final_without_appeal: bool,
     pub terminated: bool,
+    /// A 复查/复核 decision sent the matter back (level, outcome) and the handling organ's new
+    /// opinion has not been served yet.
+    pub awaiting_new_opinion: Option<(ReviewLevel, ReviewOutcome)>,
 }
 
 /// Types and branches a deployment opens to 复查 besides Art 31(6) handling opinions
@@ -264,6 +298,17 @@ pub enum AppealError {
     HearingOnlyInRereview,
     #[error("no hearing is under way to finish (Art 36 para 2)")]
     NoHearing,
+    #[error(
+        "the {} organ decided to {} ({}) the opinion and sent the matter back to the organ that handled it: no appeal lies against the {} opinion, and the new opinion, once served, opens a new 复查 window (D7, Art 35)",
+        level_zh(*level),
+        outcome.as_str(),
+        outcome.zh(),
+        if *outcome == ReviewOutcome::Revoke { "revoked" } else { "changed" }
+    )]
+    SentBack {
+        level: ReviewLevel,
+        outcome: ReviewOutcome,
+    },
     #[error("a hearing is already under way since {since} (Art 36 para 2)")]
     HearingOpen { since: DateTime<FixedOffset> },
     #[error(
@@ -297,6 +342,7 @@ impl AppealError {
             AppealError::UnknownOrgan { .. } => "unknown_organ",
             AppealError::HearingOnlyInRereview => "hearing_only_in_rereview",
             AppealError::NoHearing => "no_hearing",
+            AppealError::SentBack { .. } => "opinion_sent_back",
             AppealError::HearingOpen { .. } => "hearing_open",
             AppealError::PostedInFuture { .. } => "posted_in_future",
             AppealError::PostedBeforeService { .. } => "posted_before_service",
@@ -378,6 +424,28 @@ fn lifecycle_case(facts: &AppealFacts, reply: &ServedReply) -> Case {
     case
 }
 
+/// Refuses every appeal step on an opinion a decision has sent back: while the organ's new
+/// opinion is awaited, and between the decision and the remand that follows it.
+fn sent_back(facts: &AppealFacts) -> Result<(), AppealError> {
+    if let Some((level, outcome)) = facts.awaiting_new_opinion {
+        return Err(AppealError::SentBack { level, outcome });
+    }
+    for (level, record) in [
+        (ReviewLevel::Review, &facts.review),
+        (ReviewLevel::Rereview, &facts.rereview),
+    ] {
+        if let Some(outcome) = record
+            .as_ref()
+            .filter(|r| r.decided())
+            .and_then(|r| r.outcome)
+            .filter(|o| o.sends_back())
+        {
+            return Err(AppealError::SentBack { level, outcome });
+        }
+    }
+    Ok(())
+}
+
 /// Checks a 复查 or 复核 request received at `at` and returns its level. Without `level`, the
 /// next one the facts admit is taken (复核 once the 复查 decision has been served).
 ///
@@ -396,6 +464,7 @@ pub fn check_request(
     if facts.terminated {
         return Err(AppealError::Terminated);
     }
+    sent_back(facts)?;
     let level = level.unwrap_or(match &facts.review {
         Some(r) if r.decided() => ReviewLevel::Rereview,
         _ => ReviewLevel::Review,
@@ -604,6 +673,7 @@ pub fn check_lapse(
     if facts.terminated {
         return Err(AppealError::Terminated);
     }
+    sent_back(facts)?;
     let reply = match &facts.reply {
         Some(r) if scope.reviewable(facts) => r,
         _ => return Err(LifecycleError::NoAppealWindow.into()),
@@ -731,6 +801,7 @@ mod tests {
             rereview: None,
             final_without_appeal: false,
             terminated: false,
+            awaiting_new_opinion: None,
         }
     }
 
@@ -738,6 +809,7 @@ mod tests {
         AppealRecord {
             requested_at: t(at),
             decision_served_on: decided.map(d),
+            outcome: decided.map(|_| ReviewOutcome::Uphold),
             hearings: Vec::new(),
         }
     }
@@ -894,6 +966,66 @@ mod tests {
             check_request(&f, None, at, None, &s, &p()).unwrap_err(),
             AppealError::Terminated
         );
+    }
+
+    /// Issue #20: no 复核 (and no lapse of D9) against a 复查 that revoked or changed the
+    /// opinion — neither before the remand is recorded nor while the new opinion is awaited.
+    #[test]
+    fn a_revoked_or_changed_opinion_opens_no_rereview() {
+        let s = ReviewScope::default();
+        for outcome in [ReviewOutcome::Revoke, ReviewOutcome::Change] {
+            let mut f = facts(true, "2026-03-02");
+            let mut review = record("2026-03-05T10:00:00+08:00", Some("2026-03-20"));
+            review.outcome = Some(outcome);
+            f.review = Some(review);
+            let at = t("2026-03-25T10:00:00+08:00");
+            let e = check_request(&f, None, at, None, &s, &p()).unwrap_err();
+            assert_eq!(
+                e,
+                AppealError::SentBack {
+                    level: ReviewLevel::Review,
+                    outcome
+                }
+            );
+            assert_eq!(e.code(), "opinion_sent_back");
+            assert!(e.to_string().contains("复查"), "{e}");
+            let e = check_request(&f, Some(ReviewLevel::Rereview), at, None, &s, &p())
+                .unwrap_err();
+            assert_eq!(e.code(), "opinion_sent_back");
+            assert_eq!(
+                check_lapse(&f, t("2026-06-01T00:00:00+08:00"), &s, &p())
+                    .unwrap_err()
+                    .code(),
+                "opinion_sent_back"
+            );
+        }
+        // After the remand: refused until the new opinion is served, then a new 复查.
+        let mut f = facts(true, "2026-03-02");
+        f.reply = None;
+        f.awaiting_new_opinion = Some((ReviewLevel::Rereview, ReviewOutcome::Revoke));
+        let at = t("2026-04-10T10:00:00+08:00");
+        let e = check_request(&f, None, at, None, &s, &p()).unwrap_err();
+        assert!(e.to_string().contains("复核"), "{e}");
+        let second = facts(true, "2026-04-08");
+        assert_eq!(
+            check_request(&second, None, at, None, &s, &p()).unwrap(),
+            ReviewLevel::Review
+        );
+    }
+
+    #[test]
+    fn what_follows_a_decision() {
+        use AfterDecision::*;
+        let r = ReviewLevel::Review;
+        let rr = ReviewLevel::Rereview;
+        assert_eq!(after_decision(r, Some(ReviewOutcome::Uphold)), RereviewWindowOpens);
+        assert_eq!(after_decision(r, None), RereviewWindowOpens);
+        assert_eq!(after_decision(rr, Some(ReviewOutcome::Uphold)), Terminates);
+        assert_eq!(after_decision(rr, None), Terminates);
+        for o in [ReviewOutcome::Revoke, ReviewOutcome::Change] {
+            assert_eq!(after_decision(r, Some(o)), SendsBack);
+            assert_eq!(after_decision(rr, Some(o)), SendsBack);
+        }
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! | `case.replied`, `case.mediated` | close D5/D6 and the 督办 response deadlines; a handling opinion starts D7; a reply starts the evaluation window |
 //! | `case.evaluated` | close the evaluation window |
 //! | `case.final_without_appeal` | close D7, D9 |
+//! | `case.remanded` (a 复查/复核 decision revoked or changed the opinion) | close D7, D9 (the revoked opinion's windows); start the new handling period for the department (a D5 clock of `remand_handling_days`, from the remand) |
 //! | `case.terminated` | close everything |
 //! | `review.requested` | 复查: close D7, start D8 · 复核: close D9, start D10 |
-//! | `review.decided` | 复查: close D8, start D9 from service · 复核: close D10 |
+//! | `review.decided` | 复查: close D8, start D9 from service — not when it revoked or changed the opinion (no 复核 lies against it) · 复核: close D10 |
 //! | `review.hearing_started` / `hearing_finished` | pause / resume D10 (Art 36 para 2) |
 
 use std::fmt;
@@ -28,12 +29,13 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::appeal::{AfterDecision, ReviewOutcome, after_decision};
 use crate::county::CountyCode;
 use crate::deadline::{CST, DeadlineKind};
 use crate::directory::{Directory, OrganRef};
 use crate::events::{
-    self, Accepted, Assigned, Extended, Registered, Replied, ReturnedForRedo, ReviewEvent,
-    ReviewLevel, Transferred, kind,
+    self, Accepted, Assigned, Extended, Registered, Remanded, Replied, ReturnedForRedo,
+    ReviewEvent, ReviewLevel, Transferred, kind,
 };
 use crate::petition::PetitionType;
 
@@ -145,6 +147,10 @@ pub struct Start {
     pub responsible: Responsible,
 }
 
+/// The `ref` of the handling clock a remand starts ([`Step::StartRemand`]), which tells it apart
+/// from the first handling period's D5 (counted from acceptance, extendable).
+pub const REMAND_REF: &str = "remand";
+
 /// One change to the deadlines of a case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -159,6 +165,10 @@ pub enum Step {
     CloseAll {
         reason: &'static str,
     },
+    /// Start the new handling period of a matter sent back by a 复查/复核 decision: a D5 clock
+    /// of `remand_handling_days` from the trigger (the regulation sets none), replacing any
+    /// open handling clock.
+    StartRemand(Start),
     /// The one extension of the handling deadline (D5 → D6, Art 34).
     Extend {
         days: u32,
@@ -428,6 +438,17 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
         (Family::Case, kind::TERMINATED) => vec![Step::CloseAll {
             reason: "terminated",
         }],
+        (Family::Case, kind::REMANDED) => {
+            let r: Remanded = payload(event, data)?;
+            vec![
+                close(vec![D(D7), D(D9)], "remanded"),
+                Step::StartRemand(Start {
+                    tracked: D(D5),
+                    trigger: cst(r.at),
+                    responsible: Responsible::Department(r.department),
+                }),
+            ]
+        }
         (Family::Review, kind::REVIEW_REQUESTED) => {
             let r: ReviewEvent = payload(event, data)?;
             let (window, decision) = match r.level {
@@ -445,7 +466,14 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
         }
         (Family::Review, kind::REVIEW_DECIDED) => {
             let r: ReviewEvent = payload(event, data)?;
+            let outcome = r.decision.as_deref().and_then(|d| ReviewOutcome::parse(d).ok());
             match r.level {
+                // Revoked or changed: no 复核 lies against it (`case.remanded` follows).
+                ReviewLevel::Review
+                    if after_decision(r.level, outcome) == AfterDecision::SendsBack =>
+                {
+                    vec![close(vec![D(D8)], "decided")]
+                }
                 ReviewLevel::Review => vec![
                     close(vec![D(D8)], "decided"),
                     Step::Start(Start {
@@ -752,6 +780,43 @@ mod tests {
         let s = plan(Family::Review, "decided", &mk("rereview", None)).unwrap();
         assert_eq!(closes(&s), vec![D(DeadlineKind::D10)]);
         assert!(starts(&s).is_empty());
+    }
+
+    /// Issue #20: a revoking or changing 复查 opens no D9; the remand closes the revoked
+    /// opinion's windows and starts the department's new handling period.
+    #[test]
+    fn a_decision_that_sends_back_opens_no_rereview_window_and_restarts_handling() {
+        for decision in ["revoke", "change", "撤销"] {
+            let data = json!({"case_no": "c", "case_county": "411282", "level": "review",
+                              "organ": "411282:gov", "decision": decision,
+                              "served_on": "2026-06-20", "at": "2026-06-20T02:00:00Z"});
+            let s = plan(Family::Review, "decided", &data).unwrap();
+            assert_eq!(closes(&s), vec![D(DeadlineKind::D8)], "{decision}");
+            assert!(starts(&s).is_empty(), "{decision}: {s:?}");
+        }
+        let uphold = json!({"case_no": "c", "case_county": "411282", "level": "review",
+                            "organ": "411282:gov", "decision": "uphold",
+                            "served_on": "2026-06-20", "at": "2026-06-20T02:00:00Z"});
+        let s = plan(Family::Review, "decided", &uphold).unwrap();
+        assert_eq!(starts(&s)[0].0, D(DeadlineKind::D9));
+        let remanded = json!({"case_no": "c", "level": "review", "organ": "411282:gov",
+                              "outcome": "revoke", "decision_served_on": "2026-06-20",
+                              "department": "rsj", "round": 2,
+                              "at": "2026-06-20T03:00:00Z"});
+        let s = plan(Family::Case, "remanded", &remanded).unwrap();
+        assert_eq!(
+            closes(&s),
+            vec![D(DeadlineKind::D7), D(DeadlineKind::D9)]
+        );
+        assert_eq!(
+            s.last(),
+            Some(&Step::StartRemand(Start {
+                tracked: D(DeadlineKind::D5),
+                trigger: ts("2026-06-20T11:00:00+08:00"),
+                responsible: Responsible::Department("rsj".into()),
+            }))
+        );
+        assert!(plan(Family::Case, "remanded", &json!({"case_no": "c"})).is_err());
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub mod kind {
     pub const REPLIED: &str = "replied";
     pub const EVALUATED: &str = "evaluated";
     pub const FINAL_WITHOUT_APPEAL: &str = "final_without_appeal";
+    /// A 复查/复核 decision revoked or changed the opinion: the matter is back with the organ
+    /// that handled it (`case.remanded`, [`super::Remanded`]); that department hears
+    /// `dept.<d>.remanded` ([`super::DeptRemanded`]).
+    pub const REMANDED: &str = "remanded";
     pub const TERMINATED: &str = "terminated";
     pub const SUPERVISED: &str = "supervised";
     /// A notice to the petitioner or a department could not be delivered (alert for the bureau).
@@ -60,6 +64,12 @@ pub mod kind {
     pub const WARNING: &str = "warning";
     pub const OVERDUE: &str = "overdue";
     pub const SUPERVISION: &str = "supervision";
+    // xf.<county>.deadline.* (also warning, overdue)
+    /// A clock started, moved, paused or resumed ([`super::DeadlineStatus`]); the review organ
+    /// also hears the start of its decision deadline (D8, D10) on `dept.<d>.scheduled`.
+    pub const DEADLINE_SCHEDULED: &str = "scheduled";
+    /// A clock ended: met, met late or withdrawn ([`super::DeadlineStatus`]).
+    pub const DEADLINE_CLOSED: &str = "closed";
     // xf.<county>.review.*
     pub const REVIEW_REQUESTED: &str = "requested";
     pub const REVIEW_ACCEPTED: &str = "accepted";
@@ -575,6 +585,49 @@ pub struct ReviewEvent {
     pub decision: Option<String>,
     pub served_on: Option<NaiveDate>,
     pub at: DateTime<Utc>,
+    /// Which opinion of the case the appeal is against: 1 for the first; one more each time a
+    /// 复查/复核 decision sent the matter back for a new opinion (`case.remanded`).
+    #[serde(default = "first_round")]
+    pub round: u32,
+}
+
+fn first_round() -> u32 {
+    1
+}
+
+/// `case.remanded`: a 复查 or 复核 decision revoked (撤销) or changed (变更) the opinion, so
+/// the matter is back with the organ that handled it for a new opinion within the remand
+/// period (`deadlines.remand_handling_days`, from `at`). The revoked opinion's appeal windows
+/// are closed; the new opinion opens a new 复查 window (`round` is the new opinion's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remanded {
+    pub case_no: String,
+    /// The decision that sent it back.
+    pub level: ReviewLevel,
+    /// The deciding organ (`411282:gov`, or `external:<name>`).
+    pub organ: String,
+    /// `revoke` or `change`.
+    pub outcome: String,
+    pub decision_served_on: Option<NaiveDate>,
+    /// The handling department (directory code) that gives the new opinion.
+    pub department: String,
+    /// The round of the new opinion (2 after the first remand).
+    pub round: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// `dept.<d>.remanded`: the department's own copy — which organ sent the matter back, and
+/// by when its new opinion is due. Never the petitioner or the text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeptRemanded {
+    pub case_no: String,
+    pub department: String,
+    pub level: ReviewLevel,
+    pub organ: String,
+    pub outcome: String,
+    /// End of the new handling period; `None` when it cannot be computed.
+    pub reply_by: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
 }
 
 /// `case.terminated`: entered the termination registry (终结库).
@@ -609,6 +662,37 @@ pub struct DeadlineFired {
     /// assumed); it is recomputed when the calendar grows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provisional: bool,
+    /// Tells apart several clocks of one kind on a case: the 督办's id of a `supervision`
+    /// response deadline; empty otherwise (and on events of older releases).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+}
+
+/// `deadline.scheduled` and `deadline.closed`: supervision's record of one clock as it
+/// changes, so other services (the registry) show every deadline with its due time and state
+/// without reading supervision's tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineStatus {
+    pub case_no: String,
+    /// D1..D11, `eval` or `supervision`.
+    pub deadline: String,
+    /// The 督办's id of a `supervision` response deadline; empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+    /// Who the clock binds: a department code, a review organ (`411200:gov`), the bureau's
+    /// code for D1, or the department concerned by a petitioner's window.
+    pub department: Option<String>,
+    pub trigger: DateTime<Utc>,
+    pub due: DateTime<Utc>,
+    /// [`crate::deadline_state::state`]: `pending` or `paused` while it runs; `met`,
+    /// `met_late`, `withdrawn`, or `fired` (passed, then made moot) when closed.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
+    /// Scheduled: `started`, `extended`, `rescheduled`, `paused` or `resumed`. Closed: the
+    /// fact that closed it (`accepted`, `replied`, `withdrawn`, …).
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 /// 督办 record (Art 40): by hand or on overdue escalation.
@@ -676,6 +760,7 @@ mod tests {
             kind::SUBMITTED_FOR_CHECK,
             kind::RETURNED_FOR_REDO,
             kind::CLOSED,
+            kind::REMANDED,
         ] {
             crate::subject::token("type", k).unwrap();
         }

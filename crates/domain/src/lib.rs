@@ -8,6 +8,7 @@ pub mod confidential;
 pub mod county;
 pub mod deadline;
 pub mod deadline_plan;
+pub mod deadline_state;
 pub mod directory;
 pub mod envelope;
 pub mod events;

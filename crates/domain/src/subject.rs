@@ -162,6 +162,17 @@ pub fn department_inbox(county: &CountyCode, dept: &str) -> String {
     inbox_prefix(&department_user(county, dept))
 }
 
+/// The durable JetStream consumer of a department's feed on its county's stream:
+/// `dept_rsj` (filtered to [`department_feed`]).
+pub fn department_consumer(dept: &str) -> String {
+    format!("dept_{dept}")
+}
+
+/// Everything published for department `dept` of `county`: `xf.411282.dept.rsj.>`.
+pub fn department_feed(county: &CountyCode, dept: &str) -> String {
+    format!("xf.{county}.dept.{dept}.>")
+}
+
 /// Is `reply` a concrete subject under the inbox `prefix` (`<prefix>.<token>[.<token>…]`)?
 /// Request handlers answer only there: a reply subject is chosen by the sender, and a
 /// service answering wherever it is told publishes with the service's rights (a forged event,

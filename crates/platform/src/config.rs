@@ -453,6 +453,7 @@ fn locate_bad_deadline_value(raw: &config::Config) -> Option<ConfigError> {
     let mut keys: Vec<(String, bool)> = vec![
         ("deadlines.evaluation_window_days".into(), false),
         ("deadlines.evaluation_roll_over".into(), true),
+        ("deadlines.remand_handling_days".into(), false),
     ];
     if let Ok(kinds) = raw.get_table("deadlines.kinds") {
         for (kind, fields) in kinds {

@@ -77,6 +77,9 @@ impl Harness {
         p.consumer.batch_size = 50;
         p.outbox.poll_interval_ms = 50;
         p.redis.key_prefix = format!("xftest{}", n % 1_000_000);
+        // Every process loads the deployment's holiday calendar at start (a missing file stops it).
+        p.paths.calendar =
+            xinfang_platform::testing::repo_root().join("config/calendar/holidays-cn.toml");
         let shutdown = CancellationToken::new();
         let infra = Infra::connect(Loaded::from_platform(p).unwrap(), "test", shutdown.clone())
             .await

@@ -24,7 +24,10 @@ pub struct Update {
     /// assignment names one.
     pub clear_department: bool,
     pub milestone: Option<(&'static str, Value)>,
+    /// A deadline's entry in `deadlines` (merged into what the registry knew of it).
     pub deadline: Option<(String, Value)>,
+    /// A decision served on the petitioner (`reply`, `review`, `rereview`) for `decisions`.
+    pub decision: Option<(&'static str, Value)>,
     pub overdue: bool,
     pub final_without_appeal: bool,
     pub terminated: bool,
@@ -39,6 +42,23 @@ fn family(subject: &str) -> &str {
 
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The key of a deadline in `deadlines`: its code, and a 督办's id for its response deadline.
+fn deadline_key(code: &str, reference: &str) -> String {
+    if reference.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code}:{reference}")
+    }
+}
+
+/// A deadline state as staff read it: supervision's `fired` is `overdue` here.
+fn shown_state(state: &str) -> &str {
+    match state {
+        "fired" => "overdue",
+        other => other,
+    }
 }
 
 /// Pure mapping from an event to the registry change (unit-tested).
@@ -233,6 +253,17 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::REPLIED) => Update {
             status: Some("replied"),
             milestone: Some(("replied_at", at)),
+            // The petitioner's query view shows the outcome, the appeal window and the organ.
+            decision: Some((
+                "reply",
+                json!({
+                    "department": dept,
+                    "outcome": d.get("outcome"),
+                    "appealable": d.get("is_handling_opinion").and_then(Value::as_bool).unwrap_or(false),
+                    "served_on": d.get("served_on"),
+                    "at": env.at,
+                }),
+            )),
             summary: format!(
                 "已答复 replied ({}), served {}",
                 s(d, "outcome").unwrap_or_else(|| "-".into()),
@@ -253,6 +284,30 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             public: true,
             ..Default::default()
         },
+        // A 复查/复核 decision revoked or changed the opinion: back to the handling organ for a
+        // new one (issue #20).
+        ("case", kind::REMANDED) => {
+            let r: events::Remanded = env.data_as().ok()?;
+            let level = if r.level == events::ReviewLevel::Review {
+                "复查"
+            } else {
+                "复核"
+            };
+            let outcome = xinfang_domain::appeal::ReviewOutcome::parse(&r.outcome)
+                .map(|o| o.zh())
+                .unwrap_or("撤销/变更");
+            Update {
+                status: Some("remanded"),
+                department: Some(r.department.clone()),
+                milestone: Some(("remanded_at", at)),
+                summary: format!(
+                    "{level}{outcome}原处理意见，发回重新办理 remanded to {} for a new opinion",
+                    r.department
+                ),
+                public: true,
+                ..Default::default()
+            }
+        }
         ("case", kind::TERMINATED) => Update {
             status: Some("terminated"),
             terminated: true,
@@ -299,10 +354,32 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                     "rereview_decided_at",
                 ),
             };
+            // Revoked or changed: the case goes back to handling (`case.remanded` sets the
+            // status, whichever of the two consumers comes first).
+            let outcome = s(d, "decision")
+                .filter(|_| !requested)
+                .and_then(|o| xinfang_domain::appeal::ReviewOutcome::parse(&o).ok());
+            let sends_back = outcome.is_some_and(|o| o.sends_back());
+            let label = match outcome {
+                Some(o) => format!("{label} ({} {})", o.zh(), o.as_str()),
+                None => label.to_owned(),
+            };
+            let decision = (!requested).then(|| {
+                (
+                    if rereview { "rereview" } else { "review" },
+                    json!({
+                        "organ": d.get("organ"),
+                        "outcome": d.get("decision"),
+                        "served_on": d.get("served_on"),
+                        "at": env.at,
+                    }),
+                )
+            });
             Update {
-                status: Some(status),
+                status: (!sends_back).then_some(status),
                 milestone: Some((ms, at)),
-                summary: label.into(),
+                decision,
+                summary: label,
                 public: true,
                 ..Default::default()
             }
@@ -311,12 +388,35 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             summary: format!("review: {}", env.kind),
             ..Default::default()
         },
+        // Supervision's record of each clock as it starts, moves and ends: every deadline
+        // with its due time and state (issue #20; before, only warnings reached the registry).
+        ("deadline", kind::DEADLINE_SCHEDULED | kind::DEADLINE_CLOSED) => {
+            let f: events::DeadlineStatus = env.data_as().ok()?;
+            let closed = env.kind == kind::DEADLINE_CLOSED;
+            Update {
+                deadline: Some((
+                    deadline_key(&f.deadline, &f.reference),
+                    json!({
+                        "due": f.due,
+                        "state": shown_state(&f.state),
+                        "provisional": f.provisional,
+                        "trigger": f.trigger,
+                        "department": f.department,
+                        "reason": f.reason,
+                        "closed_at": closed.then_some(f.at),
+                    }),
+                )),
+                // Not a line of the timeline: the entry itself is the record.
+                summary: String::new(),
+                ..Default::default()
+            }
+        }
         ("deadline", kind::WARNING) | ("deadline", kind::OVERDUE) => {
             let f: events::DeadlineFired = env.data_as().ok()?;
             let overdue = env.kind == kind::OVERDUE;
             Update {
                 deadline: Some((
-                    f.deadline.clone(),
+                    deadline_key(&f.deadline, &f.reference),
                     // `provisional`: the due time depends on a year the holiday calendar does
                     // not cover yet (supervision recomputes it when the calendar grows).
                     json!({"due": f.due, "state": if overdue { "overdue" } else { "warning" }, "provisional": f.provisional}),
@@ -376,7 +476,11 @@ impl Handler for RegistryHandler {
                    milestones = case when $4::text is null then milestones
                                 else jsonb_set(milestones, array[$4::text], $5::jsonb, true) end,
                    deadlines = case when $6::text is null then deadlines
-                                else jsonb_set(deadlines, array[$6::text], $7::jsonb, true) end,
+                                else jsonb_set(deadlines, array[$6::text],
+                                               coalesce(deadlines->$6::text, '{}'::jsonb) || $7::jsonb,
+                                               true) end,
+                   decisions = case when $13::text is null then decisions
+                                else jsonb_set(decisions, array[$13::text], $14::jsonb, true) end,
                    overdue = overdue or $8,
                    final_without_appeal = final_without_appeal or $9,
                    terminated_at = case when $10 then coalesce(terminated_at, $11) else terminated_at end,
@@ -395,8 +499,13 @@ impl Handler for RegistryHandler {
             .bind(u.terminated)
             .bind(at)
             .bind(u.clear_department)
+            .bind(u.decision.as_ref().map(|d| d.0))
+            .bind(u.decision.as_ref().map(|d| d.1.clone()))
             .execute(&mut *conn)
             .await?;
+            if u.summary.is_empty() {
+                return Ok(());
+            }
             sqlx::query(
                 "insert into timeline (case_no, at, event, event_id, summary, public)
                  values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
@@ -464,6 +573,39 @@ mod tests {
         assert!(interpret("xf.411282.case.unheard_of", &env("unheard_of", json!({}))).is_none());
     }
 
+    /// Issue #20: a revoking decision does not set a status of its own (the remand does, in
+    /// whichever order the two consumers see them); the timeline shows both.
+    #[test]
+    fn a_revoking_decision_and_the_remand_show_on_the_timeline() {
+        let decided = env(
+            "decided",
+            json!({"level": "review", "case_county": "411282", "organ": "411282:gov",
+                   "decision": "revoke", "served_on": "2026-06-01"}),
+        );
+        let u = interpret("xf.411282.review.decided", &decided).unwrap();
+        assert_eq!(u.status, None);
+        assert!(u.summary.contains("复查意见已出") && u.summary.contains("撤销"), "{}", u.summary);
+        let upheld = env(
+            "decided",
+            json!({"level": "review", "case_county": "411282", "organ": "411282:gov",
+                   "decision": "uphold", "served_on": "2026-06-01"}),
+        );
+        let u = interpret("xf.411282.review.decided", &upheld).unwrap();
+        assert_eq!(u.status, Some("review_decided"));
+        let remanded = env(
+            "remanded",
+            json!({"case_no": "x", "level": "review", "organ": "411282:gov",
+                   "outcome": "revoke", "decision_served_on": "2026-06-01",
+                   "department": "rsj", "round": 2, "at": "2026-06-01T02:00:00Z"}),
+        );
+        let u = interpret("xf.411282.case.remanded", &remanded).unwrap();
+        assert_eq!(u.status, Some("remanded"));
+        assert_eq!(u.department.as_deref(), Some("rsj"));
+        assert_eq!(u.milestone.as_ref().map(|m| m.0), Some("remanded_at"));
+        assert!(u.summary.contains("发回重新办理"), "{}", u.summary);
+        assert!(u.public);
+    }
+
     #[test]
     fn overdue_marks_the_deadline() {
         let u = interpret(
@@ -482,5 +624,102 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.deadline.unwrap().1["provisional"], true);
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use xinfang_domain::county::CountyCode;
+
+    fn env(kind: &str, data: Value) -> Envelope {
+        Envelope::new(
+            kind,
+            Some("XF-411282-2026-000001".into()),
+            CountyCode::parse("411282").unwrap(),
+            chrono::Utc::now(),
+            data,
+        )
+        .unwrap()
+    }
+
+    /// Issue #20: the registry learns every clock from supervision, with its due time and how
+    /// it ended, not only from warnings; the timeline is not flooded with them.
+    #[test]
+    fn scheduled_and_closed_deadlines_fill_the_deadlines() {
+        let started = json!({"case_no": "XF-411282-2026-000001", "deadline": "D5",
+            "department": "rsj", "trigger": "2026-03-05T16:00:00Z",
+            "due": "2026-05-04T15:59:59Z", "state": "pending", "reason": "started",
+            "at": "2026-03-06T02:00:00Z"});
+        let u = interpret("xf.411282.deadline.scheduled", &env("scheduled", started)).unwrap();
+        let (key, shown) = u.deadline.unwrap();
+        assert_eq!(key, "D5");
+        assert_eq!(shown["due"], "2026-05-04T15:59:59Z");
+        assert_eq!(shown["state"], "pending");
+        assert!(shown["closed_at"].is_null());
+        assert!(u.summary.is_empty() && !u.overdue);
+
+        let closed = json!({"case_no": "XF-411282-2026-000001", "deadline": "D5",
+            "department": "rsj", "trigger": "2026-03-05T16:00:00Z",
+            "due": "2026-05-04T15:59:59Z", "state": "met_late", "reason": "replied",
+            "at": "2026-05-06T02:00:00Z"});
+        let u = interpret("xf.411282.deadline.closed", &env("closed", closed)).unwrap();
+        let (_, shown) = u.deadline.unwrap();
+        assert_eq!(shown["state"], "met_late");
+        assert_eq!(shown["reason"], "replied");
+        assert_eq!(shown["closed_at"], "2026-05-06T02:00:00Z");
+
+        // A missed clock made moot reads overdue; a 督办 response is keyed by its 督办.
+        let missed = json!({"case_no": "x", "deadline": "supervision", "reference": "abc",
+            "department": "rsj", "trigger": "2026-03-05T16:00:00Z",
+            "due": "2026-03-10T15:59:59Z", "state": "fired", "reason": "terminated",
+            "at": "2026-03-12T02:00:00Z"});
+        let u = interpret("xf.411282.deadline.closed", &env("closed", missed)).unwrap();
+        let (key, shown) = u.deadline.unwrap();
+        assert_eq!(key, "supervision:abc");
+        assert_eq!(shown["state"], "overdue");
+    }
+
+    #[test]
+    fn replies_and_review_decisions_are_recorded_for_the_query_view() {
+        let u = interpret(
+            "xf.411282.case.replied",
+            &env(
+                "replied",
+                json!({"case_no": "x", "department": "rsj", "outcome": "not_supported",
+                       "is_handling_opinion": true, "text": "…", "served_on": "2026-04-20",
+                       "at": "2026-04-20T02:00:00Z"}),
+            ),
+        )
+        .unwrap();
+        let (level, d) = u.decision.unwrap();
+        assert_eq!(level, "reply");
+        assert_eq!(d["outcome"], "not_supported");
+        assert_eq!(d["appealable"], true);
+        assert_eq!(d["department"], "rsj");
+        let u = interpret(
+            "xf.411282.review.decided",
+            &env(
+                "decided",
+                json!({"case_no": "x", "case_county": "411282", "level": "review",
+                       "organ": "411282:gov", "decision": "uphold", "served_on": "2026-05-20",
+                       "at": "2026-05-20T02:00:00Z"}),
+            ),
+        )
+        .unwrap();
+        let (level, d) = u.decision.unwrap();
+        assert_eq!(level, "review");
+        assert_eq!((d["organ"].as_str(), d["outcome"].as_str()), (Some("411282:gov"), Some("uphold")));
+        // A request is no decision.
+        let u = interpret(
+            "xf.411282.review.requested",
+            &env(
+                "requested",
+                json!({"case_no": "x", "case_county": "411282", "level": "rereview",
+                       "organ": "411200:gov", "at": "2026-05-21T02:00:00Z"}),
+            ),
+        )
+        .unwrap();
+        assert!(u.decision.is_none());
     }
 }

@@ -29,7 +29,8 @@ use xinfang_platform::outbox;
 use crate::register::is_finished;
 
 /// The earlier matter's time limit from the registry's `deadlines` column
-/// (`{"D5": {"due": …, "state": "warning" | "overdue"}, …}`).
+/// (`{"D5": {"due": …, "state": "pending" | "warning" | "overdue" | "met" | "met_late" | …}, …}`):
+/// a clock that passed counts as passed even when the act came late (`met_late`).
 pub fn earlier_time_limit(deadlines: &Value, now: DateTime<Utc>) -> TimeLimit {
     let heard: Vec<DeadlineHeard<'_>> = deadlines
         .as_object()
@@ -40,7 +41,10 @@ pub fn earlier_time_limit(deadlines: &Value, now: DateTime<Utc>) -> TimeLimit {
             Some(DeadlineHeard {
                 code,
                 due,
-                overdue: d.get("state").and_then(Value::as_str) == Some("overdue"),
+                overdue: matches!(
+                    d.get("state").and_then(Value::as_str),
+                    Some("overdue" | "met_late")
+                ),
             })
         })
         .collect();

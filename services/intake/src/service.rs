@@ -90,10 +90,9 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let directory_raw = std::fs::read_to_string(&p.paths.directory).map_err(|e| {
         anyhow::anyhow!("directory {}: {e}", p.paths.directory.display())
     })?;
-    let discipline = xinfang_domain::directory::Directory::from_toml_str(&directory_raw)
-        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?
-        .roles
-        .discipline;
+    let directory = xinfang_domain::directory::Directory::from_toml_str(&directory_raw)
+        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?;
+    let discipline = directory.roles.discipline.clone();
     let state = AppState {
         registrar,
         pool: host.pool.clone(),
@@ -101,6 +100,7 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         auth: host.auth.clone(),
         rate_limit,
         discipline: Arc::from(discipline),
+        directory: Arc::new(directory),
     };
     let http = host
         .serve_http(p.http.intake_port, api::router(state))

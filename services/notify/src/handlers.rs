@@ -290,6 +290,8 @@ pub fn notices_of(fam: &Family) -> Vec<Notice> {
             Notice::Warning,
             Notice::Overdue,
             Notice::Supervision,
+            Notice::ReviewRequested,
+            Notice::Remanded,
         ],
         Family::Review => vec![Notice::ReviewDecided, Notice::RereviewDecided],
         Family::Other => Vec::new(),

@@ -103,6 +103,8 @@ notices! {
     Warning = "warning", Department, "办理期限预警";
     Overdue = "overdue", Department, "超期提醒";
     Supervision = "supervision", Department, "督办通知";
+    ReviewRequested = "review_requested", Department, "复查/复核申请通知";
+    Remanded = "remanded", Department, "发回重新办理通知";
 }
 
 impl fmt::Display for Notice {
@@ -191,6 +193,20 @@ impl Notice {
                 ("note", LONG),
                 ("respond_by", "2026-05-10 23:59"),
             ],
+            Notice::ReviewRequested => &[
+                ("department_name", "三门峡市人民政府"),
+                ("level", "复查"),
+                ("article", "第三十五条"),
+                ("due", "2026-06-20 23:59"),
+                ("provisional", "false"),
+            ],
+            Notice::Remanded => &[
+                ("department_name", "人力资源和社会保障局"),
+                ("organ", "灵宝市人民政府"),
+                ("level", "复查"),
+                ("outcome", "撤销"),
+                ("reply_by", "2026-06-20 23:59"),
+            ],
         }
     }
 
@@ -262,7 +278,17 @@ mod tests {
             .filter(|n| n.audience() == Audience::Department)
             .map(|n| n.name())
             .collect();
-        assert_eq!(depts, ["assigned", "warning", "overdue", "supervision"]);
+        assert_eq!(
+            depts,
+            [
+                "assigned",
+                "warning",
+                "overdue",
+                "supervision",
+                "review_requested",
+                "remanded"
+            ]
+        );
     }
 
     #[test]

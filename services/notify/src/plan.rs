@@ -7,8 +7,9 @@ use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::DeadlineKind;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
-    self, Accepted, AssignMode, DeadlineFired, DeptAssignment, DeptRole, Diverted, Extended,
-    Refused, Replied, ReviewEvent, ReviewLevel, Supervised, Terminated, kind,
+    self, Accepted, AssignMode, DeadlineFired, DeadlineStatus, DeptAssignment, DeptRemanded,
+    DeptRole, Diverted, Extended, Refused, Replied, ReviewEvent, ReviewLevel, Supervised,
+    Terminated, kind,
 };
 
 use crate::notice::{Notice, Var, Vars};
@@ -314,6 +315,30 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
                 ]),
             )]
         }
+        // A 复查/复核 request addressed to a review organ: supervision started its decision
+        // deadline (D8, D10) and tells the organ on its own subject (issue #20).
+        (Family::Dept(dept), kind::DEADLINE_SCHEDULED) => {
+            let d: DeadlineStatus = data(env)?;
+            let level = match d.deadline.parse::<DeadlineKind>() {
+                Ok(DeadlineKind::D8) => Some(("复查", "第三十五条")),
+                Ok(DeadlineKind::D10) => Some(("复核", "第三十六条")),
+                _ => None,
+            };
+            match level {
+                Some((level, article)) if d.reason == "started" => vec![department(
+                    Notice::ReviewRequested,
+                    &d.case_no,
+                    &dept,
+                    vars([
+                        ("level", t(level)),
+                        ("article", t(article)),
+                        ("due", t(minute(d.due, off))),
+                        ("provisional", Var::Bool(d.provisional)),
+                    ]),
+                )],
+                _ => Vec::new(),
+            }
+        }
         (Family::Dept(dept), kind::SUPERVISION) => {
             let s: Supervised = data(env)?;
             let dept_code = if s.department.is_empty() {
@@ -330,6 +355,33 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
                     ("issuer", t(s.issuer)),
                     ("note", t(s.note)),
                     ("respond_by", t(minute(s.respond_by, off))),
+                ]),
+            )]
+        }
+        // A 复查/复核 decision revoked or changed its opinion: the department gives a new one
+        // by `reply_by` (issue #20). Only the department's own facts.
+        (Family::Dept(dept), kind::REMANDED) => {
+            let r: DeptRemanded = data(env)?;
+            let dept_code = if r.department.is_empty() {
+                dept
+            } else {
+                r.department.clone()
+            };
+            let outcome = xinfang_domain::appeal::ReviewOutcome::parse(&r.outcome)
+                .map(|o| o.zh())
+                .unwrap_or("撤销或变更");
+            vec![department(
+                Notice::Remanded,
+                &r.case_no,
+                &dept_code,
+                vars([
+                    ("organ", t((ctx.organ_name)(&r.organ))),
+                    ("level", t(xinfang_domain::appeal::level_zh(r.level))),
+                    ("outcome", t(outcome)),
+                    (
+                        "reply_by",
+                        t(r.reply_by.map(|x| minute(x, off)).unwrap_or_default()),
+                    ),
                 ]),
             )]
         }
@@ -474,6 +526,39 @@ mod tests {
         }
         assert_eq!(p[0].vars["accept_by"], Var::text("2026-03-17 23:59"));
         assert_eq!(p[0].vars["petition_type"], Var::text("检举控告"));
+    }
+
+    /// Issue #20: the department whose opinion was revoked is told, with its new deadline.
+    #[test]
+    fn a_remand_tells_the_department_when_its_new_opinion_is_due() {
+        let e = env(
+            "remanded",
+            json!({"case_no":"XF-1","department":"rsj","level":"review",
+                   "organ":"411282:gov","outcome":"revoke",
+                   "reply_by":"2026-07-01T15:59:59Z","at":"2026-06-01T02:00:00Z"}),
+        );
+        let p = plan("xf.411282.dept.rsj.remanded", &e, &ctx()).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].notice, Notice::Remanded);
+        assert_eq!(
+            p[0].target,
+            Target::Department {
+                county: CountyCode::parse("411282").unwrap(),
+                dept: "rsj".into()
+            }
+        );
+        assert_eq!(p[0].vars["organ"], Var::text("organ-411282:gov"));
+        assert_eq!(p[0].vars["level"], Var::text("复查"));
+        assert_eq!(p[0].vars["outcome"], Var::text("撤销"));
+        assert_eq!(p[0].vars["reply_by"], Var::text("2026-07-01 23:59"));
+        // The case event itself is no department notice.
+        let c = env(
+            "remanded",
+            json!({"case_no":"XF-1","level":"review","organ":"411282:gov","outcome":"revoke",
+                   "decision_served_on":null,"department":"rsj","round":2,
+                   "at":"2026-06-01T02:00:00Z"}),
+        );
+        assert!(plan("xf.411282.case.remanded", &c, &ctx()).unwrap().is_empty());
     }
 
     #[test]

@@ -885,6 +885,7 @@ async fn each_planned_notice_goes_out_once() {
         decision: Some("维持".into()),
         served_on: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
         at: Utc::now(),
+        round: 1,
     };
     for c in [&city, &county] {
         let env = Envelope::new(

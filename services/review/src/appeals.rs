@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use xinfang_domain::access::{self, Principal};
 use xinfang_domain::appeal::{
     AppealError, AppealRecord, EXTERNAL_PREFIX, MAX_NOTE_CHARS, Organ, ReviewOutcome,
     check_decision, check_hearing, check_request, decision_deadline, level_str, level_zh,
@@ -157,12 +158,11 @@ fn organ_for(
             original_handler(&ctx.directory, &case.matter_county, dept)?
         }
         ReviewLevel::Rereview => {
-            let review = appeals
-                .iter()
-                .find(|a| a.level == ReviewLevel::Review)
-                .ok_or(AppealError::NotRequested {
+            let review = store::current_appeal(Some(case), appeals, ReviewLevel::Review).ok_or(
+                AppealError::NotRequested {
                     level: ReviewLevel::Review,
-                })?;
+                },
+            )?;
             if review.external {
                 return Ok((Organ::External, review.organ.clone()));
             }
@@ -297,6 +297,7 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
     if !store::insert_appeal(
         &mut tx,
         &case.case_no,
+        case.round,
         level,
         &case.home_county,
         &organ_code,
@@ -309,7 +310,7 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
         return Err(AppealError::AlreadyRequested { level }.into());
     }
     if let Some(posted_on) = input.posted_on {
-        store::set_posted_on(&mut tx, &case.case_no, level, posted_on).await?;
+        store::set_posted_on(&mut tx, &case.case_no, case.round, level, posted_on).await?;
     }
     let event = ReviewEvent {
         case_no: case.case_no.clone(),
@@ -319,6 +320,7 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
         decision: None,
         served_on: None,
         at: now,
+        round: round_of(case.round)?,
     };
     let events = emit::review_event(&mut tx, kind::REVIEW_REQUESTED, &event).await?;
     tx.commit().await?;
@@ -327,6 +329,7 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
     let record = AppealRecord {
         requested_at: now.with_timezone(&CST),
         decision_served_on: None,
+        outcome: None,
         hearings: Vec::new(),
     };
     let (decide_by, provisional) = deadline_of(ctx, level, &record, now.with_timezone(&CST));
@@ -407,6 +410,7 @@ pub async fn request_external(
     if !store::insert_appeal(
         &mut tx,
         &case.case_no,
+        case.round,
         level,
         &case.home_county,
         &organ_code,
@@ -426,6 +430,7 @@ pub async fn request_external(
         decision: None,
         served_on: None,
         at: at_utc,
+        round: round_of(case.round)?,
     };
     let events = emit::review_event(&mut tx, kind::REVIEW_REQUESTED, &event).await?;
     tx.commit().await?;
@@ -433,6 +438,7 @@ pub async fn request_external(
     let record = AppealRecord {
         requested_at: at,
         decision_served_on: None,
+        outcome: None,
         hearings: Vec::new(),
     };
     let (decide_by, provisional) = deadline_of(ctx, level, &record, ctx.clock.now_cst());
@@ -458,7 +464,10 @@ pub struct DecisionInput {
     pub text: String,
     /// The day the written opinion was served on the petitioner.
     pub served_on: NaiveDate,
-    pub decided_by: String,
+    /// Ignored: who decided is the caller (its token's role and id), never a claim in the body
+    /// (issue #20). Accepted so that older clients keep working.
+    #[serde(default)]
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -467,6 +476,11 @@ pub struct DecisionReceipt {
     pub level: &'static str,
     pub organ: String,
     pub outcome: ReviewOutcome,
+    /// Who decided, as recorded: `<role>:<token id>` of the caller.
+    pub decided_by: String,
+    /// Revoked or changed: the matter goes back to the organ that handled it for a new opinion
+    /// (`case.remanded`, once the case's home deployment records the decision).
+    pub sends_back: bool,
     pub served_on: NaiveDate,
     /// D8 / D10 (hearing days left out).
     pub due: Option<DateTime<FixedOffset>>,
@@ -477,16 +491,18 @@ pub struct DecisionReceipt {
     pub events: Vec<EventRef>,
 }
 
-/// Locks the appeal of `level` and checks this deployment serves its organ.
+/// Locks the current round's appeal of `level` and checks this deployment serves its organ;
+/// with the case, when this deployment holds it.
 async fn served_appeal(
     ctx: &Ctx,
     tx: &mut sqlx::PgConnection,
     case_no: &str,
     level: ReviewLevel,
-) -> Result<(Vec<AppealRow>, AppealRow), ReviewError> {
+) -> Result<(Option<CaseRow>, Vec<AppealRow>, AppealRow), ReviewError> {
     let appeals = store::appeals(tx, case_no, true).await?;
-    let Some(mine) = appeals.iter().find(|a| a.level == level).cloned() else {
-        if appeals.is_empty() && store::case_by_no(tx, case_no, false).await?.is_none() {
+    let case = store::case_by_no(tx, case_no, false).await?;
+    let Some(mine) = store::current_appeal(case.as_ref(), &appeals, level).cloned() else {
+        if appeals.is_empty() && case.is_none() {
             return Err(ReviewError::NotFound("appeal"));
         }
         return Err(AppealError::NotRequested { level }.into());
@@ -503,11 +519,36 @@ async fn served_appeal(
             ),
         ));
     }
-    Ok((appeals, mine))
+    Ok((case, appeals, mine))
 }
 
+/// Only a principal of the organ an appeal is addressed to acts on it (issue #20; the rule is
+/// `xinfang_domain::access::act_for_review_organ`). An organ outside the directory's decision
+/// is recorded by a reviewer of the case's county.
+fn act_for(who: &Principal, appeal: &AppealRow) -> Result<(), ReviewError> {
+    let allowed = if appeal.external {
+        access::record_external_decision(who, &appeal.case_county)
+    } else {
+        OrganRef::parse(&appeal.organ)
+            .map_err(|_| {
+                access::Denied("the appeal's organ is not an organ of the directory")
+            })
+            .and_then(|organ| access::act_for_review_organ(who, &organ))
+    };
+    allowed.map_err(|d| ReviewError::Forbidden(d.to_string()))
+}
+
+/// A round as the events carry it.
+fn round_of(round: i32) -> Result<u32, ReviewError> {
+    u32::try_from(round)
+        .map_err(|_| ReviewError::Internal(anyhow::anyhow!("round {round} out of range")))
+}
+
+/// Records the decision of the organ the appeal is addressed to, made by `who`: only a
+/// principal of that organ, recorded as who decided (`decided_by` in the body is ignored).
 pub async fn decide(
     ctx: &Ctx,
+    who: &Principal,
     case_no_raw: &str,
     input: &DecisionInput,
 ) -> Result<DecisionReceipt, ReviewError> {
@@ -521,12 +562,12 @@ pub async fn decide(
             "the opinion's text is required (Art 35, 36)",
         )
     })?;
-    let decided_by = staff_id("decided_by", Some(&input.decided_by))?;
+    let decided_by = access::recorded_as(who);
     not_in_future("served_on", input.served_on, ctx)?;
     let now = ctx.clock.now();
     let mut tx = ctx.pool.begin().await?;
-    let (appeals, mine) = served_appeal(ctx, &mut tx, &no, level).await?;
-    let case = store::case_by_no(&mut tx, &no, false).await?;
+    let (case, appeals, mine) = served_appeal(ctx, &mut tx, &no, level).await?;
+    act_for(who, &mine)?;
     let hearings = store::hearings(&mut tx, &no).await?;
     let facts = store::appeal_facts(case.as_ref(), &appeals, &hearings);
     check_decision(&facts, level, input.served_on, &ctx.policy().get())?;
@@ -541,13 +582,16 @@ pub async fn decide(
     store::finish_hearing(
         &mut tx,
         &no,
+        mine.round,
         level,
         served_instant(input.served_on).with_timezone(&Utc),
+        Some(&decided_by),
     )
     .await?;
     if !store::record_decision(
         &mut tx,
         &no,
+        mine.round,
         level,
         Some(outcome.as_str()),
         Some(&text),
@@ -567,16 +611,19 @@ pub async fn decide(
         decision: Some(outcome.as_str().to_owned()),
         served_on: Some(input.served_on),
         at: now,
+        round: round_of(mine.round)?,
     };
     let events = emit::review_event(&mut tx, kind::REVIEW_DECIDED, &event).await?;
     tx.commit().await?;
     metrics::counter!("xf_review_decisions_total", "level" => level_str(level), "outcome" => outcome.as_str()).increment(1);
-    tracing::info!(case_no = %no, level = level_str(level), outcome = outcome.as_str(), "appeal decided");
+    tracing::info!(case_no = %no, level = level_str(level), outcome = outcome.as_str(), by = %decided_by, "appeal decided");
     Ok(DecisionReceipt {
         case_no: no,
         level: level_str(level),
         organ: mine.organ,
         outcome,
+        decided_by,
+        sends_back: outcome.sends_back(),
         served_on: input.served_on,
         late: due.is_some_and(|d| now.with_timezone(&CST) > d),
         due,
@@ -593,7 +640,9 @@ pub struct HearingInput {
     pub action: String,
     /// When; now by default.
     pub at: Option<DateTime<Utc>>,
-    pub clerk_id: String,
+    /// Ignored: who acted is the caller (its token), recorded with the hearing (issue #20).
+    #[serde(default)]
+    pub clerk_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -608,8 +657,10 @@ pub struct HearingReceipt {
     pub events: Vec<EventRef>,
 }
 
+/// Records a hearing of the 复核 organ, by `who`: only a principal of that organ.
 pub async fn hearing(
     ctx: &Ctx,
+    who: &Principal,
     case_no_raw: &str,
     input: &HearingInput,
 ) -> Result<HearingReceipt, ReviewError> {
@@ -626,7 +677,7 @@ pub async fn hearing(
             .into());
         }
     };
-    staff_id("clerk_id", Some(&input.clerk_id))?;
+    let by = access::recorded_as(who);
     let now = ctx.clock.now();
     let at = input.at.unwrap_or(now);
     if at > now + chrono::TimeDelta::minutes(5) {
@@ -634,9 +685,10 @@ pub async fn hearing(
     }
     let level = ReviewLevel::Rereview;
     let mut tx = ctx.pool.begin().await?;
-    let (appeals, mine) = served_appeal(ctx, &mut tx, &no, level).await?;
+    let (case, appeals, mine) = served_appeal(ctx, &mut tx, &no, level).await?;
+    act_for(who, &mine)?;
     let hearings = store::hearings(&mut tx, &no).await?;
-    let facts = store::appeal_facts(None, &appeals, &hearings);
+    let facts = store::appeal_facts(case.as_ref(), &appeals, &hearings);
     check_hearing(
         &facts,
         level,
@@ -645,10 +697,10 @@ pub async fn hearing(
         &ctx.policy().get(),
     )?;
     let (kind, action) = if start {
-        store::start_hearing(&mut tx, &no, level, at).await?;
+        store::start_hearing(&mut tx, &no, mine.round, level, at, Some(&by)).await?;
         (kind::HEARING_STARTED, "start")
     } else {
-        store::finish_hearing(&mut tx, &no, level, at).await?;
+        store::finish_hearing(&mut tx, &no, mine.round, level, at, Some(&by)).await?;
         (kind::HEARING_FINISHED, "finish")
     };
     let event = ReviewEvent {
@@ -659,12 +711,13 @@ pub async fn hearing(
         decision: None,
         served_on: None,
         at,
+        round: round_of(mine.round)?,
     };
     let events = emit::review_event(&mut tx, kind, &event).await?;
     let hearings = store::hearings(&mut tx, &no).await?;
     tx.commit().await?;
-    tracing::info!(case_no = %no, action, "hearing recorded");
-    let facts = store::appeal_facts(None, &appeals, &hearings);
+    tracing::info!(case_no = %no, action, by = %by, "hearing recorded");
+    let facts = store::appeal_facts(case.as_ref(), &appeals, &hearings);
     let (decide_by, provisional) = facts.rereview.as_ref().map_or((None, false), |r| {
         deadline_of(ctx, level, r, now.with_timezone(&CST))
     });
@@ -689,17 +742,22 @@ pub async fn show(ctx: &Ctx, case_no_raw: &str) -> Result<serde_json::Value, Rev
     }
     let hearings = store::hearings(&mut conn, &no).await?;
     let facts = store::appeal_facts(case.as_ref(), &appeals, &hearings);
+    let round = store::current_round(case.as_ref(), &appeals);
     let now = ctx.clock.now_cst();
     let appeals_json: Vec<serde_json::Value> = appeals
         .iter()
         .map(|a| {
+            // Deadlines only for the current round; earlier rounds are the history.
             let record = match a.level {
+                _ if a.round != round => None,
                 ReviewLevel::Review => facts.review.as_ref(),
                 ReviewLevel::Rereview => facts.rereview.as_ref(),
             };
             let (decide_by, provisional) =
                 record.map_or((None, false), |r| deadline_of(ctx, a.level, r, now));
             serde_json::json!({
+                // Which opinion it is against: 1 the first, one more per remand.
+                "round": a.round,
                 "level": level_str(a.level),
                 "organ": a.organ,
                 "organ_name": organ_name(ctx, &a.organ),
@@ -714,11 +772,13 @@ pub async fn show(ctx: &Ctx, case_no_raw: &str) -> Result<serde_json::Value, Rev
                 "decision_text": a.decision_text,
                 "decision_served_on": a.decision_served_on,
                 "decided_at": a.decided_at,
+                // `<role>:<token id>` of who decided (absent when learnt from an event).
+                "decided_by": a.decided_by,
                 "decide_by": decide_by,
                 // `decide_by` depends on a year the holiday calendar does not cover yet
                 // (recomputed with each view once the calendar has it).
                 "provisional": provisional,
-                "hearings": hearings.iter().filter(|h| h.level == a.level).map(|h| serde_json::json!({
+                "hearings": hearings.iter().filter(|h| h.round == a.round && h.level == a.level).map(|h| serde_json::json!({
                     "started_at": h.started_at, "finished_at": h.finished_at
                 })).collect::<Vec<_>>(),
             })
@@ -735,6 +795,15 @@ pub async fn show(ctx: &Ctx, case_no_raw: &str) -> Result<serde_json::Value, Rev
         "served_on": case.as_ref().and_then(|c| c.served_on),
         "final_without_appeal": case.as_ref().and_then(|c| c.final_without_appeal.clone()),
         "terminated_at": case.as_ref().and_then(|c| c.terminated_at),
+        // The current opinion's round, and the last remand (a 复查/复核 decision that revoked
+        // or changed the opinion and sent the matter back for a new one).
+        "round": round,
+        "remanded": case.as_ref().and_then(|c| c.remanded_at.map(|at| serde_json::json!({
+            "at": at,
+            "level": c.remanded_level,
+            "outcome": c.remanded_outcome,
+            "awaiting_new_opinion": c.served_on.is_none(),
+        }))),
         "appeals": appeals_json,
         "termination": termination,
         "evaluation": evaluation,

@@ -27,6 +27,9 @@ pub enum ReviewError {
     /// Refused by an evaluation rule (Decisions 5).
     #[error(transparent)]
     Evaluation(#[from] EvaluationError),
+    /// The caller may not act for the organ concerned (the message names the rule).
+    #[error("{0}")]
+    Forbidden(String),
     /// A state conflict that is neither a rule of the regulation nor bad input.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },

@@ -5,20 +5,22 @@
 //!   opinion or not, served date).
 //! - `review` (`xf.<county>.review.>`): appeals addressed to this deployment's organs (the
 //!   upper level records requests published on its subjects) and copies of appeals of its own
-//!   cases decided elsewhere. A 复核 decision on a case this deployment holds terminates it:
-//!   the 终结库 entry and `case.terminated` on the case's county subjects, in one transaction.
+//!   cases decided elsewhere. A 复核 decision upholding the opinion on a case this deployment
+//!   holds terminates it: the 终结库 entry and `case.terminated` on the case's county subjects,
+//!   in one transaction. A 复查 or 复核 decision revoking or changing it sends the case back
+//!   for a new opinion instead (`case.remanded`, issue #20).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 use sqlx::PgConnection;
-use xinfang_domain::appeal::ReviewOutcome;
+use xinfang_domain::appeal::{AfterDecision, ReviewOutcome, after_decision};
 use xinfang_domain::classify::similarity::{FINGERPRINT_VERSION, fingerprint};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
-    Accepted, Assigned, Reclassified, Registered, Replied, ReviewEvent, ReviewLevel, Terminated,
-    Transferred, kind,
+    Accepted, Assigned, Reclassified, Registered, Remanded, Replied, ReviewEvent, ReviewLevel,
+    Terminated, Transferred, kind,
 };
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
@@ -204,10 +206,13 @@ impl Handler for ReviewEvents {
                 return Ok(());
             }
             let r: ReviewEvent = payload(&env)?;
+            let round = i32::try_from(r.round)
+                .map_err(|_| HandlerError::Reject(anyhow!("round {} out of range", r.round)))?;
             // Learnt from an event: the requester is not known here.
             store::insert_appeal(
                 conn,
                 &r.case_no,
+                round,
                 r.level,
                 &r.case_county,
                 &r.organ,
@@ -221,28 +226,32 @@ impl Handler for ReviewEvents {
                     let outcome = r
                         .decision
                         .as_deref()
-                        .and_then(|d| ReviewOutcome::parse(d).ok())
-                        .map(|o| o.as_str());
+                        .and_then(|d| ReviewOutcome::parse(d).ok());
                     store::record_decision(
                         conn,
                         &r.case_no,
+                        round,
                         r.level,
-                        outcome,
+                        outcome.map(ReviewOutcome::as_str),
                         None,
                         r.served_on,
                         None,
                         r.at,
                     )
                     .await?;
-                    if r.level == ReviewLevel::Rereview {
-                        terminate(conn, &r).await?;
+                    match (after_decision(r.level, outcome), outcome) {
+                        (AfterDecision::SendsBack, Some(outcome)) => {
+                            remand(conn, &r, round, outcome).await?;
+                        }
+                        (AfterDecision::Terminates, _) => terminate(conn, &r, round).await?,
+                        _ => {}
                     }
                 }
                 kind::HEARING_STARTED => {
-                    store::start_hearing(conn, &r.case_no, r.level, r.at).await?;
+                    store::start_hearing(conn, &r.case_no, round, r.level, r.at, None).await?;
                 }
                 kind::HEARING_FINISHED => {
-                    store::finish_hearing(conn, &r.case_no, r.level, r.at).await?;
+                    store::finish_hearing(conn, &r.case_no, round, r.level, r.at, None).await?;
                 }
                 _ => {}
             }
@@ -253,16 +262,22 @@ impl Handler for ReviewEvents {
 
 /// After the 复核 decision a case this deployment holds is TERMINATED (Art 36 para 3,
 /// Decisions 4): it enters the 终结库 and `case.terminated` goes to its county's subjects.
-async fn terminate(conn: &mut PgConnection, r: &ReviewEvent) -> Result<(), HandlerError> {
+async fn terminate(
+    conn: &mut PgConnection,
+    r: &ReviewEvent,
+    round: i32,
+) -> Result<(), HandlerError> {
     let Some(case) = store::case_by_no(conn, &r.case_no, true).await? else {
         // Another deployment's case: its home deployment terminates it on its copy.
         return Ok(());
     };
-    if case.terminated_at.is_some() {
+    if case.terminated_at.is_some() || case.round != round {
+        // Done already, or a decision on an opinion that was sent back since.
         return Ok(());
     }
     let appeals = store::appeals(conn, &r.case_no, false).await?;
-    let Some(rereview) = appeals.iter().find(|a| a.level == ReviewLevel::Rereview) else {
+    let Some(rereview) = store::current_appeal(Some(&case), &appeals, ReviewLevel::Rereview)
+    else {
         return Err(HandlerError::Retry(anyhow!(
             "复核 of {} decided but not recorded",
             r.case_no
@@ -290,5 +305,59 @@ async fn terminate(conn: &mut PgConnection, r: &ReviewEvent) -> Result<(), Handl
         metrics::counter!("xf_terminations_total").increment(1);
         tracing::info!(case_no = %case.case_no, "terminated after 复核 (终结库)");
     }
+    Ok(())
+}
+
+/// A 复查 or 复核 decision that revoked or changed the opinion of a case this deployment holds
+/// (issue #20): the case starts its next round, awaiting the handling organ's new opinion, and
+/// `case.remanded` goes to its county's subjects — routing takes the matter back to that
+/// organ and tells it, supervision starts its new handling period and closes the revoked
+/// opinion's windows, the registry shows it. Once per round, whatever copies arrive.
+async fn remand(
+    conn: &mut PgConnection,
+    r: &ReviewEvent,
+    round: i32,
+    outcome: ReviewOutcome,
+) -> Result<(), HandlerError> {
+    let Some(case) = store::case_by_no(conn, &r.case_no, true).await? else {
+        // Another deployment's case: its home deployment sends it back on its copy.
+        return Ok(());
+    };
+    let department = case
+        .reply_department
+        .clone()
+        .unwrap_or_else(|| case.department.clone());
+    if !store::remand(conn, &case.case_no, round, r.level, outcome, r.at).await? {
+        // Sent back already (another copy), terminated, or a decision of an earlier round.
+        return Ok(());
+    }
+    let next_round = u32::try_from(round + 1)
+        .map_err(|_| HandlerError::Reject(anyhow!("round {round} out of range")))?;
+    let data = Remanded {
+        case_no: case.case_no.clone(),
+        level: r.level,
+        organ: r.organ.clone(),
+        outcome: outcome.as_str().to_owned(),
+        decision_served_on: r.served_on,
+        department,
+        round: next_round,
+        at: r.at,
+    };
+    let subject = xinfang_domain::subject::case_event(&case.home_county, kind::REMANDED)
+        .map_err(|e| HandlerError::Reject(e.into()))?;
+    let env = Envelope::new(
+        kind::REMANDED,
+        Some(case.case_no.clone()),
+        case.home_county.clone(),
+        r.at,
+        &data,
+    )
+    .map_err(|e| HandlerError::Reject(e.into()))?;
+    xinfang_platform::outbox::enqueue(conn, &subject, &env)
+        .await
+        .map_err(HandlerError::Retry)?;
+    metrics::counter!("xf_remands_total", "level" => xinfang_domain::appeal::level_str(r.level))
+        .increment(1);
+    tracing::info!(case_no = %case.case_no, level = xinfang_domain::appeal::level_str(r.level), outcome = outcome.as_str(), round = next_round, "opinion sent back to the handling organ");
     Ok(())
 }

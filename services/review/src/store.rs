@@ -5,7 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use xinfang_domain::appeal::{
-    AppealFacts, AppealRecord, EXTERNAL_PREFIX, ServedReply, level_str, parse_level,
+    AppealFacts, AppealRecord, EXTERNAL_PREFIX, ReviewOutcome, ServedReply, level_str,
+    parse_level,
 };
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::CST;
@@ -31,6 +32,12 @@ pub struct CaseRow {
     pub served_on: Option<NaiveDate>,
     pub final_without_appeal: Option<String>,
     pub terminated_at: Option<DateTime<Utc>>,
+    /// The case's current opinion: 1 for the first, one more per remand (issue #20).
+    pub round: i32,
+    /// The last remand, its level and outcome (`revoke` / `change`).
+    pub remanded_at: Option<DateTime<Utc>>,
+    pub remanded_level: Option<String>,
+    pub remanded_outcome: Option<String>,
 }
 
 /// A 复查 or 复核 as recorded here.
@@ -51,10 +58,13 @@ pub struct AppealRow {
     pub decided_at: Option<DateTime<Utc>>,
     /// The postmark date of a request sent by post, as the clerk keyed it in.
     pub posted_on: Option<NaiveDate>,
+    /// The round of the opinion it is against.
+    pub round: i32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HearingRow {
+    pub round: i32,
     pub level: ReviewLevel,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -72,7 +82,8 @@ fn level(row: &PgRow) -> Result<ReviewLevel, sqlx::Error> {
 
 const CASE_COLUMNS: &str = "case_no, home_county, matter_county, petitioner_key, query_code,
     petition_type, branch, department, fingerprint, fingerprint_version, reply_department,
-    reply_outcome, is_handling_opinion, served_on, final_without_appeal, terminated_at";
+    reply_outcome, is_handling_opinion, served_on, final_without_appeal, terminated_at, round,
+    remanded_at, remanded_level, remanded_outcome";
 
 fn case_row(row: &PgRow) -> Result<CaseRow, sqlx::Error> {
     let decode = |e: xinfang_domain::validation::ValidationError| sqlx::Error::Decode(Box::new(e));
@@ -102,6 +113,10 @@ fn case_row(row: &PgRow) -> Result<CaseRow, sqlx::Error> {
         served_on: row.try_get("served_on")?,
         final_without_appeal: row.try_get("final_without_appeal")?,
         terminated_at: row.try_get("terminated_at")?,
+        round: row.try_get("round")?,
+        remanded_at: row.try_get("remanded_at")?,
+        remanded_level: row.try_get("remanded_level")?,
+        remanded_outcome: row.try_get("remanded_outcome")?,
     })
 }
 
@@ -161,12 +176,14 @@ pub async fn lapse_candidates(
         "select {CASE_COLUMNS} from cases c
          where terminated_at is null and final_without_appeal is null and served_on is not null
            and (is_handling_opinion or petition_type = any($3) or branch = any($4))
-           and not exists (select 1 from appeals a where a.case_no = c.case_no and a.level = 'rereview')
+           and not exists (select 1 from appeals a where a.case_no = c.case_no
+                             and a.round = c.round and a.level = 'rereview')
            and (
              (served_on < $1 and not exists
-                (select 1 from appeals a where a.case_no = c.case_no and a.level = 'review'))
-             or exists (select 1 from appeals a where a.case_no = c.case_no and a.level = 'review'
-                          and a.decision_served_on < $2)
+                (select 1 from appeals a where a.case_no = c.case_no and a.round = c.round
+                                          and a.level = 'review'))
+             or exists (select 1 from appeals a where a.case_no = c.case_no and a.round = c.round
+                          and a.level = 'review' and a.decision_served_on < $2)
            )
          order by served_on
          limit $5
@@ -198,6 +215,7 @@ fn appeal_row(row: &PgRow) -> Result<AppealRow, sqlx::Error> {
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
         posted_on: row.try_get("posted_on")?,
+        round: row.try_get("round")?,
     })
 }
 
@@ -205,30 +223,35 @@ fn appeal_row(row: &PgRow) -> Result<AppealRow, sqlx::Error> {
 pub async fn set_posted_on(
     conn: &mut PgConnection,
     case_no: &str,
+    round: i32,
     level: ReviewLevel,
     posted_on: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update appeals set posted_on = $3, updated_at = now() where case_no = $1 and level = $2",
+        "update appeals set posted_on = $3, updated_at = now()
+         where case_no = $1 and level = $2 and round = $4",
     )
     .bind(case_no)
     .bind(level_str(level))
     .bind(posted_on)
+    .bind(round)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Every appeal of a case, 复查 first; locked when `lock`.
+/// Every appeal of a case, by round and 复查 first; locked when `lock`. The rules look at the
+/// current round's ([`current_round`], [`appeal_facts`]); the others are the history.
 pub async fn appeals(
     conn: &mut PgConnection,
     case_no: &str,
     lock: bool,
 ) -> Result<Vec<AppealRow>, sqlx::Error> {
     let sql = if lock {
-        "select * from appeals where case_no = $1 order by level = 'rereview', requested_at for update"
+        "select * from appeals where case_no = $1
+         order by round, level = 'rereview', requested_at for update"
     } else {
-        "select * from appeals where case_no = $1 order by level = 'rereview', requested_at"
+        "select * from appeals where case_no = $1 order by round, level = 'rereview', requested_at"
     };
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(case_no)
@@ -242,7 +265,8 @@ pub async fn hearings(
     case_no: &str,
 ) -> Result<Vec<HearingRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "select level, started_at, finished_at from hearings where case_no = $1 order by started_at",
+        "select round, level, started_at, finished_at from hearings where case_no = $1
+         order by started_at",
     )
     .bind(case_no)
     .fetch_all(&mut *conn)
@@ -250,6 +274,7 @@ pub async fn hearings(
     rows.iter()
         .map(|r| {
             Ok(HearingRow {
+                round: r.try_get("round")?,
                 level: level(r)?,
                 started_at: r.try_get("started_at")?,
                 finished_at: r.try_get("finished_at")?,
@@ -258,22 +283,46 @@ pub async fn hearings(
         .collect()
 }
 
-/// What the rules need: the case's facts (when this deployment holds the case) and appeals.
+/// The round the rules look at: the case's own when this deployment holds it, else the latest
+/// round of the appeals addressed here.
+pub fn current_round(case: Option<&CaseRow>, appeals: &[AppealRow]) -> i32 {
+    case.map(|c| c.round)
+        .or_else(|| appeals.iter().map(|a| a.round).max())
+        .unwrap_or(1)
+}
+
+/// The current round's appeal of `level`.
+pub fn current_appeal<'a>(
+    case: Option<&CaseRow>,
+    appeals: &'a [AppealRow],
+    level: ReviewLevel,
+) -> Option<&'a AppealRow> {
+    let round = current_round(case, appeals);
+    appeals
+        .iter()
+        .find(|a| a.round == round && a.level == level)
+}
+
+/// What the rules need: the case's facts (when this deployment holds the case) and the appeals
+/// of its current round.
 pub fn appeal_facts(
     case: Option<&CaseRow>,
     appeals: &[AppealRow],
     hearings: &[HearingRow],
 ) -> AppealFacts {
+    let round = current_round(case, appeals);
     let record = |level: ReviewLevel| {
-        appeals
-            .iter()
-            .find(|a| a.level == level)
+        current_appeal(case, appeals, level)
             .map(|a| AppealRecord {
                 requested_at: a.requested_at.with_timezone(&CST),
                 decision_served_on: a.decision_served_on,
+                outcome: a
+                    .outcome
+                    .as_deref()
+                    .and_then(|o| ReviewOutcome::parse(o).ok()),
                 hearings: hearings
                     .iter()
-                    .filter(|h| h.level == level)
+                    .filter(|h| h.round == round && h.level == level)
                     .map(|h| {
                         (
                             h.started_at.with_timezone(&CST),
@@ -297,7 +346,47 @@ pub fn appeal_facts(
         rereview: record(ReviewLevel::Rereview),
         final_without_appeal: case.is_some_and(|c| c.final_without_appeal.is_some()),
         terminated: case.is_some_and(|c| c.terminated_at.is_some()),
+        awaiting_new_opinion: case.and_then(awaiting_new_opinion),
     }
+}
+
+/// Sent back and its new opinion not served yet: the remanding level and outcome.
+fn awaiting_new_opinion(c: &CaseRow) -> Option<(ReviewLevel, ReviewOutcome)> {
+    if c.remanded_at.is_none() || c.served_on.is_some() {
+        return None;
+    }
+    let level = parse_level(c.remanded_level.as_deref()?).ok()?;
+    let outcome = ReviewOutcome::parse(c.remanded_outcome.as_deref()?).ok()?;
+    Some((level, outcome))
+}
+
+/// Sends the case back for a new opinion (issue #20) when it is still in `round`: the next
+/// round starts, the revoked opinion's reply and its windows go (`served_on` cleared, so no
+/// appeal and no lapse until the new opinion is served). `false` when it was done already.
+pub async fn remand(
+    conn: &mut PgConnection,
+    case_no: &str,
+    round: i32,
+    level: ReviewLevel,
+    outcome: ReviewOutcome,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "update cases set round = round + 1, remanded_at = $3, remanded_level = $4,
+            remanded_outcome = $5, reply_department = null, reply_outcome = null,
+            is_handling_opinion = false, served_on = null, replied_at = null,
+            final_without_appeal = null, final_at = null, updated_at = now()
+         where case_no = $1 and round = $2 and terminated_at is null",
+    )
+    .bind(case_no)
+    .bind(round)
+    .bind(at)
+    .bind(level_str(level))
+    .bind(outcome.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// A new appeal row; `false` when one of that case and level exists already.
@@ -305,6 +394,7 @@ pub fn appeal_facts(
 pub async fn insert_appeal(
     conn: &mut PgConnection,
     case_no: &str,
+    round: i32,
     level: ReviewLevel,
     case_county: &CountyCode,
     organ: &str,
@@ -314,8 +404,8 @@ pub async fn insert_appeal(
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "insert into appeals (case_no, level, case_county, organ, external, requested_at,
-            requested_by, grounds)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (case_no, level) do nothing",
+            requested_by, grounds, round)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (case_no, round, level) do nothing",
     )
     .bind(case_no)
     .bind(level_str(level))
@@ -325,6 +415,7 @@ pub async fn insert_appeal(
     .bind(requested_at)
     .bind(requested_by)
     .bind(grounds)
+    .bind(round)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -336,6 +427,7 @@ pub async fn insert_appeal(
 pub async fn record_decision(
     conn: &mut PgConnection,
     case_no: &str,
+    round: i32,
     level: ReviewLevel,
     outcome: Option<&str>,
     text: Option<&str>,
@@ -347,7 +439,7 @@ pub async fn record_decision(
         "update appeals set outcome = $3, decision_text = coalesce($4, decision_text),
             decision_served_on = $5, decided_by = coalesce($6, decided_by), decided_at = $7,
             updated_at = now()
-         where case_no = $1 and level = $2 and decided_at is null",
+         where case_no = $1 and level = $2 and round = $8 and decided_at is null",
     )
     .bind(case_no)
     .bind(level_str(level))
@@ -356,44 +448,54 @@ pub async fn record_decision(
     .bind(served_on)
     .bind(decided_by)
     .bind(at)
+    .bind(round)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1)
 }
 
+/// A hearing starts; `by` is who acted for the organ (`None` when learnt from an event).
 pub async fn start_hearing(
     conn: &mut PgConnection,
     case_no: &str,
+    round: i32,
     level: ReviewLevel,
     at: DateTime<Utc>,
+    by: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into hearings (case_no, level, started_at) values ($1, $2, $3)
-         on conflict do nothing",
+        "insert into hearings (case_no, level, started_at, round, started_by)
+         values ($1, $2, $3, $4, $5) on conflict do nothing",
     )
     .bind(case_no)
     .bind(level_str(level))
     .bind(at)
+    .bind(round)
+    .bind(by)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Ends the open hearing (if any) at `at`.
+/// Ends the open hearing (if any) at `at`; `by` as for [`start_hearing`].
 pub async fn finish_hearing(
     conn: &mut PgConnection,
     case_no: &str,
+    round: i32,
     level: ReviewLevel,
     at: DateTime<Utc>,
+    by: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update hearings set finished_at = greatest($3, started_at)
-         where case_no = $1 and level = $2 and finished_at is null",
+        "update hearings set finished_at = greatest($3, started_at), finished_by = $5
+         where case_no = $1 and level = $2 and round = $4 and finished_at is null",
     )
     .bind(case_no)
     .bind(level_str(level))
     .bind(at)
+    .bind(round)
+    .bind(by)
     .execute(&mut *conn)
     .await?;
     Ok(())

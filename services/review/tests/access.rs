@@ -192,6 +192,9 @@ async fn every_route_refuses_other_counties_and_other_departments() {
                         h.petitioner_key()
                     ))
                 }
+                (Verb::Post, "/v1/terminations/search") => {
+                    req.body = Some(json!({"id_number": common::ID, "county": county}))
+                }
                 _ => {}
             }
             req
@@ -209,5 +212,147 @@ async fn every_route_refuses_other_counties_and_other_departments() {
         xinfang_platform::api_doc::mismatches(&doc, &routes),
         Vec::<String>::new()
     );
+    h.stop().await;
+}
+
+/// Issue #20, item 1: a decision or hearing is an act of the organ the appeal is addressed to,
+/// accepted only from a principal of that organ and recorded as the caller (a `decided_by` in
+/// the body is ignored). On the city government's 复核 of a county case, the county's clerk and
+/// the county's reviewer are refused and the city's reviewer decides; on the county
+/// government's 复查, the city's reviewer is refused (it is not the county government's).
+#[tokio::test]
+async fn only_a_principal_of_the_review_organ_decides() {
+    use xinfang_platform::auth::AuthStore;
+
+    let h = common::Harness::start_authenticated("")
+        .await
+        .with_city()
+        .await;
+    let (county, city) = (h.county(), h.city());
+    let county_store = h.review.started.host.auth.store().expect("auth on").clone();
+    let city_dep = h.city_dep.as_ref().expect("city deployment");
+    let city_store = city_dep
+        .review
+        .started
+        .host
+        .auth
+        .store()
+        .expect("auth on at the city")
+        .clone();
+    let token = async |store: &AuthStore, role: Role, scope: &CountyCode| {
+        store.create(role, scope, None, "issue 20").await.unwrap()
+    };
+    let post_as = async |url: String, token: &str, body: serde_json::Value| {
+        let r = h
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+    };
+    let r = h.registered("rsj", &county);
+    let case = r.case_no.clone();
+    h.case_through_reply(&r, true, h.days_ago(2)).await;
+    let (s, body) = h.petitioner_requests(&r).await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["organ"], format!("{county}:gov"));
+
+    // 复查 at the county government (the county deployment's own token store).
+    let decision = |level: &str| {
+        json!({"level": level, "outcome": "uphold", "text": "维持原处理意见。",
+               "served_on": h.today(), "decided_by": "县政府审核员（自称）"})
+    };
+    let county_url = h.url(&format!("/v1/reviews/{case}/decision"));
+    let clerk = token(&county_store, Role::Clerk, &county).await;
+    let (s, body) = post_as(county_url.clone(), &clerk.token, decision("review")).await;
+    assert_eq!(s, 403, "a clerk never decides: {body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Art 35-36"),
+        "{body}"
+    );
+    let city_reviewer_here = token(&county_store, Role::Reviewer, &city).await;
+    let (s, body) = post_as(
+        county_url.clone(),
+        &city_reviewer_here.token,
+        decision("review"),
+    )
+    .await;
+    assert_eq!(
+        s, 403,
+        "the city's reviewer is not the county government's: {body}"
+    );
+    let county_reviewer = token(&county_store, Role::Reviewer, &county).await;
+    let (s, body) = post_as(county_url, &county_reviewer.token, decision("review")).await;
+    assert_eq!(s, 201, "{body}");
+    let decided_by = format!("reviewer:{}", county_reviewer.id);
+    assert_eq!(body["decided_by"], decided_by, "{body}");
+    let (_, view) = h.get(&h.url(&format!("/v1/reviews/{case}"))).await;
+    assert_eq!(view["appeals"][0]["decided_by"], decided_by, "{view}");
+    assert!(!view.to_string().contains("自称"), "{view}");
+
+    // 复核 at the city government: recorded by the city deployment.
+    let (s, body) = h.petitioner_requests(&r).await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["organ"], format!("{city}:gov"));
+    let city_operator = token(&city_store, Role::Operator, &city).await;
+    let city_view = h.city_url(&format!("/v1/reviews/{case}"));
+    h.env
+        .wait_for("the city to record the 复核 request", 20, async || {
+            let r = h
+                .http
+                .get(&city_view)
+                .bearer_auth(&city_operator.token)
+                .send()
+                .await
+                .unwrap();
+            r.status().is_success()
+                && r.json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default()["appeals"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["level"] == "rereview"))
+        })
+        .await;
+    let city_url = h.city_url(&format!("/v1/reviews/{case}/decision"));
+    let hearing_url = h.city_url(&format!("/v1/reviews/{case}/hearing"));
+    // The issue: a 411282 clerk token and a 411282 reviewer token recorded the city
+    // government's 复核 (and so terminated the case).
+    for (who, role) in [("county clerk", Role::Clerk), ("county reviewer", Role::Reviewer)] {
+        let t = token(&city_store, role, &county).await;
+        let (s, body) = post_as(city_url.clone(), &t.token, decision("rereview")).await;
+        assert_eq!(s, 403, "{who} must not decide the city's 复核: {body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        let (s, body) = post_as(
+            hearing_url.clone(),
+            &t.token,
+            json!({"action": "start", "clerk_id": "c1"}),
+        )
+        .await;
+        assert_eq!(s, 403, "{who} must not hold the city's hearing: {body}");
+    }
+    let city_reviewer = token(&city_store, Role::Reviewer, &city).await;
+    let (s, body) = post_as(
+        hearing_url.clone(),
+        &city_reviewer.token,
+        json!({"action": "start"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = post_as(city_url, &city_reviewer.token, decision("rereview")).await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["decided_by"], format!("reviewer:{}", city_reviewer.id));
+    // Nothing the refused callers sent reached the record: one decision, the city's.
+    let decided = h
+        .wait_events(&city, &format!("xf.{city}.review.decided"), &case, 1)
+        .await;
+    assert_eq!(decided.len(), 1);
     h.stop().await;
 }

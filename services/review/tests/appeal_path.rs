@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{Harness, OTHER_ID};
+use common::{Harness, ID, OTHER_ID};
 use serde_json::json;
 use xinfang_domain::events::{ReviewEvent, ReviewLevel, Terminated};
 
@@ -203,6 +203,24 @@ async fn county_case_goes_up_to_the_city_and_is_terminated_at_home() {
         .get(&h.city_url(&format!("/v1/terminations?petitioner_key={key}")))
         .await;
     assert_eq!(body["terminations"].as_array().unwrap().len(), 0);
+    // A clerk finds it by the petitioner's ID number, given in the body and hashed on the
+    // server as intake hashes it (issue #20: before, only the internal key found it).
+    let search = h.url("/v1/terminations/search");
+    let (status, body) = h.post(&search, json!({"id_number": ID})).await;
+    assert_eq!(status, 200, "{body}");
+    let found = body["terminations"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{body}");
+    assert_eq!(found[0]["case_no"], case);
+    let (status, body) = h.post(&search, json!({"id_number": OTHER_ID})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["terminations"].as_array().unwrap().len(), 0);
+    let (status, body) = h.post(&search, json!({"id_number": "12345"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "id_number");
+    assert!(!body.to_string().contains("12345"), "{body}");
+    let (status, body) = h.post(&search, json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "id_number");
 
     // Once only, whatever copies arrive; afterwards every appeal is refused (Art 36 para 3).
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

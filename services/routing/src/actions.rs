@@ -141,6 +141,7 @@ fn lifecycle_refusal(e: &LifecycleError) -> Refusal {
         ExtensionOutOfRange { .. } => (422, "extension_days"),
         ExtensionIncomplete { .. } => (422, "extension_incomplete"),
         ExtensionTooLate { .. } => (409, "extension_after_deadline"),
+        ExtensionAfterRemand { .. } => (409, "extension_after_remand"),
         ObjectionWindowClosed { .. } => (409, "objection_window"),
         ObjectionWithoutReason => (422, "objection_reason"),
         CompletionReportRequired => (409, "completion_report_required"),
@@ -474,6 +475,7 @@ async fn dispatch(
     // department neither accepts, objects nor asks again until the bureau has decided.
     if matches!(req.action.as_str(), "accept" | "object" | "transfer")
         && let Some(pending) = store::pending_transfer(conn, &row.case_no).await?
+        && &pending.from == sender
     {
         return Ok(Err(Refusal::new(
             409,

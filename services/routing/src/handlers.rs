@@ -1,7 +1,8 @@
 //! The `case` consumer: `case.registered` and `case.reclassified` are routed, and so is a
 //! clerk's decision on a repeat link (`case.refusal_confirmed`, `case.refusal_rejected`,
-//! `case.repeat_unlinked`, Decisions 7); every other case event (including routing's own) is
-//! acknowledged and ignored.
+//! `case.repeat_unlinked`, Decisions 7), and a remand by a 复查/复核 decision (`case.remanded`,
+//! [`crate::remand`]); every other case event (including routing's own) is acknowledged and
+//! ignored.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +49,13 @@ impl Handler for CaseEvents {
                         .data_as()
                         .map_err(|e| HandlerError::Reject(anyhow!("reclassified payload: {e}")))?;
                     on_reclassified(conn, &ctx, data, env.at).await
+                }
+                // A 复查/复核 decision sent the matter back for a new opinion (issue #20).
+                kind::REMANDED => {
+                    let data: xinfang_domain::events::Remanded = env
+                        .data_as()
+                        .map_err(|e| HandlerError::Reject(anyhow!("remanded payload: {e}")))?;
+                    crate::remand::on_remanded(conn, &ctx, data).await
                 }
                 kind::REFUSAL_CONFIRMED | kind::REFUSAL_REJECTED | kind::REPEAT_UNLINKED => {
                     let data: RepeatDecided = env.data_as().map_err(|e| {
@@ -366,6 +374,10 @@ async fn reroute(
     row.lifecycle = case;
     row.lead = None;
     row.mode = None;
+    // A transfer the first unit asked for is moot once the case is taken back.
+    store::withdraw_pending_transfer(conn, &row.case_no, "the case was re-routed", now)
+        .await
+        .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
     tracing::info!(case_no = %row.case_no, units = withdrawn.len(), "case taken back for re-routing");
     case_event(
         conn,

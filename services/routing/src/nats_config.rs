@@ -13,20 +13,26 @@
 //! - `svc_all` is the union, for the all-in-one process (`xinfang up`);
 //! - `ops` is the operator's CLI user (dead-letter replay, maintenance): everything;
 //! - each department `<county>:<dept>` gets user `<county>_<dept>` that may subscribe only to
-//!   `xf.<county>.dept.<dept>.>` and to its own reply inbox `_INBOX.<county>_<dept>.>`, and
-//!   publish only on `xf.<county>.cmd.<dept>.>`. Department clients therefore set their
-//!   inbox prefix to `_INBOX.<county>_<dept>` (async-nats `custom_inbox_prefix`, `nats
-//!   --inbox-prefix`); routing answers nowhere else.
+//!   `xf.<county>.dept.<dept>.>` and to its own reply inbox `_INBOX.<county>_<dept>.>`,
+//!   publish only on `xf.<county>.cmd.<dept>.>`, and use exactly its own durable feed
+//!   `dept_<dept>` on `XF_<county>` ([`crate::dept_feed`]): pull from it, acknowledge on it
+//!   and read its info — no other consumer, no consumer creation or deletion, no stream.
+//!   Department clients therefore set their inbox prefix to `_INBOX.<county>_<dept>`
+//!   (async-nats `custom_inbox_prefix`, nats.py `inbox_prefix`, `nats --inbox-prefix`);
+//!   routing answers nowhere else.
 //!
-//! Passwords are generated (random, 32 characters) and written in clear into the config:
-//! keep the file as secret as the passwords (mode 0600).
+//! Passwords are generated (random, 32 characters); the configuration holds only their bcrypt
+//! hashes (`$2a$`, which nats-server checks a login against). The passwords go to one
+//! credential file per user ([`write_credential_files`]), and a later generation keeps them
+//! ([`KeptPasswords`]) except for the users rotated.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
 use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::subject;
 
@@ -123,7 +129,10 @@ pub fn service_permissions(names: &[&str], user: &str, counties: &[String]) -> P
         }
     }
     p.publish_deny = SERVICE_JS_DENY.iter().map(|s| (*s).to_owned()).collect();
-    push(&mut p.subscribe, format!("{}.>", subject::inbox_prefix(user)));
+    push(
+        &mut p.subscribe,
+        format!("{}.>", subject::inbox_prefix(user)),
+    );
     // Routing listens on every department's commands (`xf.*.cmd.*.*`), which would include
     // intake's: a clerk's repeat decision carries the clerk's bearer token.
     if names.contains(&"routing") && !names.contains(&"intake") {
@@ -132,13 +141,23 @@ pub fn service_permissions(names: &[&str], user: &str, counties: &[String]) -> P
     p
 }
 
-/// The permissions of department `organ`.
+/// The permissions of department `organ`: its commands, and exactly its own durable feed —
+/// pull the next message, acknowledge (ack, nak, in progress, term) and read the consumer's
+/// info. Named in full: a NATS wildcard is a whole token (`XF_*` matches no `XF_411282`), and
+/// `*` in the consumer's place would open every department's feed of the county.
 pub fn department_permissions(organ: &OrganRef) -> Permissions {
+    let stream = subject::stream_name(&organ.county);
+    let consumer = subject::department_consumer(&organ.dept);
     Permissions {
-        publish: vec![format!("xf.{}.cmd.{}.>", organ.county, organ.dept)],
+        publish: vec![
+            format!("xf.{}.cmd.{}.>", organ.county, organ.dept),
+            format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            format!("$JS.ACK.{stream}.{consumer}.>"),
+            format!("$JS.API.CONSUMER.INFO.{stream}.{consumer}"),
+        ],
         publish_deny: Vec::new(),
         subscribe: vec![
-            format!("xf.{}.dept.{}.>", organ.county, organ.dept),
+            subject::department_feed(&organ.county, &organ.dept),
             format!("{}.>", department_inbox(organ)),
         ],
         subscribe_deny: Vec::new(),
@@ -154,7 +173,13 @@ pub struct NatsConfigOptions {
     pub services: Vec<String>,
     /// The one account all users share.
     pub account: String,
+    /// bcrypt cost of the password hashes (4–31). Every login costs the server one check.
+    pub bcrypt_cost: u32,
 }
+
+/// bcrypt cost of the generated hashes: about 50 ms a hash (generation hashes every user's
+/// password, the server checks one per login).
+pub const BCRYPT_COST: u32 = 10;
 
 impl Default for NatsConfigOptions {
     fn default() -> Self {
@@ -164,16 +189,21 @@ impl Default for NatsConfigOptions {
             store_dir: PathBuf::from("/var/lib/nats/jetstream"),
             services: SERVICES.iter().map(|s| (*s).to_owned()).collect(),
             account: "XF".into(),
+            bcrypt_cost: BCRYPT_COST,
         }
     }
 }
 
-#[derive(Clone, PartialEq, Eq)]
+/// One user's credentials, as handed over in its credential file (`<user>.json`, JSON).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
     /// The inbox prefix the client must use.
     pub inbox_prefix: Option<String>,
+    /// A department's: where it hears, pulls and sends.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<DepartmentAccess>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -182,8 +212,167 @@ impl std::fmt::Debug for Credentials {
             .field("user", &self.user)
             .field("password", &"***")
             .field("inbox_prefix", &self.inbox_prefix)
+            .field("department", &self.department)
             .finish()
     }
+}
+
+/// What a department's client needs besides its login (in its credential file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentAccess {
+    pub county: String,
+    pub dept: String,
+    /// Its county's stream, `XF_<county>`.
+    pub stream: String,
+    /// Its durable pull consumer on that stream, `dept_<dept>`.
+    pub consumer: String,
+    /// What the consumer holds: `xf.<county>.dept.<dept>.>`.
+    pub feed: String,
+    /// Commands go to `<commands>.<action>`: `xf.<county>.cmd.<dept>`.
+    pub commands: String,
+}
+
+impl DepartmentAccess {
+    pub fn of(organ: &OrganRef) -> Self {
+        Self {
+            county: organ.county.to_string(),
+            dept: organ.dept.clone(),
+            stream: subject::stream_name(&organ.county),
+            consumer: subject::department_consumer(&organ.dept),
+            feed: subject::department_feed(&organ.county, &organ.dept),
+            commands: format!("xf.{}.cmd.{}", organ.county, organ.dept),
+        }
+    }
+}
+
+/// Passwords of an earlier generation to keep, by user (read back from the credential files):
+/// every user not in here gets a new one.
+#[derive(Clone, Default)]
+pub struct KeptPasswords(BTreeMap<String, String>);
+
+impl std::fmt::Debug for KeptPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl KeptPasswords {
+    pub fn insert(&mut self, user: impl Into<String>, password: impl Into<String>) {
+        self.0.insert(user.into(), password.into());
+    }
+
+    /// Forgets `user`'s password so it gets a new one; whether there was one.
+    pub fn remove(&mut self, user: &str) -> bool {
+        self.0.remove(user).is_some()
+    }
+
+    pub fn contains(&self, user: &str) -> bool {
+        self.0.contains_key(user)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The passwords in the credential files (`*.json`) of `dir`; none when `dir` does not
+    /// exist. A file that is not a credential file stops it, naming the file: generating
+    /// anew would silently rotate that user.
+    pub fn read_dir(dir: &Path) -> anyhow::Result<Self> {
+        let mut kept = Self::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(kept),
+            Err(e) => anyhow::bail!("{}: {e}", dir.display()),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let c = read_credentials(&path)?;
+            kept.insert(c.user, c.password);
+        }
+        Ok(kept)
+    }
+}
+
+/// Reads a credential file written by [`write_credential_files`].
+pub fn read_credentials(path: &Path) -> anyhow::Result<Credentials> {
+    let raw =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let c: Credentials = serde_json::from_str(&raw)
+        .map_err(|e| anyhow::anyhow!("{}: not a credential file: {e}", path.display()))?;
+    anyhow::ensure!(
+        !c.user.is_empty() && !c.password.is_empty(),
+        "{}: a credential file needs a user and a password",
+        path.display()
+    );
+    // bcrypt reads at most 72 bytes: a longer password would match on its first 72.
+    anyhow::ensure!(
+        c.password.len() <= 72,
+        "{}: the password is longer than 72 bytes",
+        path.display()
+    );
+    Ok(c)
+}
+
+/// The credential file of `user` in `dir`: `<dir>/<user>.json`.
+pub fn credential_path(dir: &Path, user: &str) -> PathBuf {
+    dir.join(format!("{user}.json"))
+}
+
+/// Writes one credential file per user of `cfg` into `dir` (created mode 0700; files mode
+/// 0600, each replaced atomically) and returns how many.
+pub fn write_credential_files(dir: &Path, cfg: &NatsConfig) -> anyhow::Result<usize> {
+    create_private_dir(dir)?;
+    let mut n = 0;
+    for c in cfg.users() {
+        let mut text = serde_json::to_string_pretty(c)?;
+        text.push('\n');
+        write_private_atomic(&credential_path(dir, &c.user), &text)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
+}
+
+/// Writes `text` to `path` with mode 0600 through a temporary file renamed over it.
+pub fn write_private_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| -> std::io::Result<()> {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!("{}: {e}", path.display());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +385,21 @@ pub struct NatsConfig {
     pub operator: Credentials,
     /// Department → credentials.
     pub departments: BTreeMap<OrganRef, Credentials>,
+}
+
+impl NatsConfig {
+    /// Every user: services (the all-in-one included), the operator, departments.
+    pub fn users(&self) -> impl Iterator<Item = &Credentials> {
+        self.services
+            .values()
+            .chain(std::iter::once(&self.operator))
+            .chain(self.departments.values())
+    }
+
+    /// The credentials of `user`, if the configuration has that user.
+    pub fn user(&self, user: &str) -> Option<&Credentials> {
+        self.users().find(|c| c.user == user)
+    }
 }
 
 fn password() -> String {
@@ -225,7 +429,7 @@ fn list(items: &[String]) -> String {
     items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
 }
 
-fn user_line(out: &mut String, c: &Credentials, p: &Permissions) -> std::fmt::Result {
+fn user_line(out: &mut String, user: &str, hash: &str, p: &Permissions) -> std::fmt::Result {
     let deny = |d: &[String]| {
         if d.is_empty() {
             String::new()
@@ -236,8 +440,8 @@ fn user_line(out: &mut String, c: &Credentials, p: &Permissions) -> std::fmt::Re
     writeln!(
         out,
         "      {{ user: {}, password: {}, permissions: {{ publish: {{ allow: [{}]{} }}, subscribe: {{ allow: [{}]{} }} }} }}",
-        q(&c.user),
-        q(&c.password),
+        q(user),
+        q(hash),
         list(&p.publish),
         deny(&p.publish_deny),
         list(&p.subscribe),
@@ -245,17 +449,70 @@ fn user_line(out: &mut String, c: &Credentials, p: &Permissions) -> std::fmt::Re
     )
 }
 
-fn service_credentials(user: String) -> Credentials {
+/// The bcrypt hash nats-server takes for `password` (`$2a$<cost>$…`).
+pub fn hash_password(password: &str, cost: u32) -> anyhow::Result<String> {
+    let parts = bcrypt::hash_with_result(password, cost)
+        .map_err(|e| anyhow::anyhow!("bcrypt (cost {cost}): {e}"))?;
+    Ok(parts.format_for_version(bcrypt::Version::TwoA))
+}
+
+/// Hashes every password, on as many threads as there are cores (cost 10 is ~50 ms each).
+fn hash_all(passwords: &[&str], cost: u32) -> anyhow::Result<Vec<String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let chunk = passwords.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = passwords
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| hash_password(p, cost))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(passwords.len());
+        for part in parts {
+            let hashed = part
+                .join()
+                .map_err(|_| anyhow::anyhow!("a password hashing thread panicked"))??;
+            out.extend(hashed);
+        }
+        Ok(out)
+    })
+}
+
+/// The credentials of `user`: the kept password if there is one, else a new one.
+fn credentials(user: String, inbox_prefix: String, kept: &KeptPasswords) -> Credentials {
     Credentials {
-        inbox_prefix: Some(subject::inbox_prefix(&user)),
+        password: kept.0.get(&user).cloned().unwrap_or_else(password),
+        inbox_prefix: Some(inbox_prefix),
         user,
-        password: password(),
+        department: None,
     }
 }
 
-/// Generates the configuration for `dir` (department and service codes are subject tokens,
-/// validated by the directory, so they cannot widen a permission).
+/// One user of the configuration, before its password is hashed.
+struct Entry {
+    comment: Option<String>,
+    creds: Credentials,
+    perms: Permissions,
+    organ: Option<OrganRef>,
+}
+
+/// Generates the configuration for `dir` with new passwords for every user.
 pub fn generate(dir: &Directory, opts: &NatsConfigOptions) -> anyhow::Result<NatsConfig> {
+    generate_keeping(dir, opts, &KeptPasswords::default())
+}
+
+/// Generates the configuration for `dir` (department and service codes are subject tokens,
+/// validated by the directory, so they cannot widen a permission). Users in `kept` keep their
+/// password; every other user gets a new one.
+pub fn generate_keeping(
+    dir: &Directory,
+    opts: &NatsConfigOptions,
+    kept: &KeptPasswords,
+) -> anyhow::Result<NatsConfig> {
     for s in &opts.services {
         subject::token("service", s)?;
         anyhow::ensure!(
@@ -264,50 +521,74 @@ pub fn generate(dir: &Directory, opts: &NatsConfigOptions) -> anyhow::Result<Nat
         );
     }
     subject::token("account", &opts.account.to_lowercase())?;
-    let mut services = BTreeMap::new();
-    let mut departments = BTreeMap::new();
-    let mut users = String::new();
     let names: Vec<&str> = opts.services.iter().map(String::as_str).collect();
     let counties: Vec<String> = dir.counties.iter().map(|c| c.code.to_string()).collect();
+    let service_entry = |user: String, names: &[&str], comment: Option<String>| {
+        let creds = credentials(user.clone(), subject::inbox_prefix(&user), kept);
+        Entry {
+            comment,
+            perms: service_permissions(names, &user, &counties),
+            creds,
+            organ: None,
+        }
+    };
+    let mut entries = Vec::new();
     for s in &names {
-        let c = service_credentials(format!("svc_{s}"));
-        user_line(&mut users, &c, &service_permissions(&[s], &c.user, &counties))?;
-        services.insert((*s).to_owned(), c);
+        entries.push(service_entry(format!("svc_{s}"), &[s], None));
     }
-    let all = service_credentials(format!("svc_{ALL_IN_ONE}"));
-    writeln!(users, "      # the all-in-one process (xinfang up)")?;
-    user_line(
-        &mut users,
-        &all,
-        &service_permissions(&names, &all.user, &counties),
-    )?;
-    services.insert(ALL_IN_ONE.to_owned(), all);
-    let operator = service_credentials(OPERATOR_USER.to_owned());
-    writeln!(users, "      # the operator's CLI: everything")?;
-    user_line(
-        &mut users,
-        &operator,
-        &Permissions {
+    entries.push(service_entry(
+        format!("svc_{ALL_IN_ONE}"),
+        &names,
+        Some("the all-in-one process (xinfang up)".into()),
+    ));
+    entries.push(Entry {
+        comment: Some("the operator's CLI: everything".into()),
+        creds: credentials(
+            OPERATOR_USER.to_owned(),
+            subject::inbox_prefix(OPERATOR_USER),
+            kept,
+        ),
+        perms: Permissions {
             publish: vec![">".into()],
             subscribe: vec![">".into()],
             ..Default::default()
         },
-    )?;
+        organ: None,
+    });
     for (organ, _) in dir.organs() {
-        let c = Credentials {
-            user: department_user(&organ),
-            password: password(),
-            inbox_prefix: Some(department_inbox(&organ)),
-        };
-        writeln!(
-            users,
-            "      # {} {}",
-            organ,
-            dir.organ_name(&organ).replace('\n', " ")
-        )?;
-        user_line(&mut users, &c, &department_permissions(&organ))?;
-        departments.insert(organ, c);
+        let mut creds = credentials(department_user(&organ), department_inbox(&organ), kept);
+        creds.department = Some(DepartmentAccess::of(&organ));
+        entries.push(Entry {
+            comment: Some(format!(
+                "{} {}",
+                organ,
+                dir.organ_name(&organ).replace('\n', " ")
+            )),
+            perms: department_permissions(&organ),
+            creds,
+            organ: Some(organ),
+        });
     }
+    let passwords: Vec<&str> = entries.iter().map(|e| e.creds.password.as_str()).collect();
+    let hashes = hash_all(&passwords, opts.bcrypt_cost)?;
+    let mut users = String::new();
+    let mut services = BTreeMap::new();
+    let mut operator = None;
+    let mut departments = BTreeMap::new();
+    for (e, hash) in entries.into_iter().zip(&hashes) {
+        if let Some(c) = &e.comment {
+            writeln!(users, "      # {c}")?;
+        }
+        user_line(&mut users, &e.creds.user, hash, &e.perms)?;
+        if let Some(organ) = e.organ {
+            departments.insert(organ, e.creds);
+        } else if e.creds.user == OPERATOR_USER {
+            operator = Some(e.creds);
+        } else if let Some(service) = e.creds.user.strip_prefix("svc_").map(str::to_owned) {
+            services.insert(service, e.creds);
+        }
+    }
+    let operator = operator.ok_or_else(|| anyhow::anyhow!("no operator user generated"))?;
     let mut config = String::new();
     writeln!(
         config,
@@ -316,7 +597,7 @@ pub fn generate(dir: &Directory, opts: &NatsConfigOptions) -> anyhow::Result<Nat
     writeln!(config, "# from the directory {:?}.", dir.name)?;
     writeln!(
         config,
-        "# It contains passwords: keep it secret (mode 0600)."
+        "# Passwords are bcrypt hashes; the passwords are in the per-user credential files."
     )?;
     writeln!(config, "host: {}", q(&opts.host))?;
     writeln!(config, "port: {}", opts.port)?;
@@ -374,8 +655,32 @@ mod tests {
             .find(|l| l.contains("\"411282_rsj\""))
             .unwrap();
         assert!(
-            line.contains("publish: { allow: [\"xf.411282.cmd.rsj.>\"] }"),
+            line.contains(
+                "publish: { allow: [\"xf.411282.cmd.rsj.>\", \
+                 \"$JS.API.CONSUMER.MSG.NEXT.XF_411282.dept_rsj\", \
+                 \"$JS.ACK.XF_411282.dept_rsj.>\", \
+                 \"$JS.API.CONSUMER.INFO.XF_411282.dept_rsj\"] }"
+            ),
             "{line}"
+        );
+        // The configuration holds a bcrypt hash of the password, never the password.
+        let hash = line
+            .split("password: \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        assert!(hash.starts_with("$2a$10$") && hash.len() == 60, "{hash}");
+        assert!(bcrypt::verify(&c.password, hash).unwrap());
+        for u in cfg.users() {
+            assert!(
+                !cfg.config.contains(&u.password),
+                "{}'s password in clear",
+                u.user
+            );
+        }
+        assert_eq!(
+            c.department.as_ref().map(|d| d.consumer.as_str()),
+            Some("dept_rsj")
         );
         assert!(
             line.contains(
@@ -393,7 +698,10 @@ mod tests {
         assert!(review.contains("\"xf.*.review.>\""), "{review}");
         assert!(!review.contains("\"xf.*.dept.>\""), "{review}");
         assert!(!review.contains("\">\""), "{review}");
-        assert!(review.contains("deny: [\"$JS.API.STREAM.PURGE.>\""), "{review}");
+        assert!(
+            review.contains("deny: [\"$JS.API.STREAM.PURGE.>\""),
+            "{review}"
+        );
         assert!(review.contains("\"_INBOX.svc_review.>\""), "{review}");
         assert!(!review.contains("\"_INBOX.>\""), "{review}");
         let routing = cfg

@@ -28,6 +28,19 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     } else {
         Some(DataKey::from_base64(p.security.data_key.expose())?)
     };
+    // Every department's durable feed, before the outbox relay can publish to one.
+    let feeds = crate::dept_feed::provision(
+        &infra.streams,
+        &loaded.directory,
+        &crate::dept_feed::FeedSettings::from_routing(&settings)?,
+    )
+    .await?;
+    tracing::info!(
+        created = feeds.created.len(),
+        updated = feeds.updated.len(),
+        unchanged = feeds.unchanged,
+        "department feeds ready"
+    );
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     let audit =
         crate::directory::audit(&host.pool, &loaded, &settings.operator(), &host_name()).await?;

@@ -12,6 +12,11 @@ pub struct RoutingSettings {
     pub hold_for_triage: bool,
     /// Department commands handled at once per county.
     pub command_concurrency: usize,
+    /// Departments' durable feeds (`dept_<dept>`, [`crate::dept_feed`]): seconds before a
+    /// delivered but unacknowledged message is delivered again.
+    pub dept_feed_ack_wait_secs: u64,
+    /// Deliveries of one message before a department's feed passes over it.
+    pub dept_feed_max_deliver: i64,
 }
 
 impl Default for RoutingSettings {
@@ -20,6 +25,8 @@ impl Default for RoutingSettings {
             operator: String::new(),
             hold_for_triage: true,
             command_concurrency: 32,
+            dept_feed_ack_wait_secs: crate::dept_feed::DEFAULT_ACK_WAIT_SECS,
+            dept_feed_max_deliver: crate::dept_feed::DEFAULT_MAX_DELIVER,
         }
     }
 }

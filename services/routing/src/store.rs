@@ -55,6 +55,8 @@ pub mod status {
     pub const RETURNED: &str = "returned";
     /// The bureau's check passed (办结).
     pub const CLOSED: &str = "closed";
+    /// A 复查/复核 decision revoked or changed its opinion: it gives a new one (issue #20).
+    pub const REMANDED: &str = "remanded";
 
     /// Statuses in which the department is still on the case.
     pub fn active(s: &str) -> bool {
@@ -439,4 +441,25 @@ pub async fn decide_transfer_request(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Closes a waiting transfer request whose matter left the requesting unit before the bureau
+/// decided (a re-route): it is moot, and the next unit must be free to act.
+pub async fn withdraw_pending_transfer(
+    conn: &mut PgConnection,
+    case_no: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update transfer_requests set decision = 'withdrawn', decided_by = 'routing',
+                decision_reason = $2, decided_at = $3
+         where case_no = $1 and decision is null",
+    )
+    .bind(case_no)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }

@@ -734,10 +734,13 @@ async fn http_actions_name_the_department_in_a_header() {
         }
         rb.send()
     };
+    // Without auth (this harness) the caller acts as an operator: it must name a department.
     let r = send(None, json!({"request_id": req_id, "accepted_on": today()}))
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "department");
     let r = send(
         Some("rsj"),
         json!({"request_id": rid(), "accepted_on": today()}),

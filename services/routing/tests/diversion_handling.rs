@@ -603,3 +603,64 @@ async fn an_accusation_against_a_county_leader_reaches_the_citys_commission() {
     );
     h.stop().await;
 }
+
+/// A transfer asked for by a unit that then loses the case (a re-route) is moot: it is
+/// withdrawn, and the unit with authority acts freely.
+#[tokio::test]
+async fn a_pending_transfer_is_withdrawn_when_the_case_is_rerouted() {
+    let h = Harness::start().await;
+    let c = h.county();
+    let r = h.registered("zjj");
+    h.register(&r).await;
+    h.wait_state(&r.case_no, "forwarded").await;
+    ok(&h
+        .command(
+            &c,
+            "zjj",
+            "transfer",
+            body(&r.case_no, json!({"to": "rsj", "reason": "属人社局职责"})),
+        )
+        .await);
+    // Reclassified as an accusation against an official: taken back, sent to 纪委监委.
+    let accusation = Reclassification {
+        petition_type: PetitionType::Accusation,
+        branch: None,
+        diversion: None,
+        department: "jwjw",
+        accuses_official: true,
+        accused_level: None,
+    };
+    h.publish(
+        events::kind::RECLASSIFIED,
+        &r.case_no,
+        &reclassified(&r, &accusation),
+    )
+    .await;
+    h.wait_events(&c, &format!("xf.{c}.dept.jwjw.assigned"), &r.case_no, 1)
+        .await;
+    let decision: Option<String> =
+        sqlx::query_scalar("select decision from transfer_requests where case_no = $1")
+            .bind(&r.case_no)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(decision.as_deref(), Some("withdrawn"));
+    ok(&h
+        .command(
+            &c,
+            "jwjw",
+            "accept",
+            body(&r.case_no, json!({"accepted_on": today()})),
+        )
+        .await);
+    let x = h
+        .command(
+            &c,
+            "xfj",
+            "transfer_decision",
+            body(&r.case_no, json!({"decision": "approved", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(rule(&x), "no_transfer_request");
+    h.stop().await;
+}

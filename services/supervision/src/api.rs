@@ -1,6 +1,7 @@
 //! HTTP API:
 //! - `POST /v1/supervisions` issues a 督办 by hand; its response deadline is tracked.
 //! - `GET /v1/supervisions?case_no=` lists a case's 督办 records.
+//! - `GET /v1/supervisions/{id}` one 督办 record with the department's response.
 //! - `POST /v1/supervisions/{id}/response` records the department's answer.
 //! - `GET /v1/deadlines?case_no=` lists a case's clocks.
 //! - `GET /v1/stats?county=&dept=&from=&to=` the KPIs ([`crate::stats`]).
@@ -103,6 +104,12 @@ pub fn routes() -> RouteTable<ApiState> {
             "/v1/supervisions",
             Access::Staff,
             list_supervisions,
+        )
+        .route(
+            Verb::Get,
+            "/v1/supervisions/{id}",
+            Access::Staff,
+            show_supervision,
         )
         .route(
             Verb::Post,
@@ -329,6 +336,26 @@ async fn list_supervisions(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/supervisions/{id}", tag = "supervision",
+    summary = "One 督办 record, with the department's response (`response`, `responded_at`) once given",
+    params(("id" = String, Path, format = Uuid, description = "The 督办's id")),
+    responses((status = 200, description = "The 督办 record", body = Object),
+        (status = 404, description = "No such 督办")))]
+async fn show_supervision(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ValidationError::new("id", "uuid", "must be a supervision id (UUID)"))?;
+    let row = supervise::by_id(&s.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("supervision"))?;
+    // Who may read the case may read its 督办 records.
+    may_read(&s.pool, &who, &row.case_no).await?;
+    Ok(Json(row))
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 struct RespondRequest {
     /// The department's answer.
@@ -439,7 +466,7 @@ async fn get_stats(
         title = "xinfang supervision API",
         description = "督办 (supervision) of departments, the deadlines of a case and the KPIs."
     ),
-    paths(issue, list_supervisions, respond, list_deadlines, get_stats)
+    paths(issue, list_supervisions, show_supervision, respond, list_deadlines, get_stats)
 )]
 struct ApiDoc;
 

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::Tracked;
+use xinfang_domain::deadline_state::department_subject;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineFired, kind};
 use xinfang_domain::subject;
@@ -326,6 +327,7 @@ impl Engine {
             due: row.due_at,
             at: now,
             provisional: row.provisional,
+            reference: row.reference.clone(),
         };
         let env = Envelope::with_id(
             firing_event_id(row.id, phase, due_ms, "deadline"),
@@ -341,10 +343,15 @@ impl Engine {
             Some(&row.trace),
         )?;
         let overdue = phase == kind::OVERDUE;
-        if let (Some(t), Some(dept)) = (tracked, row.department.as_deref())
-            && t.tells_department(overdue)
+        // A review organ (`411200:gov`) hears on its own department subjects (D8, D10).
+        if let (Some(t), Some(dept)) = (
+            tracked,
+            row.department
+                .as_deref()
+                .and_then(|d| department_subject(&county, d)),
+        ) && t.tells_department(overdue)
         {
-            match subject::dept_event(&county, dept, phase) {
+            match subject::dept_event(&county, &dept, phase) {
                 Ok(s) => {
                     let env = Envelope::with_id(
                         firing_event_id(row.id, phase, due_ms, "dept"),

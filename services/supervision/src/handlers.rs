@@ -9,13 +9,14 @@ use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::deadline::{
-    Adjustments, CST, DeadlineKind, DeadlineRules, compute, compute_handling, evaluation_window,
-    warning_time,
+    Adjustments, CST, DeadlineKind, DeadlineRules, compute, compute_handling, compute_remand,
+    evaluation_window, warning_time,
 };
 use xinfang_domain::deadline_plan::{
-    Family, Responsible, Start, Step, Tracked, plan, review_steps_for, start_of_day,
+    Family, REMAND_REF, Responsible, Start, Step, Tracked, plan, review_steps_for, start_of_day,
 };
-use xinfang_domain::events::ReviewEvent;
+use xinfang_domain::deadline_state::{announced_to_organ, state};
+use xinfang_domain::events::{DeadlineStatus, ReviewEvent, kind};
 use xinfang_platform::calendar::CalendarHandle;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
@@ -94,9 +95,12 @@ impl DeadlineHandler {
             return Err(reject(format!("{} event carries no case number", env.kind)));
         };
         projection::record(conn, self.family, env, &case_no).await?;
+        // The fact's own time (`case.assigned` names it `assigned_at`): whether a clock was met
+        // in time is judged by it.
         let at = env
             .data
             .get("at")
+            .or_else(|| env.data.get("assigned_at"))
             .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
             .unwrap_or(env.at);
         let mut changed = false;
@@ -120,13 +124,18 @@ impl DeadlineHandler {
         step: Step,
     ) -> Result<bool, HandlerError> {
         match step {
-            Step::Start(s) => self.start(conn, case_no, county, at, s).await,
+            Step::Start(s) => self.start(conn, case_no, county, at, s, false).await,
+            Step::StartRemand(s) => self.start(conn, case_no, county, at, s, true).await,
             Step::Close { tracked, reason } => {
                 let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
-                Ok(store::close(conn, case_no, Some(&codes), at, reason).await? > 0)
+                Ok(!store::close(conn, case_no, Some(&codes), at, reason)
+                    .await?
+                    .is_empty())
             }
             Step::CloseAll { reason } => {
-                Ok(store::close(conn, case_no, None, at, reason).await? > 0)
+                Ok(!store::close(conn, case_no, None, at, reason)
+                    .await?
+                    .is_empty())
             }
             Step::Extend { days } => self.extend(conn, case_no, days).await,
             Step::Pause { at } => {
@@ -153,12 +162,18 @@ impl DeadlineHandler {
         county: &str,
         at: DateTime<Utc>,
         s: Start,
+        remand: bool,
     ) -> Result<bool, HandlerError> {
         let r = &self.rules;
         let rules = &r.deadlines;
         let calendar = r.calendar.current();
         let none = Adjustments::default();
         let (code, due, provisional) = match s.tracked {
+            // Sent back by a 复查/复核 decision: the remand period, from the remand.
+            Tracked::Statutory(DeadlineKind::D5) if remand => {
+                let d = compute_remand(s.trigger, &calendar, rules).map_err(reject)?;
+                (d.kind.code(), d.due, d.is_provisional())
+            }
             Tracked::Statutory(DeadlineKind::D5) => {
                 let (t, b) = projection::type_and_branch(conn, case_no).await?;
                 let d =
@@ -176,10 +191,25 @@ impl DeadlineHandler {
             // Response deadlines are started by 督办 records, never by a fact.
             Tracked::SupervisionResponse => return Ok(false),
         };
+        // A remand replaces whatever handling clock is still open (an earlier remand's too).
+        let mut changed = remand
+            && !store::close(
+                conn,
+                case_no,
+                Some(&["D5".to_owned(), "D6".to_owned()]),
+                at,
+                "remanded",
+            )
+            .await?
+            .is_empty();
         // A clock started again (re-assignment, a repeated fact) replaces the open one.
-        let mut changed = store::cancel_open(conn, case_no, code, at, "restarted").await? > 0;
+        changed |= !store::cancel_open(conn, case_no, code, at, "restarted")
+            .await?
+            .is_empty();
         if code == "D5" {
-            changed |= store::cancel_open(conn, case_no, "D6", at, "restarted").await? > 0;
+            changed |= !store::cancel_open(conn, case_no, "D6", at, "restarted")
+                .await?
+                .is_empty();
         }
         let due = due.map(utc);
         projection::set_due(conn, case_no, code, due).await?;
@@ -199,13 +229,38 @@ impl DeadlineHandler {
             county: county.to_owned(),
             department,
             kind: code.to_owned(),
-            reference: String::new(),
+            reference: if remand {
+                REMAND_REF.to_owned()
+            } else {
+                String::new()
+            },
             trigger_at: trigger,
             due_at: due,
             warn_at: r.warn_at(s.tracked, trigger, due),
             provisional,
         };
-        store::insert_batch(conn, &[row], false).await?;
+        store::insert_batch(conn, std::slice::from_ref(&row), false).await?;
+        // The registry shows the clock; a review organ hears of the request addressed to it.
+        let status = DeadlineStatus {
+            case_no: row.case_no.clone(),
+            deadline: row.kind.clone(),
+            reference: row.reference.clone(),
+            department: row.department.clone(),
+            trigger: row.trigger_at,
+            due: row.due_at,
+            state: state::PENDING.to_owned(),
+            provisional,
+            reason: "started".to_owned(),
+            at,
+        };
+        store::publish_status(
+            conn,
+            kind::DEADLINE_SCHEDULED,
+            &status,
+            county,
+            announced_to_organ(s.tracked),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -282,7 +337,7 @@ impl DeadlineHandler {
                     .await
             }
             Some(row)
-                if row.state == "cancelled"
+                if (row.state == state::WITHDRAWN || row.state == state::LEGACY_CANCELLED)
                     && row.close_reason.as_deref() == Some("reclassified") =>
             {
                 self.start_handling(conn, case_no, county, at, accepted_on, department)
@@ -350,7 +405,7 @@ impl DeadlineHandler {
             trigger: start_of_day(accepted_on),
             responsible: Responsible::Department(department),
         };
-        self.start(conn, case_no, county, at, start).await
+        self.start(conn, case_no, county, at, start, false).await
     }
 
     /// A hearing finished: its days are not counted (Art 36 para 2), so D10 moves out.

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use xinfang_domain::calendar::Calendar;
 use xinfang_domain::deadline::{
-    Adjustments, CST, DeadlineKind, compute, compute_handling, evaluation_window,
+    Adjustments, CST, DeadlineKind, compute, compute_handling, compute_remand, evaluation_window,
 };
-use xinfang_domain::deadline_plan::Tracked;
+use xinfang_domain::deadline_plan::{REMAND_REF, Tracked};
 
 use crate::handlers::Rules;
 use crate::projection;
@@ -52,6 +52,12 @@ async fn recompute(
     let trigger = row.trigger_at.with_timezone(&CST);
     let deadlines = &rules.deadlines;
     let due = match row.kind.parse::<Tracked>() {
+        // The period after a 复查/复核 sent the matter back (not extended).
+        Ok(Tracked::Statutory(DeadlineKind::D5)) if row.reference == REMAND_REF => {
+            let d = compute_remand(trigger, calendar, deadlines)?;
+            d.due
+                .map(|at| (d.kind.code().to_owned(), at, d.is_provisional()))
+        }
         Ok(Tracked::Statutory(DeadlineKind::D5 | DeadlineKind::D6)) => {
             let (t, b) = projection::type_and_branch(conn, &row.case_no).await?;
             let adj = Adjustments {

@@ -97,6 +97,22 @@ pub struct UnitKpis {
     pub overdue_now: i64,
 }
 
+/// How the clocks of one kind that started in the period stand, from their record states
+/// (`xinfang_domain::deadline_state`): met on time, met late, withdrawn (made moot), passed and
+/// still unmet (or made moot after passing), still running.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineOutcomes {
+    pub met: i64,
+    pub met_late: i64,
+    pub withdrawn: i64,
+    /// Passed without the act (`fired`), whether still open or made moot later.
+    pub missed: i64,
+    /// Still running (pending or paused).
+    pub open: i64,
+    /// met ÷ (met + met_late + missed): withdrawn and running clocks count nowhere.
+    pub on_time: Rate,
+}
+
 /// The KPI report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kpis {
@@ -112,6 +128,10 @@ pub struct Kpis {
     pub repeats: i64,
     pub bureau: BureauKpis,
     pub unit: UnitKpis,
+    /// Per deadline kind (`D1`..`D10`, `eval`, `supervision`), the clocks started in the period
+    /// by how they ended (issue #20). Empty from servers of older releases.
+    #[serde(default)]
+    pub deadlines: std::collections::BTreeMap<String, DeadlineOutcomes>,
 }
 
 /// What to compute: all served counties when `county` is None; all departments when `dept`
@@ -326,6 +346,39 @@ pub async fn compute(
     .fetch_one(pool)
     .await?;
 
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select kind,
+                count(*) filter (where state = 'met'),
+                count(*) filter (where state = 'met_late'),
+                count(*) filter (where state = 'withdrawn'),
+                count(*) filter (where state = 'fired'),
+                count(*) filter (where state in ('pending', 'paused'))
+         from deadlines
+         where trigger_at >= $1 and trigger_at < $2
+           and ($3::text is null or county = $3) and ($4::text is null or department = $4)
+         group by kind",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(county)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    let deadlines = rows
+        .into_iter()
+        .map(|(kind, met, met_late, withdrawn, missed, open)| {
+            let o = DeadlineOutcomes {
+                met,
+                met_late,
+                withdrawn,
+                missed,
+                open,
+                on_time: Rate::new(met, met + met_late + missed),
+            };
+            (kind, o)
+        })
+        .collect();
+
     Ok(Kpis {
         county: p.county.clone(),
         department: p.dept.clone(),
@@ -364,6 +417,7 @@ pub async fn compute(
             average_handling_days: avg_days,
             overdue_now: u_overdue,
         },
+        deadlines,
     })
 }
 
@@ -446,6 +500,23 @@ pub fn render_table(k: &Kpis) -> String {
         out.push_str(&format!(
             "{scope:<8} {name:<36} {num:>10} {den:>12} {val:>8}\n"
         ));
+    }
+    if !k.deadlines.is_empty() {
+        out.push_str(&format!(
+            "\n{:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}\n",
+            "deadline", "met", "met_late", "withdrawn", "missed", "open", "on_time"
+        ));
+        for (kind, d) in &k.deadlines {
+            out.push_str(&format!(
+                "{kind:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}\n",
+                d.met,
+                d.met_late,
+                d.withdrawn,
+                d.missed,
+                d.open,
+                pct(&d.on_time)
+            ));
+        }
     }
     out
 }
@@ -576,8 +647,26 @@ mod tests {
                 average_handling_days: Some(12.5),
                 overdue_now: 0,
             },
+            deadlines: [(
+                "D5".to_owned(),
+                DeadlineOutcomes {
+                    met: 3,
+                    met_late: 1,
+                    withdrawn: 2,
+                    missed: 0,
+                    open: 1,
+                    on_time: r,
+                },
+            )]
+            .into_iter()
+            .collect(),
         };
         let t = render_table(&k);
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("D5") && l.ends_with("75.0%")),
+            "{t}"
+        );
         for needle in [
             "及时受理率",
             "按期办结率",

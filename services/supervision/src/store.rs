@@ -5,6 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::deadline_state::{department_subject, final_state_of, state};
+use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::{DeadlineStatus, kind};
+use xinfang_domain::subject;
 
 /// When a pending row next needs attention: its warning if one is still to come, else its due.
 pub const NEXT_FIRE: &str = "case when warn_at is not null and warned_at is null and warn_at < due_at then warn_at else due_at end";
@@ -134,65 +139,176 @@ pub async fn wake_indexer(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Cancels the open clock of `kind` (ref '') on a case, e.g. before starting it anew.
+/// The columns of [`DeadlineRow`].
+const COLUMNS: &str = "id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional";
+
+/// `deadline.scheduled` / `deadline.closed` for a clock as it now stands, through the outbox in
+/// the caller's transaction (issue #20: the registry learns every deadline from these). With
+/// `to_organ`, a copy goes to the organ it binds (`dept.<d>.scheduled`: a review organ learns
+/// of the request addressed to it and its decision deadline).
+pub async fn publish_status(
+    conn: &mut PgConnection,
+    event: &str,
+    status: &DeadlineStatus,
+    county: &str,
+    to_organ: bool,
+) -> sqlx::Result<()> {
+    let Ok(county) = CountyCode::parse(county) else {
+        tracing::warn!(case_no = %status.case_no, "deadline has an invalid county; no event");
+        return Ok(());
+    };
+    let encode = |e: anyhow::Error| sqlx::Error::Encode(e.into());
+    let env = Envelope::new(
+        event,
+        Some(status.case_no.clone()),
+        county.clone(),
+        status.at,
+        status,
+    )
+    .map_err(|e| encode(e.into()))?;
+    let s = subject::deadline_event(&county, event).map_err(|e| encode(e.into()))?;
+    xinfang_platform::outbox::enqueue(conn, &s, &env)
+        .await
+        .map_err(encode)?;
+    if to_organ
+        && let Some(dept) = status
+            .department
+            .as_deref()
+            .and_then(|d| department_subject(&county, d))
+    {
+        let s = subject::dept_event(&county, &dept, event).map_err(|e| encode(e.into()))?;
+        let env = Envelope::new(
+            event,
+            Some(status.case_no.clone()),
+            county,
+            status.at,
+            status,
+        )
+        .map_err(|e| encode(e.into()))?;
+        xinfang_platform::outbox::enqueue(conn, &s, &env)
+            .await
+            .map_err(encode)?;
+    }
+    Ok(())
+}
+
+/// What [`publish_status`] says about a stored clock.
+pub fn status_of(row: &DeadlineRow, reason: &str, at: DateTime<Utc>) -> DeadlineStatus {
+    DeadlineStatus {
+        case_no: row.case_no.clone(),
+        deadline: row.kind.clone(),
+        reference: row.reference.clone(),
+        department: row.department.clone(),
+        trigger: row.trigger_at,
+        due: row.due_at,
+        state: row.state.clone(),
+        provisional: row.provisional,
+        reason: reason.to_owned(),
+        at,
+    }
+}
+
+/// [`publish_status`] for a clock that moved, paused or resumed (`deadline.scheduled`).
+async fn announce(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let row: Option<DeadlineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from deadlines where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = row {
+        let status = status_of(&row, reason, at);
+        publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &row.county, false).await?;
+    }
+    Ok(())
+}
+
+/// Ends clocks that are open or passed-and-unclosed, as the fact `reason` at `at` means for
+/// each ([`xinfang_domain::deadline_state`]): met, met late, withdrawn, or (passed, then made
+/// moot) left `fired` with the closing recorded. Publishes `deadline.closed` for each.
+async fn end(
+    conn: &mut PgConnection,
+    rows: Vec<DeadlineRow>,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let fired = row.state == state::FIRED;
+        let to = final_state_of(&row.kind, reason, fired, at > row.due_at);
+        sqlx::query(
+            "update deadlines set state = $2, closed_at = $3, close_reason = $4,
+                    indexed = indexed and state = 'fired', updated_at = now()
+             where id = $1",
+        )
+        .bind(row.id)
+        .bind(to)
+        .bind(at)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+        row.state = to.to_owned();
+        row.closed_at = Some(at);
+        row.close_reason = Some(reason.to_owned());
+        let status = status_of(&row, reason, at);
+        publish_status(conn, kind::DEADLINE_CLOSED, &status, &row.county, false).await?;
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// Withdraws the open clock of `kind` (ref '') on a case, e.g. before starting it anew.
+/// Returns what it withdrew.
 pub async fn cancel_open(
     conn: &mut PgConnection,
     case_no: &str,
     kind: &str,
     at: DateTime<Utc>,
     reason: &str,
-) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "update deadlines set state = 'cancelled', closed_at = $3, close_reason = $4,
-                indexed = false, updated_at = now()
-         where case_no = $1 and kind = $2 and ref = '' and state in ('pending', 'paused')",
-    )
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    let rows: Vec<DeadlineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from deadlines
+         where case_no = $1 and kind = $2 and ref = '' and state in ('pending', 'paused')
+         order by created_at, id for update"
+    )))
     .bind(case_no)
     .bind(kind)
-    .bind(at)
-    .bind(reason)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    end(conn, rows, at, reason).await
 }
 
-/// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None): open ones are
-/// cancelled; fired ones not yet closed record that the late act has now happened.
+/// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None), as the fact
+/// `reason` means for each: open ones are met or withdrawn; passed ones not yet closed are met
+/// late, or keep `fired` and record the closing. Returns what it closed.
 pub async fn close(
     conn: &mut PgConnection,
     case_no: &str,
     kinds: Option<&[String]>,
     at: DateTime<Utc>,
     reason: &str,
-) -> sqlx::Result<u64> {
+) -> sqlx::Result<Vec<DeadlineRow>> {
     let all = kinds.is_none();
     let kinds: Vec<String> = kinds.map(<[String]>::to_vec).unwrap_or_default();
-    let cancelled = sqlx::query(
-        "update deadlines set state = 'cancelled', closed_at = $3, close_reason = $4,
-                indexed = false, updated_at = now()
-         where case_no = $1 and ($5 or kind = any($2)) and state in ('pending', 'paused')",
-    )
+    let rows: Vec<DeadlineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from deadlines
+         where case_no = $1 and ($3 or kind = any($2))
+           and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))
+         order by created_at, id for update"
+    )))
     .bind(case_no)
     .bind(&kinds)
-    .bind(at)
-    .bind(reason)
     .bind(all)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let late = sqlx::query(
-        "update deadlines set closed_at = $3, close_reason = $4, updated_at = now()
-         where case_no = $1 and ($5 or kind = any($2)) and state = 'fired' and closed_at is null",
-    )
-    .bind(case_no)
-    .bind(&kinds)
-    .bind(at)
-    .bind(reason)
-    .bind(all)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(cancelled + late)
+    .fetch_all(&mut *conn)
+    .await?;
+    end(conn, rows, at, reason).await
 }
 
 /// The latest clock of one of `kinds` on a case, locked for update.
@@ -240,7 +356,7 @@ pub async fn reschedule(
     .bind(provisional)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    announce(conn, id, "rescheduled", Utc::now()).await
 }
 
 /// Open clocks marked provisional, oldest first, locked (others skip them): what a calendar
@@ -276,7 +392,7 @@ pub async fn set_provisional(
         .bind(provisional)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    announce(conn, id, "rescheduled", Utc::now()).await
 }
 
 /// Stops a clock while a hearing runs (D10).
@@ -289,7 +405,7 @@ pub async fn pause(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    announce(conn, id, "paused", at).await
 }
 
 /// Records a finished pause and restarts the clock at its recomputed due time.
@@ -317,7 +433,7 @@ pub async fn resume(
     .bind(provisional)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    announce(conn, id, "resumed", Utc::now()).await
 }
 
 /// The clocks of a case, oldest first.

@@ -10,12 +10,13 @@ use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline_plan::Tracked;
 use xinfang_domain::envelope::Envelope;
-use xinfang_domain::events::{Supervised, kind};
+use xinfang_domain::deadline_state::{department_subject, final_state_of, state};
+use xinfang_domain::events::{DeadlineStatus, Supervised, kind};
 use xinfang_domain::subject;
 
 use crate::handlers::Rules;
 use crate::ids::{deterministic_v7, firing_event_id, millis_of};
-use crate::store::{self, NewDeadline};
+use crate::store::{self, DeadlineRow, NewDeadline};
 use xinfang_platform::outbox::Batch;
 
 /// The forms of 督办 a supervisor may issue (domain.md §9, practice S25).
@@ -64,6 +65,8 @@ pub struct SupervisionRow {
     pub response_deadline: Option<Uuid>,
     pub cause_deadline: Option<Uuid>,
     pub responded_at: Option<DateTime<Utc>>,
+    /// The department's written answer, once given.
+    pub response: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -153,7 +156,9 @@ pub async fn record(
             &case_env,
             s.trace.as_ref(),
         )?;
-        match subject::dept_event(&s.county, &s.department, kind::SUPERVISION) {
+        // A review organ (`411200:gov`) hears on its own department subjects.
+        let dept = department_subject(&s.county, &s.department).unwrap_or_default();
+        match subject::dept_event(&s.county, &dept, kind::SUPERVISION) {
             Ok(dept_subject) => {
                 let dept_env = Envelope::with_id(
                     firing_event_id(s.id, kind::SUPERVISION, at_ms, "dept"),
@@ -173,6 +178,22 @@ pub async fn record(
     }
     if !deadlines.is_empty() {
         store::insert_batch(conn, &deadlines, false).await?;
+        for d in &deadlines {
+            let status = DeadlineStatus {
+                case_no: d.case_no.clone(),
+                deadline: d.kind.clone(),
+                reference: d.reference.clone(),
+                department: d.department.clone(),
+                trigger: d.trigger_at,
+                due: d.due_at,
+                state: state::PENDING.to_owned(),
+                provisional: false,
+                reason: "started".to_owned(),
+                at: d.trigger_at,
+            };
+            store::publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &d.county, false)
+                .await?;
+        }
         store::wake_indexer(conn).await?;
     }
     Ok(written.len())
@@ -198,17 +219,37 @@ pub async fn respond(
     let Some((case_no,)) = row else {
         return Ok(false);
     };
-    sqlx::query(
-        "update deadlines set state = case when state in ('pending', 'paused') then 'cancelled' else state end,
-                closed_at = coalesce(closed_at, $3), close_reason = coalesce(close_reason, 'responded'),
-                indexed = false, updated_at = now()
-         where case_no = $1 and kind = 'supervision' and ref = $2",
+    // The response meets the deadline (late when it had passed); `deadline.closed` tells the
+    // registry.
+    let open: Vec<DeadlineRow> = sqlx::query_as(
+        "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional
+         from deadlines
+         where case_no = $1 and kind = 'supervision' and ref = $2
+           and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))
+         for update",
     )
     .bind(&case_no)
     .bind(id.to_string())
-    .bind(at)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    for mut d in open {
+        let to = final_state_of(&d.kind, "responded", d.state == state::FIRED, at > d.due_at);
+        sqlx::query(
+            "update deadlines set state = $2, closed_at = $3, close_reason = 'responded',
+                    indexed = indexed and state = 'fired', updated_at = now()
+             where id = $1",
+        )
+        .bind(d.id)
+        .bind(to)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+        d.state = to.to_owned();
+        let status = store::status_of(&d, "responded", at);
+        store::publish_status(conn, kind::DEADLINE_CLOSED, &status, &d.county, false).await?;
+    }
     store::wake_indexer(conn).await?;
     Ok(true)
 }
@@ -217,10 +258,22 @@ pub async fn respond(
 pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<SupervisionRow>> {
     sqlx::query_as::<_, SupervisionRow>(
         "select id, case_no, county, department, form, issuer, note, respond_by, response_deadline,
-                cause_deadline, responded_at, created_at
+                cause_deadline, responded_at, response, created_at
          from supervisions where case_no = $1 order by created_at desc, id desc",
     )
     .bind(case_no)
     .fetch_all(pool)
+    .await
+}
+
+/// One 督办 record, with the department's response once given.
+pub async fn by_id(pool: &sqlx::PgPool, id: Uuid) -> sqlx::Result<Option<SupervisionRow>> {
+    sqlx::query_as::<_, SupervisionRow>(
+        "select id, case_no, county, department, form, issuer, note, respond_by, response_deadline,
+                cause_deadline, responded_at, response, created_at
+         from supervisions where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
     .await
 }

@@ -155,7 +155,7 @@ async fn supervisors_issue_supervision_by_http_and_its_response_deadline_is_trac
             h.deadlines(&case)
                 .await
                 .iter()
-                .any(|r| r.reference == second_id && r.state == "cancelled")
+                .any(|r| r.reference == second_id && r.state == "met")
         })
         .await;
 
@@ -313,6 +313,16 @@ async fn kpis_follow_the_practice_definitions() {
     assert_eq!(k.unit.average_handling_days, Some(10.0));
     assert_eq!(k.bureau.overdue_now, 1);
     assert_eq!(k.unit.overdue_now, 0);
+    // The same matters counted from how their clocks ended (issue #20): D1 met by A and D, met
+    // late by B, missed by C; D3 met by A, met late by B.
+    let d1 = k.deadlines["D1"];
+    assert_eq!(
+        (d1.met, d1.met_late, d1.missed, d1.withdrawn, d1.open),
+        (2, 1, 1, 0, 0)
+    );
+    assert_eq!(d1.on_time.rate, Some(0.5));
+    let d3 = k.deadlines["D3"];
+    assert_eq!((d3.met, d3.met_late, d3.missed), (1, 1, 0));
     assert!(render_table(&k).contains("及时受理率"));
     assert!(render_csv(&k).contains(",bureau,timely_acceptance,2,4,50.0"));
 

@@ -48,7 +48,7 @@ async fn a_reclassification_moves_starts_or_stops_the_running_handling_deadline(
 
     // Into 31(1): no handling deadline applies, so the clock stops.
     reclassify(Art31Branch::LegalProcedure).await;
-    let stopped = h.wait_state(&case, "D5", "cancelled").await;
+    let stopped = h.wait_state(&case, "D5", "withdrawn").await;
     assert_eq!(stopped.close_reason.as_deref(), Some("reclassified"));
 
     // Back into 31(6): a clock runs again, 60 days from the acceptance date.
@@ -67,7 +67,7 @@ async fn a_reclassification_moves_starts_or_stops_the_running_handling_deadline(
     h.case_event("assigned", &other, a).await;
     h.case_event("accepted", &other, accepted(&other, "rsj", tacc))
         .await;
-    h.wait_state(&other, "D3", "cancelled").await;
+    h.wait_state(&other, "D3", "met").await;
     assert!(h.deadlines(&other).await.iter().all(|r| r.kind != "D5"));
     h.case_event(
         "reclassified",
@@ -105,7 +105,7 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
             h.deadlines(&case)
                 .await
                 .iter()
-                .any(|r| r.state == "cancelled")
+                .any(|r| r.state == "withdrawn")
         })
         .await;
     let open: Vec<_> = h
@@ -142,7 +142,7 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
         .await;
     let d3 = h.wait_state(&case, "D3", "pending").await;
     let d4 = h.wait_state(&case, "D4", "pending").await;
-    h.wait_state(&case, "D1", "cancelled").await;
+    h.wait_state(&case, "D1", "met").await;
     assert_eq!(d3.due_at, end_of_day_after(ta, 15));
     let expect_d4 = compute(
         DeadlineKind::D4,
@@ -162,8 +162,9 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
     h.case_event("accepted", &case, accepted(&case, "rsj", tacc))
         .await;
     let d5 = h.wait_state(&case, "D5", "pending").await;
-    h.wait_state(&case, "D3", "cancelled").await;
-    h.wait_state(&case, "D4", "cancelled").await;
+    h.wait_state(&case, "D3", "met").await;
+    // The acceptance makes the objection window moot.
+    h.wait_state(&case, "D4", "withdrawn").await;
     assert_eq!(d5.due_at, end_of_day_after(tacc, 60));
 
     // The extension moves the same clock to D6, 30 days later.
@@ -222,10 +223,11 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
     assert_eq!(d7.due_at, end_of_day_after(tr, 30));
     let ev = h.wait_state(&case, "eval", "pending").await;
     assert_eq!(ev.due_at, end_of_day_after(tr, 30));
-    h.wait_state(&case, "supervision", "cancelled").await;
+    h.wait_state(&case, "supervision", "met").await;
     let rows = h.deadlines(&case).await;
     let d6 = rows.iter().find(|r| r.kind == "D6").unwrap();
-    assert_eq!(d6.state, "fired");
+    // Passed, then met: met late (issue #20), no longer an open overdue.
+    assert_eq!(d6.state, "met_late");
     assert_eq!(d6.close_reason.as_deref(), Some("replied"));
 
     // Evaluation closes the window.
@@ -235,7 +237,7 @@ async fn case_facts_drive_d1_to_d7_and_the_clock_fires_warnings_extensions_and_e
         evaluated(&case, "rsj", Rating::Satisfied, Rating::Satisfied, h.now()),
     )
     .await;
-    h.wait_state(&case, "eval", "cancelled").await;
+    h.wait_state(&case, "eval", "met").await;
 
     // Every event fired exactly once: each deterministic id is unique in the stream.
     let all = h.messages(&format!("xf.{c}.>")).await;
@@ -261,7 +263,7 @@ async fn the_case_countys_copy_of_a_review_at_the_city_keeps_only_the_petitioner
     let mut at_city = review(&case, &c, ReviewLevel::Review, t0, None);
     at_city.organ = format!("{}:gov", h.env.city);
     h.review_event("requested", at_city).await;
-    h.wait_state(&case, "D7", "cancelled").await;
+    h.wait_state(&case, "D7", "met").await;
     settle().await;
     assert!(
         h.deadlines(&case).await.iter().all(|r| r.kind != "D8"),
@@ -296,7 +298,7 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     )
     .await;
     let d8 = h.wait_state(&case, "D8", "pending").await;
-    h.wait_state(&case, "D7", "cancelled").await;
+    h.wait_state(&case, "D7", "met").await;
     assert_eq!(d8.due_at, end_of_day_after(t0 + TimeDelta::days(3), 30));
     assert_eq!(d8.department.as_deref(), Some("shfj"));
 
@@ -313,7 +315,7 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     )
     .await;
     let d9 = h.wait_state(&case, "D9", "pending").await;
-    h.wait_state(&case, "D8", "cancelled").await;
+    h.wait_state(&case, "D8", "met").await;
     assert_eq!(d9.due_at, end_of_day_after(t0 + TimeDelta::days(20), 30));
 
     let tr = t0 + TimeDelta::days(25);
@@ -323,7 +325,7 @@ async fn review_facts_drive_d8_to_d10_and_hearings_pause_d10() {
     )
     .await;
     let d10 = h.wait_state(&case, "D10", "pending").await;
-    h.wait_state(&case, "D9", "cancelled").await;
+    h.wait_state(&case, "D9", "met").await;
     let plain = compute(
         DeadlineKind::D10,
         tr.fixed_offset(),
@@ -415,7 +417,7 @@ async fn a_petition_handed_directly_to_another_organ_starts_d2_for_it_instead_of
     // The acceptance notice is the written notice: D2 ends.
     h.case_event("accepted", &case, accepted(&case, "rsj", h.now()))
         .await;
-    let closed = h.wait_state(&case, "D2", "cancelled").await;
+    let closed = h.wait_state(&case, "D2", "met").await;
     assert_eq!(closed.close_reason.as_deref(), Some("accepted"));
     h.stop().await;
 }

@@ -38,7 +38,7 @@ async fn a_diversion_after_acceptance_closes_the_handling_deadline() {
         },
     )
     .await;
-    let closed = h.wait_state(&case, "D5", "cancelled").await;
+    let closed = h.wait_state(&case, "D5", "met").await;
     assert_eq!(closed.id, d5.id);
     assert_eq!(closed.close_reason.as_deref(), Some("diverted"));
     h.stop().await;
@@ -90,7 +90,7 @@ async fn an_approved_transfer_starts_the_receiving_units_clocks() {
     let rows = h.deadlines(&case).await;
     let first = rows.iter().find(|r| r.id == d3.id).unwrap();
     assert_eq!(
-        first.state, "cancelled",
+        first.state, "withdrawn",
         "the first unit's clock is replaced"
     );
     let new_d3 = rows
@@ -116,7 +116,7 @@ async fn a_failed_check_runs_the_handling_deadline_again_from_acceptance() {
     let d5 = h.wait_state(&case, "D5", "pending").await;
     h.case_event("replied", &case, replied(&case, "zjj", h.now(), true))
         .await;
-    h.wait_state(&case, "D5", "cancelled").await;
+    h.wait_state(&case, "D5", "met").await;
     h.wait_state(&case, "D7", "pending").await;
     h.case_event(
         "returned_for_redo",
@@ -138,7 +138,7 @@ async fn a_failed_check_runs_the_handling_deadline_again_from_acceptance() {
         again.due_at, d5.due_at,
         "the handling clock does not restart"
     );
-    let d7 = h.wait_state(&case, "D7", "cancelled").await;
+    let d7 = h.wait_state(&case, "D7", "withdrawn").await;
     assert_eq!(d7.close_reason.as_deref(), Some("returned_for_redo"));
     h.stop().await;
 }

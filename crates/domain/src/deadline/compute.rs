@@ -161,6 +161,24 @@ pub fn compute_handling(
     }
 }
 
+/// The new handling period after a 复查 or 复核 decision revoked or changed the opinion and
+/// sent the matter back (`remand_handling_days`, counted and rolled over like D5), from the
+/// remand. A D5 clock: the organ's duty to give its new opinion.
+pub fn compute_remand(
+    remanded_at: DateTime<FixedOffset>,
+    calendar: &Calendar,
+    rules: &DeadlineRules,
+) -> Result<Due, DeadlineError> {
+    handling(
+        DeadlineKind::D5,
+        rules.remand_handling_days(),
+        remanded_at,
+        calendar,
+        rules,
+        &Adjustments::default(),
+    )
+}
+
 /// The end of the satisfaction-evaluation window (Decisions 5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowEnd {
@@ -921,6 +939,28 @@ mod tests {
         assert!(!d.is_overdue(at("2026-03-17T23:59:59+08:00")));
         assert!(d.is_overdue(at("2026-03-18T00:00:00+08:00")));
         assert!(d.is_overdue(at("2026-03-17T16:00:00Z")));
+    }
+
+    #[test]
+    fn a_remand_gives_30_days_from_the_remand_unless_configured() {
+        // Sent back 2026-03-02: 30 days end 2026-04-01 (a Wednesday).
+        let remanded = at("2026-03-02T10:00:00+08:00");
+        let d = compute_remand(remanded, &cal(), &DeadlineRules::default()).unwrap();
+        assert_eq!(d.kind, D5);
+        assert_eq!(due_str(&d), "2026-04-01T23:59:59+08:00");
+        // 2026-09-01 + 30 = 10-01, National Day: rolled over like D5 to 10-08.
+        let d = compute_remand(
+            at("2026-09-01T10:00:00+08:00"),
+            &cal(),
+            &DeadlineRules::default(),
+        )
+        .unwrap();
+        assert_eq!(due_str(&d), "2026-10-08T23:59:59+08:00");
+        let rules = DeadlineRules::default()
+            .with_remand_handling_days(45)
+            .unwrap();
+        let d = compute_remand(remanded, &cal(), &rules).unwrap();
+        assert_eq!(due_str(&d), "2026-04-16T23:59:59+08:00");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! ```toml
 //! evaluation_window_days = 30
 //! evaluation_roll_over = true  # the evaluation window rolls over like the statutory ones
+//! remand_handling_days = 30    # new handling period after a 复查/复核 sends the matter back
 //! [kinds.D7]
 //! roll_over = false            # switch Art 203 roll-over off for one deadline kind
 //! [handling_by_type]
@@ -119,10 +120,18 @@ pub struct DeadlineRules {
     evaluation_window_days: u32,
     /// Whether the evaluation window's last day rolls over off a rest day, like D7 and D9.
     evaluation_roll_over: bool,
+    /// Days the handling organ has for its new opinion when a 复查 or 复核 decision revokes or
+    /// changes the old one and sends the matter back (the regulation is silent; counted like
+    /// D5, from the remand).
+    remand_handling_days: u32,
 }
 
 /// Default satisfaction-evaluation window (Decisions 5).
 pub const DEFAULT_EVALUATION_WINDOW_DAYS: u32 = 30;
+
+/// Default handling period after a 复查/复核 decision sends the matter back (the regulation
+/// sets none; configurable as `remand_handling_days`).
+pub const DEFAULT_REMAND_HANDLING_DAYS: u32 = 30;
 
 impl Default for DeadlineRules {
     fn default() -> Self {
@@ -136,6 +145,7 @@ impl Default for DeadlineRules {
             handling_by_branch: BTreeMap::new(),
             evaluation_window_days: DEFAULT_EVALUATION_WINDOW_DAYS,
             evaluation_roll_over: true,
+            remand_handling_days: DEFAULT_REMAND_HANDLING_DAYS,
         }
     }
 }
@@ -154,6 +164,11 @@ impl DeadlineRules {
     /// Whether the evaluation window's last day rolls over off a rest day (Decisions 1).
     pub fn evaluation_roll_over(&self) -> bool {
         self.evaluation_roll_over
+    }
+
+    /// Days of the new handling period after a 复查/复核 decision sends the matter back.
+    pub fn remand_handling_days(&self) -> u32 {
+        self.remand_handling_days
     }
 
     /// The longest extension (D6) these rules allow, never above Art 34's 30 days.
@@ -232,6 +247,12 @@ impl DeadlineRules {
         self.evaluation_roll_over = roll_over;
         self
     }
+
+    pub fn with_remand_handling_days(mut self, days: u32) -> Result<Self, DeadlineError> {
+        check_days("remand_handling_days", days)?;
+        self.remand_handling_days = days;
+        Ok(self)
+    }
 }
 
 fn no_settings(kind: DeadlineKind) -> DeadlineError {
@@ -298,6 +319,7 @@ struct RawDeadlineRules {
     handling_by_branch: BTreeMap<Art31Branch, HandlingLimit>,
     evaluation_window_days: Option<u32>,
     evaluation_roll_over: Option<bool>,
+    remand_handling_days: Option<u32>,
 }
 
 impl TryFrom<RawDeadlineRules> for DeadlineRules {
@@ -326,6 +348,9 @@ impl TryFrom<RawDeadlineRules> for DeadlineRules {
         }
         if let Some(roll_over) = raw.evaluation_roll_over {
             rules = rules.with_evaluation_roll_over(roll_over);
+        }
+        if let Some(days) = raw.remand_handling_days {
+            rules = rules.with_remand_handling_days(days)?;
         }
         Ok(rules)
     }
@@ -365,6 +390,7 @@ mod tests {
         assert_eq!(r.rule(D11), None);
         assert_eq!(r.evaluation_window_days(), 30);
         assert!(r.evaluation_roll_over());
+        assert_eq!(r.remand_handling_days(), 30);
         assert_eq!(r.max_extension_days(), 30);
         // Decisions 2: 60 days for every accepted matter, whatever its type or branch.
         for t in PetitionType::ALL {
@@ -426,6 +452,15 @@ mod tests {
             r.handling_days(Some(PetitionType::Grievance), Some(Art31Branch::Residual)),
             Some(45)
         );
+    }
+
+    #[test]
+    fn the_remand_period_is_configurable_and_checked() {
+        let r: DeadlineRules = toml::from_str("remand_handling_days = 20").unwrap();
+        assert_eq!(r.remand_handling_days(), 20);
+        assert_eq!(r.handling_days(None, None), Some(60));
+        let e = toml::from_str::<DeadlineRules>("remand_handling_days = 0").unwrap_err();
+        assert!(e.to_string().contains("remand_handling_days"), "{e}");
     }
 
     #[test]

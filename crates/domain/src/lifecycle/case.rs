@@ -91,6 +91,10 @@ pub struct Case {
     pub urgent: bool,
     /// The earlier case this one repeats (Art 19 para 3, Art 36 para 3).
     pub repeat_of: Option<String>,
+    /// When a 复查 or 复核 decision last sent the matter back for a new opinion; its handling
+    /// period runs from here (`deadlines.remand_handling_days`) and is not extended.
+    #[serde(default)]
+    pub remanded_at: Option<DateTime<FixedOffset>>,
 }
 
 impl Default for Case {
@@ -120,6 +124,7 @@ impl Case {
             confidential: false,
             urgent: false,
             repeat_of: None,
+            remanded_at: None,
         }
     }
 

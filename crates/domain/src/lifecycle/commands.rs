@@ -123,6 +123,13 @@ pub enum Command {
     LapseAppealWindow {
         now: DateTime<FixedOffset>,
     },
+    /// The 复查 or 复核 organ revoked (撤销) or changed (变更) the opinion: the matter goes back
+    /// to the organ that handled it, for a new opinion within a new handling period that runs
+    /// from `at` (the remand; `deadlines.remand_handling_days`). The revoked opinion and its
+    /// appeals go, and with them their windows; the new opinion opens a new 复查 window.
+    Remand {
+        at: DateTime<FixedOffset>,
+    },
     Terminate,
 }
 
@@ -168,6 +175,7 @@ impl Command {
         "request_rereview",
         "decide_rereview",
         "lapse_appeal_window",
+        "remand",
         "terminate",
     ];
 
@@ -209,6 +217,7 @@ impl Command {
             Command::RequestRereview { .. } => "request_rereview",
             Command::DecideRereview { .. } => "decide_rereview",
             Command::LapseAppealWindow { .. } => "lapse_appeal_window",
+            Command::Remand { .. } => "remand",
             Command::Terminate => "terminate",
         }
     }

@@ -41,6 +41,10 @@ pub enum LifecycleError {
     ExtensionTooLate {
         handling_ended: DateTime<FixedOffset>,
     },
+    #[error(
+        "extension refused: the matter was sent back by the 复查/复核 organ on {remanded_at} and its new handling period (deadlines.remand_handling_days) is not extended; the Art 34 extension belongs to the first handling"
+    )]
+    ExtensionAfterRemand { remanded_at: DateTime<FixedOffset> },
     #[error("objection refused: the 5-working-day window ended {window_ended} (Art 23 para 3, D4)")]
     ObjectionWindowClosed { window_ended: DateTime<FixedOffset> },
     #[error("an objection must state detailed reasons (Art 23 para 3)")]
@@ -128,6 +132,7 @@ impl LifecycleError {
             LifecycleError::ExtensionOutOfRange { .. } => "extension_out_of_range",
             LifecycleError::ExtensionIncomplete { .. } => "extension_incomplete",
             LifecycleError::ExtensionTooLate { .. } => "extension_after_deadline",
+            LifecycleError::ExtensionAfterRemand { .. } => "extension_after_remand",
             LifecycleError::ObjectionWindowClosed { .. } => "objection_window_closed",
             LifecycleError::ObjectionWithoutReason => "objection_without_reason",
             LifecycleError::CompletionReportRequired => "completion_report_required",

@@ -139,6 +139,21 @@ const FROM: &[(&str, &[CaseState])] = &[
     ("request_rereview", &[ReviewDecided]),
     ("decide_rereview", &[RereviewRequested, InHearing]),
     ("lapse_appeal_window", &[Closed, ReviewDecided]),
+    // A 复查/复核 decision that revokes or changes the opinion (Art 35-36). From the decided
+    // states; and from the states a served result leaves the case in, because the handling
+    // organ's copy of the case (routing) does not follow the appeals the review organs record.
+    (
+        "remand",
+        &[
+            OpinionIssued,
+            DutyPerformed,
+            Replied,
+            PendingSuperiorCheck,
+            Closed,
+            ReviewDecided,
+            RereviewDecided,
+        ],
+    ),
     // Decisions 4: only a 复核 decision leads to TERMINATED.
     ("terminate", &[RereviewDecided]),
 ];
@@ -177,6 +192,7 @@ pub const EVENTS: &[&str] = &[
     "rereview_requested",
     "rereview_decided",
     "final_without_appeal",
+    "remanded",
     "terminated",
 ];
 
@@ -403,6 +419,9 @@ fn step(
         } => {
             if case.extension.is_some() {
                 return Err(LifecycleError::ExtensionAlreadyUsed);
+            }
+            if let Some(remanded_at) = case.remanded_at {
+                return Err(LifecycleError::ExtensionAfterRemand { remanded_at });
             }
             // Art 34 extends a running handling deadline; once D5 has passed there is nothing
             // left to extend (the organ is overdue, and the 督办 has started).
@@ -647,6 +666,39 @@ fn step(
             // Decisions 4: stays in its state, marked final; only 复核 terminates.
             next.final_without_appeal = true;
             (case.state, "final_without_appeal")
+        }
+        Command::Remand { at } => {
+            let served = case
+                .rereview
+                .as_ref()
+                .and_then(|r| r.decision_served_at)
+                .or_else(|| case.review.as_ref().and_then(|r| r.decision_served_at))
+                .or_else(|| case.opinion.as_ref().map(|o| o.served_at));
+            if let Some(served) = served {
+                not_before("the remand", *at, "service of the decision", served)?;
+            }
+            // The revoked result and its appeals go (their windows with them); acceptance
+            // stays, and the spent extension stays spent.
+            next.opinion = None;
+            next.review = None;
+            next.rereview = None;
+            next.hearing = None;
+            next.hearings
+                .retain(|h| h.stage == HearingStage::FirstInstance);
+            next.final_without_appeal = false;
+            next.remanded_at = Some(*at);
+            // An Art 31(6) matter is investigated again and ends in a new 信访处理意见书;
+            // any other result is given again from acceptance.
+            let investigates = case.petition_type == Some(PetitionType::Grievance)
+                && matches!(case.branch, None | Some(Art31Branch::Residual));
+            let to = if investigates {
+                next.petition_type = Some(PetitionType::Grievance);
+                next.branch = Some(Art31Branch::Residual);
+                UnderInvestigation
+            } else {
+                Accepted
+            };
+            (to, "remanded")
         }
         Command::Terminate => (Terminated, "terminated"),
     })

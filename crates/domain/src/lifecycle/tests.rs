@@ -241,16 +241,24 @@ fn the_command_table_is_domain_md_10_2() {
         InHearing,
         &["finish_hearing", "issue_opinion", "decide_rereview"],
     );
-    for s in [Mediated, OpinionIssued, DutyPerformed, Channelled, Replied] {
+    for s in [Mediated, Channelled] {
         expect(s, &["submit_for_check", "close"]);
     }
-    expect(PendingSuperiorCheck, &["check_passed", "check_failed"]);
+    // A served result may be sent back by a 复查/复核 decision (routing's copy of the case
+    // does not follow the appeals).
+    for s in [OpinionIssued, DutyPerformed, Replied] {
+        expect(s, &["submit_for_check", "close", "remand"]);
+    }
+    expect(PendingSuperiorCheck, &["check_passed", "check_failed", "remand"]);
     expect(ReturnedForRedo, &["rework"]);
-    expect(Closed, &["request_review", "lapse_appeal_window"]);
+    expect(Closed, &["request_review", "lapse_appeal_window", "remand"]);
     expect(ReviewRequested, &["decide_review"]);
-    expect(ReviewDecided, &["request_rereview", "lapse_appeal_window"]);
+    expect(
+        ReviewDecided,
+        &["request_rereview", "lapse_appeal_window", "remand"],
+    );
     expect(RereviewRequested, &["start_hearing", "decide_rereview"]);
-    expect(RereviewDecided, &["terminate"]);
+    expect(RereviewDecided, &["remand", "terminate"]);
     // A wrong diversion at intake is corrected by routing the matter again.
     for s in [GuidedElsewhere, RoutedPoliticalLegal] {
         expect(s, &["reroute"]);
@@ -753,6 +761,146 @@ fn appeal_chain_to_termination() {
         c.rereview.unwrap().decision_served_at,
         Some(t("2027-02-25T10:00:00+08:00"))
     );
+}
+
+/// Issue #20: a 复查 that revokes the opinion sends the matter back to the organ that handled
+/// it; its new opinion opens a new 复查 window, and no 复核 lies against the revoked one.
+#[test]
+fn a_revoking_review_sends_the_matter_back_for_a_new_opinion() {
+    let decided = review_decided();
+    let remand_at = t("2027-01-21T09:00:00+08:00");
+    let tr = ok(&decided, Command::Remand { at: remand_at });
+    assert_eq!((tr.from, tr.to, tr.event), (ReviewDecided, UnderInvestigation, "remanded"));
+    let back = tr.case;
+    assert_eq!(back.remanded_at, Some(remand_at));
+    assert!(back.opinion.is_none() && back.review.is_none() && back.rereview.is_none());
+    assert_eq!(back.accepted_at, decided.accepted_at);
+    // The revoked opinion's windows are gone with it.
+    assert!(matches!(
+        err(
+            &back,
+            Command::RequestRereview {
+                at: t("2027-01-22T09:00:00+08:00")
+            }
+        ),
+        LifecycleError::NotAllowed { .. }
+    ));
+    assert!(matches!(
+        err(
+            &back,
+            Command::LapseAppealWindow {
+                now: t("2027-06-01T00:00:00+08:00")
+            }
+        ),
+        LifecycleError::NotAllowed { .. }
+    ));
+    // The new period is not extended (the Art 34 extension belongs to the first handling).
+    assert_eq!(
+        err(&back, extend_at(10, "2027-01-25T09:00:00+08:00")),
+        LifecycleError::ExtensionAfterRemand {
+            remanded_at: remand_at
+        }
+    );
+    // The organ's new opinion, and a new 复查 against it within D7 of its service.
+    let second = run(
+        back,
+        vec![opinion("2027-02-10T10:00:00+08:00"), Command::Close],
+    );
+    assert!(second.has_handling_opinion());
+    let tr = ok(
+        &second,
+        Command::RequestReview {
+            at: t("2027-03-01T09:00:00+08:00"),
+        },
+    );
+    assert_eq!(tr.to, ReviewRequested);
+    // Not before the decision that sent it back was served.
+    assert!(matches!(
+        err(
+            &decided,
+            Command::Remand {
+                at: t("2027-01-19T09:00:00+08:00")
+            }
+        ),
+        LifecycleError::OutOfOrder { .. }
+    ));
+}
+
+#[test]
+fn a_revoking_rereview_sends_back_instead_of_terminating() {
+    let decided = run(
+        review_decided(),
+        vec![
+            Command::RequestRereview {
+                at: t("2027-02-01T09:00:00+08:00"),
+            },
+            Command::DecideRereview {
+                served_at: t("2027-02-25T10:00:00+08:00"),
+            },
+        ],
+    );
+    assert_eq!(decided.state, RereviewDecided);
+    let tr = ok(
+        &decided,
+        Command::Remand {
+            at: t("2027-02-26T09:00:00+08:00"),
+        },
+    );
+    assert_eq!(tr.to, UnderInvestigation);
+    assert!(matches!(
+        err(&tr.case, Command::Terminate),
+        LifecycleError::NotAllowed { .. }
+    ));
+    // Before the decision was served: out of order.
+    assert!(matches!(
+        err(
+            &decided,
+            Command::Remand {
+                at: t("2027-02-24T09:00:00+08:00")
+            }
+        ),
+        LifecycleError::OutOfOrder { .. }
+    ));
+}
+
+/// Routing's copy of the case stays where the served result left it; the remand takes it back
+/// to handling there too, and a reply (not an opinion) is given again from acceptance.
+#[test]
+fn the_handling_organs_copy_is_sent_back_from_its_result() {
+    let issued = run(investigating(), vec![opinion("2026-12-01T10:00:00+08:00")]);
+    let tr = ok(
+        &issued,
+        Command::Remand {
+            at: t("2027-01-21T09:00:00+08:00"),
+        },
+    );
+    assert_eq!(tr.to, UnderInvestigation);
+    assert_eq!(
+        ok(&tr.case, opinion("2027-02-01T10:00:00+08:00")).to,
+        OpinionIssued
+    );
+    let replied = run(
+        accepted_from(classified(PetitionType::Suggestion, None)),
+        vec![Command::Reply],
+    );
+    let tr = ok(
+        &replied,
+        Command::Remand {
+            at: t("2027-01-21T09:00:00+08:00"),
+        },
+    );
+    assert_eq!(tr.to, Accepted);
+    assert_eq!(ok(&tr.case, Command::Reply).to, Replied);
+    // Nothing to send back before a result.
+    assert!(matches!(
+        err(
+            &investigating(),
+            Command::Remand {
+                at: t("2027-01-21T09:00:00+08:00")
+            }
+        ),
+        LifecycleError::NotAllowed { .. }
+    ));
 }
 
 #[test]

@@ -12,11 +12,16 @@ use sqlx::Row;
 use xinfang_domain::access::{self, Principal};
 use xinfang_domain::classify::Departments;
 use xinfang_domain::confidential;
+use xinfang_domain::appeal::{
+    EXTERNAL_PREFIX, Organ, ReviewOutcome, level_str, level_zh, next_organ, original_handler,
+};
 use xinfang_domain::county::CountyCode;
+use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
+use xinfang_domain::events::ReviewLevel;
 use xinfang_domain::events::{self, Contact};
 use xinfang_domain::handling::{self, Change, Channelling};
-use xinfang_domain::petition::{Art31Branch, CadreLevel, Diversion, PetitionType};
+use xinfang_domain::petition::{Art31Branch, CadreLevel, Diversion, OpinionOutcome, PetitionType};
 use xinfang_domain::subject;
 use xinfang_domain::validation::ValidationError;
 use xinfang_platform::auth::Caller;
@@ -191,6 +196,12 @@ pub async fn show(
         "overdue": r.try_get::<bool, _>("overdue")?,
         "final_without_appeal": r.try_get::<bool, _>("final_without_appeal")?,
         "deadlines": r.try_get::<Value, _>("deadlines")?,
+        "decisions": decisions_view(
+            &state.directory,
+            &matter_county(&r)?,
+            &r.try_get::<Value, _>("decisions")?,
+            &r.try_get::<Value, _>("deadlines")?,
+        ),
         "milestones": r.try_get::<Value, _>("milestones")?,
         "petitioner": contact.map(|c| json!({"name": c.name, "mobile": c.mobile, "email": c.email})),
         "informant_withheld": !discloses,
@@ -455,7 +466,7 @@ pub async fn csv_export(
 
 #[utoipa::path(get, path = "/v1/query/{query_code}", tag = "petitioner",
     params(("query_code" = String, Path, description = "The 8-character 查询码")),
-    responses((status = 200, description = "Status and public timeline; no personal data", body = Object),
+    responses((status = 200, description = "Status, public timeline and `decisions`: each decision served (`reply`, `review`, `rereview`) with its `outcome`, the organ that made it and `appeal` (`organ`, `organ_name`, `due`: the last day to ask for 复查/复核) or `final`; no personal data", body = Object),
         (status = 404, description = "No case has this query code"),
         (status = 422, description = "Not a query code"),
         (status = 429, description = "Rate limited (`intake.rate_limit`): too many unknown query codes from this address, or too many requests for this code; `Retry-After` gives the seconds to wait",
@@ -472,19 +483,123 @@ pub async fn query(
         )
         .into());
     }
-    let r = sqlx::query("select case_no, status, registered_at from cases where query_code = $1")
-        .bind(&code)
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::not_found("query code"))?;
+    let r = sqlx::query(
+        "select case_no, status, registered_at, county, matter_county, decisions, deadlines
+         from cases where query_code = $1",
+    )
+    .bind(&code)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("query code"))?;
     let case_no: String = r.try_get("case_no")?;
     let tl = timeline(&state, &case_no, true).await?;
     Ok(Json(json!({
         "case_no": case_no,
         "status": r.try_get::<String, _>("status")?,
         "registered_at": r.try_get::<DateTime<Utc>, _>("registered_at")?,
+        // Each decision served: its outcome, and where and by when it can be appealed.
+        "decisions": decisions_view(
+            &state.directory,
+            &matter_county(&r)?,
+            &r.try_get::<Value, _>("decisions")?,
+            &r.try_get::<Value, _>("deadlines")?,
+        ),
         "timeline": tl,
     })))
+}
+
+/// The county where the matter arose (the registering county when unclassified).
+fn matter_county(r: &sqlx::postgres::PgRow) -> Result<CountyCode, ApiError> {
+    let raw = r
+        .try_get::<Option<String>, _>("matter_county")?
+        .unwrap_or(r.try_get::<String, _>("county")?);
+    CountyCode::parse(&raw).map_err(ApiError::internal)
+}
+
+/// The decisions served on the petitioner, in order, each with its outcome and what can be
+/// done against it (Art 35–36): the organ to ask for 复查 or 复核 and the last day of the
+/// window (D7 / D9, as supervision keeps it), or that it is final. Pure; no personal data.
+pub fn decisions_view(
+    directory: &Directory,
+    matter_county: &CountyCode,
+    decisions: &Value,
+    deadlines: &Value,
+) -> Vec<Value> {
+    let organ_name = |o: &OrganRef| directory.organ_name(o);
+    let window = |code: &str| {
+        let d = &deadlines[code];
+        json!({"due": d.get("due"), "state": d.get("state")})
+    };
+    // What lies against a decision of `by`: the next-higher organ's review within `code`.
+    let appeal = |by: Option<&OrganRef>, level: ReviewLevel, code: &str| {
+        let (organ, name) = match by.map(|b| next_organ(directory, b)) {
+            Some(Ok(Organ::Internal(o))) => (Some(o.to_string()), organ_name(&o)),
+            _ => (None, "上一级机关（不在本系统目录内，请咨询信访部门）".to_owned()),
+        };
+        let w = window(code);
+        json!({
+            "level": level_str(level),
+            "name": level_zh(level),
+            "organ": organ,
+            "organ_name": name,
+            "due": w["due"],
+            "window": w["state"],
+        })
+    };
+    let mut out = Vec::new();
+    if let Some(d) = decisions.get("reply") {
+        let dept = d["department"].as_str().unwrap_or_default();
+        let by = original_handler(directory, matter_county, dept).ok();
+        let outcome = d["outcome"].as_str();
+        let appealable = d["appealable"].as_bool() == Some(true);
+        out.push(json!({
+            "level": "reply",
+            "name": if appealable { "信访处理意见书" } else { "答复" },
+            "by": by.as_ref().map(ToString::to_string),
+            "by_name": by.as_ref().map(organ_name).unwrap_or_else(|| dept.to_owned()),
+            "outcome": outcome,
+            "outcome_zh": outcome.and_then(|o| OpinionOutcome::parse(o).ok()).map(|o| o.zh()),
+            "served_on": d["served_on"],
+            "appeal": appealable.then(|| appeal(by.as_ref(), ReviewLevel::Review, "D7")),
+            "final": false,
+        }));
+    }
+    for (key, level) in [
+        ("review", ReviewLevel::Review),
+        ("rereview", ReviewLevel::Rereview),
+    ] {
+        let Some(d) = decisions.get(key) else {
+            continue;
+        };
+        let raw_organ = d["organ"].as_str().unwrap_or_default();
+        let by = OrganRef::parse(raw_organ).ok();
+        let by_name = match &by {
+            Some(o) => organ_name(o),
+            None => raw_organ
+                .strip_prefix(EXTERNAL_PREFIX)
+                .unwrap_or(raw_organ)
+                .to_owned(),
+        };
+        let outcome = d["outcome"].as_str();
+        let parsed = outcome.and_then(|o| ReviewOutcome::parse(o).ok());
+        // A 复查 that revoked or changed the opinion sends the matter back for new handling:
+        // nothing lies against it. A 复核 is final (Art 36 para 3).
+        let sent_back = matches!(parsed, Some(ReviewOutcome::Revoke | ReviewOutcome::Change));
+        let final_ = level == ReviewLevel::Rereview;
+        out.push(json!({
+            "level": key,
+            "name": if final_ { "复核意见" } else { "复查意见" },
+            "by": by.as_ref().map(ToString::to_string).unwrap_or_else(|| raw_organ.to_owned()),
+            "by_name": by_name,
+            "outcome": outcome,
+            "outcome_zh": parsed.map(|o| o.zh()),
+            "served_on": d["served_on"],
+            "appeal": (!final_ && !sent_back).then(|| appeal(by.as_ref(), ReviewLevel::Rereview, "D9")),
+            "sent_back": sent_back,
+            "final": final_,
+        }));
+    }
+    out
 }
 
 /// A clerk's correction of the classification; every field optional but `by` and `reason`.
@@ -747,4 +862,68 @@ pub async fn reclassify(
         StatusCode::OK,
         Json(json!({"case_no": case_no, "before": before, "after": after})),
     ))
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::*;
+
+    fn directory() -> Directory {
+        Directory::from_toml_str(include_str!("../../../../config/directory.toml")).unwrap()
+    }
+
+    /// Issue #20: the petitioner sees each decision's outcome, the organ to appeal to and the
+    /// last day to do it; a 复核 is final and a revoking 复查 sends the matter back.
+    #[test]
+    fn each_decision_shows_its_outcome_appeal_organ_and_deadline() {
+        let dir = directory();
+        let county = CountyCode::parse("411282").unwrap();
+        let decisions = json!({
+            "reply": {"department": "rsj", "outcome": "not_supported", "appealable": true,
+                      "served_on": "2026-04-20"},
+            "review": {"organ": "411282:gov", "outcome": "uphold", "served_on": "2026-05-20"},
+            "rereview": {"organ": "411200:gov", "outcome": "uphold", "served_on": "2026-06-20"},
+        });
+        let deadlines = json!({
+            "D7": {"due": "2026-05-20T15:59:59Z", "state": "met"},
+            "D9": {"due": "2026-06-19T15:59:59Z", "state": "met"},
+        });
+        let v = decisions_view(&dir, &county, &decisions, &deadlines);
+        assert_eq!(v.len(), 3, "{v:?}");
+        let reply = &v[0];
+        assert_eq!(reply["by"], "411282:rsj");
+        assert_eq!(reply["outcome_zh"], "不予支持");
+        assert_eq!(reply["appeal"]["level"], "review");
+        assert_eq!(reply["appeal"]["organ"], "411282:gov");
+        assert_eq!(reply["appeal"]["due"], "2026-05-20T15:59:59Z");
+        assert!(
+            reply["appeal"]["organ_name"]
+                .as_str()
+                .is_some_and(|n| n.contains("人民政府")),
+            "{reply}"
+        );
+        let review = &v[1];
+        assert_eq!(review["outcome_zh"], "维持");
+        assert_eq!(review["appeal"]["organ"], "411200:gov");
+        assert_eq!(review["appeal"]["due"], "2026-06-19T15:59:59Z");
+        let rereview = &v[2];
+        assert_eq!(rereview["final"], true);
+        assert!(rereview["appeal"].is_null());
+
+        // A reply that is no 信访处理意见书 cannot be appealed; a revoking 复查 sends it back.
+        let decisions = json!({
+            "reply": {"department": "rsj", "outcome": null, "appealable": false},
+            "review": {"organ": "411282:gov", "outcome": "revoke"},
+        });
+        let v = decisions_view(&dir, &county, &decisions, &json!({}));
+        assert!(v[0]["appeal"].is_null());
+        assert_eq!(v[1]["sent_back"], true);
+        assert!(v[1]["appeal"].is_null());
+        // Before supervision reports the window, the organ is known and the date not yet.
+        let decisions = json!({"reply": {"department": "rsj", "appealable": true}});
+        let v = decisions_view(&dir, &county, &decisions, &json!({}));
+        assert_eq!(v[0]["appeal"]["organ"], "411282:gov");
+        assert!(v[0]["appeal"]["due"].is_null());
+        assert!(decisions_view(&dir, &county, &json!({}), &json!({})).is_empty());
+    }
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub rate_limit: RateLimiter,
     /// The directory's 纪委监委 code: the only department that may learn an informant.
     pub discipline: std::sync::Arc<str>,
+    /// The deployment's directory: which organ a decision is appealed to (Art 35–36).
+    pub directory: std::sync::Arc<xinfang_domain::directory::Directory>,
 }
 
 impl FromRef<AppState> for Auth {

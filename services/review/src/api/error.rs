@@ -73,6 +73,9 @@ impl From<ReviewError> for ApiError {
             ReviewError::Evaluation(r) => {
                 ApiError::new(StatusCode::CONFLICT, r.code(), r.to_string())
             }
+            ReviewError::Forbidden(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
             ReviewError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }

@@ -7,8 +7,15 @@
 //! | `GET /v1/reviews/{case_no}` | staff | appeals, hearings, termination, evaluation of a case |
 //! | `POST /v1/reviews/{case_no}/decision` | the review organ | 复查 / 复核 opinion (D8, D10) |
 //! | `POST /v1/reviews/{case_no}/hearing` | the 复核 organ | hearing start / finish (D10 paused) |
+//!
+//! Decisions and hearings are acts of the organ the appeal is addressed to: only a principal
+//! of that organ makes them (`xinfang_domain::access::act_for_review_organ`: a reviewer whose
+//! token's scope is the organ's county, the organ's own department token, an operator in
+//! scope; never a clerk), and the caller is recorded as who decided (`<role>:<token id>`);
+//! a `decided_by` or `clerk_id` in the body is ignored. Anyone else gets `403`.
 //! | `POST /v1/evaluations` | petitioner (query code) | satisfaction evaluation (Decisions 5) |
 //! | `GET /v1/terminations?petitioner_key=` | audit | the 终结库 entries of a petitioner |
+//! | `POST /v1/terminations/search` | clerk, reviewer | the 终结库 entries of a petitioner found by ID number (in the body, hashed here as intake hashes it; never stored or logged) |
 //! | `GET /openapi.json` | clients | this API as OpenAPI 3.1 |
 //!
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
@@ -143,6 +150,12 @@ pub fn routes() -> RouteTable<ApiState> {
         )
         .route(Verb::Post, "/v1/evaluations", Access::Petitioner, evaluate)
         .route(Verb::Get, "/v1/terminations", Access::Staff, terminations)
+        .route(
+            Verb::Post,
+            "/v1/terminations/search",
+            Access::Staff,
+            search_terminations,
+        )
         .route(Verb::Get, "/openapi.json", Access::Open, || async {
             Json(openapi_document().clone())
         })
@@ -213,7 +226,7 @@ async fn decide(
     allow(&who, Some(&case_no))?;
     Ok((
         StatusCode::CREATED,
-        Json(appeals::decide(&ctx, &case_no, &input).await?),
+        Json(appeals::decide(&ctx, &who, &case_no, &input).await?),
     ))
 }
 
@@ -226,7 +239,7 @@ async fn hearing(
     allow(&who, Some(&case_no))?;
     Ok((
         StatusCode::CREATED,
-        Json(appeals::hearing(&ctx, &case_no, &input).await?),
+        Json(appeals::hearing(&ctx, &who, &case_no, &input).await?),
     ))
 }
 
@@ -278,17 +291,80 @@ async fn terminations(
     };
     allow_county(&who, &county)?;
     let key = petitioner_key(q.petitioner_key.as_deref())?;
+    termination_entries(&ctx, &county, &key).await
+}
+
+/// `POST /v1/terminations/search`: a clerk looks a petitioner up by ID number. The number
+/// travels in the body only (never a URL), is hashed as intake hashes it
+/// ([`crate::identity::HashKey`]) and is neither stored nor logged nor echoed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminationSearch {
+    id_number: Option<String>,
+    /// The county whose entries to list; the caller's scope by default.
+    county: Option<String>,
+    /// Why the clerk looks (recorded in the audit log).
+    reason: Option<String>,
+}
+
+async fn search_terminations(
+    State(ctx): State<Arc<Ctx>>,
+    State(auth): State<Auth>,
+    Caller(who): Caller,
+    ApiJson(q): ApiJson<TerminationSearch>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let county = match q.county.as_deref() {
+        Some(c) => CountyCode::parse(c).map_err(ApiError::from)?,
+        None => who.scope.clone(),
+    };
+    allow_county(&who, &county)?;
+    let raw = q.id_number.as_deref().unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Err(ValidationError::new(
+            "id_number",
+            "required",
+            "give the petitioner's ID number (公民身份号码)",
+        )
+        .into());
+    }
+    let today = xinfang_domain::deadline::cst_date(ctx.clock.now_cst());
+    let id = crate::identity::parse_id_number(raw, today)?;
+    let key = ctx.key.hash(crate::identity::ID_LABEL, id.as_str());
+    // Looking a person up by identity is recorded: who, and why.
+    let reason = q
+        .reason
+        .as_deref()
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "终结库查询 termination registry search".to_owned());
+    auth.audit(&who, "search_terminations", None, &reason)
+        .await
+        .map_err(|e| ApiError::from(crate::error::ReviewError::Internal(e)))?;
+    termination_entries(&ctx, &county, &key).await
+}
+
+/// The 终结库 entries of a petitioner key within `county` (a city covers its counties).
+async fn termination_entries(
+    ctx: &Ctx,
+    county: &CountyCode,
+    key: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut conn = ctx
         .pool
         .acquire()
         .await
         .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?;
-    let rows: Vec<Termination> = store::terminations_of(&mut conn, &key)
+    let rows: Vec<Termination> = store::terminations_of(&mut conn, key)
         .await
         .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?
         .into_iter()
         // Only entries of the county asked for (a city covers its counties).
-        .filter(|t| CountyCode::parse(&t.home_county).is_ok_and(|c| access::covers(&county, &c)))
+        .filter(|t| CountyCode::parse(&t.home_county).is_ok_and(|c| access::covers(county, &c)))
         .collect();
     Ok(Json(serde_json::json!({ "terminations": rows })))
 }

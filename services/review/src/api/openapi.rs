@@ -26,7 +26,8 @@ fn case_no_param() -> Value {
 }
 
 pub fn document() -> Value {
-    let refusal = "Refused by a rule (Art 35-36, Decisions 4-5); `error.code` names it, e.g. review_needs_handling_opinion, review_window_closed, rereview_window_closed, already_requested, terminated, not_allowed, review_organ_outside_system, organ_not_served";
+    let refusal = "Refused by a rule (Art 35-36, Decisions 4-5); `error.code` names it, e.g. review_needs_handling_opinion, review_window_closed, rereview_window_closed, already_requested, terminated, opinion_sent_back, not_allowed, review_organ_outside_system, organ_not_served";
+    let not_the_organ = "The caller does not act for the organ the appeal is addressed to (a reviewer of the organ's county, the organ's own department token, or an operator in scope; never a clerk)";
     let mut request_ok = error_responses(&[
         ("403", "The ID number does not match the case's petitioner"),
         ("404", "No case with that number or query code here"),
@@ -42,9 +43,16 @@ pub fn document() -> Value {
         created("Requested: level, organ, organ_name, requested_at, decide_by, events");
     let mut external_ok = error_responses(&[("404", "No such case here"), ("409", refusal)]);
     external_ok["201"] = created("Recorded: as for POST /v1/reviews");
-    let mut decision_ok = error_responses(&[("404", "No such appeal here"), ("409", refusal)]);
-    decision_ok["201"] = created("Decided: outcome, served_on, due, late, events");
+    let mut decision_ok = error_responses(&[
+        ("403", not_the_organ),
+        ("404", "No such appeal here"),
+        ("409", refusal),
+    ]);
+    decision_ok["201"] = created(
+        "Decided: outcome, decided_by (the caller, `<role>:<token id>`), sends_back (revoked or changed: the matter goes back to the handling organ for a new opinion), served_on, due, late, events",
+    );
     let mut hearing_ok = error_responses(&[
+        ("403", not_the_organ),
         ("404", "No such appeal here"),
         (
             "409",
@@ -100,22 +108,23 @@ pub fn document() -> Value {
                 "responses": {"200": {"description": "The case's review record"}, "404": {"description": "Unknown here"}}
             }},
             "/v1/reviews/{case_no}/decision": {"post": {
-                "summary": "The review organ's opinion (D8 / D10)",
+                "summary": "The review organ's opinion (D8 / D10), by a principal of that organ; revoke or change sends the matter back to the handling organ for a new opinion",
                 "parameters": [case_no_param()],
                 "requestBody": body(json!({"type": "object", "additionalProperties": false,
-                    "required": ["level", "outcome", "text", "served_on", "decided_by"], "properties": {
+                    "required": ["level", "outcome", "text", "served_on"], "properties": {
                     "level": level, "outcome": {"type": "string", "enum": ["uphold", "change", "revoke"]},
                     "text": {"type": "string"}, "served_on": {"type": "string", "format": "date"},
-                    "decided_by": {"type": "string"}}})),
+                    "decided_by": {"type": "string", "deprecated": true, "description": "Ignored: who decided is the caller's token"}}})),
                 "responses": decision_ok
             }},
             "/v1/reviews/{case_no}/hearing": {"post": {
                 "summary": "A 复核 hearing (听证) starts or finishes; D10 is paused meanwhile",
                 "parameters": [case_no_param()],
                 "requestBody": body(json!({"type": "object", "additionalProperties": false,
-                    "required": ["action", "clerk_id"], "properties": {
+                    "required": ["action"], "properties": {
                     "action": {"type": "string", "enum": ["start", "finish"]},
-                    "at": {"type": "string", "format": "date-time"}, "clerk_id": {"type": "string"}}})),
+                    "at": {"type": "string", "format": "date-time"},
+                    "clerk_id": {"type": "string", "deprecated": true, "description": "Ignored: who acted is the caller's token"}}})),
                 "responses": hearing_ok
             }},
             "/v1/evaluations": {"post": {
@@ -131,6 +140,16 @@ pub fn document() -> Value {
                 "parameters": [{"name": "petitioner_key", "in": "query", "required": true, "schema": {"type": "string"}},
                     {"name": "county", "in": "query", "required": false, "description": "The county whose entries to list; the caller's scope by default", "schema": {"type": "string", "pattern": "^[0-9]{6}$"}}],
                 "responses": {"200": {"description": "{terminations: [...]}"}, "422": {"description": "petitioner_key missing or malformed"}}
+            }},
+            "/v1/terminations/search": {"post": {
+                "summary": "终结库 entries of a petitioner found by the petitioner's ID number: a clerk or reviewer of the county; the number goes in the body only, is hashed on the server as intake hashes it, and is never stored or logged; the search is audited",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["id_number"], "properties": {
+                    "id_number": {"type": "string", "description": "The 18-character 公民身份号码 (GB 11643)"},
+                    "county": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The county whose entries to list; the caller's scope by default"},
+                    "reason": {"type": "string", "maxLength": 200, "description": "Why (recorded in the audit log)"}}})),
+                "responses": {"200": {"description": "{terminations: [...]}: case_no, home_county, rereview_organ, outcome, decision_served_on, terminated_at, …", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "422": {"description": "`id_number` missing or not a valid ID number; `error.field` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
             }}
         },
         "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {

@@ -345,6 +345,7 @@ pub fn review(
         decision: None,
         served_on: served,
         at,
+        round: 1,
     }
 }
 
