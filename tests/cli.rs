@@ -168,27 +168,150 @@ fn directory_check_accepts_the_demo_and_names_problems_in_a_broken_file() {
     assert!(err.contains("invalid directory"), "{err}");
 }
 
+/// The credential files of `dir`: user → (password, the whole file).
+fn credential_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, (String, Value)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let user = v["user"].as_str().unwrap().to_owned();
+            assert_eq!(p.file_stem().unwrap().to_str(), Some(user.as_str()));
+            (user, (v["password"].as_str().unwrap().to_owned(), v))
+        })
+        .collect()
+}
+
 #[test]
-fn nats_config_needs_a_credentials_file_when_writing_one() {
-    let out = std::env::temp_dir().join(format!("xf-nats-{}.conf", std::process::id()));
-    let (code, _, err) = xinfang(&["nats-config", "--out", out.to_str().unwrap()]);
+fn nats_config_writes_hashes_and_credential_files_and_rotates_one_department() {
+    let base = std::env::temp_dir().join(format!(
+        "xf-nats-cli-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&base).unwrap();
+    let out = base.join("nats.conf");
+    let creds = base.join("creds");
+    let (out_s, creds_s) = (out.to_str().unwrap(), creds.to_str().unwrap());
+    // Without a place for the passwords: refused (the configuration holds only hashes).
+    let (code, _, err) = xinfang(&["nats-config", "--out", out_s]);
     assert_eq!(code, 2, "{err}");
-    let creds = std::env::temp_dir().join(format!("xf-nats-{}.creds", std::process::id()));
-    let (code, _, _) = xinfang(&[
+    assert!(err.contains("--credentials"), "{err}");
+
+    let (code, stdout, err) = xinfang(&["nats-config", "--out", out_s, "--credentials", creds_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("0 kept"), "{stdout}");
+    let conf = std::fs::read_to_string(&out).unwrap();
+    let rsj_line = conf.lines().find(|l| l.contains("\"411282_rsj\"")).unwrap();
+    assert!(rsj_line.contains("\"xf.411282.dept.rsj.>\""), "{rsj_line}");
+    assert!(
+        rsj_line.contains("\"$JS.API.CONSUMER.MSG.NEXT.XF_411282.dept_rsj\""),
+        "{rsj_line}"
+    );
+    assert!(rsj_line.contains("password: \"$2a$10$"), "{rsj_line}");
+    let before = credential_files(&creds);
+    assert!(before.len() > 100, "{}", before.len());
+    for (user, (password, _)) in &before {
+        assert_eq!(password.len(), 32);
+        assert!(
+            !conf.contains(password.as_str()),
+            "{user}'s password in the config"
+        );
+    }
+    let (_, rsj) = &before["411282_rsj"];
+    assert_eq!(rsj["inbox_prefix"], "_INBOX.411282_rsj");
+    assert_eq!(rsj["stream"], "XF_411282");
+    assert_eq!(rsj["consumer"], "dept_rsj");
+    assert_eq!(rsj["feed"], "xf.411282.dept.rsj.>");
+    assert_eq!(rsj["commands"], "xf.411282.cmd.rsj");
+    assert!(before["svc_routing"].1.get("consumer").is_none());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&creds.join("411282_rsj.json")), 0o600);
+        assert_eq!(mode(&creds), 0o700);
+    }
+
+    // Rotation: one department's password changes, everybody else's stays.
+    let (code, stdout, err) = xinfang(&[
         "nats-config",
         "--out",
-        out.to_str().unwrap(),
+        out_s,
         "--credentials",
-        creds.to_str().unwrap(),
+        creds_s,
+        "--rotate",
+        "411282:rsj",
     ]);
-    assert_eq!(code, 0);
-    let conf = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("rotated: 411282_rsj"), "{stdout}");
     assert!(
-        conf.contains("xf.411282.dept.rsj.>"),
-        "department subscription scoped"
+        stdout.contains(&format!("{} kept, 1 new", before.len() - 1)),
+        "{stdout}"
     );
-    let listed = std::fs::read_to_string(&creds).unwrap();
-    assert!(listed.lines().count() > 100);
-    let _ = std::fs::remove_file(&out);
-    let _ = std::fs::remove_file(&creds);
+    let after = credential_files(&creds);
+    assert_eq!(after.len(), before.len());
+    for (user, (password, _)) in &after {
+        if user == "411282_rsj" {
+            assert_ne!(password, &before[user].0, "rsj was not rotated");
+        } else {
+            assert_eq!(password, &before[user].0, "{user} changed");
+        }
+    }
+    let conf2 = std::fs::read_to_string(&out).unwrap();
+    assert_ne!(
+        conf2.lines().find(|l| l.contains("\"411282_rsj\"")),
+        Some(rsj_line),
+        "a new hash for rsj"
+    );
+
+    // Nothing to rotate: an unknown department, or no earlier credential files.
+    let (code, _, err) = xinfang(&[
+        "nats-config",
+        "--out",
+        out_s,
+        "--credentials",
+        creds_s,
+        "--rotate",
+        "411282:nosuch",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let empty = base.join("empty");
+    let (code, _, err) = xinfang(&[
+        "nats-config",
+        "--out",
+        out_s,
+        "--credentials",
+        empty.to_str().unwrap(),
+        "--rotate",
+        "411282:rsj",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no credential file"), "{err}");
+
+    // The department client refuses a credential file that is not a department's, or not
+    // the department named.
+    let svc = creds.join("svc_routing.json");
+    let (code, _, err) = xinfang(&["dept", "listen", "--credentials", svc.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not of a department"), "{err}");
+    let rsj_file = creds.join("411282_rsj.json");
+    let (code, _, err) = xinfang(&[
+        "dept",
+        "act",
+        "accept",
+        "--case-no",
+        "XF-411282-2026-000001",
+        "--credentials",
+        rsj_file.to_str().unwrap(),
+        "--dept",
+        "zjj",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dept zjj"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
 }

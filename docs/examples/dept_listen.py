@@ -100,7 +100,8 @@ async def listen(args, creds) -> int:
             # Acknowledged only now, and confirmed by the server (else it comes again).
             await msg.ack_sync(timeout=5)
             handed_on += 1
-    await nc.drain()
+    # Everything handed on is acknowledged already (ack_sync): close without draining.
+    await nc.close()
     print(f"handed on {handed_on} message(s)", file=sys.stderr)
     return 0
 

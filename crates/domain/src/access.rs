@@ -156,28 +156,22 @@ pub fn review(p: &Principal, county: &CountyCode) -> Result<(), Denied> {
 /// decision, its hearings (Art 35-36). Only a principal of that organ acts for it:
 ///
 /// - a reviewer whose scope is the organ's county acts for that county's review organs (its
-///   people's government and its departments, as the directory names them); a city reviewer
-///   does not act for a county's organs, nor a county reviewer for the city's;
-/// - a department token acts for its own organ only (a higher department reviewing a lower
-///   one, the directory's `review_parent`);
+///   people's government and its departments, as the directory names them — e.g. the city's
+///   police reviewing a county police opinion); a city reviewer does not act for a county's
+///   organs, nor a county reviewer for the city's;
 /// - an operator acts in its scope (it runs the system; what it records says so);
-/// - a clerk never decides: clerks record requests, the organ decides.
+/// - a clerk never decides (clerks record requests), nor does a department's handling token or
+///   a supervisor.
 pub fn act_for_review_organ(p: &Principal, organ: &OrganRef) -> Result<(), Denied> {
     match p.role {
         Role::Reviewer if p.scope == organ.county => Ok(()),
         Role::Reviewer => Err(Denied(
             "a reviewer acts only for the review organs of its own county (its token's scope); this decision belongs to another county's organ (Art 35-36)",
         )),
-        Role::Department if p.scope == organ.county && p.department.as_deref() == Some(organ.dept.as_str()) => {
-            Ok(())
-        }
-        Role::Department => Err(Denied(
-            "a department acts only for itself; this decision belongs to another organ (Art 35-36)",
-        )),
         Role::Operator if covers(&p.scope, &organ.county) => Ok(()),
         Role::Operator => Err(Denied("the organ's county is outside the caller's scope")),
-        Role::Clerk | Role::Supervisor => Err(Denied(
-            "only the review organ decides (Art 35-36): a reviewer of the organ's county, or the organ's own department token; a clerk records requests",
+        Role::Clerk | Role::Supervisor | Role::Department => Err(Denied(
+            "only the review organ decides (Art 35-36): a reviewer scoped to the organ's county; a clerk records requests",
         )),
     }
 }
@@ -189,9 +183,9 @@ pub fn record_external_decision(p: &Principal, case_county: &CountyCode) -> Resu
     match p.role {
         Role::Reviewer if p.scope == *case_county => Ok(()),
         Role::Operator if covers(&p.scope, case_county) => Ok(()),
-        Role::Reviewer | Role::Operator => Err(Denied(
-            "the case's county is outside the caller's scope",
-        )),
+        Role::Reviewer | Role::Operator => {
+            Err(Denied("the case's county is outside the caller's scope"))
+        }
         _ => Err(Denied(
             "a decision of an organ outside the system is recorded by a reviewer of the case's county (Art 35-36)",
         )),
@@ -315,15 +309,9 @@ mod tests {
         // The city's reviewer is not the county government's.
         assert!(act_for_review_organ(&p(Role::Reviewer, "411200", None), &county_gov).is_err());
         assert!(act_for_review_organ(&p(Role::Reviewer, "411282", None), &county_gov).is_ok());
-        // A department decides only as itself.
+        // A department's handling token decides no appeal, not even its own organ's.
         assert!(
-            act_for_review_organ(&p(Role::Department, "411200", Some("gaj")), &city_gaj).is_ok()
-        );
-        assert!(
-            act_for_review_organ(&p(Role::Department, "411282", Some("gaj")), &city_gaj).is_err()
-        );
-        assert!(
-            act_for_review_organ(&p(Role::Department, "411200", Some("rsj")), &city_gov).is_err()
+            act_for_review_organ(&p(Role::Department, "411200", Some("gaj")), &city_gaj).is_err()
         );
         // Operators within their scope.
         assert!(act_for_review_organ(&p(Role::Operator, "411200", None), &county_gov).is_ok());
@@ -333,6 +321,9 @@ mod tests {
         assert!(record_external_decision(&p(Role::Reviewer, "411282", None), &county).is_ok());
         assert!(record_external_decision(&p(Role::Reviewer, "411281", None), &county).is_err());
         assert!(record_external_decision(&p(Role::Clerk, "411282", None), &county).is_err());
-        assert_eq!(recorded_as(&p(Role::Reviewer, "411200", None)), "reviewer:t1");
+        assert_eq!(
+            recorded_as(&p(Role::Reviewer, "411200", None)),
+            "reviewer:t1"
+        );
     }
 }

@@ -989,8 +989,7 @@ mod tests {
             );
             assert_eq!(e.code(), "opinion_sent_back");
             assert!(e.to_string().contains("复查"), "{e}");
-            let e = check_request(&f, Some(ReviewLevel::Rereview), at, None, &s, &p())
-                .unwrap_err();
+            let e = check_request(&f, Some(ReviewLevel::Rereview), at, None, &s, &p()).unwrap_err();
             assert_eq!(e.code(), "opinion_sent_back");
             assert_eq!(
                 check_lapse(&f, t("2026-06-01T00:00:00+08:00"), &s, &p())
@@ -1018,7 +1017,10 @@ mod tests {
         use AfterDecision::*;
         let r = ReviewLevel::Review;
         let rr = ReviewLevel::Rereview;
-        assert_eq!(after_decision(r, Some(ReviewOutcome::Uphold)), RereviewWindowOpens);
+        assert_eq!(
+            after_decision(r, Some(ReviewOutcome::Uphold)),
+            RereviewWindowOpens
+        );
         assert_eq!(after_decision(r, None), RereviewWindowOpens);
         assert_eq!(after_decision(rr, Some(ReviewOutcome::Uphold)), Terminates);
         assert_eq!(after_decision(rr, None), Terminates);

@@ -4,7 +4,7 @@
 //!
 //! | fact | steps |
 //! |---|---|
-//! | `case.registered` | start D1 (15 days from receipt, the bureau's duty); when another organ received it directly (`received_by`), start D2 for that organ instead (Art 23 para 2) |
+//! | `case.registered` | start D1 (15 days from receipt, the bureau's duty); when another organ received it directly (`received_by`), start D2 for that organ instead (Art 23 para 2); nothing for a petition merged into an open matter (that case's clocks apply) |
 //! | `case.assigned` | close D1; start D3 (acceptance notice) — not for 纪委监委 handling an accusation (`notice_exempt`, Art 23 para 4) — and D4 (objection window) for the lead unit |
 //! | `case.diverted`, `case.not_accepted`, `case.not_reaccepted` | close D1, D2, D3, D4; a diversion by the handling unit after acceptance (`after_acceptance`) also closes D5/D6 and the 督办 response deadlines |
 //! | `case.transferred` (approved by the bureau, Art 23 para 3) | start D3 (unless `notice_exempt`) and D4 for the receiving unit, replacing the first unit's |
@@ -290,6 +290,14 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
     Ok(match (family, event) {
         (Family::Case, kind::REGISTERED) => {
             let r: Registered = payload(event, data)?;
+            // Merged into an open matter of the same petitioner: that case carries it and its
+            // clocks apply; a disposition clock of its own would only run out unanswered.
+            if r.repeat
+                .as_ref()
+                .is_some_and(|l| l.disposition == events::RepeatDisposition::Merged && !l.proposed)
+            {
+                return Ok(Vec::new());
+            }
             // Art 22 para 1 binds the 信访部门 (D1); an organ that received the petition
             // directly owes the petitioner the written notice of Art 23 para 2 (D2) instead.
             let (tracked, responsible) = match r.received_by {
@@ -466,7 +474,10 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
         }
         (Family::Review, kind::REVIEW_DECIDED) => {
             let r: ReviewEvent = payload(event, data)?;
-            let outcome = r.decision.as_deref().and_then(|d| ReviewOutcome::parse(d).ok());
+            let outcome = r
+                .decision
+                .as_deref()
+                .and_then(|d| ReviewOutcome::parse(d).ok());
             match r.level {
                 // Revoked or changed: no 复核 lies against it (`case.remanded` follows).
                 ReviewLevel::Review
@@ -578,6 +589,26 @@ mod tests {
                 Responsible::Bureau
             )]
         );
+    }
+
+    #[test]
+    fn a_petition_merged_into_an_open_matter_starts_no_clock_of_its_own() {
+        let mut data = json!({
+            "case_no": "XF-411282-2026-000003", "query_code": "q", "channel": "letter",
+            "received_at": "2026-03-01T17:00:00Z", "registered_at": "2026-03-02T02:00:00Z",
+            "county": "411282", "petition_type": "grievance", "branch": "31_6", "diversion": null,
+            "department": "rsj", "accuses_official": false, "confidential": false, "urgent": false,
+            "needs_triage": false, "confidence": 0.9, "group_size": 1,
+            "repeat": {"of": "XF-411282-2026-000001", "disposition": "merged",
+                       "similarity": 0.5, "count": 2},
+            "petitioner_key": "k", "contact": null, "text": "t"
+        });
+        assert!(plan(Family::Case, "registered", &data).unwrap().is_empty());
+        // A proposed refusal is the bureau's D1 work until a clerk decides it.
+        data["repeat"]["disposition"] = json!("not_accepted");
+        data["repeat"]["proposed"] = json!(true);
+        let steps = plan(Family::Case, "registered", &data).unwrap();
+        assert_eq!(starts(&steps)[0].0, D(DeadlineKind::D1));
     }
 
     #[test]
@@ -804,10 +835,7 @@ mod tests {
                               "department": "rsj", "round": 2,
                               "at": "2026-06-20T03:00:00Z"});
         let s = plan(Family::Case, "remanded", &remanded).unwrap();
-        assert_eq!(
-            closes(&s),
-            vec![D(DeadlineKind::D7), D(DeadlineKind::D9)]
-        );
+        assert_eq!(closes(&s), vec![D(DeadlineKind::D7), D(DeadlineKind::D9)]);
         assert_eq!(
             s.last(),
             Some(&Step::StartRemand(Start {

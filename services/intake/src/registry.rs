@@ -584,7 +584,11 @@ mod tests {
         );
         let u = interpret("xf.411282.review.decided", &decided).unwrap();
         assert_eq!(u.status, None);
-        assert!(u.summary.contains("复查意见已出") && u.summary.contains("撤销"), "{}", u.summary);
+        assert!(
+            u.summary.contains("复查意见已出") && u.summary.contains("撤销"),
+            "{}",
+            u.summary
+        );
         let upheld = env(
             "decided",
             json!({"level": "review", "case_county": "411282", "organ": "411282:gov",

@@ -161,11 +161,13 @@ impl Notice {
                 ("organ", "三门峡市人民政府"),
                 ("decision", LONG),
                 ("served_on", "2026-05-20"),
+                ("sent_back", "false"),
             ],
             Notice::RereviewDecided => &[
                 ("organ", "河南省人民政府"),
                 ("decision", LONG),
                 ("served_on", "2026-06-20"),
+                ("sent_back", "false"),
             ],
             Notice::Terminated => &[("terminated_on", "2026-07-01")],
             Notice::Evaluation => &[

@@ -5,6 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::DeadlineKind;
+use xinfang_domain::deadline_state::department_subject;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
     self, Accepted, AssignMode, DeadlineFired, DeadlineStatus, DeptAssignment, DeptRemanded,
@@ -251,6 +252,13 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
                 ReviewLevel::Rereview => Notice::RereviewDecided,
             };
             let served = r.served_on.map(day).unwrap_or_else(|| date(r.at, off));
+            // Revoked or changed: no 复核 lies against it and nothing is terminated; the
+            // handling organ gives a new opinion, which may be reviewed (issue #20).
+            let sent_back = r
+                .decision
+                .as_deref()
+                .and_then(|d| xinfang_domain::appeal::ReviewOutcome::parse(d).ok())
+                .is_some_and(|o| o.sends_back());
             vec![petitioner(
                 notice,
                 &r.case_no,
@@ -258,6 +266,7 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
                     ("organ", t((ctx.organ_name)(&r.organ))),
                     ("decision", t(r.decision.unwrap_or_default())),
                     ("served_on", t(served)),
+                    ("sent_back", Var::Bool(sent_back)),
                 ]),
             )]
         }
@@ -304,7 +313,13 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
             } else {
                 Notice::Overdue
             };
-            let dept_code = d.department.clone().unwrap_or(dept);
+            // A review organ's deadline (D8, D10) names the organ (`411200:gov`): its own
+            // department code of this county is where its contacts are.
+            let dept_code = d
+                .department
+                .as_deref()
+                .and_then(|x| department_subject(county, x))
+                .unwrap_or(dept);
             vec![department(
                 notice,
                 &d.case_no,
@@ -341,11 +356,7 @@ pub fn plan(subject: &str, env: &Envelope, ctx: &PlanContext<'_>) -> Result<Vec<
         }
         (Family::Dept(dept), kind::SUPERVISION) => {
             let s: Supervised = data(env)?;
-            let dept_code = if s.department.is_empty() {
-                dept
-            } else {
-                s.department.clone()
-            };
+            let dept_code = department_subject(county, &s.department).unwrap_or(dept);
             vec![department(
                 Notice::Supervision,
                 &s.case_no,
@@ -483,6 +494,12 @@ mod tests {
         let p = plan("xf.411282.review.decided", &e, &ctx()).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].notice, Notice::RereviewDecided);
+        assert_eq!(p[0].vars["sent_back"], Var::Bool(false));
+        // Issue #20: a revoking decision tells the petitioner the matter went back.
+        let mut revoked = e.clone();
+        revoked.data["decision"] = json!("revoke");
+        let p = plan("xf.411282.review.decided", &revoked, &ctx()).unwrap();
+        assert_eq!(p[0].vars["sent_back"], Var::Bool(true));
     }
 
     #[test]
@@ -558,7 +575,11 @@ mod tests {
                    "decision_served_on":null,"department":"rsj","round":2,
                    "at":"2026-06-01T02:00:00Z"}),
         );
-        assert!(plan("xf.411282.case.remanded", &c, &ctx()).unwrap().is_empty());
+        assert!(
+            plan("xf.411282.case.remanded", &c, &ctx())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -588,5 +609,84 @@ mod tests {
         );
         let e = env("accepted", json!({"case_no": 5}));
         assert!(plan("xf.411282.case.accepted", &e, &ctx()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod review_organ_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> PlanContext<'static> {
+        PlanContext {
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            dept_name: &|_, d| format!("name-of-{d}"),
+            organ_name: &|o| format!("organ-{o}"),
+        }
+    }
+
+    fn scheduled(deadline: &str, reason: &str) -> Envelope {
+        Envelope::new(
+            kind::DEADLINE_SCHEDULED,
+            Some("XF-1".into()),
+            CountyCode::parse("411200").unwrap(),
+            Utc::now(),
+            json!({"case_no": "XF-1", "deadline": deadline, "department": "411200:gov",
+                   "trigger": "2026-06-01T02:00:00Z", "due": "2026-07-01T15:59:59Z",
+                   "state": "pending", "reason": reason, "at": "2026-06-01T02:00:00Z"}),
+        )
+        .unwrap()
+    }
+
+    /// Issue #20: a review organ is told of each request addressed to it, with its decision
+    /// deadline (D8 and D10 ran silently); moves of the clock and other clocks tell nothing.
+    #[test]
+    fn the_review_organ_hears_of_each_request_with_its_deadline() {
+        let p = plan(
+            "xf.411200.dept.gov.scheduled",
+            &scheduled("D10", "started"),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].notice, Notice::ReviewRequested);
+        assert_eq!(
+            p[0].target,
+            Target::Department {
+                county: CountyCode::parse("411200").unwrap(),
+                dept: "gov".into()
+            }
+        );
+        assert_eq!(p[0].vars["level"], Var::text("复核"));
+        assert_eq!(p[0].vars["due"], Var::text("2026-07-01 23:59"));
+        let p = plan(
+            "xf.411200.dept.gov.scheduled",
+            &scheduled("D8", "started"),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(p[0].vars["level"], Var::text("复查"));
+        for (d, reason) in [("D10", "resumed"), ("D5", "started"), ("D8", "rescheduled")] {
+            assert!(
+                plan(
+                    "xf.411200.dept.gov.scheduled",
+                    &scheduled(d, reason),
+                    &ctx()
+                )
+                .unwrap()
+                .is_empty(),
+                "{d} {reason}"
+            );
+        }
+        // The deadline subject itself is not a notice (notify does not read it).
+        assert!(
+            plan(
+                "xf.411200.deadline.scheduled",
+                &scheduled("D8", "started"),
+                &ctx()
+            )
+            .unwrap()
+            .is_empty()
+        );
     }
 }

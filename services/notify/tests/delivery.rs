@@ -265,7 +265,8 @@ fn directory(city: &CountyCode, county: &CountyCode) -> Directory {
     );
     type Dept<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
     let depts: &[Dept<'_>] = &[
-        ("gov", "人民政府", None),
+        // The review organs have contacts: they are told of the requests addressed to them.
+        ("gov", "人民政府", Some(("gov@xf.example.cn", "13900000011"))),
         ("xfj", "信访局", None),
         (
             "jwjw",
@@ -294,7 +295,8 @@ fn directory(city: &CountyCode, county: &CountyCode) -> Directory {
     }
     s.push_str(&format!(
         "\n[[county]]\ncode = \"{county}\"\nname = \"测试县\"\nparent = \"{city}\"\n\n\
-         [[county.department]]\ncode = \"gov\"\nname = \"人民政府\"\n"
+         [[county.department]]\ncode = \"gov\"\nname = \"人民政府\"\n\
+         contacts = {{ email = \"gov-county@xf.example.cn\", mobile = \"13900000012\" }}\n"
     ));
     Directory::from_toml_str(&s).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -859,6 +861,10 @@ async fn each_planned_notice_goes_out_once() {
         &h.registered(&case_no, false),
     )
     .await;
+    // Review facts of a case not yet registered here are skipped (a city's streams carry every
+    // county's): let the registration land first.
+    h.wait("the receipt", async |h| !h.statuses(&case_no).await.is_empty())
+        .await;
     let replied = Envelope::new(
         kind::REPLIED,
         Some(case_no.clone()),
@@ -913,10 +919,357 @@ async fn each_planned_notice_goes_out_once() {
             .map(|r| r.notice.clone())
             .collect();
     notices.sort();
+    eprintln!("DEBUG rows {:?}", h.statuses(&case_no).await);
+    eprintln!("DEBUG now {}", Utc::now());
+    for r in h.gw.requests() { eprintln!("DEBUG gw {} {} {}", r.notice, r.to, r.sent_at); }
+    let times: Vec<(String, chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> = sqlx::query_as("select notice, created_at, sent_at from deliveries where case_no = $1").bind(&case_no).fetch_all(h.pool()).await.unwrap();
+    eprintln!("DEBUG times {times:?}");
+    for c in [&city, &county] {
+        for m in h.env.read(c, &format!("xf.{c}.dlq.>")).await {
+            eprintln!("DEBUG dlq {} {}", m.subject, String::from_utf8_lossy(&m.payload));
+        }
+    }
     assert_eq!(
         notices,
         ["evaluation", "receipt", "replied", "rereview_decided"],
         "each planned notice once"
+    );
+    h.stop().await;
+}
+
+/// Issue #20, item 3: a whole case's events through notify — registered, assigned, accepted,
+/// extended, replied (an opinion), evaluated, 复查 requested (and its organ told of it),
+/// decided, 复核 requested at the city (and the city's government told), decided (published at
+/// the city and copied to the county), terminated — give exactly the deliveries the plan says,
+/// notice by notice, no more and no fewer.
+#[tokio::test]
+async fn a_full_case_delivers_exactly_what_the_plan_says() {
+    use xinfang_notify::contacts::DepartmentContacts;
+    use xinfang_notify::plan::{self, PlanContext, Target};
+
+    let h = Harness::start(cst("2026-03-02T10:00:00+08:00")).await;
+    let county = h.county();
+    let city = h.env.city.clone();
+    let dir = directory(&city, &county);
+    let case_no = format!("XF-{county}-2026-000005");
+    let now = Utc::now();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    let env = |kind: &str, c: &CountyCode, data: serde_json::Value| {
+        Envelope::new(kind, Some(case_no.clone()), c.clone(), now, data)
+            .unwrap()
+            .erase()
+            .unwrap()
+    };
+    let review = |level: &str, organ: String, decision: Option<&str>| {
+        serde_json::json!({"case_no": case_no, "case_county": county, "level": level,
+            "organ": organ, "decision": decision,
+            "served_on": decision.map(|_| "2026-04-20"), "at": now})
+    };
+    let organ_deadline = |code: &str, organ: String| {
+        serde_json::to_value(events::DeadlineStatus {
+            case_no: case_no.clone(),
+            deadline: code.into(),
+            reference: String::new(),
+            department: Some(organ),
+            trigger: now,
+            due: now + chrono::TimeDelta::days(30),
+            state: "pending".into(),
+            provisional: false,
+            reason: "started".into(),
+            at: now,
+        })
+        .unwrap()
+    };
+    let assignment = DeptAssignment {
+        case_no: case_no.clone(),
+        department: "rsj".into(),
+        role: DeptRole::Lead,
+        mode: AssignMode::Assign,
+        report_required: false,
+        petition_type: PetitionType::Grievance,
+        text: "拖欠工资三个月".into(),
+        petitioner: None,
+        accept_by: Some(now + chrono::TimeDelta::days(15)),
+    };
+    let county_gov = format!("{county}:gov");
+    let city_gov = format!("{city}:gov");
+    let registered = h.registered(&case_no, true).erase().unwrap();
+    let steps: Vec<(String, Envelope)> = vec![
+        (
+            case_subject(&county, kind::REGISTERED).to_string(),
+            registered,
+        ),
+        (
+            case_subject(&county, kind::ASSIGNED).to_string(),
+            env(
+                kind::ASSIGNED,
+                &county,
+                serde_json::json!({"case_no": case_no, "department": "rsj", "mode": "assign",
+                    "report_required": false, "assisting": [], "petition_type": "grievance",
+                    "branch": "31_6", "assigned_at": now}),
+            ),
+        ),
+        (
+            subject::dept_event(&county, "rsj", kind::ASSIGNED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::ASSIGNED,
+                &county,
+                serde_json::to_value(&assignment).unwrap(),
+            ),
+        ),
+        (
+            case_subject(&county, kind::ACCEPTED).to_string(),
+            env(
+                kind::ACCEPTED,
+                &county,
+                serde_json::to_value(Accepted {
+                    case_no: case_no.clone(),
+                    department: "rsj".into(),
+                    accepted_on: day(5),
+                    at: now,
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            case_subject(&county, kind::EXTENDED).to_string(),
+            env(
+                kind::EXTENDED,
+                &county,
+                serde_json::json!({"case_no": case_no, "department": "rsj", "days": 30,
+                    "approver": "局长", "reason": "情况复杂，需要进一步调查", "at": now}),
+            ),
+        ),
+        (
+            case_subject(&county, kind::REPLIED).to_string(),
+            env(
+                kind::REPLIED,
+                &county,
+                serde_json::json!({"case_no": case_no, "department": "rsj",
+                    "outcome": "not_supported", "is_handling_opinion": true,
+                    "text": "经调查核实，不予支持。", "served_on": "2026-03-20", "at": now}),
+            ),
+        ),
+        (
+            case_subject(&county, kind::EVALUATED).to_string(),
+            env(
+                kind::EVALUATED,
+                &county,
+                serde_json::json!({"case_no": case_no, "bureau": "satisfied",
+                    "unit": "dissatisfied", "department": "rsj", "reason": "答复不清楚",
+                    "at": now}),
+            ),
+        ),
+        (
+            subject::review_event(&county, kind::REVIEW_REQUESTED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_REQUESTED,
+                &county,
+                review("review", county_gov.clone(), None),
+            ),
+        ),
+        (
+            subject::dept_event(&county, "gov", kind::DEADLINE_SCHEDULED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::DEADLINE_SCHEDULED,
+                &county,
+                organ_deadline("D8", county_gov.clone()),
+            ),
+        ),
+        (
+            subject::dept_event(&county, "gov", kind::WARNING)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::WARNING,
+                &county,
+                serde_json::json!({"case_no": case_no, "deadline": "D8",
+                    "department": county_gov, "due": now + chrono::TimeDelta::days(3),
+                    "at": now}),
+            ),
+        ),
+        (
+            subject::review_event(&county, kind::REVIEW_DECIDED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_DECIDED,
+                &county,
+                review("review", county_gov.clone(), Some("uphold")),
+            ),
+        ),
+        (
+            subject::review_event(&city, kind::REVIEW_REQUESTED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_REQUESTED,
+                &city,
+                review("rereview", city_gov.clone(), None),
+            ),
+        ),
+        (
+            subject::review_event(&county, kind::REVIEW_REQUESTED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_REQUESTED,
+                &county,
+                review("rereview", city_gov.clone(), None),
+            ),
+        ),
+        (
+            subject::dept_event(&city, "gov", kind::DEADLINE_SCHEDULED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::DEADLINE_SCHEDULED,
+                &city,
+                organ_deadline("D10", city_gov.clone()),
+            ),
+        ),
+        (
+            subject::review_event(&city, kind::REVIEW_DECIDED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_DECIDED,
+                &city,
+                review("rereview", city_gov.clone(), Some("uphold")),
+            ),
+        ),
+        (
+            subject::review_event(&county, kind::REVIEW_DECIDED)
+                .unwrap()
+                .to_string(),
+            env(
+                kind::REVIEW_DECIDED,
+                &county,
+                review("rereview", city_gov.clone(), Some("uphold")),
+            ),
+        ),
+        (
+            case_subject(&county, kind::TERMINATED).to_string(),
+            env(
+                kind::TERMINATED,
+                &county,
+                serde_json::json!({"case_no": case_no, "petitioner_key": "k", "at": now}),
+            ),
+        ),
+    ];
+
+    // What the plan says: per notice, one delivery per address of its target and channel.
+    let dept_name = |c: &CountyCode, d: &str| {
+        dir.department(c, d)
+            .map(|x| x.name)
+            .unwrap_or_else(|| d.to_owned())
+    };
+    let organ_name = |o: &str| {
+        DepartmentContacts::organ_name(&dir, o).unwrap_or_else(|| o.to_owned())
+    };
+    let ctx = PlanContext {
+        offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        dept_name: &dept_name,
+        organ_name: &organ_name,
+    };
+    let mut want_sms: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut want_email: std::collections::BTreeMap<String, usize> = Default::default();
+    for (subj, e) in &steps {
+        for p in plan::plan(subj, e, &ctx).unwrap() {
+            let (sms, email) = match &p.target {
+                // The petitioner registered a mobile and an e-mail address.
+                Target::Petitioner { .. } => (1, 1),
+                Target::Department { county, dept } => {
+                    let c = dir.department(county, dept).unwrap();
+                    (c.mobiles.len(), c.emails.len())
+                }
+            };
+            *want_sms.entry(p.notice.name().to_owned()).or_default() += sms;
+            *want_email.entry(p.notice.name().to_owned()).or_default() += email;
+        }
+    }
+    // The plan covers every step of the case, the review organs included.
+    for n in [
+        "receipt",
+        "assigned",
+        "accepted",
+        "extended",
+        "replied",
+        "evaluation",
+        "review_requested",
+        "warning",
+        "review_decided",
+        "rereview_decided",
+        "terminated",
+    ] {
+        assert!(want_sms.get(n).is_some_and(|&c| c > 0), "{n}: {want_sms:?}");
+    }
+    assert_eq!(want_sms["review_requested"], 2, "county and city government");
+    assert_eq!(want_sms["rereview_decided"], 1, "one of the two copies");
+
+    for (i, (subj, e)) in steps.iter().enumerate() {
+        if i == 1 {
+            // Review facts of a case not yet registered here are skipped (a city's streams
+            // carry every county's): let the registration land first.
+            h.wait("the receipt", async |h| !h.statuses(&case_no).await.is_empty())
+                .await;
+        }
+        let msg = async_nats::jetstream::message::PublishMessage::build()
+            .payload(e.to_bytes().unwrap().into())
+            .message_id(e.id.to_string());
+        h.env
+            .js()
+            .send_publish(subj.clone(), msg)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    let total: usize = want_sms.values().sum::<usize>() + want_email.values().sum::<usize>();
+    let counts = async |h: &Harness| -> (
+        std::collections::BTreeMap<String, usize>,
+        std::collections::BTreeMap<String, usize>,
+        usize,
+    ) {
+        let mut sms = std::collections::BTreeMap::new();
+        let mut email = std::collections::BTreeMap::new();
+        let mut sent = 0;
+        for (notice, channel, _, status, _) in h.statuses(&case_no).await {
+            let m = if channel == "sms" { &mut sms } else { &mut email };
+            *m.entry(notice).or_default() += 1;
+            sent += usize::from(status == "sent");
+        }
+        (sms, email, sent)
+    };
+    for _ in 0..600 {
+        if counts(&h).await.2 >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything extra would show up now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (sms, email, sent) = counts(&h).await;
+    assert_eq!(sms, want_sms, "SMS per notice");
+    assert_eq!(email, want_email, "e-mail per notice");
+    assert_eq!(sent, total, "every delivery sent");
+    // What reached the gateway and the mail server: the same, once each.
+    let mut gateway: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in h.gw.requests() {
+        *gateway.entry(r.notice).or_default() += 1;
+    }
+    assert_eq!(gateway, want_sms, "SMS gateway requests per notice");
+    assert_eq!(
+        h.smtp.messages().len(),
+        want_email.values().sum::<usize>(),
+        "e-mails received"
     );
     h.stop().await;
 }

@@ -101,6 +101,35 @@ fn notices_show_what_they_must() {
     assert!(!body.contains("复查"), "{body}");
 }
 
+/// Issue #20: a decision that revoked or changed the opinion offers no 复核 (nor announces the
+/// end of the matter); it says the matter went back, and that the new opinion may be reviewed.
+#[test]
+fn a_decision_that_sent_the_matter_back_offers_no_rereview() {
+    let t = load();
+    for n in [Notice::ReviewDecided, Notice::RereviewDecided] {
+        let mut vars = n.sample();
+        vars.insert("sent_back".into(), Var::Bool(true));
+        for c in Channel::ALL {
+            let body = t.render(n, c, &vars).unwrap().body;
+            assert!(body.contains("发回原办理机关重新办理"), "{n} {c}: {body}");
+            assert!(
+                !body.contains("申请复核") && !body.contains("请求复核"),
+                "{n} {c}: {body}"
+            );
+            assert!(!body.contains("不再受理"), "{n} {c}: {body}");
+        }
+    }
+    let body = t
+        .render(
+            Notice::RereviewDecided,
+            Channel::Sms,
+            &Notice::RereviewDecided.sample(),
+        )
+        .unwrap()
+        .body;
+    assert!(body.contains("不再受理"), "{body}");
+}
+
 #[test]
 fn long_free_text_still_fits_the_sms_limit() {
     let t = load();

@@ -530,9 +530,7 @@ fn act_for(who: &Principal, appeal: &AppealRow) -> Result<(), ReviewError> {
         access::record_external_decision(who, &appeal.case_county)
     } else {
         OrganRef::parse(&appeal.organ)
-            .map_err(|_| {
-                access::Denied("the appeal's organ is not an organ of the directory")
-            })
+            .map_err(|_| access::Denied("the appeal's organ is not an organ of the directory"))
             .and_then(|organ| access::act_for_review_organ(who, &organ))
     };
     allowed.map_err(|d| ReviewError::Forbidden(d.to_string()))

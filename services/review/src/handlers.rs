@@ -276,8 +276,7 @@ async fn terminate(
         return Ok(());
     }
     let appeals = store::appeals(conn, &r.case_no, false).await?;
-    let Some(rereview) = store::current_appeal(Some(&case), &appeals, ReviewLevel::Rereview)
-    else {
+    let Some(rereview) = store::current_appeal(Some(&case), &appeals, ReviewLevel::Rereview) else {
         return Err(HandlerError::Retry(anyhow!(
             "复核 of {} decided but not recorded",
             r.case_no

@@ -5,8 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use xinfang_domain::appeal::{
-    AppealFacts, AppealRecord, EXTERNAL_PREFIX, ReviewOutcome, ServedReply, level_str,
-    parse_level,
+    AppealFacts, AppealRecord, EXTERNAL_PREFIX, ReviewOutcome, ServedReply, level_str, parse_level,
 };
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::CST;
@@ -312,25 +311,24 @@ pub fn appeal_facts(
 ) -> AppealFacts {
     let round = current_round(case, appeals);
     let record = |level: ReviewLevel| {
-        current_appeal(case, appeals, level)
-            .map(|a| AppealRecord {
-                requested_at: a.requested_at.with_timezone(&CST),
-                decision_served_on: a.decision_served_on,
-                outcome: a
-                    .outcome
-                    .as_deref()
-                    .and_then(|o| ReviewOutcome::parse(o).ok()),
-                hearings: hearings
-                    .iter()
-                    .filter(|h| h.round == round && h.level == level)
-                    .map(|h| {
-                        (
-                            h.started_at.with_timezone(&CST),
-                            h.finished_at.map(|f| f.with_timezone(&CST)),
-                        )
-                    })
-                    .collect(),
-            })
+        current_appeal(case, appeals, level).map(|a| AppealRecord {
+            requested_at: a.requested_at.with_timezone(&CST),
+            decision_served_on: a.decision_served_on,
+            outcome: a
+                .outcome
+                .as_deref()
+                .and_then(|o| ReviewOutcome::parse(o).ok()),
+            hearings: hearings
+                .iter()
+                .filter(|h| h.round == round && h.level == level)
+                .map(|h| {
+                    (
+                        h.started_at.with_timezone(&CST),
+                        h.finished_at.map(|f| f.with_timezone(&CST)),
+                    )
+                })
+                .collect(),
+        })
     };
     AppealFacts {
         petition_type: case.map_or(PetitionType::Grievance, |c| c.petition_type),

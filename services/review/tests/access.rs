@@ -252,7 +252,10 @@ async fn only_a_principal_of_the_review_organ_decides() {
             .await
             .unwrap();
         let status = r.status().as_u16();
-        (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+        (
+            status,
+            r.json::<serde_json::Value>().await.unwrap_or_default(),
+        )
     };
     let r = h.registered("rsj", &county);
     let case = r.case_no.clone();
@@ -314,9 +317,7 @@ async fn only_a_principal_of_the_review_organ_decides() {
                 .await
                 .unwrap();
             r.status().is_success()
-                && r.json::<serde_json::Value>()
-                    .await
-                    .unwrap_or_default()["appeals"]
+                && r.json::<serde_json::Value>().await.unwrap_or_default()["appeals"]
                     .as_array()
                     .is_some_and(|a| a.iter().any(|x| x["level"] == "rereview"))
         })
@@ -325,7 +326,10 @@ async fn only_a_principal_of_the_review_organ_decides() {
     let hearing_url = h.city_url(&format!("/v1/reviews/{case}/hearing"));
     // The issue: a 411282 clerk token and a 411282 reviewer token recorded the city
     // government's 复核 (and so terminated the case).
-    for (who, role) in [("county clerk", Role::Clerk), ("county reviewer", Role::Reviewer)] {
+    for (who, role) in [
+        ("county clerk", Role::Clerk),
+        ("county reviewer", Role::Reviewer),
+    ] {
         let t = token(&city_store, role, &county).await;
         let (s, body) = post_as(city_url.clone(), &t.token, decision("rereview")).await;
         assert_eq!(s, 403, "{who} must not decide the city's 复核: {body}");

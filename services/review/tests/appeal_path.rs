@@ -262,8 +262,9 @@ async fn review_parent_in_the_city_takes_the_review_to_the_city() {
     let e: ReviewEvent = evs[0].data_as().unwrap();
     assert_eq!(e.level, ReviewLevel::Review);
     assert_eq!(e.case_county, county);
-    // The city decides; the home deployment learns the decision from its copy, so the
-    // petitioner's 复核 (to the city government) is accepted at home.
+    // The city upholds the opinion; the home deployment learns the decision from its copy, so
+    // the petitioner's 复核 (to the city government) is accepted at home. (A decision that
+    // changes or revokes it sends the matter back instead: see the test below.)
     let city_view = h.city_url(&format!("/v1/reviews/{case}"));
     h.env
         .wait_for("the city to record the 复查 request", 20, async || {
@@ -273,7 +274,7 @@ async fn review_parent_in_the_city_takes_the_review_to_the_city() {
     let (status, body) = h
         .post(
             &h.city_url(&format!("/v1/reviews/{case}/decision")),
-            json!({"level": "review", "outcome": "change", "text": "变更处理意见。",
+            json!({"level": "review", "outcome": "uphold", "text": "维持原处理意见。",
                    "served_on": h.today(), "decided_by": "市公安局"}),
         )
         .await;
@@ -293,5 +294,135 @@ async fn review_parent_in_the_city_takes_the_review_to_the_city() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["level"], "rereview");
     assert_eq!(body["organ"], format!("{city}:gov"));
+    h.stop().await;
+}
+
+/// Issue #20, item 2 (review's part): a 复查 that revokes the opinion sends the matter back.
+/// No 复核 lies against it; `case.remanded` goes once to the case's county (routing, supervision
+/// and the registry follow it); and once the handling organ's new opinion is served, a new
+/// 复查 is accepted — the case's second round, recorded afresh also at the city organ that
+/// reviews it (the county police's 复查 goes to the city police).
+#[tokio::test]
+async fn a_revoked_opinion_goes_back_and_the_new_one_is_reviewed_afresh() {
+    use xinfang_domain::events::{Remanded, Replied, kind};
+    use xinfang_domain::petition::OpinionOutcome;
+
+    let h = Harness::start("").await.with_city().await;
+    let (county, city) = (h.county(), h.city());
+    let r = h.registered("gaj", &county);
+    let case = r.case_no.clone();
+    h.case_through_reply(&r, true, h.days_ago(3)).await;
+    let (status, body) = h.petitioner_requests(&r).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["organ"], format!("{city}:gaj"));
+    let city_view = h.city_url(&format!("/v1/reviews/{case}"));
+    h.env
+        .wait_for("the city to record the 复查 request", 20, async || {
+            h.get(&city_view).await.0 == 200
+        })
+        .await;
+    let (status, body) = h
+        .post(
+            &h.city_url(&format!("/v1/reviews/{case}/decision")),
+            json!({"level": "review", "outcome": "revoke", "text": "事实不清，撤销原处理意见，由原办理机关重新办理。",
+                   "served_on": h.today()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["sends_back"], true, "{body}");
+
+    // The home deployment sends the case back: once, on the county's case subjects.
+    let remanded = h
+        .wait_events(&county, &format!("xf.{county}.case.remanded"), &case, 1)
+        .await;
+    let m: Remanded = remanded[0].data_as().unwrap();
+    assert_eq!(
+        (m.level, m.outcome.as_str(), m.department.as_str(), m.round),
+        (ReviewLevel::Review, "revoke", "gaj", 2)
+    );
+    assert_eq!(m.organ, format!("{city}:gaj"));
+    let home_view = h.url(&format!("/v1/reviews/{case}"));
+    let (_, v) = h.get(&home_view).await;
+    assert_eq!(v["round"], 2, "{v}");
+    assert_eq!(v["remanded"]["awaiting_new_opinion"], true, "{v}");
+    // No 复核 against the revoked opinion, nor a 复查 before the new one is served.
+    for level in [None, Some("rereview")] {
+        let mut ask = json!({"case_no": case, "clerk_id": "clerk-1"});
+        if let Some(l) = level {
+            ask["level"] = json!(l);
+        }
+        let (status, body) = h.post(&h.url("/v1/reviews"), ask).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "opinion_sent_back", "{body}");
+    }
+
+    // The organ's new opinion is served: a new 复查, round 2, at the city police again.
+    h.publish(
+        kind::REPLIED,
+        &case,
+        &Replied {
+            case_no: case.clone(),
+            department: "gaj".into(),
+            outcome: Some(OpinionOutcome::Explained),
+            is_handling_opinion: true,
+            text: "重新调查后，作出解释说明。".into(),
+            served_on: h.today(),
+            at: Utc::now(),
+        },
+    )
+    .await;
+    let today = h.today().to_string();
+    h.env
+        .wait_for("the new opinion to be served", 20, async || {
+            h.get(&home_view).await.1["served_on"].as_str() == Some(today.as_str())
+        })
+        .await;
+    let (status, body) = h.petitioner_requests(&r).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["level"], "review");
+    assert_eq!(body["organ"], format!("{city}:gaj"));
+    let requested = h
+        .wait_events(&city, &format!("xf.{city}.review.requested"), &case, 2)
+        .await;
+    let second: ReviewEvent = requested[1].data_as().unwrap();
+    assert_eq!(second.round, 2);
+    h.env
+        .wait_for("the city to record the second 复查", 20, async || {
+            let (_, v) = h.get(&city_view).await;
+            v["appeals"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["round"] == 2 && x["handled_here"] == true)
+            })
+        })
+        .await;
+    let (status, body) = h
+        .post(
+            &h.city_url(&format!("/v1/reviews/{case}/decision")),
+            json!({"level": "review", "outcome": "uphold", "text": "维持新的处理意见。",
+                   "served_on": h.today()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    h.env
+        .wait_for("home to learn the second 复查 decision", 20, async || {
+            let (_, v) = h.get(&home_view).await;
+            v["appeals"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["round"] == 2 && x["decision_served_on"].is_string())
+            })
+        })
+        .await;
+    let (status, body) = h.petitioner_requests(&r).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["level"], "rereview");
+    assert_eq!(body["organ"], format!("{city}:gov"));
+    // The remand happened once, whatever copies arrived.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        h.events(&county, &format!("xf.{county}.case.remanded"))
+            .await
+            .len(),
+        1
+    );
     h.stop().await;
 }

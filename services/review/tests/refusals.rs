@@ -546,7 +546,7 @@ async fn appeals_outside_the_system_are_recorded_by_hand() {
     let (status, body) = h
         .post(
             &decide,
-            json!({"level": "review", "outcome": "revoke", "text": "撤销原意见", "served_on": h.today(), "decided_by": "省政府"}),
+            json!({"level": "review", "outcome": "uphold", "text": "维持原意见", "served_on": h.today(), "decided_by": "省政府"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");

@@ -718,4 +718,40 @@ mod tests {
         let other = &cfg.departments[&OrganRef::parse("411282:zjj").unwrap()];
         assert_ne!(other.password, c.password);
     }
+
+    #[test]
+    fn credential_files_round_trip_and_keep_every_password_but_the_rotated() {
+        let dir = Directory::from_toml_str(include_str!("../../../config/directory.toml")).unwrap();
+        let opts = NatsConfigOptions {
+            bcrypt_cost: 4,
+            ..Default::default()
+        };
+        let first = generate(&dir, &opts).unwrap();
+        let tmp = std::env::temp_dir().join(format!("xf-creds-{}", uuid::Uuid::now_v7()));
+        let n = write_credential_files(&tmp, &first).unwrap();
+        assert_eq!(n, first.users().count());
+        let rsj = read_credentials(&credential_path(&tmp, "411282_rsj")).unwrap();
+        assert_eq!(
+            &rsj,
+            &first.departments[&OrganRef::parse("411282:rsj").unwrap()]
+        );
+        let mut kept = KeptPasswords::read_dir(&tmp).unwrap();
+        assert_eq!(kept.len(), n);
+        assert!(!format!("{kept:?}").contains(&rsj.password), "{kept:?}");
+        assert!(kept.remove("411282_rsj"));
+        let second = generate_keeping(&dir, &opts, &kept).unwrap();
+        for c in second.users() {
+            let before = first.user(&c.user).unwrap();
+            if c.user == "411282_rsj" {
+                assert_ne!(c.password, before.password);
+            } else {
+                assert_eq!(c.password, before.password, "{}", c.user);
+            }
+        }
+        // A stray JSON file is not silently taken for nobody's: it stops the read.
+        std::fs::write(tmp.join("notes.json"), "{}").unwrap();
+        let e = KeptPasswords::read_dir(&tmp).unwrap_err().to_string();
+        assert!(e.contains("notes.json"), "{e}");
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }

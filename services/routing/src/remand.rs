@@ -19,7 +19,12 @@ use crate::store::{self, ActionLog, status};
 
 /// The organ that gives the new opinion: the lead, when it is the department that replied;
 /// else that department as the directory resolves it for the matter's county.
-fn handling_organ(ctx: &Ctx, lead: Option<&OrganRef>, county: &xinfang_domain::county::CountyCode, department: &str) -> Option<OrganRef> {
+fn handling_organ(
+    ctx: &Ctx,
+    lead: Option<&OrganRef>,
+    county: &xinfang_domain::county::CountyCode,
+    department: &str,
+) -> Option<OrganRef> {
     lead.filter(|l| l.dept == department)
         .cloned()
         .or_else(|| ctx.directory.resolve(county, department))

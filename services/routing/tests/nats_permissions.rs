@@ -124,6 +124,15 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     )
     .unwrap();
     let (server, cfg) = start_server(&raw).await;
+    // The server holds bcrypt hashes only; every login below checks a password against one.
+    for c in cfg.users() {
+        assert!(
+            !cfg.config.contains(&c.password),
+            "{}'s password in clear",
+            c.user
+        );
+    }
+    assert!(cfg.config.contains("password: \"$2a$10$"));
     let rsj = OrganRef::parse("411282:rsj").unwrap();
     let (svc, _) = connect(&server.url, &cfg.services["routing"]).await;
     // Observes everything (a routing user may not read case events any more).

@@ -18,8 +18,8 @@ mod proptests;
 mod rules;
 
 pub use compute::{
-    Adjustments, Due, WindowEnd, compute, compute_handling, compute_remand, cst_date,
-    end_of_day, evaluation_closes, evaluation_window, warning_time,
+    Adjustments, Due, WindowEnd, compute, compute_handling, compute_remand, cst_date, end_of_day,
+    evaluation_closes, evaluation_window, warning_time,
 };
 pub use error::DeadlineError;
 pub use kind::DeadlineKind;

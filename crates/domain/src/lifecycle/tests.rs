@@ -249,7 +249,10 @@ fn the_command_table_is_domain_md_10_2() {
     for s in [OpinionIssued, DutyPerformed, Replied] {
         expect(s, &["submit_for_check", "close", "remand"]);
     }
-    expect(PendingSuperiorCheck, &["check_passed", "check_failed", "remand"]);
+    expect(
+        PendingSuperiorCheck,
+        &["check_passed", "check_failed", "remand"],
+    );
     expect(ReturnedForRedo, &["rework"]);
     expect(Closed, &["request_review", "lapse_appeal_window", "remand"]);
     expect(ReviewRequested, &["decide_review"]);
@@ -770,7 +773,10 @@ fn a_revoking_review_sends_the_matter_back_for_a_new_opinion() {
     let decided = review_decided();
     let remand_at = t("2027-01-21T09:00:00+08:00");
     let tr = ok(&decided, Command::Remand { at: remand_at });
-    assert_eq!((tr.from, tr.to, tr.event), (ReviewDecided, UnderInvestigation, "remanded"));
+    assert_eq!(
+        (tr.from, tr.to, tr.event),
+        (ReviewDecided, UnderInvestigation, "remanded")
+    );
     let back = tr.case;
     assert_eq!(back.remanded_at, Some(remand_at));
     assert!(back.opinion.is_none() && back.review.is_none() && back.rereview.is_none());

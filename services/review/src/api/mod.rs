@@ -7,12 +7,6 @@
 //! | `GET /v1/reviews/{case_no}` | staff | appeals, hearings, termination, evaluation of a case |
 //! | `POST /v1/reviews/{case_no}/decision` | the review organ | 复查 / 复核 opinion (D8, D10) |
 //! | `POST /v1/reviews/{case_no}/hearing` | the 复核 organ | hearing start / finish (D10 paused) |
-//!
-//! Decisions and hearings are acts of the organ the appeal is addressed to: only a principal
-//! of that organ makes them (`xinfang_domain::access::act_for_review_organ`: a reviewer whose
-//! token's scope is the organ's county, the organ's own department token, an operator in
-//! scope; never a clerk), and the caller is recorded as who decided (`<role>:<token id>`);
-//! a `decided_by` or `clerk_id` in the body is ignored. Anyone else gets `403`.
 //! | `POST /v1/evaluations` | petitioner (query code) | satisfaction evaluation (Decisions 5) |
 //! | `GET /v1/terminations?petitioner_key=` | audit | the 终结库 entries of a petitioner |
 //! | `POST /v1/terminations/search` | clerk, reviewer | the 终结库 entries of a petitioner found by ID number (in the body, hashed here as intake hashes it; never stored or logged) |
@@ -27,6 +21,12 @@
 //! `Retry-After`. Staff routes take a
 //! bearer token of a reviewer, clerk or operator whose scope covers the case's county; the
 //! petitioner's request (query code + ID number) and evaluation need none.
+//!
+//! Decisions and hearings are acts of the organ the appeal is addressed to: only a principal
+//! of that organ makes them (`xinfang_domain::access::act_for_review_organ`: a reviewer whose
+//! token's scope is the organ's county, or an operator in scope; never a clerk or a
+//! department), and the caller is recorded as who decided (`<role>:<token id>`); a
+//! `decided_by` or `clerk_id` in the body is ignored. Anyone else gets `403`.
 
 mod error;
 mod openapi;

@@ -27,7 +27,7 @@ fn case_no_param() -> Value {
 
 pub fn document() -> Value {
     let refusal = "Refused by a rule (Art 35-36, Decisions 4-5); `error.code` names it, e.g. review_needs_handling_opinion, review_window_closed, rereview_window_closed, already_requested, terminated, opinion_sent_back, not_allowed, review_organ_outside_system, organ_not_served";
-    let not_the_organ = "The caller does not act for the organ the appeal is addressed to (a reviewer of the organ's county, the organ's own department token, or an operator in scope; never a clerk)";
+    let not_the_organ = "The caller does not act for the organ the appeal is addressed to (a reviewer scoped to the organ's county, or an operator in scope; never a clerk or a department)";
     let mut request_ok = error_responses(&[
         ("403", "The ID number does not match the case's petitioner"),
         ("404", "No case with that number or query code here"),
