@@ -167,11 +167,15 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     // The petitioner sees the opinion, where to ask for 复查 and by when.
     let query = format!("http://{}/v1/query/{query_code}", intake.http);
     let mut seen = Value::Null;
-    env.wait_for("the opinion and its 复查 window in the query view", 30, async || {
-        let (_, v) = get(&http, &query).await;
-        seen = v.clone();
-        v["decisions"][0]["appeal"]["due"].is_string()
-    })
+    env.wait_for(
+        "the opinion and its 复查 window in the query view",
+        30,
+        async || {
+            let (_, v) = get(&http, &query).await;
+            seen = v.clone();
+            v["decisions"][0]["appeal"]["due"].is_string()
+        },
+    )
     .await;
     let reply = &seen["decisions"][0];
     assert_eq!(reply["level"], "reply", "{seen}");
@@ -179,7 +183,11 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     assert_eq!(reply["outcome_zh"], "不予支持", "{seen}");
     assert_eq!(reply["appeal"]["organ"], format!("{county}:gov"), "{seen}");
     assert_eq!(reply["appeal"]["organ_name"], "测试县人民政府", "{seen}");
-    assert_eq!(reply["appeal"]["due"], deadline("D7").await["due"], "{seen}");
+    assert_eq!(
+        reply["appeal"]["due"],
+        deadline("D7").await["due"],
+        "{seen}"
+    );
     let raw = seen.to_string();
     assert!(!raw.contains(ID) && !raw.contains(MOBILE) && !raw.contains("测试人"));
 
@@ -207,10 +215,14 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     );
     let (status, body) = post(&http, &decide, decision("review")).await;
     assert_eq!(status, 201, "{body}");
-    env.wait_for("the 复查 decision and its 复核 window", 30, async || {
-        let (_, v) = get(&http, &query).await;
-        v["decisions"][1]["appeal"]["due"].is_string()
-    })
+    env.wait_for(
+        "the 复查 decision and its 复核 window",
+        30,
+        async || {
+            let (_, v) = get(&http, &query).await;
+            v["decisions"][1]["appeal"]["due"].is_string()
+        },
+    )
     .await;
     let (_, v) = get(&http, &query).await;
     let rev = &v["decisions"][1];
@@ -260,10 +272,7 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     // The same as supervision's own record.
     let (_, sup) = get(
         &http,
-        &format!(
-            "http://{}/v1/deadlines?case_no={case_no}",
-            supervision.http
-        ),
+        &format!("http://{}/v1/deadlines?case_no={case_no}", supervision.http),
     )
     .await;
     for row in sup["deadlines"].as_array().unwrap() {
@@ -281,19 +290,28 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     assert_eq!(v["decisions"][2]["final"], true, "{v}");
     assert!(v["decisions"][2]["appeal"].is_null(), "{v}");
 
-    // `xinfang case show` prints them.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xinfang"))
+    // `xinfang case show` prints them (a child process, awaited: intake serves it on this
+    // test's runtime).
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_xinfang"))
         .args(["case", "show", &case_no, "--api"])
         .arg(format!("http://{}", intake.http))
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
+        .await
+        .expect("xinfang case show answers")
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for code in ["D1", "D5", "D8", "D10"] {
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.trim_start().starts_with(code) && l.contains("due 20") && l.contains("met")),
+            stdout.lines().any(|l| l.trim_start().starts_with(code)
+                && l.contains("due 20")
+                && l.contains("met")),
             "{code} in\n{stdout}"
         );
     }

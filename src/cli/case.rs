@@ -239,9 +239,18 @@ mod tests {
         });
         let out = render(&v);
         let lines: Vec<&str> = out.lines().collect();
-        let d1 = lines.iter().position(|l| l.trim_start().starts_with("D1 ")).unwrap();
-        let d5 = lines.iter().position(|l| l.trim_start().starts_with("D5 ")).unwrap();
-        let d10 = lines.iter().position(|l| l.trim_start().starts_with("D10")).unwrap();
+        let d1 = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("D1 "))
+            .unwrap();
+        let d5 = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("D5 "))
+            .unwrap();
+        let d10 = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("D10"))
+            .unwrap();
         assert!(d1 < d5 && d5 < d10, "{out}");
         assert!(
             lines[d1].contains("due 2026-03-16 23:59")

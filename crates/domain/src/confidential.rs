@@ -25,7 +25,9 @@ impl std::fmt::Debug for Identifiers {
 
 impl Identifiers {
     /// Everything the registration holds about the people it names.
-    pub fn of_people<'a>(people: impl IntoIterator<Item = &'a crate::registration::Person>) -> Self {
+    pub fn of_people<'a>(
+        people: impl IntoIterator<Item = &'a crate::registration::Person>,
+    ) -> Self {
         let mut ids = Identifiers::default();
         for p in people {
             ids.names.push(p.name.as_str().to_owned());
@@ -53,8 +55,7 @@ pub const EMAIL_MASK: &str = "〔邮箱已隐去〕";
 pub const ADDRESS_MASK: &str = "〔地址已隐去〕";
 
 /// Said to a department in place of the informant's identity.
-pub const CONTACT_VIA_BUREAU: &str =
-    "检举控告件：检举人身份依法保密，如需联系检举人请通过信访局。";
+pub const CONTACT_VIA_BUREAU: &str = "检举控告件：检举人身份依法保密，如需联系检举人请通过信访局。";
 
 /// May a department `viewer` learn who the petitioner is? Always on ordinary matters; on a
 /// confidential one only when the viewer is the lead and is the discipline organ (纪委监委):
@@ -134,7 +135,10 @@ fn mask_digit_runs(text: &str) -> String {
         let first = normalise_digits(&run).chars().next().unwrap_or('0');
         if id_check || digits == 15 || digits == 18 {
             out.push_str(ID_MASK);
-        } else if digits >= 11 || (first == '0' && digits >= 10) || (digits >= 7 && run.contains('-')) {
+        } else if digits >= 11
+            || (first == '0' && digits >= 10)
+            || (digits >= 7 && run.contains('-'))
+        {
             out.push_str(PHONE_MASK);
         } else {
             out.push_str(&run);
@@ -288,7 +292,13 @@ mod tests {
              邮件 a.b@qq.com。我叫张三丰，拖欠工资12000元，2026年3月5日。",
             &Identifiers::default(),
         );
-        for leaked in ["１３９", "8123456", "6222020200112233445", "a.b@qq.com", "张三丰"] {
+        for leaked in [
+            "１３９",
+            "8123456",
+            "6222020200112233445",
+            "a.b@qq.com",
+            "张三丰",
+        ] {
             assert!(!r.contains(leaked), "{leaked} in {r}");
         }
         assert!(r.contains("12000元") && r.contains("2026年3月5日"), "{r}");

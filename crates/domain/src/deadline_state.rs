@@ -205,7 +205,10 @@ mod tests {
     fn review_organs_hear_on_their_own_county_subjects() {
         let city = CountyCode::parse("411200").unwrap();
         let county = CountyCode::parse("411282").unwrap();
-        assert_eq!(department_subject(&city, "411200:gov").as_deref(), Some("gov"));
+        assert_eq!(
+            department_subject(&city, "411200:gov").as_deref(),
+            Some("gov")
+        );
         assert_eq!(department_subject(&county, "411200:gov"), None);
         assert_eq!(department_subject(&county, "rsj").as_deref(), Some("rsj"));
         assert_eq!(department_subject(&county, "a.b"), None);

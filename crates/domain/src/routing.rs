@@ -513,12 +513,7 @@ pub fn discloses_petitioner(
     dir: &Directory,
 ) -> bool {
     let lead = (role == crate::events::DeptRole::Lead).then_some(organ.dept.as_str());
-    crate::confidential::discloses_informant(
-        confidential,
-        &organ.dept,
-        lead,
-        &dir.roles.discipline,
-    )
+    crate::confidential::discloses_informant(confidential, &organ.dept, lead, &dir.roles.discipline)
 }
 
 fn role(
@@ -667,7 +662,12 @@ mod tests {
         let d = dir();
         use crate::events::DeptRole;
         assert!(discloses_petitioner(true, &r.lead, DeptRole::Lead, &d));
-        assert!(!discloses_petitioner(true, &r.lead, DeptRole::Assisting, &d));
+        assert!(!discloses_petitioner(
+            true,
+            &r.lead,
+            DeptRole::Assisting,
+            &d
+        ));
         assert!(!discloses_petitioner(
             true,
             &OrganRef::parse("411282:zjj").unwrap(),

@@ -178,10 +178,7 @@ pub fn department_feed(county: &CountyCode, dept: &str) -> String {
 /// service answering wherever it is told publishes with the service's rights (a forged event,
 /// another department's feed, a JetStream API call).
 pub fn is_reply_under(reply: &str, prefix: &str) -> bool {
-    let Some(rest) = reply
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('.'))
-    else {
+    let Some(rest) = reply.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
         return false;
     };
     reply.len() <= 256

@@ -42,8 +42,7 @@ pub async fn serve(
         // The reply subject is the sender's choice: answer only into an inbox, never onto an
         // event subject or a JetStream API call, and register nothing for such a request.
         if !subject::is_inbox(reply.as_str()) {
-            metrics::counter!("xf_command_reply_refused_total", "service" => "intake")
-                .increment(1);
+            metrics::counter!("xf_command_reply_refused_total", "service" => "intake").increment(1);
             tracing::warn!(
                 reply = %reply.as_str().chars().take(120).collect::<String>(),
                 "register request dropped: its reply subject is not an inbox"

@@ -713,7 +713,10 @@ mod deadline_tests {
         .unwrap();
         let (level, d) = u.decision.unwrap();
         assert_eq!(level, "review");
-        assert_eq!((d["organ"].as_str(), d["outcome"].as_str()), (Some("411282:gov"), Some("uphold")));
+        assert_eq!(
+            (d["organ"].as_str(), d["outcome"].as_str()),
+            (Some("411282:gov"), Some("uphold"))
+        );
         // A request is no decision.
         let u = interpret(
             "xf.411282.review.requested",

@@ -87,9 +87,8 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     }
     // Who may read an informant's identity depends on which department is 纪委监委: the
     // directory says (the same file routing routes by).
-    let directory_raw = std::fs::read_to_string(&p.paths.directory).map_err(|e| {
-        anyhow::anyhow!("directory {}: {e}", p.paths.directory.display())
-    })?;
+    let directory_raw = std::fs::read_to_string(&p.paths.directory)
+        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?;
     let directory = xinfang_domain::directory::Directory::from_toml_str(&directory_raw)
         .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?;
     let discipline = directory.roles.discipline.clone();

@@ -344,8 +344,10 @@ async fn a_confidential_case_never_shows_the_informant_to_another_department() {
         .http
         .patch(app.url(&format!("/v1/cases/{case_no}/classification")))
         .bearer_auth(&clerk)
-        .json(&json!({"petition_type": "accusation", "department": "sthjj",
-                      "accuses_official": false, "by": "clerk-1", "reason": "举报他人违法排污"}))
+        .json(
+            &json!({"petition_type": "accusation", "department": "sthjj",
+                      "accuses_official": false, "by": "clerk-1", "reason": "举报他人违法排污"}),
+        )
         .send()
         .await
         .unwrap();
@@ -368,7 +370,11 @@ async fn a_confidential_case_never_shows_the_informant_to_another_department() {
     assert!(view["contact_via"].as_str().unwrap().contains("信访局"));
     let text = view["text"].as_str().unwrap();
     assert!(text.contains("暗管偷排有毒废水"), "{text}");
-    assert!(leaks(&view.to_string()).is_empty(), "{:?}", leaks(&view.to_string()));
+    assert!(
+        leaks(&view.to_string()).is_empty(),
+        "{:?}",
+        leaks(&view.to_string())
+    );
     let (_, list) = app.get(Some(&sthjj), "/v1/cases").await;
     assert_eq!(list["total"], 1);
     assert!(leaks(&list.to_string()).is_empty());

@@ -490,7 +490,11 @@ mod tests {
                    "organ":"411200:gov","decision":"uphold","served_on":"2026-06-01",
                    "at":"2026-06-01T02:00:00Z"}),
         );
-        assert!(plan("xf.411200.review.decided", &e, &ctx()).unwrap().is_empty());
+        assert!(
+            plan("xf.411200.review.decided", &e, &ctx())
+                .unwrap()
+                .is_empty()
+        );
         let p = plan("xf.411282.review.decided", &e, &ctx()).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].notice, Notice::RereviewDecided);

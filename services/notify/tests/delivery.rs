@@ -266,7 +266,11 @@ fn directory(city: &CountyCode, county: &CountyCode) -> Directory {
     type Dept<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
     let depts: &[Dept<'_>] = &[
         // The review organs have contacts: they are told of the requests addressed to them.
-        ("gov", "人民政府", Some(("gov@xf.example.cn", "13900000011"))),
+        (
+            "gov",
+            "人民政府",
+            Some(("gov@xf.example.cn", "13900000011")),
+        ),
         ("xfj", "信访局", None),
         (
             "jwjw",
@@ -863,8 +867,10 @@ async fn each_planned_notice_goes_out_once() {
     .await;
     // Review facts of a case not yet registered here are skipped (a city's streams carry every
     // county's): let the registration land first.
-    h.wait("the receipt", async |h| !h.statuses(&case_no).await.is_empty())
-        .await;
+    h.wait("the receipt", async |h| {
+        !h.statuses(&case_no).await.is_empty()
+    })
+    .await;
     let replied = Envelope::new(
         kind::REPLIED,
         Some(case_no.clone()),
@@ -902,8 +908,11 @@ async fn each_planned_notice_goes_out_once() {
             decided.clone(),
         )
         .unwrap();
-        h.publish(&subject::review_event(c, kind::REVIEW_DECIDED).unwrap(), &env)
-            .await;
+        h.publish(
+            &subject::review_event(c, kind::REVIEW_DECIDED).unwrap(),
+            &env,
+        )
+        .await;
     }
     // Generous: four notices through the sender on a machine that may be busy.
     for _ in 0..600 {
@@ -919,16 +928,6 @@ async fn each_planned_notice_goes_out_once() {
             .map(|r| r.notice.clone())
             .collect();
     notices.sort();
-    eprintln!("DEBUG rows {:?}", h.statuses(&case_no).await);
-    eprintln!("DEBUG now {}", Utc::now());
-    for r in h.gw.requests() { eprintln!("DEBUG gw {} {} {}", r.notice, r.to, r.sent_at); }
-    let times: Vec<(String, chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> = sqlx::query_as("select notice, created_at, sent_at from deliveries where case_no = $1").bind(&case_no).fetch_all(h.pool()).await.unwrap();
-    eprintln!("DEBUG times {times:?}");
-    for c in [&city, &county] {
-        for m in h.env.read(c, &format!("xf.{c}.dlq.>")).await {
-            eprintln!("DEBUG dlq {} {}", m.subject, String::from_utf8_lossy(&m.payload));
-        }
-    }
     assert_eq!(
         notices,
         ["evaluation", "receipt", "replied", "rereview_decided"],
@@ -1170,9 +1169,8 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
             .map(|x| x.name)
             .unwrap_or_else(|| d.to_owned())
     };
-    let organ_name = |o: &str| {
-        DepartmentContacts::organ_name(&dir, o).unwrap_or_else(|| o.to_owned())
-    };
+    let organ_name =
+        |o: &str| DepartmentContacts::organ_name(&dir, o).unwrap_or_else(|| o.to_owned());
     let ctx = PlanContext {
         offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         dept_name: &dept_name,
@@ -1210,15 +1208,20 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
     ] {
         assert!(want_sms.get(n).is_some_and(|&c| c > 0), "{n}: {want_sms:?}");
     }
-    assert_eq!(want_sms["review_requested"], 2, "county and city government");
+    assert_eq!(
+        want_sms["review_requested"], 2,
+        "county and city government"
+    );
     assert_eq!(want_sms["rereview_decided"], 1, "one of the two copies");
 
     for (i, (subj, e)) in steps.iter().enumerate() {
         if i == 1 {
             // Review facts of a case not yet registered here are skipped (a city's streams
             // carry every county's): let the registration land first.
-            h.wait("the receipt", async |h| !h.statuses(&case_no).await.is_empty())
-                .await;
+            h.wait("the receipt", async |h| {
+                !h.statuses(&case_no).await.is_empty()
+            })
+            .await;
         }
         let msg = async_nats::jetstream::message::PublishMessage::build()
             .payload(e.to_bytes().unwrap().into())
@@ -1242,7 +1245,11 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
         let mut email = std::collections::BTreeMap::new();
         let mut sent = 0;
         for (notice, channel, _, status, _) in h.statuses(&case_no).await {
-            let m = if channel == "sms" { &mut sms } else { &mut email };
+            let m = if channel == "sms" {
+                &mut sms
+            } else {
+                &mut email
+            };
             *m.entry(notice).or_default() += 1;
             sent += usize::from(status == "sent");
         }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use xinfang_domain::confidential::{CONTACT_VIA_BUREAU, Identifiers, redact_text};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{Adjustments, DeadlineKind, compute};
 use xinfang_domain::deadline_plan::acceptance_notice_exempt;
@@ -13,7 +14,6 @@ use xinfang_domain::events::{
     RepeatDisposition, kind,
 };
 use xinfang_domain::lifecycle::{Command, LifecycleError, NotAcceptGround, apply_with};
-use xinfang_domain::confidential::{CONTACT_VIA_BUREAU, Identifiers, redact_text};
 use xinfang_domain::routing::{Decision, Route, discloses_petitioner};
 use xinfang_domain::seal;
 

@@ -44,8 +44,9 @@ pub async fn request(
     body: &Value,
     timeout: Duration,
 ) -> Result<Value, RequestError> {
-    let inbox = reply_inbox(subject)
-        .ok_or_else(|| RequestError::Nats(format!("not a department command subject: {subject}")))?;
+    let inbox = reply_inbox(subject).ok_or_else(|| {
+        RequestError::Nats(format!("not a department command subject: {subject}"))
+    })?;
     let mut sub = nats
         .subscribe(inbox.clone())
         .await

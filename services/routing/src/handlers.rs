@@ -20,8 +20,8 @@ use xinfang_domain::routing::{RoutingFacts, decide, discloses_petitioner};
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::apply::{ApplyError, apply_decision};
-use crate::emit::{case_event, dept_event};
 use crate::context::{Ctx, cst};
+use crate::emit::{case_event, dept_event};
 use crate::store::{self, ActionLog, CaseRow};
 
 pub struct CaseEvents {
@@ -322,9 +322,11 @@ async fn reroute(
         .await
         .map_err(HandlerError::Retry)?;
     let mut withdrawn = Vec::new();
-    for a in assignments.iter().filter(|a| store::status::active(&a.status)) {
-        let had_identity =
-            discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory);
+    for a in assignments
+        .iter()
+        .filter(|a| store::status::active(&a.status))
+    {
+        let had_identity = discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory);
         store::set_assignment_status(conn, &row.case_no, &a.organ, store::status::WITHDRAWN)
             .await
             .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
@@ -345,8 +347,16 @@ async fn reroute(
         let note = format!(
             "access withdrawn; since {} it had {} and {}",
             a.assigned_at.to_rfc3339(),
-            if had_identity { "the petitioner's identity" } else { "no identity" },
-            if had_identity { "the full text" } else { "the masked text" },
+            if had_identity {
+                "the petitioner's identity"
+            } else {
+                "no identity"
+            },
+            if had_identity {
+                "the full text"
+            } else {
+                "the masked text"
+            },
         );
         store::log_action(
             conn,

@@ -177,8 +177,14 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
     ops.flush().await.unwrap();
     svc.flush().await.unwrap();
     let got = next(&mut own, 2000).await.expect("own subject delivered");
-    assert!(next(&mut case_events, 300).await.is_none(), "read case events");
-    assert!(next(&mut dead_letters, 200).await.is_none(), "read dead letters");
+    assert!(
+        next(&mut case_events, 300).await.is_none(),
+        "read case events"
+    );
+    assert!(
+        next(&mut dead_letters, 200).await.is_none(),
+        "read dead letters"
+    );
     assert_eq!(&got.payload[..], b"for rsj");
     assert!(
         next(&mut foreign, 500).await.is_none(),
@@ -354,8 +360,8 @@ async fn reply_subject_injection_lands_nowhere() {
             reply,
             payload.clone().into(),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
     }
     dept.flush().await.unwrap();
     // Routing is alive and answers the department's own inbox (a request handled after the

@@ -166,7 +166,11 @@ async fn accusation_goes_to_discipline_and_no_other_department_learns_who_accuse
     // The accuser may name themself in the text: only the lead 纪委监委 reads it whole; the
     // assisting unit reads it with identifiers masked and is sent to the bureau for contact.
     assert!(zzd.text.contains("信访局"), "{}", zzd.text);
-    assert!(!zzd.text.contains(NAME) && !zzd.text.contains(MOBILE), "{}", zzd.text);
+    assert!(
+        !zzd.text.contains(NAME) && !zzd.text.contains(MOBILE),
+        "{}",
+        zzd.text
+    );
     assert_ne!(jw.text, zzd.text);
     h.stop().await;
 }
@@ -616,7 +620,10 @@ async fn reclassification_into_an_accusation_takes_the_case_back_and_reroutes_it
         .unwrap();
     assert_eq!(jw.petitioner.map(|p| p.name), Some(NAME.to_owned()));
     assert_eq!(
-        h.assignment(&r.case_no, "zjj").await.map(|a| a.1).as_deref(),
+        h.assignment(&r.case_no, "zjj")
+            .await
+            .map(|a| a.1)
+            .as_deref(),
         Some("withdrawn")
     );
     let logged: Option<String> = sqlx::query_scalar(

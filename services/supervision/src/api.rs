@@ -466,7 +466,14 @@ async fn get_stats(
         title = "xinfang supervision API",
         description = "督办 (supervision) of departments, the deadlines of a case and the KPIs."
     ),
-    paths(issue, list_supervisions, show_supervision, respond, list_deadlines, get_stats)
+    paths(
+        issue,
+        list_supervisions,
+        show_supervision,
+        respond,
+        list_deadlines,
+        get_stats
+    )
 )]
 struct ApiDoc;
 

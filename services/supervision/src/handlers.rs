@@ -132,11 +132,9 @@ impl DeadlineHandler {
                     .await?
                     .is_empty())
             }
-            Step::CloseAll { reason } => {
-                Ok(!store::close(conn, case_no, None, at, reason)
-                    .await?
-                    .is_empty())
-            }
+            Step::CloseAll { reason } => Ok(!store::close(conn, case_no, None, at, reason)
+                .await?
+                .is_empty()),
             Step::Extend { days } => self.extend(conn, case_no, days).await,
             Step::Pause { at } => {
                 let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {

@@ -9,8 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline_plan::Tracked;
-use xinfang_domain::envelope::Envelope;
 use xinfang_domain::deadline_state::{department_subject, final_state_of, state};
+use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineStatus, Supervised, kind};
 use xinfang_domain::subject;
 

@@ -190,7 +190,13 @@ async fn the_review_organ_hears_of_the_request_its_deadline_and_its_overdue() {
     h.wait_state(&case, "supervision", "met").await;
 
     // The decision comes after the deadline passed: met late.
-    let mut decided = review(&case, &c, ReviewLevel::Review, h.now(), Some(cst_date(h.now())));
+    let mut decided = review(
+        &case,
+        &c,
+        ReviewLevel::Review,
+        h.now(),
+        Some(cst_date(h.now())),
+    );
     decided.organ = organ.clone();
     decided.decision = Some("uphold".into());
     h.review_event("decided", decided).await;

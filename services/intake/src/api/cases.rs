@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 use xinfang_domain::access::{self, Principal};
-use xinfang_domain::classify::Departments;
-use xinfang_domain::confidential;
 use xinfang_domain::appeal::{
     EXTERNAL_PREFIX, Organ, ReviewOutcome, level_str, level_zh, next_organ, original_handler,
 };
+use xinfang_domain::classify::Departments;
+use xinfang_domain::confidential;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
@@ -135,7 +135,8 @@ pub async fn show(
         (access::Role::Department, Some(d)) => confidential::discloses_informant(
             confidential,
             d,
-            r.try_get::<Option<String>, _>("current_department")?.as_deref(),
+            r.try_get::<Option<String>, _>("current_department")?
+                .as_deref(),
             &state.discipline,
         ),
         (access::Role::Department, None) => !confidential,
@@ -534,7 +535,10 @@ pub fn decisions_view(
     let appeal = |by: Option<&OrganRef>, level: ReviewLevel, code: &str| {
         let (organ, name) = match by.map(|b| next_organ(directory, b)) {
             Some(Ok(Organ::Internal(o))) => (Some(o.to_string()), organ_name(&o)),
-            _ => (None, "上一级机关（不在本系统目录内，请咨询信访部门）".to_owned()),
+            _ => (
+                None,
+                "上一级机关（不在本系统目录内，请咨询信访部门）".to_owned(),
+            ),
         };
         let w = window(code);
         json!({
