@@ -229,9 +229,11 @@ pub fn registered(
         needs_triage: false,
         confidence: 0.9,
         group_size: 1,
+        // A repeat of a finished matter, handled as a petition of its own (Decisions 7); a
+        // merged one would start no clock and never be assigned.
         repeat: repeat.then(|| RepeatLink {
             of: "XF-411282-2025-000009".into(),
-            disposition: RepeatDisposition::Merged,
+            disposition: RepeatDisposition::Related,
             similarity: 0.93,
             count: 2,
             proposed: false,
