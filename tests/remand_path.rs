@@ -223,6 +223,24 @@ async fn a_revoked_opinion_goes_back_to_the_department_and_its_new_opinion_is_re
         (case_no.as_str(), "revoke")
     );
     assert_eq!(told.organ, format!("{county}:gov"));
+    // #17 item 4: it names the organ it is for, its new due date and what it may do now.
+    let to = told
+        .addressee
+        .as_ref()
+        .expect("the remand names its addressee");
+    assert_eq!(
+        (&to.county, to.department.as_str()),
+        (&county, dept.as_str())
+    );
+    assert!(told.reply_by.is_some());
+    assert_eq!(told.deadlines.handle_by, told.reply_by);
+    assert!(told.actions.iter().any(|a| a == "reply"), "{told:?}");
+    assert!(
+        told.actions
+            .iter()
+            .all(|a| xinfang_routing::actions::ACTIONS.contains(&a.as_str())),
+        "{told:?}"
+    );
 
     // Supervision: the new handling period (30 days from the remand), no D9 for the revoked
     // opinion, its D7 closed.

@@ -85,7 +85,7 @@ pub mod kind {
 pub struct SealedContact(pub String);
 
 /// What a sealed contact opens to.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     pub name: String,
     pub mobile: Option<String>,
@@ -285,7 +285,7 @@ pub struct Reclassified {
     pub accused_level: Option<CadreLevel>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignMode {
     /// 转送 (Art 22 para 1 (1)(2))
@@ -315,7 +315,7 @@ pub struct Assigned {
 
 /// `dept.<dept>.assigned`: what the department needs. For accusations sent to any
 /// department other than 纪委监委, `petitioner` is None (Art 30 para 3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeptAssignment {
     pub case_no: String,
     pub department: String,
@@ -325,10 +325,59 @@ pub struct DeptAssignment {
     pub petition_type: PetitionType,
     pub text: String,
     pub petitioner: Option<Contact>,
+    /// When the acceptance notice is due (D3); also in `deadlines.accept_by`.
     pub accept_by: Option<DateTime<Utc>>,
+    /// The organ the message is for (county, department, county or city level). Absent on
+    /// messages of older releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addressee: Option<DeptOrgan>,
+    /// The deadlines that bind the organ on this matter, as far as they are known now.
+    #[serde(default)]
+    pub deadlines: DeptDeadlines,
+    /// The department actions (`xf.<county>.cmd.<dept>.<action>`) the organ may take now, as
+    /// the case's lifecycle admits them (before the guards of each action); empty when none.
+    #[serde(default)]
+    pub actions: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Who a department message is addressed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptOrgan {
+    /// The organ's county code (the city's own code for a city department).
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub county: CountyCode,
+    /// Department code in the directory (`rsj`).
+    pub department: String,
+    /// Whether the organ is the county's or the city's.
+    pub level: OrganLevel,
+    /// Human name (`灵宝市人社局`).
+    pub name: String,
+}
+
+/// The administrative level of an organ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganLevel {
+    County,
+    City,
+}
+
+/// Deadlines binding a department on one matter; each is absent when it does not apply or is
+/// not known yet (the handling due date runs from acceptance).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptDeadlines {
+    /// The acceptance notice is due (D3, Art 23 para 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_by: Option<DateTime<Utc>>,
+    /// End of the objection window (D4, Art 23 para 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_by: Option<DateTime<Utc>>,
+    /// The handling result is due (D5/D6, or the new opinion after a remand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle_by: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeptRole {
     Lead,
@@ -533,11 +582,22 @@ pub struct WithdrawnAccess {
 }
 
 /// `dept.<d>.withdrawn`: the case is no longer this unit's (it should drop its copy).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeptWithdrawn {
     pub case_no: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// The organ the message is for (county, department, county or city level). Absent on
+    /// messages of older releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addressee: Option<DeptOrgan>,
+    /// The deadlines that bind the organ on this matter, as far as they are known now.
+    #[serde(default)]
+    pub deadlines: DeptDeadlines,
+    /// The department actions (`xf.<county>.cmd.<dept>.<action>`) the organ may take now, as
+    /// the case's lifecycle admits them (before the guards of each action); empty when none.
+    #[serde(default)]
+    pub actions: Vec<String>,
 }
 
 /// `case.mediated` (Art 33): a mediation (调解) or settlement (和解) agreement was signed.
@@ -564,7 +624,7 @@ pub struct Evaluated {
 }
 
 /// Review stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewLevel {
     /// 复查 (Art 35)
@@ -618,16 +678,28 @@ pub struct Remanded {
 
 /// `dept.<d>.remanded`: the department's own copy — which organ sent the matter back, and
 /// by when its new opinion is due. Never the petitioner or the text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeptRemanded {
     pub case_no: String,
     pub department: String,
     pub level: ReviewLevel,
+    /// The deciding organ (`411282:gov`, or `external:<name>`).
     pub organ: String,
     pub outcome: String,
-    /// End of the new handling period; `None` when it cannot be computed.
+    /// End of the new handling period; `None` when it cannot be computed. Also in
+    /// `deadlines.handle_by`.
     pub reply_by: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
+    /// The organ the message is for (`organ` names the deciding organ). Absent on messages
+    /// of older releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addressee: Option<DeptOrgan>,
+    /// The deadlines that bind the organ on this matter, as far as they are known now.
+    #[serde(default)]
+    pub deadlines: DeptDeadlines,
+    /// The department actions the organ may take now, as the case's lifecycle admits them.
+    #[serde(default)]
+    pub actions: Vec<String>,
 }
 
 /// `case.terminated`: entered the termination registry (终结库).
@@ -650,7 +722,7 @@ pub struct FinalWithoutAppeal {
 }
 
 /// Deadline events (`deadline.warning`, `deadline.overdue`, and the department copies).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadlineFired {
     pub case_no: String,
     /// D1..D11 or `eval`/`supervision`.
@@ -671,7 +743,7 @@ pub struct DeadlineFired {
 /// `deadline.scheduled` and `deadline.closed`: supervision's record of one clock as it
 /// changes, so other services (the registry) show every deadline with its due time and state
 /// without reading supervision's tables.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadlineStatus {
     pub case_no: String,
     /// D1..D11, `eval` or `supervision`.
@@ -696,7 +768,7 @@ pub struct DeadlineStatus {
 }
 
 /// 督办 record (Art 40): by hand or on overdue escalation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Supervised {
     pub case_no: String,
     pub department: String,

@@ -42,6 +42,23 @@ macro_rules! wire_enum {
             }
         }
 
+        // By hand: the derive does not see `rename = $wire` through the macro, and would
+        // document the variant names instead of the wire spellings.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire),+]))
+                    .description(Some(format!(
+                        "One of: {}",
+                        [$(concat!($wire, " (", $zh, ")")),+].join(", ")
+                    )))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())

@@ -679,6 +679,9 @@ async fn one_departments_failure_is_its_own_and_alerts_the_bureau() {
             text: "拖欠工资".into(),
             petitioner: None,
             accept_by: Some(Utc::now()),
+            addressee: None,
+            deadlines: Default::default(),
+            actions: Vec::new(),
         };
         let env = Envelope::new(
             kind::ASSIGNED,
@@ -774,6 +777,9 @@ async fn quiet_hours_defer_petitioner_sms_but_not_email_or_departments() {
             email: Some("wangwu@example.com".into()),
         }),
         accept_by: None,
+        addressee: None,
+        deadlines: Default::default(),
+        actions: Vec::new(),
     };
     let env = Envelope::new(
         kind::ASSIGNED,
@@ -989,6 +995,9 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
         text: "拖欠工资三个月".into(),
         petitioner: None,
         accept_by: Some(now + chrono::TimeDelta::days(15)),
+        addressee: None,
+        deadlines: Default::default(),
+        actions: Vec::new(),
     };
     let county_gov = format!("{county}:gov");
     let city_gov = format!("{city}:gov");

@@ -61,7 +61,48 @@ pub fn routes() -> RouteTable<ApiState> {
         );
     }
     t.route(Verb::Get, "/openapi.json", Access::Open, openapi::document)
+        .route(
+            Verb::Get,
+            "/v1/schemas/department",
+            Access::Open,
+            openapi::department_schema_document,
+        )
+        .route(
+            Verb::Post,
+            "/v1/directory/reload",
+            Access::Staff,
+            reload_directory,
+        )
         .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
+}
+
+/// `POST /v1/directory/reload` (operators of a served county): re-reads the directory file; a bad file changes
+/// nothing (`422`, the problems listed).
+async fn reload_directory(State(ctx): State<Arc<Ctx>>, Caller(who): Caller) -> Response {
+    // The directory is the deployment's: an operator of a county it serves.
+    if who.role != Role::Operator || !ctx.served.contains(&who.scope) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an operator of a county this deployment serves reloads the directory",
+            None,
+        );
+    }
+    match crate::directory::reload(&ctx, &who.id).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e @ crate::directory::ReloadError::Other(_)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.code(),
+            &e.to_string(),
+            None,
+        ),
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            &e.to_string(),
+            None,
+        ),
+    }
 }
 
 pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {

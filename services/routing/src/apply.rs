@@ -10,14 +10,15 @@ use xinfang_domain::deadline::{Adjustments, DeadlineKind, compute};
 use xinfang_domain::deadline_plan::acceptance_notice_exempt;
 use xinfang_domain::directory::OrganRef;
 use xinfang_domain::events::{
-    self, AssignMode, Assigned, Contact, DeptAssignment, DeptRole, Diverted, Refused,
-    RepeatDisposition, kind,
+    self, AssignMode, Assigned, Contact, DeptAssignment, DeptDeadlines, DeptRole, Diverted,
+    Refused, RepeatDisposition, kind,
 };
 use xinfang_domain::lifecycle::{Command, LifecycleError, NotAcceptGround, apply_with};
 use xinfang_domain::routing::{Decision, Route, discloses_petitioner};
 use xinfang_domain::seal;
 
 use crate::context::{Ctx, cst};
+use crate::dept_message::{addressee, available_actions};
 use crate::emit::{EventRef, case_event, dept_event};
 use crate::store::{self, CaseRow, status};
 
@@ -251,7 +252,7 @@ async fn notify_route(
 /// Art 23 para 4: 纪委监委 handling an accusation owes no acceptance notice (D3).
 fn notice_exempt(ctx: &Ctx, row: &CaseRow, lead: &OrganRef) -> bool {
     acceptance_notice_exempt(
-        &ctx.directory,
+        &ctx.directory.get(),
         &lead.dept,
         row.facts.petition_type,
         row.facts.accuses_official,
@@ -293,7 +294,7 @@ pub async fn send_to_department(
     } else {
         None
     };
-    let discloses = discloses_petitioner(t.confidential, t.organ, t.role, &ctx.directory);
+    let discloses = discloses_petitioner(t.confidential, t.organ, t.role, &ctx.directory.get());
     let petitioner = if discloses {
         open_contact(ctx, row)
     } else {
@@ -307,6 +308,22 @@ pub async fn send_to_department(
     } else {
         redacted_text(ctx, row)
     };
+    let actions = available_actions(row.lifecycle.state, t.role, t.status, t.report_required);
+    // The lead's objection window (D4), while the lifecycle admits an objection.
+    let object_by = if t.role == DeptRole::Lead && actions.iter().any(|a| a == "object") {
+        compute(
+            DeadlineKind::D4,
+            cst(now),
+            &ctx.calendar.current(),
+            &ctx.rules,
+            &Adjustments::default(),
+        )
+        .ok()
+        .and_then(|d| d.due)
+        .map(|d| d.with_timezone(&Utc))
+    } else {
+        None
+    };
     let data = DeptAssignment {
         case_no: row.case_no.clone(),
         department: t.organ.dept.clone(),
@@ -317,6 +334,13 @@ pub async fn send_to_department(
         text,
         petitioner,
         accept_by,
+        addressee: Some(addressee(&ctx.directory.get(), t.organ)),
+        deadlines: DeptDeadlines {
+            accept_by,
+            object_by,
+            handle_by: None,
+        },
+        actions,
     };
     dept_event(
         conn,

@@ -222,3 +222,81 @@ pub async fn audit(
         host: host.to_owned(),
     })
 }
+
+/// What a reload did: the audit row's content and the department feeds it created or updated.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    pub hash: String,
+    pub previous_hash: Option<String>,
+    pub changes: Vec<String>,
+    pub counties: usize,
+    pub departments: usize,
+    pub feeds_created: Vec<String>,
+    pub feeds_updated: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the directory was not loaded from a file, so it cannot be reloaded")]
+    NotReloadable,
+    #[error(transparent)]
+    Load(#[from] DirectoryLoadError),
+    #[error("directory reload failed: {0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+impl ReloadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReloadError::NotReloadable => "directory_not_reloadable",
+            ReloadError::Load(DirectoryLoadError::Read { .. }) => "directory_unreadable",
+            ReloadError::Load(DirectoryLoadError::Invalid { .. }) => "directory_invalid",
+            ReloadError::Other(_) => "directory_reload_failed",
+        }
+    }
+}
+
+/// Re-reads the directory file without a restart: a bad file changes nothing; a good one gets
+/// every new department its feed, is audited like a load at start (who, which hash, what
+/// changed), and then replaces the running directory. Cases keep the organs they have: their
+/// lead and assignments are stored with the case, not looked up again.
+pub async fn reload(ctx: &crate::context::Ctx, operator: &str) -> Result<Reloaded, ReloadError> {
+    let source = ctx
+        .directory_source
+        .as_ref()
+        .ok_or(ReloadError::NotReloadable)?;
+    let _one_at_a_time = source.reloading.lock().await;
+    let result = async {
+        let loaded = load(&source.path)?;
+        let feeds =
+            crate::dept_feed::provision(&source.streams, &loaded.directory, &source.feeds).await?;
+        let audit = audit(&ctx.pool, &loaded, operator, &source.host).await?;
+        let reloaded = Reloaded {
+            hash: audit.hash,
+            previous_hash: audit.previous_hash,
+            changes: audit.changes,
+            counties: loaded.directory.counties.len(),
+            departments: loaded.directory.department_count(),
+            feeds_created: feeds.created,
+            feeds_updated: feeds.updated,
+        };
+        ctx.directory.set(loaded.directory);
+        Ok::<_, ReloadError>(reloaded)
+    }
+    .await;
+    match &result {
+        Ok(r) => {
+            metrics::counter!("xf_routing_directory_reloads_total", "result" => "ok").increment(1);
+            tracing::info!(operator, hash = %r.hash, changes = r.changes.len(), feeds_created = r.feeds_created.len(), "directory reloaded");
+            for change in &r.changes {
+                tracing::info!(change = %change, "directory change");
+            }
+        }
+        Err(e) => {
+            metrics::counter!("xf_routing_directory_reloads_total", "result" => e.code())
+                .increment(1);
+            tracing::error!(operator, error = %e, "directory reload failed; the running directory stays");
+        }
+    }
+    result
+}

@@ -21,6 +21,7 @@ use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::apply::{ApplyError, apply_decision};
 use crate::context::{Ctx, cst};
+use crate::dept_message::addressee;
 use crate::emit::{case_event, dept_event};
 use crate::store::{self, ActionLog, CaseRow};
 
@@ -165,7 +166,7 @@ async fn on_reclassified(
         row.facts.accused_level.is_some() && row.facts.accused_level != level_before;
     if ((!was_confidential && row.confidential()) || level_changed)
         && let Ok(t) = apply_with(&row.lifecycle, &Command::Reroute, &ctx.policy().get())
-        && let Ok(decision) = decide(&row.facts, &ctx.directory, &ctx.routing)
+        && let Ok(decision) = decide(&row.facts, &ctx.directory.get(), &ctx.routing)
         && decision_lead(&decision) != row.lead.as_ref()
     {
         let reason = match row.facts.accused_level.filter(|_| level_changed) {
@@ -184,7 +185,7 @@ async fn on_reclassified(
         .map_err(HandlerError::Retry)?;
     let bureau = xinfang_domain::directory::OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.roles.petition_bureau.clone(),
+        ctx.directory.get().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -225,7 +226,7 @@ async fn on_repeat_decided(
     let routable = row.lifecycle.state == CaseState::Registered;
     let bureau = OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.roles.petition_bureau.clone(),
+        ctx.directory.get().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -280,7 +281,7 @@ async fn lapse_refusal(
     tracing::info!(case_no = %row.case_no, "Art 19 para 3 refusal lapsed: the earlier matter is out of time");
     let bureau = OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.roles.petition_bureau.clone(),
+        ctx.directory.get().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -326,7 +327,8 @@ async fn reroute(
         .iter()
         .filter(|a| store::status::active(&a.status))
     {
-        let had_identity = discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory);
+        let had_identity =
+            discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory.get());
         store::set_assignment_status(conn, &row.case_no, &a.organ, store::status::WITHDRAWN)
             .await
             .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
@@ -340,6 +342,10 @@ async fn reroute(
                 case_no: row.case_no.clone(),
                 reason: "该信访事项已改由有权机关办理，请勿再处理并妥善处置已收材料。".into(),
                 at: now,
+                addressee: Some(addressee(&ctx.directory.get(), &a.organ)),
+                // No longer the unit's: nothing binds it, nothing is left for it to do.
+                deadlines: Default::default(),
+                actions: Vec::new(),
             },
         )
         .await
@@ -437,7 +443,7 @@ async fn route(
 ) -> Result<(), HandlerError> {
     let now = chrono::Utc::now().max(at);
     loop {
-        let decision = match decide(&row.facts, &ctx.directory, &ctx.routing) {
+        let decision = match decide(&row.facts, &ctx.directory.get(), &ctx.routing) {
             Ok(d) => d,
             Err(e) => return hold(conn, row, e.to_string()).await,
         };

@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod context;
 pub mod dept_feed;
+pub mod dept_message;
 pub mod directory;
 pub mod emit;
 pub mod handlers;

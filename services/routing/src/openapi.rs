@@ -4,8 +4,12 @@
 use std::sync::OnceLock;
 
 use axum::Json;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{OpenApi, ToSchema};
+
+use xinfang_domain::events::{
+    DeadlineFired, DeadlineStatus, DeptAssignment, DeptRemanded, DeptWithdrawn, Supervised, kind,
+};
 
 use crate::actions::{
     AcceptBody, CheckBody, DecisionBody, DivertBody, ExtendBody, MediateBody, ObjectBody,
@@ -206,10 +210,153 @@ action_doc!(
         report,
         objection_decision,
         transfer_decision,
-        check
-    )
+        check,
+        department_schema_doc,
+        directory_reload_doc
+    ),
+    components(schemas(
+        DeptAssignment,
+        DeptWithdrawn,
+        DeptRemanded,
+        DeadlineFired,
+        DeadlineStatus,
+        Supervised
+    ))
 )]
 pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/v1/schemas/department", tag = "schemas",
+    responses(
+        (status = 200, description = "JSON Schema (draft 2020-12) of every department message's `data` (by event, the last token of `xf.<county>.dept.<dept>.<event>`) and every department command's body (by action, `xf.<county>.cmd.<dept>.<action>`); also in docs/department-messages.schema.json", body = Object),
+    ))]
+#[allow(dead_code)]
+fn department_schema_doc() {}
+
+#[utoipa::path(post, path = "/v1/directory/reload", tag = "directory",
+    summary = "Re-read the department directory without a restart (operators)",
+    description = "A valid file gets every new department its durable feed, is audited like a load at start (`directory_audit`: who, hash, changes) and replaces the running directory; running cases keep their organs. A bad file changes nothing.",
+    responses(
+        (status = 200, description = "Reloaded: hash, previous hash, changes, feeds created or updated", body = Object),
+        (status = 403, description = "Not an operator"),
+        (status = 422, description = "The file is unreadable or invalid (`directory_unreadable`, `directory_invalid`); the running directory stays"),
+    ))]
+#[allow(dead_code)]
+fn directory_reload_doc() {}
+
+/// Department message events (`xf.<county>.dept.<dept>.<event>`) and the schema of each
+/// one's envelope `data`.
+pub const DEPARTMENT_MESSAGES: &[(&str, &str)] = &[
+    (kind::ASSIGNED, "DeptAssignment"),
+    (kind::WITHDRAWN, "DeptWithdrawn"),
+    (kind::REMANDED, "DeptRemanded"),
+    (kind::WARNING, "DeadlineFired"),
+    (kind::OVERDUE, "DeadlineFired"),
+    (kind::SUPERVISION, "Supervised"),
+    (kind::DEADLINE_SCHEDULED, "DeadlineStatus"),
+];
+
+/// Department commands (`xf.<county>.cmd.<dept>.<action>`, or the HTTP action route) and the
+/// schema of each one's body.
+pub const DEPARTMENT_COMMANDS: &[(&str, &str)] = &[
+    ("accept", "AcceptRequest"),
+    ("object", "ObjectRequest"),
+    ("transfer", "TransferRequest"),
+    ("extend", "ExtendRequest"),
+    ("mediate", "MediateRequest"),
+    ("reply", "ReplyRequest"),
+    ("divert", "DivertRequest"),
+    ("report", "ReportRequest"),
+    ("objection_decision", "DecisionRequest"),
+    ("transfer_decision", "TransferDecisionRequest"),
+    ("check", "CheckRequest"),
+];
+
+/// The JSON Schema of department messages and commands, generated from the Rust types (the
+/// OpenAPI components, with `#/components/schemas/` references made `#/$defs/`).
+pub fn department_schema() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut defs = serde_json::Map::new();
+        if let Some(all) = value()["components"]["schemas"].as_object() {
+            let mut wanted: Vec<&str> = DEPARTMENT_MESSAGES
+                .iter()
+                .chain(DEPARTMENT_COMMANDS)
+                .map(|(_, s)| *s)
+                .collect();
+            // Everything the wanted schemas refer to, transitively.
+            while let Some(name) = wanted.pop() {
+                if defs.contains_key(name) {
+                    continue;
+                }
+                let Some(schema) = all.get(name) else {
+                    continue;
+                };
+                let mut refs = Vec::new();
+                collect_refs(schema, &mut refs);
+                wanted.extend(refs.iter().filter_map(|r| {
+                    all.get_key_value(r.as_str()).map(|(k, _)| k.as_str())
+                }));
+                defs.insert(name.to_owned(), rewrite_refs(schema.clone()));
+            }
+        }
+        let refs = |list: &[(&str, &str)]| -> Value {
+            list.iter()
+                .map(|(k, s)| ((*k).to_owned(), json!({ "$ref": format!("#/$defs/{s}") })))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://xinfang.local/schemas/department.json",
+            "title": "xinfang department messages and commands",
+            "description": "Generated from the Rust types (routing's `openapi::department_schema`); do not edit. `messages` gives, by event (`xf.<county>.dept.<dept>.<event>`), the schema of the envelope's `data`; `commands` gives, by action (`xf.<county>.cmd.<dept>.<action>`), the schema of the request body.",
+            "messages": refs(DEPARTMENT_MESSAGES),
+            "commands": refs(DEPARTMENT_COMMANDS),
+            "$defs": defs,
+        })
+    })
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => {
+                        if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+fn rewrite_refs(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => {
+                        let r = r.replace("#/components/schemas/", "#/$defs/");
+                        (k, Value::String(r))
+                    }
+                    _ => (k, rewrite_refs(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(rewrite_refs).collect()),
+        other => other,
+    }
+}
+
+pub async fn department_schema_document() -> Json<Value> {
+    Json(department_schema().clone())
+}
 
 /// The document, completed with the platform's statuses and error schema.
 pub fn value() -> &'static Value {

@@ -9,11 +9,12 @@ use sqlx::PgConnection;
 use xinfang_domain::appeal::level_str;
 use xinfang_domain::deadline::compute_remand;
 use xinfang_domain::directory::OrganRef;
-use xinfang_domain::events::{DeptRemanded, Remanded, ReviewLevel, kind};
+use xinfang_domain::events::{DeptDeadlines, DeptRemanded, DeptRole, Remanded, ReviewLevel, kind};
 use xinfang_domain::lifecycle::{Command, LifecycleError, apply_with};
 use xinfang_platform::consumer::HandlerError;
 
 use crate::context::{Ctx, cst};
+use crate::dept_message::{addressee, available_actions};
 use crate::emit::dept_event;
 use crate::store::{self, ActionLog, status};
 
@@ -27,7 +28,7 @@ fn handling_organ(
 ) -> Option<OrganRef> {
     lead.filter(|l| l.dept == department)
         .cloned()
-        .or_else(|| ctx.directory.resolve(county, department))
+        .or_else(|| ctx.directory.get().resolve(county, department))
 }
 
 /// Applies `case.remanded` to the case: back to handling for the same organ, told to it.
@@ -80,6 +81,12 @@ pub async fn on_remanded(
         outcome: r.outcome.clone(),
         reply_by,
         at: r.at,
+        addressee: Some(addressee(&ctx.directory.get(), &organ)),
+        deadlines: DeptDeadlines {
+            handle_by: reply_by,
+            ..Default::default()
+        },
+        actions: available_actions(row.lifecycle.state, DeptRole::Lead, status::REMANDED, false),
     };
     let ev = dept_event(conn, &organ, kind::REMANDED, &row.case_no, r.at, &data)
         .await

@@ -9,7 +9,7 @@ use xinfang_domain::seal::DataKey;
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, DirectoryHandle, DirectorySource};
 use crate::handlers::CaseEvents;
 use crate::settings::{RoutingSettings, host_name};
 
@@ -29,12 +29,9 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         Some(DataKey::from_base64(p.security.data_key.expose())?)
     };
     // Every department's durable feed, before the outbox relay can publish to one.
-    let feeds = crate::dept_feed::provision(
-        &infra.streams,
-        &loaded.directory,
-        &crate::dept_feed::FeedSettings::from_routing(&settings)?,
-    )
-    .await?;
+    let feed_settings = crate::dept_feed::FeedSettings::from_routing(&settings)?;
+    let feeds =
+        crate::dept_feed::provision(&infra.streams, &loaded.directory, &feed_settings).await?;
     tracing::info!(
         created = feeds.created.len(),
         updated = feeds.updated.len(),
@@ -58,7 +55,15 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let served: BTreeSet<_> = infra.streams.keys().cloned().collect();
     let ctx = Arc::new(Ctx {
         pool: host.pool.clone(),
-        directory: Arc::new(loaded.directory),
+        directory: DirectoryHandle::new(loaded.directory),
+        // Reloadable by an operator (`POST /v1/directory/reload`).
+        directory_source: Some(DirectorySource {
+            path: p.paths.directory.clone(),
+            streams: infra.streams.clone(),
+            feeds: feed_settings,
+            host: host_name(),
+            reloading: tokio::sync::Mutex::new(()),
+        }),
         // Loaded (and checked) when the process connected; reloadable on SIGHUP.
         calendar: infra.calendar.clone(),
         rules: p.deadlines.clone(),

@@ -132,6 +132,7 @@ async fn every_route_refuses_other_counties_and_other_departments() {
             "GET /readyz",
             "GET /metrics",
             "GET /openapi.json",
+            "GET /v1/schemas/department",
         ],
     );
     let probe = Probe::new(format!("http://{}", h.started.http)).param("case_no", &case_no);
