@@ -2,82 +2,15 @@
 //! this test on a free port with the generated config: a department hears only its own
 //! subjects and can only send commands as itself.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod private_nats;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use xinfang_domain::directory::{Directory, OrganRef};
-use xinfang_routing::nats_config::{self, NatsConfigOptions};
-
-const NATS_SERVER: &str = "/usr/sbin/nats-server";
-
-/// A nats-server of our own; killed and its files removed on drop.
-struct Server {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts a nats-server with the configuration generated for `dir_toml` (blocking: also
-/// called from `TestEnv::start`'s synchronous configure hook).
-fn start_server_blocking(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
-    let directory = Directory::from_toml_str(dir_toml).unwrap();
-    let dir = std::env::temp_dir().join(format!("xf-nats-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(dir.join("js")).unwrap();
-    let port = free_port();
-    let cfg = nats_config::generate(
-        &directory,
-        &NatsConfigOptions {
-            port,
-            store_dir: dir.join("js"),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let file = dir.join("nats.conf");
-    std::fs::write(&file, &cfg.config).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new(NATS_SERVER)
-        .arg("-c")
-        .arg(&file)
-        .arg("-p")
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("nats-server runs");
-    let server = Server {
-        child,
-        dir,
-        url: format!("nats://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (server, cfg);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-    panic!("nats-server did not start: {log}");
-}
+use private_nats::{Server, start_server_blocking};
+use xinfang_domain::directory::OrganRef;
+use xinfang_routing::nats_config;
 
 async fn start_server(dir_toml: &str) -> (Server, nats_config::NatsConfig) {
     let toml = dir_toml.to_owned();
