@@ -7,66 +7,22 @@
 //! last day to do it; `xinfang case show` prints the deadlines; and a clerk finds the case in
 //! the 终结库 by the petitioner's ID number.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{get, post};
 use serde_json::{Value, json};
-use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{CST, cst_date};
-use xinfang_platform::testing::{TestEnv, repo_root};
+use xinfang_platform::testing::TestEnv;
 
 const ID: &str = "11010519491231002X";
 const MOBILE: &str = "13800138000";
 const TEXT: &str =
     "我家的老房子年久失修成了危房，去年申请危房改造，村里说名额满了，请求调查核实后给个答复。";
 
-/// A directory for the test city and county with every shipped department plus `gov`.
-fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {
-    let tsv = std::fs::read_to_string(repo_root().join("config/departments.tsv")).unwrap();
-    let mut codes: Vec<(String, String)> = vec![("gov".into(), "人民政府".into())];
-    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut cols = line.split('\t');
-        let code = cols.next().unwrap().to_owned();
-        if code != "gov" {
-            codes.push((code, cols.next().unwrap().into()));
-        }
-    }
-    let mut out = String::from("[directory]\nname = \"test\"\n");
-    for (code, name, parent) in [(city, "测试市", None), (county, "测试县", Some(city))] {
-        out += &format!("\n[[county]]\ncode = \"{code}\"\nname = \"{name}\"\n");
-        if let Some(p) = parent {
-            out += &format!("parent = \"{p}\"\n");
-        }
-        for (d, n) in &codes {
-            out += &format!("[[county.department]]\ncode = \"{d}\"\nname = \"{n}\"\n");
-        }
-    }
-    out
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
-    let r = http.post(url).json(&body).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = http.get(url).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
-    let dir_file: PathBuf =
-        std::env::temp_dir().join(format!("xf-deadlines-path-{}.toml", uuid::Uuid::now_v7()));
-    let file = dir_file.clone();
     let env = TestEnv::start(
-        move |p| {
-            let city = CountyCode::parse(&p.deployment.city).unwrap();
-            let county = CountyCode::parse(&p.deployment.counties[1]).unwrap();
-            std::fs::write(&file, directory_toml(&city, &county)).unwrap();
-            p.paths.directory = file.clone();
-        },
+        |_| {},
         "[routing]\noperator = \"tester\"\nhold_for_triage = false\n[review]\nsweep_enabled = false\n",
     )
     .await
@@ -326,6 +282,5 @@ async fn the_registry_shows_every_deadline_and_the_petitioner_every_decision() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["terminations"][0]["case_no"], case_no, "{body}");
 
-    let _ = std::fs::remove_file(&dir_file);
     env.stop().await;
 }

@@ -7,54 +7,18 @@
 //! again — refused before (409 `state_machine`) — its new opinion opens a new D7, and a new
 //! 复查 is accepted.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{get, post};
 use serde_json::{Value, json};
-use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::{CST, DeadlineRules, compute_remand, cst_date};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::DeptRemanded;
-use xinfang_platform::testing::{TestEnv, repo_root};
+use xinfang_platform::testing::TestEnv;
 
 const ID: &str = "11010519491231002X";
 const TEXT: &str =
     "我家的老房子年久失修成了危房，去年申请危房改造，村里说名额满了，请求调查核实后给个答复。";
-
-/// A directory for the test city and county with every shipped department plus `gov`.
-fn directory_toml(city: &CountyCode, county: &CountyCode) -> String {
-    let tsv = std::fs::read_to_string(repo_root().join("config/departments.tsv")).unwrap();
-    let mut codes: Vec<(String, String)> = vec![("gov".into(), "人民政府".into())];
-    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut cols = line.split('\t');
-        let code = cols.next().unwrap().to_owned();
-        if code != "gov" {
-            codes.push((code, cols.next().unwrap().into()));
-        }
-    }
-    let mut out = String::from("[directory]\nname = \"test\"\n");
-    for (code, name, parent) in [(city, "测试市", None), (county, "测试县", Some(city))] {
-        out += &format!("\n[[county]]\ncode = \"{code}\"\nname = \"{name}\"\n");
-        if let Some(p) = parent {
-            out += &format!("parent = \"{p}\"\n");
-        }
-        for (d, n) in &codes {
-            out += &format!("[[county.department]]\ncode = \"{d}\"\nname = \"{n}\"\n");
-        }
-    }
-    out
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
-    let r = http.post(url).json(&body).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = http.get(url).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
 
 /// The case's clocks of `kind` in supervision, oldest first.
 fn clocks<'a>(deadlines: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -70,16 +34,8 @@ fn open(d: &Value) -> bool {
 
 #[tokio::test]
 async fn a_revoked_opinion_goes_back_to_the_department_and_its_new_opinion_is_reviewed() {
-    let dir_file: PathBuf =
-        std::env::temp_dir().join(format!("xf-remand-path-{}.toml", uuid::Uuid::now_v7()));
-    let file = dir_file.clone();
     let env = TestEnv::start(
-        move |p| {
-            let city = CountyCode::parse(&p.deployment.city).unwrap();
-            let county = CountyCode::parse(&p.deployment.counties[1]).unwrap();
-            std::fs::write(&file, directory_toml(&city, &county)).unwrap();
-            p.paths.directory = file.clone();
-        },
+        |_| {},
         "[routing]\noperator = \"tester\"\nhold_for_triage = false\n[review]\nsweep_enabled = false\n",
     )
     .await
@@ -344,6 +300,5 @@ async fn a_revoked_opinion_goes_back_to_the_department_and_its_new_opinion_is_re
     assert_eq!(body["level"], "review");
     assert_eq!(body["organ"], format!("{county}:gov"));
 
-    let _ = std::fs::remove_file(&dir_file);
     env.stop().await;
 }

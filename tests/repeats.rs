@@ -4,20 +4,11 @@
 //! merged silently and left to run out its D1; and an Art 19 para 3 refusal reaches the case
 //! only after a clerk confirms it.
 
+mod common;
+
+use common::{get, post};
 use serde_json::{Value, json};
 use xinfang_platform::testing::{TestEnv, repo_root};
-
-async fn post(http: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
-    let r = http.post(url).json(&body).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = http.get(url).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
 
 fn example(county: &str) -> Value {
     let raw = std::fs::read_to_string(repo_root().join("docs/examples/petition.json")).unwrap();
