@@ -202,6 +202,31 @@ pub enum RoutingError {
     MissingRole { role: &'static str, dept: String },
 }
 
+/// After a clerk reclassified a case a unit already has: the route to take it back to, if the
+/// bureau must (lifecycle `reroute`). It must when the matter became confidential (Art 30
+/// para 3: the unit may be the accused's own, and was given the informant) or the accused's
+/// management level was newly recorded (Art 22 para 2), and the rules now name another lead.
+pub fn reroute_after_reclassification(
+    was_confidential: bool,
+    is_confidential: bool,
+    level_before: Option<CadreLevel>,
+    facts: &RoutingFacts,
+    current_lead: Option<&OrganRef>,
+    dir: &Directory,
+    policy: &RoutingPolicy,
+) -> Option<Decision> {
+    let level_changed = facts.accused_level.is_some() && facts.accused_level != level_before;
+    if !((!was_confidential && is_confidential) || level_changed) {
+        return None;
+    }
+    let decision = decide(facts, dir, policy).ok()?;
+    let lead = match &decision {
+        Decision::Route(r) => Some(&r.lead),
+        _ => None,
+    };
+    (lead != current_lead).then_some(decision)
+}
+
 /// Decides where a case goes (see the module docs for the order of the rules).
 pub fn decide(
     facts: &RoutingFacts,

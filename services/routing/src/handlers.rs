@@ -16,7 +16,9 @@ use xinfang_domain::events::{
 };
 use xinfang_domain::lifecycle::{self, CaseState, Command, LifecycleError, apply_with};
 use xinfang_domain::petition::PetitionType;
-use xinfang_domain::routing::{RoutingFacts, decide, discloses_petitioner};
+use xinfang_domain::routing::{
+    RoutingFacts, decide, discloses_petitioner, reroute_after_reclassification,
+};
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 use crate::apply::{ApplyError, apply_decision};
@@ -164,10 +166,17 @@ async fn on_reclassified(
     // against the county's leaders.
     let level_changed =
         row.facts.accused_level.is_some() && row.facts.accused_level != level_before;
-    if ((!was_confidential && row.confidential()) || level_changed)
+    if reroute_after_reclassification(
+        was_confidential,
+        row.confidential(),
+        level_before,
+        &row.facts,
+        row.lead.as_ref(),
+        &ctx.directory.get(),
+        &ctx.routing,
+    )
+    .is_some()
         && let Ok(t) = apply_with(&row.lifecycle, &Command::Reroute, &ctx.policy().get())
-        && let Ok(decision) = decide(&row.facts, &ctx.directory.get(), &ctx.routing)
-        && decision_lead(&decision) != row.lead.as_ref()
     {
         let reason = match row.facts.accused_level.filter(|_| level_changed) {
             Some(level) => format!(
@@ -298,13 +307,6 @@ async fn lapse_refusal(
     )
     .await?;
     Ok(true)
-}
-
-fn decision_lead(d: &xinfang_domain::routing::Decision) -> Option<&OrganRef> {
-    match d {
-        xinfang_domain::routing::Decision::Route(r) => Some(&r.lead),
-        _ => None,
-    }
 }
 
 /// Withdraws every unit's access (`dept.<d>.withdrawn`, assignment `withdrawn`, and on record
