@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use private_nats::{Server, start_server_blocking};
+use private_nats::{Server, World, start_server_blocking};
 use xinfang_domain::directory::OrganRef;
 use xinfang_routing::nats_config;
 
@@ -215,45 +215,11 @@ async fn departments_hear_only_their_own_subjects_and_act_only_as_themselves() {
 /// delete a stream.
 #[tokio::test]
 async fn reply_subject_injection_lands_nowhere() {
-    use xinfang_platform::config::{Loaded, Secret};
-    use xinfang_platform::host::Infra;
-    use xinfang_platform::testing::TestEnv;
-
-    let mut slot: Option<(Server, nats_config::NatsConfig)> = None;
-    let env = TestEnv::start(
-        |p| {
-            let dir_toml = std::fs::read_to_string(&p.paths.directory).unwrap();
-            let (server, cfg) = start_server_blocking(&dir_toml);
-            p.nats.url = server.url.clone();
-            p.nats.user = Some(cfg.operator.user.clone());
-            p.nats.password = Some(Secret::new(cfg.operator.password.clone()));
-            slot = Some((server, cfg));
-        },
-        "[routing]\noperator = \"tester\"\n",
-    )
-    .await
-    .expect("local Postgres and Redis must be running");
-    let (server, cfg) = slot.expect("server started");
+    // Routing as it runs in production: its own user, least privilege.
+    let world = World::start("").await;
+    let (env, server, cfg) = (&world.env, &world.server, &world.cfg);
     let county = env.county.clone();
     let stream_name = xinfang_domain::subject::stream_name(&county);
-
-    // Routing as it runs in production: its own user, least privilege.
-    let mut platform = env.infra.settings.platform.clone();
-    let svc = &cfg.services["routing"];
-    platform.nats.user = Some(svc.user.clone());
-    platform.nats.password = Some(Secret::new(svc.password.clone()));
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let loaded = Loaded::from_parts(platform, "[routing]\noperator = \"tester\"\n").unwrap();
-    let infra = match Infra::connect(loaded, "routing-under-test", shutdown.clone()).await {
-        Ok(i) => i,
-        Err(e) => panic!(
-            "routing connects with its own user: {e:#}\n{}",
-            std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
-        ),
-    };
-    let _routing = xinfang_routing::service::start(infra.clone())
-        .await
-        .expect("routing starts with least privilege");
 
     // Some events in the county stream, and watchers on the subjects the probe targeted.
     let ops = &env.infra.nats;
@@ -348,10 +314,7 @@ async fn reply_subject_injection_lands_nowhere() {
     }
     assert_eq!(stream.info().await.unwrap().state.messages, before);
 
-    shutdown.cancel();
-    infra.drain(Duration::from_secs(10)).await;
-    env.stop().await;
-    drop(server);
+    world.stop().await;
 }
 
 /// Calls a JetStream API subject and says whether the server carried it out.
