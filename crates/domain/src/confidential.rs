@@ -48,6 +48,20 @@ impl Identifiers {
     }
 }
 
+impl From<Option<crate::events::Contact>> for Identifiers {
+    /// What a sealed contact holds: for texts registered before intake stored its own masked
+    /// copy.
+    fn from(contact: Option<crate::events::Contact>) -> Self {
+        let mut ids = Identifiers::default();
+        if let Some(c) = contact {
+            ids.names.push(c.name);
+            ids.phones.extend(c.mobile);
+            ids.emails.extend(c.email);
+        }
+        ids
+    }
+}
+
 pub const NAME_MASK: &str = "〔姓名已隐去〕";
 pub const PHONE_MASK: &str = "〔电话已隐去〕";
 pub const ID_MASK: &str = "〔证件号已隐去〕";

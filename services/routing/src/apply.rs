@@ -359,15 +359,7 @@ pub async fn send_to_department(
 pub fn redacted_text(ctx: &Ctx, row: &CaseRow) -> String {
     let masked = match &row.text_redacted {
         Some(t) => t.clone(),
-        None => {
-            let mut ids = Identifiers::default();
-            if let Some(c) = open_contact(ctx, row) {
-                ids.names.push(c.name);
-                ids.phones.extend(c.mobile);
-                ids.emails.extend(c.email);
-            }
-            redact_text(&row.text, &ids)
-        }
+        None => redact_text(&row.text, &Identifiers::from(open_contact(ctx, row))),
     };
     format!("（{CONTACT_VIA_BUREAU}）{masked}")
 }

@@ -148,12 +148,7 @@ pub async fn show(
         let masked = match r.try_get::<Option<String>, _>("text_redacted")? {
             Some(t) => t,
             None => {
-                let mut ids = confidential::Identifiers::default();
-                if let Some(c) = contact {
-                    ids.names.push(c.name);
-                    ids.phones.extend(c.mobile);
-                    ids.emails.extend(c.email);
-                }
+                let mut ids = confidential::Identifiers::from(contact);
                 let id_number = r
                     .try_get::<Option<String>, _>("id_number_sealed")?
                     .and_then(|s| state.keys.open(&s).ok())
