@@ -11,6 +11,7 @@ mod stats;
 mod submit;
 mod tokens;
 mod up;
+mod users;
 
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run all five services in one process (single-machine deployment) until Ctrl-C.
+    /// Run all five services and the console in one process (single-machine deployment) until Ctrl-C.
     Up,
     /// Create the database if needed and run every service's migrations, then exit.
     Migrate,
@@ -56,6 +57,9 @@ enum Command {
     Dept(dept::Dept),
     /// KPIs: 及时受理率, 按期办结率, 参评率, 满意率, repeats, handling days, overdue.
     Stats(stats::Args),
+    /// The console's staff accounts.
+    #[command(subcommand)]
+    Users(users::Users),
     /// Bearer tokens for the HTTP APIs.
     #[command(subcommand)]
     Tokens(tokens::Tokens),
@@ -78,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::NatsConfig(a) => directory::nats_config(a),
         Command::Dept(d) => dept::run(d).await,
         Command::Tokens(t) => tokens::run(t).await,
+        Command::Users(u) => users::run(u).await,
         Command::Stats(a) => stats::run(a).await,
     }
 }

@@ -11,6 +11,14 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         let supervision = xinfang_supervision::service::start(infra.clone()).await?;
         let review = xinfang_review::service::start(infra.clone()).await?;
         let notify = xinfang_notify::service::start(infra.clone()).await?;
+        let urls = xinfang_console::backend::ServiceUrls {
+            intake: format!("http://{}", intake.http),
+            routing: format!("http://{}", routing.http),
+            supervision: format!("http://{}", supervision.http),
+            review: format!("http://{}", review.http),
+            notify: format!("http://{}", notify.http),
+        };
+        let console = xinfang_console::service::start(infra.clone(), urls).await?;
         let api = format!("http://{}", intake.http);
         let p = &infra.settings.platform;
         // The demo hands out a city clerk token so the first petition can be sent as printed.
@@ -32,6 +40,14 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             routing.http, supervision.http, review.http, notify.http
         );
         println!("  health:         {api}/healthz  {api}/readyz  metrics: {api}/metrics");
+        println!("  console:        http://{}/   (petitioners: http://{}/q)", console.http, console.http);
+        if p.security.demo_token {
+            let accounts = demo_accounts(&console.state.users, &p.deployment.city).await?;
+            println!("  demo accounts (passwords are new at every start):");
+            for (user, role, password) in accounts {
+                println!("    {role:<34} {user:<12} {password}");
+            }
+        }
         println!();
         println!("Submit a first petition (in another terminal):");
         println!("  curl -sS -X POST {api}/v1/petitions -H 'content-type: application/json'{auth_header} \\");
@@ -49,15 +65,54 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One account per role for the demo, with fresh passwords (printed in the banner).
+async fn demo_accounts(
+    store: &xinfang_console::users::UserStore,
+    city: &str,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    // The demo's department user works for 灵宝市人社局, where the bundled wage petition goes.
+    let county = if city == "411200" { "411282" } else { city };
+    let wanted = [
+        ("clerk", "登记员（市信访局）", "clerk", city, None),
+        ("rsj", "承办单位（人社局）", "department", county, Some("rsj")),
+        ("supervisor", "督查督办", "supervisor", city, None),
+        ("reviewer", "复查复核", "reviewer", city, None),
+        ("leader", "领导", "leader", city, None),
+        ("operator", "运维", "operator", city, None),
+    ];
+    let mut out = Vec::new();
+    for (username, title, role, scope, dept) in wanted {
+        let password = format!("demo-{}", uuid::Uuid::new_v4().simple()).chars().take(17).collect::<String>();
+        let n = xinfang_console::users::NewUser {
+            username: username.into(),
+            display_name: title.into(),
+            password: password.clone(),
+            role: role.into(),
+            scope: scope.into(),
+            department: dept.map(str::to_owned),
+        };
+        match store.create(&n).await? {
+            Ok(true) => {}
+            Ok(false) => {
+                store.set_password(username, &password).await?;
+            }
+            Err(e) => anyhow::bail!("demo account {username}: {e}"),
+        }
+        out.push((username.to_owned(), format!("{title} ({role}, {scope})"), password));
+    }
+    Ok(out)
+}
+
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let settings = xinfang_platform::config::load()?;
     let db = &settings.platform.database;
-    let services: [(&str, &sqlx::migrate::Migrator); 5] = [
+    let services: [(&str, &sqlx::migrate::Migrator); 6] = [
         ("intake", &xinfang_intake::service::MIGRATOR),
         ("routing", &xinfang_routing::service::MIGRATOR),
         ("supervision", &xinfang_supervision::service::MIGRATOR),
         ("review", &xinfang_review::service::MIGRATOR),
         ("notify", &xinfang_notify::service::MIGRATOR),
+        ("console", &xinfang_console::service::MIGRATOR),
     ];
     if settings.platform.security.auth_required {
         xinfang_platform::auth::AuthStore::connect(db).await?;

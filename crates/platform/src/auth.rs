@@ -76,6 +76,19 @@ impl AuthStore {
         department: Option<&str>,
         label: &str,
     ) -> anyhow::Result<NewToken> {
+        self.create_expiring(role, scope, department, label, None)
+            .await
+    }
+
+    /// [`Self::create`] for a token that stops working after `ttl` (a console session's).
+    pub async fn create_expiring(
+        &self,
+        role: Role,
+        scope: &CountyCode,
+        department: Option<&str>,
+        label: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> anyhow::Result<NewToken> {
         if role == Role::Department {
             let ok =
                 department.is_some_and(|d| xinfang_domain::subject::token("department", d).is_ok());
@@ -92,8 +105,8 @@ impl AuthStore {
         let id = format!("tok{}", random(8).to_lowercase());
         let token = format!("xf_{id}_{}", random(40));
         sqlx::query(
-            "insert into tokens (id, token_hash, role, scope, department, label)
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into tokens (id, token_hash, role, scope, department, label, expires_at)
+             values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
         )
         .bind(&id)
         .bind(digest(&token))
@@ -101,6 +114,7 @@ impl AuthStore {
         .bind(scope.as_str())
         .bind(department)
         .bind(label)
+        .bind(ttl.map(|t| t.as_secs_f64()))
         .execute(&self.pool)
         .await?;
         Ok(NewToken { id, token })
@@ -146,7 +160,8 @@ impl AuthStore {
         }
         let row = sqlx::query(
             "select id, role, scope, department from tokens
-             where token_hash = $1 and revoked_at is null",
+             where token_hash = $1 and revoked_at is null
+               and (expires_at is null or expires_at > now())",
         )
         .bind(digest(token))
         .fetch_optional(&self.pool)
