@@ -9,6 +9,10 @@
 #              services/routing/tests/dept_feed.rs runs as a department's own client.
 #   openssl    makes the CA and server certificate of the notify tests' TLS relay
 #              (Debian package).
+#   chromium, chromium-driver
+#              Debian's headless browser and its WebDriver, which
+#              services/console/tests/browser.rs drives through the console (Debian
+#              packages; no tool downloads a browser of its own).
 #
 # Idempotent: a tool already importable/installed is left as it is; nothing is
 # upgraded. Uses `python3 -m pip` (the interpreter the tests will run), falling
@@ -46,6 +50,27 @@ elif command -v apt-get >/dev/null 2>&1; then
   echo "openssl $(openssl version | awk '{print $2}') (installed)"
 else
   die "openssl is missing and apt-get is not available to install it"
+fi
+
+# apt_install PKG...: one update, then the packages (for tools that are Debian packages).
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "$* missing and apt-get is not available to install it"
+  if ((apt_updated == 0)); then
+    "${sudo_cmd[@]}" apt-get update -qq >&2
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "$@" >&2 ||
+    die "apt-get install $* failed"
+}
+
+if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+  echo "chromium $(/usr/bin/chromedriver --version | awk '{print $2}') (already installed)"
+else
+  log "installing Debian's chromium and chromium-driver (a first install takes a minute)"
+  apt_install chromium chromium-driver
+  [[ -x /usr/bin/chromedriver ]] || die "chromium-driver installed but /usr/bin/chromedriver is missing"
+  echo "chromium $(/usr/bin/chromedriver --version | awk '{print $2}') (installed)"
 fi
 
 # version IMPORT: the installed version of a Python module, if importable.

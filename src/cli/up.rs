@@ -40,7 +40,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             routing.http, supervision.http, review.http, notify.http
         );
         println!("  health:         {api}/healthz  {api}/readyz  metrics: {api}/metrics");
-        println!("  console:        http://{}/   (petitioners: http://{}/q)", console.http, console.http);
+        let site = format!("http://{}", console.http);
+        println!("  console:        {site}/   (petitioners: {site}/q)");
+        println!("  one origin:     {site}/v1/… serves every service's API through the console");
         if p.security.demo_token {
             let accounts = demo_accounts(&console.state.users, &p.deployment.city).await?;
             println!("  demo accounts (passwords are new at every start):");
@@ -74,7 +76,13 @@ async fn demo_accounts(
     let county = if city == "411200" { "411282" } else { city };
     let wanted = [
         ("clerk", "登记员（市信访局）", "clerk", city, None),
-        ("rsj", "承办单位（人社局）", "department", county, Some("rsj")),
+        (
+            "rsj",
+            "承办单位（人社局）",
+            "department",
+            county,
+            Some("rsj"),
+        ),
         ("supervisor", "督查督办", "supervisor", city, None),
         ("reviewer", "复查复核", "reviewer", city, None),
         ("leader", "领导", "leader", city, None),
@@ -82,7 +90,10 @@ async fn demo_accounts(
     ];
     let mut out = Vec::new();
     for (username, title, role, scope, dept) in wanted {
-        let password = format!("demo-{}", uuid::Uuid::new_v4().simple()).chars().take(17).collect::<String>();
+        let password = format!("demo-{}", uuid::Uuid::new_v4().simple())
+            .chars()
+            .take(17)
+            .collect::<String>();
         let n = xinfang_console::users::NewUser {
             username: username.into(),
             display_name: title.into(),
@@ -98,7 +109,11 @@ async fn demo_accounts(
             }
             Err(e) => anyhow::bail!("demo account {username}: {e}"),
         }
-        out.push((username.to_owned(), format!("{title} ({role}, {scope})"), password));
+        out.push((
+            username.to_owned(),
+            format!("{title} ({role}, {scope})"),
+            password,
+        ));
     }
     Ok(out)
 }

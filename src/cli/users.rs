@@ -110,6 +110,9 @@ async fn toggle(
         eprintln!("error: username: no user {username}");
         return Ok(ExitCode::from(2));
     }
-    println!("{username} {}", if disabled { "disabled" } else { "enabled" });
+    println!(
+        "{username} {}",
+        if disabled { "disabled" } else { "enabled" }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -40,26 +40,32 @@ impl ServiceUrls {
 
 #[derive(Clone)]
 pub struct Backend {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     pub urls: ServiceUrls,
 }
 
-/// A refused or failed call, as the service explained it (`error.field` names the field).
-#[derive(Debug, Clone)]
+/// A refused or failed call, as the service explained it (`error.field` names the field,
+/// `error.rule` the rule it broke).
+#[derive(Debug, Clone, Default)]
 pub struct ApiFailure {
     pub status: u16,
     pub code: String,
     pub message: String,
     pub field: Option<String>,
+    pub rule: Option<String>,
+    /// Seconds to wait, from a `429`'s `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiFailure {
-    fn unavailable(what: &str) -> Self {
+    pub fn unavailable(what: &str) -> Self {
         Self {
             status: 503,
             code: "unavailable".into(),
             message: format!("服务暂时不可用（{what}），请稍后重试"),
             field: None,
+            rule: None,
+            retry_after: None,
         }
     }
 
@@ -72,6 +78,14 @@ impl ApiFailure {
     }
 }
 
+/// One call: the user's token (staff) or none (petitioner routes, where the query code is the
+/// credential and `forwarded_for` names the petitioner's address for the rate limits).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions<'a> {
+    pub token: Option<&'a str>,
+    pub forwarded_for: Option<&'a str>,
+}
+
 impl Backend {
     pub fn new(urls: ServiceUrls) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -80,8 +94,23 @@ impl Backend {
         Ok(Self { http, urls })
     }
 
-    pub async fn get(&self, s: Service, path: &str, token: Option<&str>) -> Result<Value, ApiFailure> {
-        self.call(Method::GET, s, path, token, None).await
+    pub async fn get(
+        &self,
+        s: Service,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Value, ApiFailure> {
+        self.request(
+            Method::GET,
+            s,
+            path,
+            None,
+            CallOptions {
+                token,
+                forwarded_for: None,
+            },
+        )
+        .await
     }
 
     pub async fn post(
@@ -91,16 +120,56 @@ impl Backend {
         token: Option<&str>,
         body: &Value,
     ) -> Result<Value, ApiFailure> {
-        self.call(Method::POST, s, path, token, Some(body)).await
+        self.request(
+            Method::POST,
+            s,
+            path,
+            Some(body),
+            CallOptions {
+                token,
+                forwarded_for: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn patch(
+        &self,
+        s: Service,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, ApiFailure> {
+        self.request(
+            Method::PATCH,
+            s,
+            path,
+            Some(body),
+            CallOptions {
+                token,
+                forwarded_for: None,
+            },
+        )
+        .await
     }
 
     /// GET of a non-JSON body (CSV exports).
-    pub async fn get_text(&self, s: Service, path: &str, token: Option<&str>) -> Result<String, ApiFailure> {
-        let resp = self.send(Method::GET, s, path, token, None).await?;
+    pub async fn get_text(
+        &self,
+        s: Service,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<String, ApiFailure> {
+        let opts = CallOptions {
+            token,
+            forwarded_for: None,
+        };
+        let resp = self.send(Method::GET, s, path, None, opts).await?;
         let status = resp.status();
         if !status.is_success() {
+            let retry = retry_after(&resp);
             let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(failure(status, &v));
+            return Err(failure(status, &v, retry));
         }
         resp.text()
             .await
@@ -112,45 +181,72 @@ impl Backend {
         method: Method,
         s: Service,
         path: &str,
-        token: Option<&str>,
         body: Option<&Value>,
+        opts: CallOptions<'_>,
     ) -> Result<reqwest::Response, ApiFailure> {
         let url = format!("{}{path}", self.urls.of(s));
         let mut req = self.http.request(method, &url);
-        if let Some(t) = token {
+        if let Some(t) = opts.token {
             req = req.bearer_auth(t);
+        }
+        if let Some(f) = opts.forwarded_for {
+            req = req.header("x-forwarded-for", f);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
         req.send().await.map_err(|e| {
-            tracing::warn!(service = ?s, error = %e, "service call failed");
+            // Without the URL: a petitioner's holds the query code.
+            tracing::warn!(service = ?s, error = %e.without_url(), "service call failed");
             ApiFailure::unavailable("连接失败")
         })
     }
 
-    async fn call(
+    /// Any call; the JSON answer, or the service's refusal.
+    pub async fn request(
         &self,
         method: Method,
         s: Service,
         path: &str,
-        token: Option<&str>,
         body: Option<&Value>,
+        opts: CallOptions<'_>,
     ) -> Result<Value, ApiFailure> {
-        let resp = self.send(method, s, path, token, body).await?;
+        let resp = self.send(method, s, path, body, opts).await?;
         let status = resp.status();
+        let retry = retry_after(&resp);
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             Ok(v)
         } else {
-            Err(failure(status, &v))
+            Err(failure(status, &v, retry))
         }
     }
 }
 
-fn failure(status: StatusCode, v: &Value) -> ApiFailure {
+fn retry_after(resp: &reqwest::Response) -> Option<u64> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The client's address as a proxy passes it on: what came before, then the peer.
+pub fn forwarded_for(peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> String {
+    match headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(prior) => format!("{prior}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    }
+}
+
+fn failure(status: StatusCode, v: &Value, retry_after: Option<u64>) -> ApiFailure {
     let e = &v["error"];
     ApiFailure {
+        rule: e["rule"].as_str().map(str::to_owned),
+        retry_after,
         status: status.as_u16(),
         code: e["code"].as_str().unwrap_or("error").to_owned(),
         message: e["message"]

@@ -57,6 +57,9 @@ mod tests {
         assert!(svg.contains("width=\"260.0\""), "{svg}");
         assert!(svg.contains("width=\"130.0\""), "{svg}");
         let pct = bars("率", &[("x".into(), 50.0)], "%");
-        assert!(pct.contains("width=\"130.0\"") && pct.contains("50.0%"), "{pct}");
+        assert!(
+            pct.contains("width=\"130.0\"") && pct.contains("50.0%"),
+            "{pct}"
+        );
     }
 }

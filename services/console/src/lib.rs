@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod chart;
+pub mod gateway;
 pub mod live;
 pub mod pages;
 pub mod role;

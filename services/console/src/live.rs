@@ -49,7 +49,7 @@ impl LiveHub {
         let _ = self.tx.send(e);
     }
 
-    /// Follows `xf.<county>.case.>` and `xf.<county>.dept.>` for every served county until
+    /// Follows `xf.<county>.case.>`, `.dept.>` and `.review.>` for every served county until
     /// shutdown (core subscriptions: a page that misses one reloads on the next or by hand).
     pub async fn follow(
         self,
@@ -59,10 +59,12 @@ impl LiveHub {
     ) {
         let mut subs = Vec::new();
         for c in &counties {
-            for family in ["case", "dept"] {
+            for family in ["case", "dept", "review"] {
                 match nats.subscribe(format!("xf.{c}.{family}.>")).await {
                     Ok(s) => subs.push(s),
-                    Err(e) => tracing::warn!(county = %c, error = %e, "console: live updates unavailable"),
+                    Err(e) => {
+                        tracing::warn!(county = %c, error = %e, "console: live updates unavailable")
+                    }
                 }
             }
         }
@@ -111,7 +113,7 @@ fn parse(subject: &str, payload: &[u8]) -> Option<LiveEvent> {
     let t: Vec<&str> = subject.split('.').collect();
     let county = CountyCode::parse(t.get(1)?).ok()?;
     let (kind, department) = match t.get(2).copied()? {
-        "case" => (t.get(3)?.to_string(), None),
+        "case" | "review" => (t.get(3)?.to_string(), None),
         "dept" => (t.get(4)?.to_string(), Some(t.get(3)?.to_string())),
         _ => return None,
     };
@@ -144,7 +146,8 @@ pub async fn events(
     axum::extract::State(state): axum::extract::State<crate::state::AppState>,
     Staff(s): Staff,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(state.live.stream_for(s)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(state.live.stream_for(s))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 #[cfg(test)]
@@ -169,13 +172,31 @@ mod tests {
         let e = parse("xf.411282.dept.rsj.assigned", b"{}").unwrap();
         assert_eq!(e.department.as_deref(), Some("rsj"));
         assert_eq!(e.kind, "assigned");
-        assert!(visible(&session(ConsoleRole::Department, "411282", Some("rsj")), &e));
-        assert!(!visible(&session(ConsoleRole::Department, "411282", Some("gaj")), &e));
-        assert!(!visible(&session(ConsoleRole::Department, "411202", Some("rsj")), &e));
+        assert!(visible(
+            &session(ConsoleRole::Department, "411282", Some("rsj")),
+            &e
+        ));
+        assert!(!visible(
+            &session(ConsoleRole::Department, "411282", Some("gaj")),
+            &e
+        ));
+        assert!(!visible(
+            &session(ConsoleRole::Department, "411202", Some("rsj")),
+            &e
+        ));
         let c = parse("xf.411282.case.accepted", b"{}").unwrap();
-        assert!(visible(&session(ConsoleRole::Supervisor, "411200", None), &c));
-        assert!(!visible(&session(ConsoleRole::Supervisor, "411202", None), &c));
-        assert!(!visible(&session(ConsoleRole::Department, "411282", Some("rsj")), &c));
+        assert!(visible(
+            &session(ConsoleRole::Supervisor, "411200", None),
+            &c
+        ));
+        assert!(!visible(
+            &session(ConsoleRole::Supervisor, "411202", None),
+            &c
+        ));
+        assert!(!visible(
+            &session(ConsoleRole::Department, "411282", Some("rsj")),
+            &c
+        ));
         assert!(parse("xf.nonsense", b"").is_none());
     }
 }

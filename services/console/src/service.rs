@@ -17,10 +17,10 @@ use xinfang_platform::host::Infra;
 use crate::backend::{Backend, ServiceUrls};
 use crate::live::{self, LiveHub};
 use crate::pages::{self, Templates};
-use crate::session;
 use crate::settings::ConsoleSettings;
 use crate::state::AppState;
 use crate::users::UserStore;
+use crate::{gateway, session};
 
 pub const NAME: &str = "console";
 
@@ -121,19 +121,27 @@ pub async fn start(infra: Infra, urls: ServiceUrls) -> anyhow::Result<Console> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::sign_in::home))
-        .route("/login", get(pages::sign_in::form).post(pages::sign_in::sign_in))
+        .route(
+            "/login",
+            get(pages::sign_in::form).post(pages::sign_in::sign_in),
+        )
         .route("/logout", post(pages::sign_in::sign_out))
         .route("/events", get(live::events))
         .route("/check/{field}", post(pages::checks::check))
         .route("/static/console.css", get(css))
         .route("/static/console.js", get(js))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/{*rest}", axum::routing::any(gateway::forward))
         .merge(pages::clerk::routes())
         .merge(pages::department::routes())
         .merge(pages::supervisor::routes())
         .merge(pages::reviewer::routes())
         .merge(pages::petitioner::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), session::guard))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::guard,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -145,12 +153,18 @@ async fn security_headers(
 ) -> axum::response::Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
@@ -158,9 +172,16 @@ async fn security_headers(
         ),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
     }
     resp
+}
+
+async fn not_found() -> pages::PageError {
+    pages::PageError::NotFound("没有这个页面".into())
 }
 
 async fn css() -> impl IntoResponse {

@@ -57,7 +57,10 @@ pub fn random(n: usize) -> String {
 
 fn key(prefix: &str, id: &str) -> String {
     // The id itself is never a key: a read of Redis does not yield usable cookies.
-    format!("{prefix}:console:session:{}", hex::encode(Sha256::digest(id.as_bytes())))
+    format!(
+        "{prefix}:console:session:{}",
+        hex::encode(Sha256::digest(id.as_bytes()))
+    )
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -164,8 +167,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let mut resp = next.run(Request::from_parts(parts, body)).await;
     if let Some(a) = new_anon {
-        resp.headers_mut()
-            .append(header::SET_COOKIE, set_cookie(&state, CSRF_COOKIE, &a, None));
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state, CSRF_COOKIE, &a, None),
+        );
     }
     resp
 }
@@ -179,7 +184,11 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// A signed-in user; anyone else is sent to the sign-in page.
@@ -240,7 +249,10 @@ mod tests {
     #[test]
     fn cookies_are_read_by_name_and_odd_values_are_ignored() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; xf_session=abcDEF123; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; xf_session=abcDEF123; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abcDEF123"));
         h.insert(header::COOKIE, HeaderValue::from_static("xf_session=a%3Bb"));
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
@@ -248,7 +260,10 @@ mod tests {
 
     #[test]
     fn the_csrf_field_is_found_and_compared_whole() {
-        assert_eq!(form_field(b"x=1&_csrf=abc&y=2", "_csrf").as_deref(), Some("abc"));
+        assert_eq!(
+            form_field(b"x=1&_csrf=abc&y=2", "_csrf").as_deref(),
+            Some("abc")
+        );
         assert_eq!(form_field(b"x=1", "_csrf"), None);
         assert!(constant_eq("abc", "abc"));
         assert!(!constant_eq("abc", "abd"));

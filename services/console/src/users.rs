@@ -1,8 +1,8 @@
 //! Staff accounts (schema `console`): Argon2id password hashes, roles and scopes.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 use xinfang_domain::county::CountyCode;
@@ -167,7 +167,11 @@ impl UserStore {
 
     /// Checks a user name and password. Argon2 runs on a blocking thread (it is meant to be
     /// slow), and runs for unknown names too.
-    pub async fn verify(&self, username: &str, password: &str) -> anyhow::Result<Result<User, Refusal>> {
+    pub async fn verify(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Result<User, Refusal>> {
         let row = sqlx::query(
             "select username, display_name, role, scope, department, disabled, password_hash
              from users where username = $1",
@@ -246,9 +250,21 @@ mod tests {
     fn rules_name_their_field() {
         assert!(validate(&new("clerk", None)).is_ok());
         assert!(validate(&new("leader", None)).is_ok());
-        assert!(validate(&new("boss", None)).unwrap_err().starts_with("role:"));
-        assert!(validate(&new("department", None)).unwrap_err().starts_with("department:"));
-        assert!(validate(&new("clerk", Some("rsj"))).unwrap_err().starts_with("department:"));
+        assert!(
+            validate(&new("boss", None))
+                .unwrap_err()
+                .starts_with("role:")
+        );
+        assert!(
+            validate(&new("department", None))
+                .unwrap_err()
+                .starts_with("department:")
+        );
+        assert!(
+            validate(&new("clerk", Some("rsj")))
+                .unwrap_err()
+                .starts_with("department:")
+        );
         let mut short = new("clerk", None);
         short.password = "short".into();
         assert!(validate(&short).unwrap_err().starts_with("password:"));

@@ -23,20 +23,32 @@ async fn sign_in_lockout_csrf_and_the_session_token() {
 
     // A right password lands on the role's page.
     let mut clerk = Browser::new(s.console);
-    assert_eq!(clerk.sign_in("clerk1", PASSWORD).await, (303, "/clerk".to_owned()));
+    assert_eq!(
+        clerk.sign_in("clerk1", PASSWORD).await,
+        (303, "/clerk".to_owned())
+    );
     let session_id = clerk
         .cookies
         .iter()
         .find(|(k, _)| k == SESSION_COOKIE)
         .map(|(_, v)| v.clone())
         .expect("a session cookie");
-    let session = s.state.load_session(&session_id).await.expect("stored in Redis");
+    let session = s
+        .state
+        .load_session(&session_id)
+        .await
+        .expect("stored in Redis");
     assert_eq!(session.role.as_str(), "clerk");
 
     // The session's token is a clerk's for the services, and the browser never sees it.
     let http = reqwest::Client::new();
     let cases = format!("{}/v1/cases", s.urls.intake);
-    let r = http.get(&cases).bearer_auth(&session.token).send().await.unwrap();
+    let r = http
+        .get(&cases)
+        .bearer_auth(&session.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let page = clerk.get("/clerk").await;
     assert!(!page.body.contains(&session.token));
@@ -45,14 +57,22 @@ async fn sign_in_lockout_csrf_and_the_session_token() {
     clerk.csrf = "forged".into();
     let p = clerk.post("/logout", &[]).await;
     assert_eq!(p.status, 403);
-    assert!(s.state.load_session(&session_id).await.is_some(), "still signed in");
+    assert!(
+        s.state.load_session(&session_id).await.is_some(),
+        "still signed in"
+    );
 
     // Sign-out ends the session and revokes the token.
     clerk.get("/clerk").await;
     let p = clerk.post("/logout", &[]).await;
     assert_eq!(p.location.as_deref(), Some("/login"));
     assert!(s.state.load_session(&session_id).await.is_none());
-    let r = http.get(&cases).bearer_auth(&session.token).send().await.unwrap();
+    let r = http
+        .get(&cases)
+        .bearer_auth(&session.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "a signed-out session's token is revoked");
 
     // Wrong passwords: the same answer as an unknown name, then a lock that holds even for the
@@ -65,7 +85,10 @@ async fn sign_in_lockout_csrf_and_the_session_token() {
     let mut unknown = Browser::new(s.console);
     unknown.get("/login").await;
     let p = unknown
-        .post("/login", &[("username", "nobody"), ("password", "wrong-password")])
+        .post(
+            "/login",
+            &[("username", "nobody"), ("password", "wrong-password")],
+        )
         .await;
     assert!(p.body.contains("用户名或密码错误"));
     let mut owner = Browser::new(s.console);

@@ -37,7 +37,14 @@ use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::subject;
 
 /// The services of a deployment, each of which gets a user `svc_<name>`.
-pub const SERVICES: &[&str] = &["intake", "routing", "supervision", "review", "notify"];
+pub const SERVICES: &[&str] = &[
+    "intake",
+    "routing",
+    "supervision",
+    "review",
+    "notify",
+    "console",
+];
 
 /// The user of the all-in-one process, with the union of the services' permissions.
 pub const ALL_IN_ONE: &str = "all";
@@ -93,6 +100,15 @@ fn service_commands(service: &str) -> &'static [&'static str] {
     }
 }
 
+/// Core (non-durable) subscriptions: the console's live updates hear every case and
+/// department event of the deployment and pass each page only what its user may see.
+fn service_listens(service: &str) -> &'static [&'static str] {
+    match service {
+        "console" => &["xf.*.case.>", "xf.*.dept.>", "xf.*.review.>"],
+        _ => &[],
+    }
+}
+
 /// What a user may publish and subscribe to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
@@ -114,6 +130,9 @@ pub fn service_permissions(names: &[&str], user: &str, counties: &[String]) -> P
     for name in names {
         for family in service_families(name) {
             push(&mut p.publish, format!("xf.*.{family}.>"));
+        }
+        for subject in service_listens(name) {
+            push(&mut p.subscribe, (*subject).to_owned());
         }
         for cmd in service_commands(name) {
             push(&mut p.subscribe, (*cmd).to_owned());
@@ -638,6 +657,25 @@ pub fn generate_from_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_console_listens_to_case_and_department_events_and_publishes_none() {
+        let p = service_permissions(&["console"], "svc_console", &["411282".to_owned()]);
+        assert!(p.subscribe.contains(&"xf.*.case.>".to_owned()));
+        assert!(p.subscribe.contains(&"xf.*.dept.>".to_owned()));
+        assert!(
+            !p.publish
+                .iter()
+                .any(|s| s.starts_with("xf.*.case") || s.starts_with("xf.*.dept")),
+            "{:?}",
+            p.publish
+        );
+        assert!(
+            !p.subscribe.iter().any(|s| s.contains(".cmd.")),
+            "{:?}",
+            p.subscribe
+        );
+    }
 
     #[test]
     fn every_department_gets_narrow_permissions() {

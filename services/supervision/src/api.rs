@@ -319,6 +319,28 @@ struct CaseQuery {
     case_no: Option<String>,
 }
 
+/// `GET /v1/deadlines`: one case's clocks (`case_no`), or the board — a county's open clocks
+/// due within `within_days` (overdue ones included), soonest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeadlinesQuery {
+    /// One case: `XF-<county>-<yyyy>-<seq>`. Without it, the board of `county`.
+    #[param(value_type = Option<String>, max_length = 64, pattern = "^[A-Za-z0-9-]+$")]
+    case_no: Option<String>,
+    /// The board's county (default: every served county in the caller's scope).
+    #[param(value_type = Option<String>, pattern = "^[0-9]{6}$")]
+    county: Option<String>,
+    /// Only this department's clocks (a department sees only its own anyway).
+    #[param(value_type = Option<String>, max_length = 32)]
+    department: Option<String>,
+    /// Due within this many days from now, 0–366 (default 3); overdue clocks always count.
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 366)]
+    within_days: Option<u32>,
+    /// At most this many rows, 1–1000 (default 200).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
 #[utoipa::path(get, path = "/v1/supervisions", tag = "supervision", summary = "督办 records of a case",
     params(CaseQuery),
     responses((status = 200, description = "{supervisions: [...]}, newest first", body = Object),
@@ -409,21 +431,103 @@ async fn respond(
     Ok(Json(json!({"id": id, "responded": true})))
 }
 
-#[utoipa::path(get, path = "/v1/deadlines", tag = "deadlines", summary = "Deadlines of a case",
-    params(CaseQuery),
+#[utoipa::path(get, path = "/v1/deadlines", tag = "deadlines",
+    summary = "Deadlines of a case, or a county's open deadlines due soon (the board)",
+    params(DeadlinesQuery),
     responses((status = 200, description = "{deadlines: [...]}", body = Object),
         (status = 404, description = "The case number names no county")))]
 async fn list_deadlines(
     State(s): State<ApiState>,
     Caller(who): Caller,
-    ApiQuery(q): ApiQuery<CaseQuery>,
+    ApiQuery(q): ApiQuery<DeadlinesQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let case = required("case_no", &q.case_no)?;
-    case_no(case)?;
-    may_read(&s.pool, &who, case).await?;
-    Ok(Json(
-        json!({"deadlines": store::for_case(&s.pool, case).await?}),
-    ))
+    if let Some(case) = q.case_no.as_deref().filter(|c| !c.trim().is_empty()) {
+        case_no(case)?;
+        may_read(&s.pool, &who, case).await?;
+        return Ok(Json(
+            json!({"deadlines": store::for_case(&s.pool, case).await?}),
+        ));
+    }
+    // One county, or (for a caller whose scope is the city) every served county of it.
+    let counties: Vec<CountyCode> =
+        match q.county.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => {
+                let c = CountyCode::parse(c)?;
+                if !s.served.iter().any(|x| x == c.as_str()) {
+                    return Err(ValidationError::new(
+                        "county",
+                        "not_served",
+                        "is not a county this deployment serves",
+                    )
+                    .into());
+                }
+                vec![c]
+            }
+            None => s
+                .served
+                .iter()
+                .filter_map(|c| CountyCode::parse(c).ok())
+                .filter(|c| access::covers(&who.scope, c))
+                .collect(),
+        };
+    if counties.is_empty() {
+        return Err(forbid(access::Denied(
+            "no county of this deployment is in the caller's scope",
+        )));
+    }
+    let department = match (who.role, q.department.as_deref().map(str::trim)) {
+        (Role::Department, asked) => {
+            let own = who.department.clone().unwrap_or_default();
+            if asked.is_some_and(|d| !d.is_empty() && d != own) {
+                return Err(forbid(access::Denied(
+                    "a department sees only its own deadlines",
+                )));
+            }
+            for county in &counties {
+                access::act_as_department(&who, county, &own).map_err(forbid)?;
+            }
+            Some(own)
+        }
+        (_, d) => {
+            for county in &counties {
+                access::supervise(&who, county).map_err(forbid)?;
+            }
+            match d.filter(|d| !d.is_empty()) {
+                Some(d) => {
+                    xinfang_domain::subject::token("department", d).map_err(|_| {
+                        ValidationError::new(
+                            "department",
+                            "department_code",
+                            "must be a department code: lowercase ASCII letters, digits or '_'",
+                        )
+                    })?;
+                    Some(d.to_owned())
+                }
+                None => None,
+            }
+        }
+    };
+    let within = q.within_days.unwrap_or(3);
+    if within > 366 {
+        return Err(
+            ValidationError::new("within_days", "range", "must be between 0 and 366").into(),
+        );
+    }
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ValidationError::new("limit", "range", "must be between 1 and 1000").into());
+    }
+    let before = s.clock.now() + chrono::Duration::days(i64::from(within));
+    let counties: Vec<String> = counties.iter().map(|c| c.to_string()).collect();
+    let rows = store::open_in_counties(
+        &s.pool,
+        &counties,
+        department.as_deref(),
+        before,
+        i64::from(limit),
+    )
+    .await?;
+    Ok(Json(json!({"deadlines": rows})))
 }
 
 #[utoipa::path(get, path = "/v1/stats", tag = "stats",
@@ -447,6 +551,12 @@ async fn get_stats(
         .unwrap_or_else(|| who.scope.clone());
     if s.served.iter().any(|c| c == county.as_str()) || q.county.is_none() {
         access::supervise(&who, &county).map_err(forbid)?;
+    }
+    // Without a county the report covers every served county: only for a caller whose scope
+    // is the city. A county's supervisor gets their own county.
+    let mut q = q;
+    if q.county.as_deref().is_none_or(|c| c.trim().is_empty()) && !who.scope.is_city() {
+        q.county = Some(who.scope.to_string());
     }
     let now = s.clock.now();
     let period = q.validate(&s.served, now)?;

@@ -437,6 +437,33 @@ pub async fn resume(
 }
 
 /// The clocks of a case, oldest first.
+/// Open clocks of `counties` (pending, paused, or fired and not yet met) due before `before`,
+/// soonest first; one department's when `department` is given.
+pub async fn open_in_counties(
+    pool: &sqlx::PgPool,
+    counties: &[String],
+    department: Option<&str>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    sqlx::query_as::<_, DeadlineRow>(
+        "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,
+                warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
+                provisional
+         from deadlines
+         where county = any($1) and closed_at is null and state <> 'cancelled' and due_at < $2
+           and ($3::text is null or department = $3)
+         order by due_at, id
+         limit $4",
+    )
+    .bind(counties)
+    .bind(before)
+    .bind(department)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<DeadlineRow>> {
     sqlx::query_as::<_, DeadlineRow>(
         "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,

@@ -71,6 +71,19 @@ async fn supervision_and_kpis_refuse_callers_without_the_role_or_scope() {
     assert_eq!(stats(&clerk).await.unwrap().status().as_u16(), 403);
     assert_eq!(stats(&outsider).await.unwrap().status().as_u16(), 403);
     assert_eq!(stats(&supervisor).await.unwrap().status().as_u16(), 200);
+    // Without a county the report covers every served county: a county-level caller gets
+    // its own county or nothing, never the deployment's whole figures.
+    let all = |t: &str| {
+        http.get(format!("{base}/v1/stats"))
+            .bearer_auth(t.to_owned())
+            .send()
+    };
+    assert_eq!(all(&supervisor).await.unwrap().status().as_u16(), 200);
+    assert_ne!(
+        all(&outsider).await.unwrap().status().as_u16(),
+        200,
+        "another county's supervisor reads no figures of this deployment"
+    );
     env.stop().await;
 }
 

@@ -180,12 +180,13 @@ async fn supervisors_issue_supervision_by_http_and_its_response_deadline_is_trac
         .await
         .unwrap();
     assert_eq!(listed["supervisions"].as_array().unwrap().len(), 2);
+    // Without a case number: the board of every county in the caller's scope.
     let r = client()
         .get(format!("{base}/v1/deadlines"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 200);
     h.stop().await;
 }
 
@@ -352,6 +353,92 @@ async fn kpis_follow_the_practice_definitions() {
         let (status, body) = get(q).await;
         assert_eq!(status, 422);
         assert_eq!(body["error"]["field"], field);
+    }
+    h.stop().await;
+}
+
+/// The deadline board: a county's open clocks by due time, one department's on request, a
+/// met clock gone from it.
+#[tokio::test]
+async fn the_board_lists_a_countys_open_clocks_soonest_first() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let base = format!("http://{}", h.sup.started.http);
+    let t0 = h.now() - TimeDelta::days(1);
+    let (a, b) = (h.case_no(1), h.case_no(2));
+    h.case_event("registered", &a, registered(&a, &c, t0, "rsj", false))
+        .await;
+    h.case_event("assigned", &a, assigned(&a, "rsj", t0)).await;
+    h.case_event("registered", &b, registered(&b, &c, t0, "gaj", false))
+        .await;
+    h.case_event("assigned", &b, assigned(&b, "gaj", t0)).await;
+    let board = async |q: &str| -> Value {
+        let r = client()
+            .get(format!("{base}/v1/deadlines?county={c}{q}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{q}");
+        r.json().await.unwrap()
+    };
+    h.env
+        .wait_for("both cases' clocks", 15, async || {
+            let v = board("&within_days=60").await;
+            let cases: Vec<&str> = v["deadlines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|d| d["case_no"].as_str())
+                .collect();
+            cases.contains(&a.as_str()) && cases.contains(&b.as_str())
+        })
+        .await;
+    let all = board("&within_days=60").await;
+    let due: Vec<&str> = all["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["due_at"].as_str().unwrap())
+        .collect();
+    let mut sorted = due.clone();
+    sorted.sort();
+    assert_eq!(due, sorted, "soonest first");
+    let rsj = board("&within_days=60&department=rsj").await;
+    assert!(
+        rsj["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["department"] == "rsj" && d["case_no"] == a.as_str()),
+        "{rsj}"
+    );
+    // Nothing of these is due within 0 days (D3 is 15 days): a short window is empty.
+    let soon = board("&within_days=0").await;
+    assert!(soon["deadlines"].as_array().unwrap().is_empty(), "{soon}");
+    // Accepting meets D3: it leaves the board, while D5 starts.
+    h.case_event("accepted", &a, accepted(&a, "rsj", h.now()))
+        .await;
+    h.env
+        .wait_for(
+            "D3 of the accepted case to leave the board",
+            15,
+            async || {
+                let v = board("&within_days=60&department=rsj").await;
+                !v["deadlines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["kind"] == "D3")
+            },
+        )
+        .await;
+    for bad in ["&within_days=999", "&limit=0", "&department=Not-A-Code"] {
+        let r = client()
+            .get(format!("{base}/v1/deadlines?county={c}{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
     }
     h.stop().await;
 }

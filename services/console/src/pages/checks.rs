@@ -14,7 +14,9 @@ pub struct Check {
 }
 
 pub async fn check(Path(field): Path<String>, Form(c): Form<Check>) -> Json<Value> {
-    let today = xinfang_domain::deadline::cst_date(chrono::Utc::now().with_timezone(&xinfang_domain::deadline::CST));
+    let today = xinfang_domain::deadline::cst_date(
+        chrono::Utc::now().with_timezone(&xinfang_domain::deadline::CST),
+    );
     let r = match field.as_str() {
         "id_number" => IdNumber::parse(c.value.trim(), today).map(|_| ()),
         "mobile" => Mobile::parse(c.value.trim()).map(|_| ()),

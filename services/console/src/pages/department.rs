@@ -1,9 +1,38 @@
-//! (being written)
+//! The handling unit's pages (role department; an operator may look): its inbox of assigned
+//! cases with a countdown to each deadline, and a case page with routing's department
+//! actions as small forms.
+
+mod actions;
+mod case;
+pub mod deadlines;
+mod inbox;
 
 use axum::Router;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/dept", get(inbox::inbox))
+        .route("/dept/cases/{case_no}", get(case::show))
+        .route("/dept/cases/{case_no}/actions/{name}", post(case::act))
+}
+
+/// A case number as intake writes it (`XF-411282-2026-000001`); anything else is no case,
+/// and never reaches a service URL.
+pub(crate) fn is_case_no(raw: &str) -> bool {
+    raw.len() <= 32
+        && raw.starts_with("XF-")
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'X' || b == b'F')
+}
+
+/// Today in Beijing, `2026-03-02`: the default of the forms' dates.
+pub(crate) fn today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&xinfang_domain::deadline::CST)
+        .format("%Y-%m-%d")
+        .to_string()
 }

@@ -22,19 +22,56 @@ use crate::session::{CsrfToken, Session};
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
-    ("clerk_register.html", include_str!("../../templates/clerk_register.html")),
-    ("clerk_case.html", include_str!("../../templates/clerk_case.html")),
-    ("clerk_receipt.html", include_str!("../../templates/clerk_receipt.html")),
-    ("clerk_triage.html", include_str!("../../templates/clerk_triage.html")),
-    ("dept_inbox.html", include_str!("../../templates/dept_inbox.html")),
-    ("dept_case.html", include_str!("../../templates/dept_case.html")),
+    (
+        "clerk_register.html",
+        include_str!("../../templates/clerk_register.html"),
+    ),
+    (
+        "clerk_case.html",
+        include_str!("../../templates/clerk_case.html"),
+    ),
+    (
+        "clerk_receipt.html",
+        include_str!("../../templates/clerk_receipt.html"),
+    ),
+    (
+        "clerk_triage.html",
+        include_str!("../../templates/clerk_triage.html"),
+    ),
+    (
+        "dept_inbox.html",
+        include_str!("../../templates/dept_inbox.html"),
+    ),
+    (
+        "dept_case.html",
+        include_str!("../../templates/dept_case.html"),
+    ),
     ("board.html", include_str!("../../templates/board.html")),
     ("kpi.html", include_str!("../../templates/kpi.html")),
+    (
+        "approvals.html",
+        include_str!("../../templates/approvals.html"),
+    ),
     ("reviews.html", include_str!("../../templates/reviews.html")),
-    ("review_case.html", include_str!("../../templates/review_case.html")),
+    (
+        "review_case.html",
+        include_str!("../../templates/review_case.html"),
+    ),
     ("query.html", include_str!("../../templates/query.html")),
-    ("query_case.html", include_str!("../../templates/query_case.html")),
+    (
+        "query_case.html",
+        include_str!("../../templates/query_case.html"),
+    ),
+    (
+        "terminations.html",
+        include_str!("../../templates/terminations.html"),
+    ),
 ];
+
+/// Any serializable value (a service's JSON, a row) as a template value.
+pub(crate) fn template_value<T: serde::Serialize>(v: &T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
 
 #[derive(Clone)]
 pub struct Templates(Arc<Environment<'static>>);

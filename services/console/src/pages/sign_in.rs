@@ -57,7 +57,8 @@ pub async fn sign_in(
             context! { error => message, username => username.clone() },
         )
     };
-    if username.is_empty() || username.len() > 64 || f.password.is_empty() || f.password.len() > 256 {
+    if username.is_empty() || username.len() > 64 || f.password.is_empty() || f.password.len() > 256
+    {
         return Ok(again("请输入用户名和密码")?.into_response());
     }
     let limiter = &state.sign_in_attempts;
@@ -126,12 +127,21 @@ pub async fn sign_in(
     let mut resp = Redirect::to(s.role.home()).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(&state, SESSION_COOKIE, &id, Some(state.settings.session_ttl_secs)),
+        session::set_cookie(
+            &state,
+            SESSION_COOKIE,
+            &id,
+            Some(state.settings.session_ttl_secs),
+        ),
     );
     Ok(resp)
 }
 
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, MaybeStaff(s): MaybeStaff) -> Response {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeStaff(s): MaybeStaff,
+) -> Response {
     if let Some(id) = session::cookie(&headers, SESSION_COOKIE) {
         let _ = state.end_session(&id).await;
     }

@@ -28,13 +28,21 @@ impl Stack {
         let env = TestEnv::start(|p| p.security.auth_required = true, &toml)
             .await
             .expect("local NATS, Postgres and Redis must be running");
-        let intake = xinfang_intake::service::start(env.infra.clone()).await.unwrap();
-        let routing = xinfang_routing::service::start(env.infra.clone()).await.unwrap();
+        let intake = xinfang_intake::service::start(env.infra.clone())
+            .await
+            .unwrap();
+        let routing = xinfang_routing::service::start(env.infra.clone())
+            .await
+            .unwrap();
         let supervision = xinfang_supervision::service::start(env.infra.clone())
             .await
             .unwrap();
-        let review = xinfang_review::service::start(env.infra.clone()).await.unwrap();
-        let notify = xinfang_notify::service::start(env.infra.clone()).await.unwrap();
+        let review = xinfang_review::service::start(env.infra.clone())
+            .await
+            .unwrap();
+        let notify = xinfang_notify::service::start(env.infra.clone())
+            .await
+            .unwrap();
         let urls = ServiceUrls {
             intake: format!("http://{}", intake.http),
             routing: format!("http://{}", routing.http),
@@ -127,7 +135,9 @@ impl Browser {
     fn keep(&mut self, resp: &reqwest::Response) {
         for v in resp.headers().get_all(SET_COOKIE) {
             let Ok(v) = v.to_str() else { continue };
-            let Some((k, rest)) = v.split_once('=') else { continue };
+            let Some((k, rest)) = v.split_once('=') else {
+                continue;
+            };
             let value = rest.split(';').next().unwrap_or("").to_owned();
             self.cookies.retain(|(n, _)| n != k);
             if !v.contains("Max-Age=0") {
