@@ -45,9 +45,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         println!("  one origin:     {site}/v1/… serves every service's API through the console");
         if p.security.demo_token {
             let accounts = demo_accounts(&console.state.users, &p.deployment.city).await?;
-            println!("  demo accounts (passwords are new at every start):");
+            println!("  demo accounts — sign in at {site}/login (passwords are new at every start):");
             for (user, role, password) in accounts {
-                println!("    {role:<34} {user:<12} {password}");
+                println!("    {user:<11} {password:<18} {role}");
             }
         }
         println!();
