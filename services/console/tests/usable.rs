@@ -213,6 +213,16 @@ async fn every_page_labels_its_fields_guards_its_forms_and_keeps_personal_data_o
     for path in ["/board", "/kpi"] {
         check(&mut b, path, &mut problems).await;
     }
+    // 县区对比: both served counties, the month's registration counted and ranked.
+    let compare = check(&mut b, "/compare?metric=registered&months=3", &mut problems).await;
+    assert!(
+        compare.contains(&county) && compare.contains(&city),
+        "{compare}"
+    );
+    assert!(
+        compare.contains("<svg") && compare.contains("第1"),
+        "{compare}"
+    );
     let mut b = s.sign_in("rev1").await;
     for path in ["/reviews", "/terminations"] {
         check(&mut b, path, &mut problems).await;

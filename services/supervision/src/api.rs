@@ -119,6 +119,12 @@ pub fn routes() -> RouteTable<ApiState> {
         )
         .route(Verb::Get, "/v1/deadlines", Access::Staff, list_deadlines)
         .route(Verb::Get, "/v1/stats", Access::Staff, get_stats)
+        .route(
+            Verb::Get,
+            "/v1/stats/comparison",
+            Access::Staff,
+            get_comparison,
+        )
         .route(Verb::Get, "/openapi.json", Access::Open, openapi)
         // Where the document was first served; kept for existing clients.
         .route(Verb::Get, "/v1/openapi.json", Access::Open, openapi)
@@ -570,6 +576,88 @@ async fn get_stats(
     Ok(Json(k))
 }
 
+/// `GET /v1/stats/comparison`: which months.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ComparisonQuery {
+    /// The last month compared, `YYYY-MM` (default: this month, up to today).
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}$")]
+    to: Option<String>,
+    /// How many months, 1–12 (default 6).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 12)]
+    months: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/stats/comparison", tag = "stats",
+    summary = "县区对比: the served counties in the caller's scope on the KPIs and on 导入法定途径, month by month, ranked",
+    params(ComparisonQuery),
+    responses((status = 200, description = "{months, metrics, rows: [{county, month, figures…, ranks}]}", body = Object)))]
+async fn get_comparison(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+    ApiQuery(q): ApiQuery<ComparisonQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let counties: Vec<CountyCode> = s
+        .served
+        .iter()
+        .filter_map(|c| CountyCode::parse(c).ok())
+        .filter(|c| access::covers(&who.scope, c))
+        .collect();
+    if counties.is_empty() {
+        return Err(forbid(access::Denied(
+            "no county of this deployment is in the caller's scope",
+        )));
+    }
+    for c in &counties {
+        access::supervise(&who, c).map_err(forbid)?;
+    }
+    let n = q.months.unwrap_or(6);
+    if !(1..=12).contains(&n) {
+        return Err(ValidationError::new("months", "range", "must be between 1 and 12").into());
+    }
+    let now = s.clock.now();
+    let today =
+        xinfang_domain::deadline::cst_date(now.with_timezone(&xinfang_domain::deadline::CST));
+    let last = match q.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => today,
+        Some(t) => {
+            let first = chrono::NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d")
+                .map_err(|_| ValidationError::new("to", "month", "must be a month as YYYY-MM"))?;
+            if first > today {
+                return Err(
+                    ValidationError::new("to", "future", "must not be after this month").into(),
+                );
+            }
+            // The month's last day, or today within the current month.
+            first
+                .checked_add_months(chrono::Months::new(1))
+                .and_then(|d| d.pred_opt())
+                .unwrap_or(first)
+                .min(today)
+        }
+    };
+    let periods = crate::comparison::months(last, n);
+    let codes: Vec<String> = counties.iter().map(|c| c.to_string()).collect();
+    let rows = crate::comparison::compare(
+        &s.pool,
+        &codes,
+        &periods,
+        now,
+        s.rules.settings.basically_satisfied_counts,
+    )
+    .await?;
+    let metrics: Vec<Value> = crate::comparison::METRICS
+        .iter()
+        .map(|(key, zh, higher)| json!({"key": key, "name": zh, "higher_is_better": higher}))
+        .collect();
+    Ok(Json(json!({
+        "months": periods.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        "counties": codes,
+        "metrics": metrics,
+        "rows": rows,
+    })))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -582,7 +670,8 @@ async fn get_stats(
         show_supervision,
         respond,
         list_deadlines,
-        get_stats
+        get_stats,
+        get_comparison
     )
 )]
 struct ApiDoc;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod comparison;
 pub mod error;
 pub mod fire;
 pub mod handlers;

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use xinfang_domain::deadline_plan::Family;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
-    Accepted, Assigned, Evaluated, Reclassified, Registered, Replied, kind,
+    Accepted, Assigned, Diverted, Evaluated, Reclassified, Registered, Replied, kind,
 };
 use xinfang_domain::petition::{Art31Branch, PetitionType};
 
@@ -99,7 +99,24 @@ pub async fn record(
             .execute(&mut *conn)
             .await?;
         }
-        kind::DIVERTED | kind::NOT_ACCEPTED | kind::NOT_REACCEPTED => {
+        kind::DIVERTED => {
+            ensure(conn, case_no, county).await?;
+            let d = data::<Diverted>(env);
+            let after = d.as_ref().is_some_and(|d| d.after_acceptance);
+            disposed(conn, case_no, event_at(env)).await?;
+            sqlx::query(
+                "update cases set diverted_at = $2, diversion = $3,
+                        diverted_after_acceptance = $4, updated_at = now()
+                 where case_no = $1",
+            )
+            .bind(case_no)
+            .bind(event_at(env))
+            .bind(d.as_ref().and_then(|d| d.diversion).map(|v| v.as_str()))
+            .bind(after)
+            .execute(&mut *conn)
+            .await?;
+        }
+        kind::NOT_ACCEPTED | kind::NOT_REACCEPTED => {
             ensure(conn, case_no, county).await?;
             disposed(conn, case_no, event_at(env)).await?;
         }

@@ -132,6 +132,19 @@ pub struct Kpis {
     /// by how they ended (issue #20). Empty from servers of older releases.
     #[serde(default)]
     pub deadlines: std::collections::BTreeMap<String, DeadlineOutcomes>,
+    /// 导入法定途径: matters diverted into a legal channel in the period. Zero from servers of
+    /// older releases.
+    #[serde(default)]
+    pub diversions: Diversions,
+}
+
+/// Matters diverted into a legal channel (诉讼, 仲裁, 行政复议, …) in the period: by the bureau
+/// at intake, and by the handling department after accepting them; per channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diversions {
+    pub at_intake: i64,
+    pub after_acceptance: i64,
+    pub by_channel: std::collections::BTreeMap<String, i64>,
 }
 
 /// What to compute: all served counties when `county` is None; all departments when `dept`
@@ -364,6 +377,29 @@ pub async fn compute(
     .bind(dept)
     .fetch_all(pool)
     .await?;
+    let channels: Vec<(Option<String>, bool, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select diversion, diverted_after_acceptance, count(*)
+         from cases where diverted_at >= $1 and diverted_at < $2 and {filter}
+         group by 1, 2"
+    )))
+    .bind(from)
+    .bind(to)
+    .bind(county)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    let mut diversions = Diversions::default();
+    for (channel, after, n) in channels {
+        if after {
+            diversions.after_acceptance += n;
+        } else {
+            diversions.at_intake += n;
+        }
+        *diversions
+            .by_channel
+            .entry(channel.unwrap_or_else(|| "unspecified".to_owned()))
+            .or_default() += n;
+    }
     let deadlines = rows
         .into_iter()
         .map(|(kind, met, met_late, withdrawn, missed, open)| {
@@ -418,6 +454,7 @@ pub async fn compute(
             overdue_now: u_overdue,
         },
         deadlines,
+        diversions,
     })
 }
 
@@ -457,6 +494,16 @@ fn lines(k: &Kpis) -> Vec<[String; 5]> {
         rate("bureau", "participation 参评率", &k.bureau.participation),
         rate("bureau", "satisfaction 满意率", &k.bureau.satisfaction),
         count("bureau", "overdue_now 当前超期", k.bureau.overdue_now),
+        count(
+            "bureau",
+            "diverted 导入法定途径（登记时）",
+            k.diversions.at_intake,
+        ),
+        count(
+            "unit",
+            "diverted 导入法定途径（受理后）",
+            k.diversions.after_acceptance,
+        ),
         rate(
             "unit",
             "timely_acceptance 及时受理率",
@@ -660,6 +707,7 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            diversions: Diversions::default(),
         };
         let t = render_table(&k);
         assert!(
@@ -673,13 +721,19 @@ mod tests {
             "参评率",
             "满意率",
             "重复件",
+            "导入法定途径",
             "75.0%",
             "12.5",
         ] {
             assert!(t.contains(needle), "{needle} missing from\n{t}");
         }
         let csv = render_csv(&k);
-        assert_eq!(csv.lines().count(), 13);
+        // Header, eleven figures, two diversion counts, one deadline kind.
+        assert_eq!(csv.lines().count(), 15);
+        assert!(
+            csv.contains(",unit,diverted,0,,0") && csv.contains(",bureau,diverted,0,,0"),
+            "{csv}"
+        );
         assert!(csv.contains("411282,all,2026-03-01,2026-03-31,unit,on_time_completion,3,4,75.0"));
         assert!(csv.contains("unit,satisfaction,0,0,-"));
     }

@@ -442,3 +442,117 @@ async fn the_board_lists_a_countys_open_clocks_soonest_first() {
     }
     h.stop().await;
 }
+
+/// 县区对比: each served county's figures for the month with its rank, the diversions counted
+/// apart (at intake, after acceptance) and equal to a direct count of the projection.
+#[tokio::test]
+async fn counties_are_compared_and_ranked_month_by_month() {
+    use xinfang_domain::petition::Diversion;
+    let h = Harness::start("").await;
+    let c = h.county();
+    let city = h.env.city.clone();
+    let base = format!("http://{}", h.sup.started.http);
+    let now = h.now();
+    let (a, b) = (h.case_no(1), h.case_no(2));
+    for n in [&a, &b] {
+        h.case_event("registered", n, registered(n, &c, now, "rsj", false))
+            .await;
+    }
+    let diverted = |n: &str, after: bool| Diverted {
+        case_no: n.to_owned(),
+        diversion: Some(Diversion::Arbitration),
+        organ: "劳动人事争议仲裁委员会".into(),
+        guidance: "依法申请仲裁".into(),
+        at: now,
+        after_acceptance: after,
+        department: after.then(|| "rsj".to_owned()),
+        served_on: None,
+    };
+    h.case_event("diverted", &a, diverted(&a, false)).await;
+    h.case_event("diverted", &b, diverted(&b, true)).await;
+    // One matter in the city, not diverted.
+    let city_case = format!("XF-{city}-2026-000001");
+    let env = xinfang_domain::envelope::Envelope::new(
+        "registered",
+        Some(city_case.clone()),
+        city.clone(),
+        chrono::Utc::now(),
+        registered(&city_case, &city, now, "gaj", false),
+    )
+    .unwrap();
+    xinfang_platform::nats::publish(
+        &h.env.infra.js,
+        &xinfang_domain::subject::case_event(&city, "registered").unwrap(),
+        &env,
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    h.env
+        .wait_for("three cases projected, two diverted", 15, async || {
+            let (all, div): (i64, i64) = sqlx::query_as(
+                "select count(*), count(*) filter (where diverted_at is not null) from cases",
+            )
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+            all == 3 && div == 2
+        })
+        .await;
+    let r = client()
+        .get(format!("{base}/v1/stats/comparison?months=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    let row = |county: &str| {
+        rows.iter()
+            .find(|r| r["county"] == county)
+            .unwrap_or_else(|| panic!("{county} in {v}"))
+    };
+    let (rc, rcity) = (row(c.as_str()), row(city.as_str()));
+    let direct: (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where not diverted_after_acceptance),
+                count(*) filter (where diverted_after_acceptance)
+         from cases where county = $1 and diverted_at is not null",
+    )
+    .bind(c.as_str())
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(rc["diverted_at_intake"], direct.0, "{rc}");
+    assert_eq!(rc["diverted_after_acceptance"], direct.1, "{rc}");
+    assert_eq!((direct.0, direct.1), (1, 1));
+    assert_eq!(rcity["diverted_at_intake"], 0);
+    assert_eq!(rc["registered"], 2);
+    assert_eq!(rcity["registered"], 1);
+    assert_eq!(rc["ranks"]["diverted"], 1);
+    assert_eq!(rcity["ranks"]["diverted"], 2);
+    assert_eq!(rc["ranks"]["registered"], 1);
+    assert_eq!(v["metrics"].as_array().unwrap().len(), 7);
+    // The KPI report counts the same diversions.
+    let k: Value = client()
+        .get(format!("{base}/v1/stats?county={c}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(k["diversions"]["at_intake"], 1, "{k}");
+    assert_eq!(k["diversions"]["after_acceptance"], 1, "{k}");
+    assert_eq!(k["diversions"]["by_channel"]["arbitration"], 2, "{k}");
+    for bad in ["months=13", "months=0", "to=2099-01", "to=december"] {
+        let r = client()
+            .get(format!("{base}/v1/stats/comparison?{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+    }
+    h.stop().await;
+}

@@ -48,6 +48,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("board.html", include_str!("../../templates/board.html")),
     ("kpi.html", include_str!("../../templates/kpi.html")),
+    ("compare.html", include_str!("../../templates/compare.html")),
     (
         "approvals.html",
         include_str!("../../templates/approvals.html"),

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod board;
+mod compare;
 mod kpi;
 
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/board/supervise", post(board::supervise))
         .route("/kpi", get(kpi::kpi))
         .route("/kpi.csv", get(kpi::csv))
+        .route("/compare", get(compare::compare))
         .route("/approvals", get(approvals::approvals))
         .route("/approvals/{case_no}/{action}", post(approvals::decide))
 }
