@@ -63,7 +63,14 @@ async fn up_prints_the_console_and_demo_accounts_that_sign_in() {
             .map(|w| w[1].to_owned())
             .unwrap_or_else(|| panic!("no demo account {user} in {text}"))
     };
-    for user in ["clerk", "rsj", "supervisor", "reviewer", "leader", "operator"] {
+    for user in [
+        "clerk",
+        "rsj",
+        "supervisor",
+        "reviewer",
+        "leader",
+        "operator",
+    ] {
         account(user);
     }
     let token = text
