@@ -9,10 +9,10 @@
 #              services/routing/tests/dept_feed.rs runs as a department's own client.
 #   openssl    makes the CA and server certificate of the notify tests' TLS relay
 #              (Debian package).
-#   chromium, chromium-driver
-#              Debian's headless browser and its WebDriver, which
-#              services/console/tests/browser.rs drives through the console (Debian
-#              packages; no tool downloads a browser of its own).
+#   chromium, chromium-driver, fonts-wqy-microhei
+#              Debian's headless browser, its WebDriver and a CJK font, which
+#              services/console/tests/browser.rs drives through the console and uses
+#              for its screenshots (Debian packages; no tool downloads a browser).
 #
 # Idempotent: a tool already importable/installed is left as it is; nothing is
 # upgraded. Uses `python3 -m pip` (the interpreter the tests will run), falling
@@ -63,6 +63,14 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "$@" >&2 ||
     die "apt-get install $* failed"
 }
+
+if fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk"; then
+  echo "CJK font (already installed)"
+else
+  log "installing Debian's fonts-wqy-microhei (Chinese text in the browser tests' screenshots)"
+  apt_install fonts-wqy-microhei fontconfig
+  echo "CJK font fonts-wqy-microhei (installed)"
+fi
 
 if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
   echo "chromium $(/usr/bin/chromedriver --version | awk '{print $2}') (already installed)"

@@ -268,6 +268,14 @@ fn nats_config_writes_hashes_and_credential_files_and_rotates_one_department() {
         Some(rsj_line),
         "a new hash for rsj"
     );
+    // Every other user's line is as it was: their hashes come from the file replaced, so a
+    // regeneration (after a directory change, a rotation) changes only the users that changed.
+    let changed: Vec<&str> = conf2
+        .lines()
+        .filter(|l| !conf.lines().any(|x| x == *l))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].contains("\"411282_rsj\""), "{changed:?}");
 
     // Nothing to rotate: an unknown department, or no earlier credential files.
     let (code, _, err) = xinfang(&[

@@ -78,23 +78,33 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The base URLs of `services` (in that order) from the configuration's `http.host` and ports
+/// (a wildcard host is asked on 127.0.0.1).
+pub(super) fn service_urls(services: &[&str]) -> anyhow::Result<Vec<String>> {
+    let h = xinfang_platform::config::load()?.platform.http;
+    let host = match h.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
+        other => other.to_owned(),
+    };
+    services
+        .iter()
+        .map(|s| {
+            let port = match *s {
+                "intake" => h.intake_port,
+                "routing" => h.routing_port,
+                "supervision" => h.supervision_port,
+                "review" => h.review_port,
+                "notify" => h.notify_port,
+                other => anyhow::bail!("no port configured for service {other}"),
+            };
+            Ok(format!("http://{host}:{port}"))
+        })
+        .collect()
+}
+
 async fn reload(a: ReloadArgs) -> anyhow::Result<ExitCode> {
     let urls = if a.urls.is_empty() {
-        let h = xinfang_platform::config::load()?.platform.http;
-        let host = match h.host.as_str() {
-            "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
-            other => other.to_owned(),
-        };
-        [
-            ("intake", h.intake_port),
-            ("routing", h.routing_port),
-            ("supervision", h.supervision_port),
-            ("review", h.review_port),
-            ("notify", h.notify_port),
-        ]
-        .into_iter()
-        .map(|(_, port)| format!("http://{host}:{port}"))
-        .collect()
+        service_urls(&["intake", "routing", "supervision", "review", "notify"])?
     } else {
         a.urls
     };

@@ -1,8 +1,11 @@
-//! `xinfang directory check` and `xinfang nats-config`: the department directory as data.
+//! `xinfang directory check`, `xinfang directory reload` and `xinfang nats-config`: the
+//! department directory as data, reloaded in the running services without a restart, and the
+//! nats-server permissions generated from it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde_json::{Value, json};
 use xinfang_domain::directory::OrganRef;
 use xinfang_routing::nats_config::{self, KeptPasswords, NatsConfigOptions};
 
@@ -13,7 +16,27 @@ pub enum Directory {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Ask every running service that reads the directory (routing first, then intake,
+    /// supervision, review, notify) to reload it: audited; a bad file, or one that drops a department still on
+    /// running cases, is refused and the running directory stays (the services after a refusal
+    /// are not asked). Needs an operator token when the APIs require tokens.
+    Reload(ReloadArgs),
 }
+
+#[derive(clap::Args, Debug)]
+pub struct ReloadArgs {
+    /// An operator's bearer token (`xinfang tokens create --role operator`).
+    #[arg(long, env = "XF_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Base URLs of the services to reload, in order (default: `http.host` with the ports of
+    /// routing, intake, supervision, review and notify).
+    #[arg(long = "url")]
+    urls: Vec<String>,
+}
+
+/// The services that read the directory, routing first: its refusal (a department dropped
+/// while on running cases) stops the others, so the services keep one directory.
+pub const RELOADED_SERVICES: &[&str] = &["routing", "intake", "supervision", "review", "notify"];
 
 fn directory_path(file: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(match file {
@@ -22,8 +45,14 @@ fn directory_path(file: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     })
 }
 
-pub fn run(cmd: Directory) -> anyhow::Result<ExitCode> {
-    let Directory::Check { file } = cmd;
+pub async fn run(cmd: Directory) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Directory::Check { file } => check(file),
+        Directory::Reload(a) => reload(a).await,
+    }
+}
+
+fn check(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = directory_path(file)?;
     match xinfang_routing::directory::check(&path) {
         Ok(report) => {
@@ -40,12 +69,106 @@ pub fn run(cmd: Directory) -> anyhow::Result<ExitCode> {
     }
 }
 
+async fn reload(a: ReloadArgs) -> anyhow::Result<ExitCode> {
+    let urls = if a.urls.is_empty() {
+        super::calendar::service_urls(RELOADED_SERVICES)?
+    } else {
+        a.urls
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut failed = false;
+    let mut urls = urls.into_iter();
+    while let Some(base) = urls.next() {
+        let mut req = http.post(format!(
+            "{}/v1/directory/reload",
+            base.trim_end_matches('/')
+        ));
+        if let Some(t) = &a.token {
+            req = req.bearer_auth(t);
+        }
+        let r = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                failed = true;
+                eprintln!("{base}: not reached: {e}");
+                continue;
+            }
+        };
+        let status = r.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            println!("{base}: does not read the directory (404), nothing to reload");
+            continue;
+        }
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            println!("{base}: {}", reloaded_line(&body));
+            continue;
+        }
+        failed = true;
+        eprintln!(
+            "{base}: refused ({status}, {}): {}",
+            body["error"]["code"].as_str().unwrap_or("?"),
+            body["error"]["message"].as_str().unwrap_or("no message")
+        );
+        // The same file would be refused alike, or taken by some services and not others.
+        let rest: Vec<String> = urls.by_ref().collect();
+        if !rest.is_empty() {
+            eprintln!(
+                "not asked, so every service keeps the directory it runs: {}",
+                rest.join(", ")
+            );
+        }
+        break;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One line for a service's reload answer.
+fn reloaded_line(body: &Value) -> String {
+    let hash: String = body["hash"]
+        .as_str()
+        .unwrap_or("?")
+        .chars()
+        .take(12)
+        .collect();
+    let mut line = if body["changed"] == json!(true) {
+        let changes: Vec<&str> = body["changes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        format!("reloaded, sha256 {hash}…: {}", changes.join("; "))
+    } else {
+        format!("reloaded, sha256 {hash}… (unchanged)")
+    };
+    for (key, what) in [
+        ("feeds_created", "feeds created"),
+        (
+            "feeds_left",
+            "feeds of departments no longer in the directory (kept)",
+        ),
+    ] {
+        if let Some(list) = body[key].as_array().filter(|l| !l.is_empty()) {
+            let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            line.push_str(&format!("; {what}: {}", names.join(", ")));
+        }
+    }
+    line
+}
+
 #[derive(clap::Args, Debug)]
 pub struct NatsConfigArgs {
     /// Directory file (default: paths.directory from the configuration).
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Write the nats-server configuration here (default: stdout).
+    /// Write the nats-server configuration here (default: stdout). An earlier configuration in
+    /// this file lends its password hashes to the users whose password is kept, so only the
+    /// lines of users that changed differ.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Directory of the per-user credential files (`<user>.json`, mode 0600): passwords of
@@ -96,6 +219,19 @@ pub fn nats_config(a: NatsConfigArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // The configuration being replaced: unchanged users keep their line (bcrypt salts anew).
+    if let Some(out) = &a.out {
+        match std::fs::read_to_string(out) {
+            Ok(text) => {
+                kept.keep_hashes_from_config(&text);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!("error: {}: {e}", out.display());
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let mut rotated = Vec::new();
     for raw in &a.rotate {
         let user = match rotated_user(raw) {

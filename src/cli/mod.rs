@@ -9,6 +9,7 @@ mod directory;
 mod dlq;
 mod stats;
 mod submit;
+mod termination;
 mod tokens;
 mod up;
 mod users;
@@ -47,7 +48,7 @@ enum Command {
     /// Dead letters: list and replay.
     #[command(subcommand)]
     Dlq(dlq::Dlq),
-    /// The department directory.
+    /// The department directory: check a file, reload it in the running services.
     #[command(subcommand)]
     Directory(directory::Directory),
     /// Generate a nats-server configuration with per-department permissions.
@@ -60,6 +61,9 @@ enum Command {
     /// The console's staff accounts.
     #[command(subcommand)]
     Users(users::Users),
+    /// The provincial terminated-matters registry (省级终结库): export, import.
+    #[command(subcommand)]
+    Termination(termination::Termination),
     /// Bearer tokens for the HTTP APIs.
     #[command(subcommand)]
     Tokens(tokens::Tokens),
@@ -78,9 +82,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(b) => bench::run(b).await,
         Command::Case(c) => case::run(c).await,
         Command::Dlq(d) => dlq::run(d).await,
-        Command::Directory(d) => directory::run(d),
+        Command::Directory(d) => directory::run(d).await,
         Command::NatsConfig(a) => directory::nats_config(a),
         Command::Dept(d) => dept::run(d).await,
+        Command::Termination(t) => termination::run(t).await,
         Command::Tokens(t) => tokens::run(t).await,
         Command::Users(u) => users::run(u).await,
         Command::Stats(a) => stats::run(a).await,

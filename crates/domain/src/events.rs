@@ -375,6 +375,108 @@ pub struct DeptDeadlines {
     /// The handling result is due (D5/D6, or the new opinion after a remand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle_by: Option<DateTime<Utc>>,
+    /// A review organ's 复查/复核 opinion is due (D8/D10, Art 35–36). Supervision's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decide_by: Option<DateTime<Utc>>,
+    /// The earliest answer owed to a 督办 (Art 40). Supervision's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<DateTime<Utc>>,
+    /// Every clock supervision keeps that binds the organ on this matter and is still owed
+    /// (running, paused, or passed and not yet met), soonest first. Supervision's messages;
+    /// absent from routing's, which do not see supervision's table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<DeptClock>,
+}
+
+/// One clock binding a department, as supervision keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptClock {
+    /// `D1`..`D10` or `supervision` (a 督办's response).
+    pub deadline: String,
+    /// The 督办's id of a `supervision` clock, `remand` for the handling period after a
+    /// remand; absent otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+    pub due: DateTime<Utc>,
+    /// `pending`, `paused` (a 复核 hearing runs), or `fired` (passed, still owed).
+    pub state: String,
+    /// The due time depends on a year the holiday calendar does not cover yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
+}
+
+/// How an action in `actions` that is no department command (`xf.<county>.cmd.<dept>.<action>`)
+/// is taken: an HTTP request to the service named (`respond` answers a 督办 on supervision,
+/// `decide` gives a review organ's opinion on review).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptActionRoute {
+    /// The action, as named in `actions`.
+    pub action: String,
+    /// `supervision` or `review`.
+    pub service: String,
+    /// `POST`.
+    pub method: String,
+    /// e.g. `/v1/supervisions/0196…/response`.
+    pub path: String,
+}
+
+/// `dept.<d>.warning` / `dept.<d>.overdue` (supervision): a clock binding the organ is about to
+/// pass or has passed. The [`DeadlineFired`] fields, and who it is for, what binds it and what
+/// it may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptDeadlineFired {
+    #[serde(flatten)]
+    pub fired: DeadlineFired,
+    /// The organ the message is for (county, department, county or city level).
+    pub addressee: DeptOrgan,
+    /// The deadlines that bind the organ on this matter, as supervision keeps them now.
+    pub deadlines: DeptDeadlines,
+    /// What the organ may do about it: the department commands that discharge the duty
+    /// (`accept`, `object`, `transfer` for D3/D4; `reply`, `mediate`, `divert`, `extend` for
+    /// D5/D6), `respond` for a 督办, `decide` for a review organ's D8/D10; then those of its
+    /// other open clocks on the matter.
+    pub actions: Vec<String>,
+    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action_routes: Vec<DeptActionRoute>,
+}
+
+/// `dept.<d>.supervision` (supervision): a 督办 addressed to the organ. The [`Supervised`]
+/// fields, the 督办's id, and who it is for, what binds it and what it may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptSupervised {
+    #[serde(flatten)]
+    pub supervised: Supervised,
+    /// The 督办's id: answer at `POST /v1/supervisions/{id}/response` (supervision).
+    pub supervision_id: uuid::Uuid,
+    /// The organ the message is for (county, department, county or city level).
+    pub addressee: DeptOrgan,
+    /// The deadlines that bind the organ on this matter, the 督办's response among them.
+    pub deadlines: DeptDeadlines,
+    /// `respond`, then the department commands that discharge the organ's other open duties
+    /// on the matter (for an overdue escalation, the duty that passed).
+    pub actions: Vec<String>,
+    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action_routes: Vec<DeptActionRoute>,
+}
+
+/// `dept.<d>.scheduled` (supervision): a clock started that binds the organ and that no other
+/// message tells it of — a review organ's decision deadline (D8/D10) on a request addressed to
+/// it. The [`DeadlineStatus`] fields, and who it is for, what binds it and what it may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeptDeadlineStatus {
+    #[serde(flatten)]
+    pub status: DeadlineStatus,
+    /// The organ the message is for (county, department, county or city level).
+    pub addressee: DeptOrgan,
+    /// The deadlines that bind the organ on this matter, as supervision keeps them now.
+    pub deadlines: DeptDeadlines,
+    /// What the organ may do: `decide` for D8/D10, and what its other open clocks ask.
+    pub actions: Vec<String>,
+    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action_routes: Vec<DeptActionRoute>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -247,6 +247,59 @@ pub fn review(
     }
 }
 
+/// A matter of the provincial terminated-matters registry (省级终结库): terminated after 复核
+/// elsewhere in the province and imported here from the province's list
+/// ([`crate::termination_registry`]), with the same petitioner as a new petition. Only its
+/// fingerprint is known, not its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryMatch {
+    pub case_no: String,
+    /// Estimated Jaccard similarity of the two fingerprints
+    /// ([`crate::classify::similarity::similarity`]), 0..1.
+    pub similarity: f32,
+}
+
+/// The registry matter most similar to the new petition, if it reaches `threshold` (a
+/// fingerprint similarity, by default
+/// [`crate::classify::similarity::DEFAULT_REPEAT_THRESHOLD`]).
+pub fn best_registry_match(
+    candidates: impl IntoIterator<Item = RegistryMatch>,
+    threshold: f32,
+) -> Option<RegistryMatch> {
+    // On a tie the first given wins (intake gives the most recently terminated first).
+    candidates
+        .into_iter()
+        .filter(|m| m.similarity >= threshold)
+        .fold(None, |best: Option<RegistryMatch>, m| match best {
+            Some(b) if b.similarity >= m.similarity => Some(b),
+            _ => Some(m),
+        })
+}
+
+/// [`link`]'s answer with the registry added: a matter terminated elsewhere in the province
+/// is as final as one terminated here, so the new petition is proposed for 不再受理 (Art 36
+/// para 3) and waits for a clerk like any other repeat. A terminated local matter stays the
+/// link (the deployment's own, compared on its text); any other local link gives way, as
+/// [`link`] prefers a terminated matter to an open or finished one.
+pub fn with_registry(
+    local: Option<RepeatLink>,
+    registry: Option<RegistryMatch>,
+) -> Option<RepeatLink> {
+    match (local, registry) {
+        (Some(l), _) if l.disposition == RepeatDisposition::NotReaccepted => Some(l),
+        (local, None) => local,
+        (_, Some(m)) => Some(RepeatLink {
+            of: m.case_no,
+            disposition: RepeatDisposition::NotReaccepted,
+            similarity: m.similarity,
+            // The earlier matter and this petition.
+            count: 2,
+            proposed: true,
+            earlier_due: None,
+        }),
+    }
+}
+
 /// Longest reason a clerk records for a decision.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -270,6 +323,67 @@ mod tests {
 
     fn c(code: &str) -> CountyCode {
         CountyCode::parse(code).unwrap()
+    }
+
+    #[test]
+    fn a_matter_terminated_elsewhere_in_the_province_proposes_not_reaccepted() {
+        let m = |case_no: &str, similarity: f32| RegistryMatch {
+            case_no: case_no.into(),
+            similarity,
+        };
+        let best = best_registry_match(
+            [
+                m("XF-411202-2025-000009", 0.1),
+                m("XF-411202-2025-000007", 0.4),
+            ],
+            0.15,
+        );
+        assert_eq!(best, Some(m("XF-411202-2025-000007", 0.4)));
+        assert_eq!(
+            best_registry_match(
+                [
+                    m("XF-411202-2025-000003", 0.4),
+                    m("XF-411202-2025-000001", 0.4)
+                ],
+                0.15
+            )
+            .unwrap()
+            .case_no,
+            "XF-411202-2025-000003"
+        );
+        assert_eq!(
+            best_registry_match([m("XF-411202-2025-000009", 0.1)], 0.15),
+            None
+        );
+        // Nothing local: the registry's matter, proposed for a clerk.
+        let l = with_registry(None, best.clone()).unwrap();
+        assert_eq!(l.of, "XF-411202-2025-000007");
+        assert_eq!(l.disposition, RepeatDisposition::NotReaccepted);
+        assert!(l.proposed);
+        assert_eq!(l.earlier_due, None);
+        // A local open matter gives way; a local terminated one stays.
+        let merged = link(
+            &c("411282"),
+            &[earlier(0.5, "411282", false, false)],
+            T,
+            false,
+        );
+        assert_eq!(
+            merged.as_ref().unwrap().disposition,
+            RepeatDisposition::Merged
+        );
+        assert_eq!(
+            with_registry(merged.clone(), best.clone()).unwrap().of,
+            "XF-411202-2025-000007"
+        );
+        assert_eq!(with_registry(merged.clone(), None), merged);
+        let terminated = link(
+            &c("411282"),
+            &[earlier(0.5, "411282", true, true)],
+            T,
+            false,
+        );
+        assert_eq!(with_registry(terminated.clone(), best), terminated);
     }
 
     const T: Thresholds = Thresholds {

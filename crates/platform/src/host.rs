@@ -19,6 +19,7 @@ use xinfang_domain::county::CountyCode;
 use crate::calendar::CalendarHandle;
 use crate::config::Loaded;
 use crate::consumer::{self, ConsumerSpec, Handler};
+use crate::directory::DirectoryHandle;
 use crate::http::{self, Check};
 use crate::{db, nats, outbox};
 
@@ -35,6 +36,10 @@ pub struct Infra {
     /// The holiday calendar (`paths.calendar`), shared by every service of the process and
     /// reloadable without a restart ([`crate::calendar`]).
     pub calendar: Arc<CalendarHandle>,
+    /// The department directory (`paths.directory`), shared by the services of the process
+    /// that read it: loaded by the first that asks ([`Infra::directory`]), reloadable without
+    /// a restart ([`crate::directory`]).
+    directory: Arc<std::sync::Mutex<Option<Arc<DirectoryHandle>>>>,
     /// Why the process is stopping on its own (a fatal task failure), if it is.
     failure: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -97,8 +102,36 @@ impl Infra {
             shutdown,
             tracker,
             calendar,
+            directory: Arc::default(),
             failure: Arc::default(),
         })
+    }
+
+    /// The process's department directory: loaded from `paths.directory` by the first service
+    /// that asks (a missing or invalid file is an error naming it and every problem), the same
+    /// handle for every later one. Services serving its reload endpoint take it through
+    /// [`ServiceHost::directory`].
+    pub fn directory(&self) -> anyhow::Result<Arc<DirectoryHandle>> {
+        let mut slot = self
+            .directory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = slot.as_ref() {
+            return Ok(h.clone());
+        }
+        let handle = Arc::new(DirectoryHandle::load(
+            &self.settings.platform.paths.directory,
+        )?);
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// The directory if a service of the process loaded it (what `SIGHUP` reloads).
+    pub fn loaded_directory(&self) -> Option<Arc<DirectoryHandle>> {
+        self.directory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The counties this deployment serves (not the city added only for escalation).
@@ -139,6 +172,9 @@ pub struct ServiceHost {
     pub infra: Infra,
     /// Bearer-token authentication for this service's HTTP API.
     pub auth: crate::auth::Auth,
+    /// Set by [`ServiceHost::directory`]: [`ServiceHost::serve_http`] then serves
+    /// `POST /v1/directory/reload`.
+    directory: Arc<std::sync::OnceLock<Arc<DirectoryHandle>>>,
 }
 
 impl ServiceHost {
@@ -170,6 +206,7 @@ impl ServiceHost {
             pool,
             infra: infra.clone(),
             auth,
+            directory: Arc::default(),
         };
         infra.tracker.spawn(outbox::run_relay(
             host.pool.clone(),
@@ -211,6 +248,15 @@ impl ServiceHost {
         Ok(())
     }
 
+    /// The process's department directory ([`Infra::directory`]) for a service that reads it;
+    /// its HTTP API then also serves `POST /v1/directory/reload` ([`crate::directory::router`]).
+    /// A service with its own route for that (routing) takes [`Infra::directory`] instead.
+    pub fn directory(&self) -> anyhow::Result<Arc<DirectoryHandle>> {
+        let handle = self.infra.directory()?;
+        let _ = self.directory.set(handle.clone());
+        Ok(handle)
+    }
+
     /// The readiness checks every service has.
     pub fn checks(&self) -> Vec<Check> {
         vec![
@@ -226,7 +272,14 @@ impl ServiceHost {
         let listener = http::bind(&self.infra.settings.platform.http.host, port).await?;
         let addr = listener.local_addr()?;
         let calendar = &self.infra.calendar;
-        let api = api.merge(crate::calendar::router(calendar.clone(), self.auth.clone()));
+        let mut api = api.merge(crate::calendar::router(calendar.clone(), self.auth.clone()));
+        if let Some(directory) = self.directory.get() {
+            api = api.merge(crate::directory::router(
+                directory.clone(),
+                self.auth.clone(),
+                self.infra.streams.keys().cloned().collect(),
+            ));
+        }
         let app = http::router_with(self.name, self.checks(), vec![calendar.advisory()], api);
         let shutdown = self.infra.shutdown.clone();
         let name = self.name;

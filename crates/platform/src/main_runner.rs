@@ -24,12 +24,10 @@ where
         infra.drain(GRACE).await;
         return Err(e);
     }
-    infra
-        .tracker
-        .spawn(reload_calendar_on_sighup(infra.clone()));
+    infra.tracker.spawn(reload_on_sighup(infra.clone()));
     tracing::info!(
         service = name,
-        "running; send SIGTERM or press Ctrl-C to stop, SIGHUP to reload the holiday calendar"
+        "running; send SIGTERM or press Ctrl-C to stop, SIGHUP to reload the holiday calendar and the department directory"
     );
     shutdown.cancelled().await;
     if !infra.drain(GRACE).await {
@@ -42,17 +40,18 @@ where
     Ok(())
 }
 
-/// SIGHUP reloads the holiday calendar of every service in the process (`systemctl reload`),
-/// audited as done by `signal:SIGHUP`; a bad file is refused and the running calendar stays.
-/// [`run`] starts it for every service binary and `xinfang up`; it ends at shutdown.
-pub async fn reload_calendar_on_sighup(infra: Infra) {
+/// SIGHUP reloads the holiday calendar and the department directory of every service in the
+/// process (`systemctl reload`), each audited as done by `signal:SIGHUP`; a bad file is refused
+/// and the running one stays (the directory only if a service of the process reads it). [`run`]
+/// starts it for every service binary and `xinfang up`; it ends at shutdown.
+pub async fn reload_on_sighup(infra: Infra) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGHUP; reload the calendar over HTTP");
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reload the calendar and the directory over HTTP");
                 return;
             }
         };
@@ -69,7 +68,7 @@ pub async fn reload_calendar_on_sighup(infra: Infra) {
                     match crate::auth::AuthStore::connect(&p.database).await {
                         Ok(store) => crate::auth::Auth::required(store, city.clone()),
                         Err(e) => {
-                            tracing::error!(error = %e, "audit log unavailable; the calendar reload is only logged");
+                            tracing::error!(error = %e, "audit log unavailable; the reload is only logged");
                             crate::auth::Auth::disabled(city.clone())
                         }
                     }
@@ -79,7 +78,12 @@ pub async fn reload_calendar_on_sighup(infra: Infra) {
             }
             if let Some(auth) = &auth {
                 let who = crate::calendar::signal_principal(city.clone());
+                // Each is refused or taken on its own: a bad calendar does not hold up the
+                // directory, nor the other way round.
                 let _ = infra.calendar.reload_audited(&who, auth, "SIGHUP").await;
+                if let Some(directory) = infra.loaded_directory() {
+                    let _ = directory.reload_audited(&who, auth, "SIGHUP").await;
+                }
             }
         }
     }

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
+use xinfang_domain::classify::similarity::{self, FINGERPRINT_VERSION};
 use xinfang_domain::classify::{Classification, Classifier};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, Contact, RepeatDisposition, RepeatLink, SealedContact};
 use xinfang_domain::registration::{Context, RegistrationInput, ValidRegistration};
 use xinfang_domain::repeat::{self, EarlierCase};
+use xinfang_domain::termination_registry::fingerprint_from_bytes;
 
 use crate::repeats::earlier_time_limit;
 use xinfang_domain::subject;
@@ -199,12 +201,52 @@ impl Registrar {
                 due: limit.due,
             });
         }
-        let link = repeat::link(
+        let local = repeat::link(
             &v.county,
             &earlier,
             self.settings.repeat_thresholds(),
             self.classifier.refers_to_earlier_petition(&v.text),
         );
+        // Matters of the same petitioner terminated elsewhere in the province (the provincial
+        // 终结库 review imported): compared by fingerprint, the only trace of their text.
+        let mut keys: Vec<&str> = vec![petitioner_key.as_str()];
+        keys.extend(id_hash.as_deref());
+        keys.extend(mobile_hash.as_deref());
+        let registry_rows = sqlx::query(
+            "select case_no, fingerprint, fingerprint_version from registry_terminations
+             where petitioner_key = any($1)
+             order by terminated_at desc, case_no
+             limit $2",
+        )
+        .bind(&keys)
+        .bind(MAX_EARLIER_MATTERS)
+        .fetch_all(&mut *tx)
+        .await?;
+        let registry = if registry_rows.is_empty() {
+            None
+        } else {
+            let mine = similarity::fingerprint(&v.text);
+            let mut candidates = Vec::with_capacity(registry_rows.len());
+            for r in &registry_rows {
+                let version: i32 = r.try_get("fingerprint_version")?;
+                let theirs = fingerprint_from_bytes(&r.try_get::<Vec<u8>, _>("fingerprint")?);
+                // Another version's fingerprint cannot be compared (review refuses to import
+                // one; a version bump here leaves the old ones behind).
+                let Some(theirs) = theirs.filter(|_| version == FINGERPRINT_VERSION as i32) else {
+                    continue;
+                };
+                candidates.push(repeat::RegistryMatch {
+                    case_no: r.try_get("case_no")?,
+                    similarity: similarity::similarity(&mine, &theirs),
+                });
+            }
+            repeat::best_registry_match(candidates, self.settings.repeat_threshold_registry)
+        };
+        let registry_of = registry.as_ref().map(|m| m.case_no.clone());
+        let link = repeat::with_registry(local, registry);
+        let from_registry = link
+            .as_ref()
+            .is_some_and(|l| Some(&l.of) == registry_of.as_ref());
         // A proposed refusal leaves the case registered: routing holds it for a clerk, and the
         // bureau's D1 runs on (Decisions 7).
         let status = "registered";
@@ -357,7 +399,11 @@ impl Registrar {
                 "repeat_linked"
             })
             .bind(uuid::Uuid::now_v7())
-            .bind(crate::repeats::link_summary(l))
+            .bind(if from_registry {
+                crate::repeats::registry_link_summary(l)
+            } else {
+                crate::repeats::link_summary(l)
+            })
             .execute(&mut *tx)
             .await?;
         }

@@ -440,18 +440,68 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
     Some(u)
 }
 
+/// Keeps a matter of the province's terminated-matters list (`review.registry_termination`)
+/// for the registration check; a later import of the same matter replaces it.
+async fn registry_termination(conn: &mut PgConnection, env: &Envelope) -> Result<(), HandlerError> {
+    use xinfang_domain::termination_registry::{
+        FINGERPRINT_BYTES, RegistryTermination, hex_decode,
+    };
+    let reject = |what: &str| HandlerError::Reject(anyhow::anyhow!("{} event: {what}", env.kind));
+    let t: RegistryTermination = env
+        .data_as()
+        .map_err(|e| reject(&format!("payload: {e}")))?;
+    let fingerprint = hex_decode(&t.fingerprint)
+        .filter(|b| b.len() == FINGERPRINT_BYTES)
+        .ok_or_else(|| reject("fingerprint is not the hex of a fingerprint"))?;
+    let version = i32::try_from(t.fingerprint_version)
+        .map_err(|_| reject("fingerprint version out of range"))?;
+    sqlx::query(
+        "insert into registry_terminations (case_no, home_county, petitioner_key, fingerprint,
+            fingerprint_version, rereview_organ, terminated_at, source, imported_at, event_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         on conflict (case_no) do update set home_county = excluded.home_county,
+            petitioner_key = excluded.petitioner_key, fingerprint = excluded.fingerprint,
+            fingerprint_version = excluded.fingerprint_version,
+            rereview_organ = excluded.rereview_organ, terminated_at = excluded.terminated_at,
+            source = excluded.source, imported_at = excluded.imported_at,
+            event_id = excluded.event_id
+         where registry_terminations.imported_at <= excluded.imported_at",
+    )
+    .bind(&t.matter_case_no)
+    .bind(t.home_county.as_str())
+    .bind(&t.petitioner_key)
+    .bind(fingerprint)
+    .bind(version)
+    .bind(&t.rereview_organ)
+    .bind(t.terminated_at)
+    .bind(&t.source)
+    .bind(t.imported_at)
+    .bind(env.id)
+    .execute(&mut *conn)
+    .await?;
+    tracing::debug!(matter = %t.matter_case_no, "matter of the provincial terminated-matters list kept");
+    Ok(())
+}
+
 impl Handler for RegistryHandler {
     fn handle(
         &self,
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        // A matter of the province's terminated-matters list (no case of this registry).
+        let imported = (family(msg.subject) == "review"
+            && msg.envelope.kind == xinfang_domain::termination_registry::REGISTRY_TERMINATION)
+            .then(|| msg.envelope.clone());
         let update = interpret(msg.subject, msg.envelope);
         let case_no = msg.envelope.case_id.clone();
         let event_id = msg.envelope.id;
         let at = msg.envelope.at;
         let kind = msg.envelope.kind.clone();
         async move {
+            if let Some(env) = imported {
+                return registry_termination(conn, &env).await;
+            }
             let (Some(u), Some(case_no)) = (update, case_no) else {
                 return Ok(());
             };

@@ -71,6 +71,15 @@ pub fn link_summary(l: &RepeatLink) -> String {
     )
 }
 
+/// The staff timeline line of a link to a matter of the provincial terminated-matters list
+/// (terminated elsewhere in the province; its similarity is the fingerprints').
+pub fn registry_link_summary(l: &RepeatLink) -> String {
+    format!(
+        "重复信访 repeat of {}, 已在省内其他地方终结 terminated elsewhere in the province (省级终结库, fingerprint similarity {:.2}): 拟不再受理（第三十六条第三款），待登记人员确认 proposed 不再受理 (Art 36 para 3), awaiting a clerk",
+        l.of, l.similarity
+    )
+}
+
 /// The timeline line of a clerk's decision (written by the decision and, for the event coming
 /// back, by the registry: the event id keeps it single).
 pub fn decision_summary(d: &RepeatDecided) -> String {

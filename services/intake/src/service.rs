@@ -85,21 +85,18 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
             infra.shutdown.clone(),
         ));
     }
-    // Who may read an informant's identity depends on which department is 纪委监委: the
-    // directory says (the same file routing routes by).
-    let directory_raw = std::fs::read_to_string(&p.paths.directory)
-        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?;
-    let directory = xinfang_domain::directory::Directory::from_toml_str(&directory_raw)
-        .map_err(|e| anyhow::anyhow!("directory {}: {e}", p.paths.directory.display()))?;
-    let discipline = directory.roles.discipline.clone();
+    // Who may read an informant's identity depends on which department is 纪委监委, and where a
+    // decision is appealed to on the organs above: the directory says (the process's, the same
+    // file routing routes by; reloadable without a restart, and intake then serves
+    // `POST /v1/directory/reload` too).
+    let directory = host.directory()?;
     let state = AppState {
         registrar,
         pool: host.pool.clone(),
         keys,
         auth: host.auth.clone(),
         rate_limit,
-        discipline: Arc::from(discipline),
-        directory: Arc::new(directory),
+        directory,
     };
     let http = host
         .serve_http(p.http.intake_port, api::router(state))

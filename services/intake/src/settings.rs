@@ -16,6 +16,10 @@ pub struct IntakeSettings {
     /// The same, when both are for the same department and the new one says it raised this
     /// before (上次反映过, 再次).
     pub repeat_threshold_follow_up: f32,
+    /// Fingerprint similarity (0..1, estimated Jaccard of content words,
+    /// `classify::similarity`) from which a petition is the same matter as one of the
+    /// province's terminated-matters list (only fingerprints are exchanged, not texts).
+    pub repeat_threshold_registry: f32,
     /// Longest petition text accepted, in characters.
     pub max_text_chars: usize,
     /// Largest page of `GET /v1/cases`.
@@ -31,6 +35,8 @@ impl Default for IntakeSettings {
             repeat_threshold: Thresholds::default().any,
             repeat_threshold_same_department: Thresholds::default().same_department,
             repeat_threshold_follow_up: Thresholds::default().follow_up,
+            repeat_threshold_registry:
+                xinfang_domain::classify::similarity::DEFAULT_REPEAT_THRESHOLD,
             max_text_chars: MAX_TEXT_CHARS,
             max_page_size: 200,
             rate_limit: RateLimitSettings::default(),

@@ -1,10 +1,12 @@
 //! Where department notices go: the department directory (`paths.directory`, parsed by
-//! `xinfang_domain::directory`), behind a small trait so tests can supply their own.
-
-use std::path::Path;
+//! `xinfang_domain::directory`), behind a small trait so tests can supply their own. The
+//! service reads the process's reloadable directory ([`DirectoryHandle`]): each notice looks its
+//! department up in the directory running when it is planned, so a reload (a new department,
+//! changed contacts) applies to the next notice without a restart.
 
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::directory::{Directory, OrganRef};
+use xinfang_platform::directory::DirectoryHandle;
 
 /// A department's addresses for notices.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -52,12 +54,15 @@ impl DepartmentContacts for Directory {
     }
 }
 
-/// Reads and validates the directory file.
-pub fn load_directory(path: &Path) -> anyhow::Result<Directory> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("paths.directory {}: {e}", path.display()))?;
-    Directory::from_toml_str(&raw)
-        .map_err(|e| anyhow::anyhow!("paths.directory {}: {e}", path.display()))
+/// The running directory as it stands at each look-up.
+impl DepartmentContacts for DirectoryHandle {
+    fn department(&self, county: &CountyCode, dept: &str) -> Option<DeptContact> {
+        DepartmentContacts::department(&*self.current(), county, dept)
+    }
+
+    fn organ_name(&self, organ: &str) -> Option<String> {
+        DepartmentContacts::organ_name(&*self.current(), organ)
+    }
 }
 
 #[cfg(test)]
@@ -128,17 +133,19 @@ code = "gov"
 name = "人民政府"
 "#;
 
+    use std::path::Path;
+
     #[test]
     fn the_shipped_directory_loads_and_gives_contacts() {
         let path = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../config/directory.toml"
         ));
-        let d = load_directory(path).unwrap();
+        let d = DirectoryHandle::load(path).unwrap();
         let c = CountyCode::parse("411282").unwrap();
-        let rsj = d.department(&c, "rsj").unwrap();
+        let rsj = DepartmentContacts::department(&d, &c, "rsj").unwrap();
         assert!(!rsj.emails.is_empty() || !rsj.mobiles.is_empty());
-        assert!(load_directory(Path::new("/nonexistent/directory.toml")).is_err());
+        assert!(DirectoryHandle::load(Path::new("/nonexistent/directory.toml")).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::contacts::{self, DepartmentContacts};
+use crate::contacts::DepartmentContacts;
 use crate::core::{self, Core};
 use crate::handlers::NotifyHandler;
 use crate::providers::Providers;
@@ -63,9 +63,12 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
     let templates = Templates::load(&p.paths.templates, settings.sms.limits())?;
     let data_key = DataKey::from_base64(p.security.data_key.expose())?;
     let hash_key = core::hash_key_from_base64(p.security.hash_key.expose())?;
+    // The process's directory (checked here, before anything starts), reloadable without a
+    // restart: notify then serves `POST /v1/directory/reload` too.
+    let reads_directory = opts.contacts.is_none();
     let contacts: Arc<dyn DepartmentContacts> = match opts.contacts {
         Some(c) => c,
-        None => Arc::new(contacts::load_directory(&p.paths.directory)?),
+        None => infra.directory()?,
     };
     let providers = match opts.providers {
         Some(pr) => pr,
@@ -88,6 +91,9 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
     )?);
 
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
+    if reads_directory {
+        host.directory()?;
+    }
     let handler = Arc::new(NotifyHandler::new(core.clone()));
     for county in infra.counties() {
         for family in ["case", "dept"] {

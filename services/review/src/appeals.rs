@@ -152,10 +152,11 @@ fn organ_for(
     appeals: &[AppealRow],
     level: ReviewLevel,
 ) -> Result<(Organ, String), ReviewError> {
+    let directory = ctx.directory.current();
     let below = match level {
         ReviewLevel::Review => {
             let dept = case.reply_department.as_deref().unwrap_or(&case.department);
-            original_handler(&ctx.directory, &case.matter_county, dept)?
+            original_handler(&directory, &case.matter_county, dept)?
         }
         ReviewLevel::Rereview => {
             let review = store::current_appeal(Some(case), appeals, ReviewLevel::Review).ok_or(
@@ -171,8 +172,8 @@ fn organ_for(
             })?
         }
     };
-    let below_name = ctx.directory.organ_name(&below);
-    Ok((next_organ(&ctx.directory, &below)?, below_name))
+    let below_name = directory.organ_name(&below);
+    Ok((next_organ(&directory, &below)?, below_name))
 }
 
 /// The display name of an organ code.
@@ -181,7 +182,7 @@ pub fn organ_name(ctx: &Ctx, organ: &str) -> String {
         return name.to_owned();
     }
     OrganRef::parse(organ)
-        .map(|o| ctx.directory.organ_name(&o))
+        .map(|o| ctx.directory.current().organ_name(&o))
         .unwrap_or_else(|_| organ.to_owned())
 }
 
@@ -336,7 +337,7 @@ pub async fn request(ctx: &Ctx, input: &RequestInput) -> Result<RequestReceipt, 
     Ok(RequestReceipt {
         case_no: case.case_no,
         level: level_str(level),
-        organ_name: ctx.directory.organ_name(&organ),
+        organ_name: ctx.directory.current().organ_name(&organ),
         organ: organ_code,
         requested_at: now,
         posted_on: input.posted_on,
@@ -401,7 +402,7 @@ pub async fn request_external(
             format!(
                 "the {} organ is {} ({o}), which this system serves; file the request with POST /v1/reviews",
                 level_zh(level),
-                ctx.directory.organ_name(&o)
+                ctx.directory.current().organ_name(&o)
             ),
         ));
     }

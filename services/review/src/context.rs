@@ -5,10 +5,10 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::DeadlineRules;
-use xinfang_domain::directory::Directory;
 use xinfang_domain::lifecycle::PolicySnapshot;
 use xinfang_platform::attempts::FailedAttempts;
 use xinfang_platform::calendar::CalendarHandle;
+use xinfang_platform::directory::DirectoryHandle;
 use xinfang_platform::rate_limit::RateLimiter;
 
 use crate::clock::Clock;
@@ -17,7 +17,9 @@ use crate::settings::ReviewSettings;
 
 pub struct Ctx {
     pub pool: PgPool,
-    pub directory: Directory,
+    /// The process's directory (reloadable: take a snapshot per operation). An appeal keeps
+    /// the organ it was made to: it is stored with the appeal, not looked up again.
+    pub directory: Arc<DirectoryHandle>,
     /// The process's holiday calendar (reloadable; take a snapshot per operation).
     pub calendar: Arc<CalendarHandle>,
     /// The deployment's one `[deadlines]` section.

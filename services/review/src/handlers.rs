@@ -64,11 +64,18 @@ impl Handler for CaseFacts {
                     let fp = tokio::task::spawn_blocking(move || fingerprint_bytes(&text))
                         .await
                         .map_err(retry)?;
+                    // The sealed contact goes with the matter to the provincial registry once
+                    // terminated; a confidential case's never leaves intake (Art 30 para 3).
+                    let contact = r
+                        .contact
+                        .as_ref()
+                        .filter(|_| !r.confidential)
+                        .map(|c| c.0.clone());
                     sqlx::query(
                         "insert into cases (case_no, home_county, matter_county, petitioner_key,
                             query_code, petition_type, branch, department, fingerprint,
-                            fingerprint_version, registered_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                            fingerprint_version, registered_at, contact_sealed)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                          on conflict (case_no) do nothing",
                     )
                     .bind(&r.case_no)
@@ -82,6 +89,7 @@ impl Handler for CaseFacts {
                     .bind(fp)
                     .bind(FINGERPRINT_VERSION as i32)
                     .bind(r.registered_at)
+                    .bind(contact)
                     .execute(&mut *conn)
                     .await?;
                     Ok(())
@@ -91,13 +99,18 @@ impl Handler for CaseFacts {
                     update(
                         conn,
                         &r.case_no,
+                        // Reclassified as an accusation: the informant's sealed contact goes.
                         "update cases set petition_type = $2, branch = $3, department = $4,
-                            matter_county = $5, updated_at = now() where case_no = $1",
+                            matter_county = $5,
+                            contact_sealed = case when $2 = 'accusation' or $6 then null
+                                                  else contact_sealed end,
+                            updated_at = now() where case_no = $1",
                         |q| {
                             q.bind(r.petition_type.as_str())
                                 .bind(r.branch.map(|b| b.as_str()))
                                 .bind(r.department.clone())
                                 .bind(r.county.as_str().to_owned())
+                                .bind(r.accuses_official)
                         },
                     )
                     .await

@@ -14,9 +14,30 @@ use xinfang_platform::config::Security;
 /// The label intake hashes ID numbers under (`Keys::hash("id", ..)`).
 pub const ID_LABEL: &str = "id";
 
-/// The deployment's hash key, as a keyed HMAC. `Debug` never shows it.
+/// The deployment's hash key, as a keyed HMAC, and the ids of its keys (the terminated-matters
+/// registry names which keys made a record's petitioner key and sealed identity). `Debug`
+/// never shows a key.
 #[derive(Clone)]
-pub struct HashKey(Hmac<Sha256>);
+pub struct HashKey {
+    mac: Hmac<Sha256>,
+    id: String,
+    data_key_id: Option<String>,
+}
+
+/// What a key id is derived from: `HMAC-SHA256(key, KEY_ID_LABEL)`, its first 8 bytes in hex.
+pub const KEY_ID_LABEL: &str = "xf-key-id";
+
+/// The id of a key: 16 hex digits that tell keys apart and reveal nothing of them.
+pub fn key_id(key: &[u8]) -> String {
+    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(KEY_ID_LABEL.as_bytes());
+            hex::encode(&mac.finalize().into_bytes()[..8])
+        }
+        // HMAC takes keys of any length.
+        Err(_) => String::new(),
+    }
+}
 
 impl std::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,11 +55,33 @@ impl HashKey {
         }
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
             .map_err(|_| anyhow::anyhow!("security.hash_key is not a valid HMAC key"))?;
-        Ok(Self(mac))
+        // Review never opens sealed values; it only names the data key they were sealed with.
+        let raw = s.data_key.expose().trim();
+        let data_key_id = B64
+            .decode(raw)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw))
+            .ok()
+            .filter(|k| k.len() == 32)
+            .map(|k| key_id(&k));
+        Ok(Self {
+            mac,
+            id: key_id(&key),
+            data_key_id,
+        })
+    }
+
+    /// The id of the hash key ([`key_id`]).
+    pub fn key_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the data key (`security.data_key`), when one is configured.
+    pub fn data_key_id(&self) -> Option<&str> {
+        self.data_key_id.as_deref()
     }
 
     fn mac(&self, label: &str, value: &str) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
+        let mut mac = self.mac.clone();
         mac.update(label.as_bytes());
         mac.update(b":");
         mac.update(value.as_bytes());
@@ -103,6 +146,9 @@ mod tests {
         }
         assert!(!k.id_matches(&id, "not hex"));
         assert!(!k.id_matches(&id, &k.hash("mobile", id.as_str())));
+        assert_eq!(k.key_id(), key_id(&[7u8; 32]));
+        assert_eq!(k.key_id().len(), 16);
+        assert_ne!(k.key_id(), key_id(&[8u8; 32]));
         assert_eq!(
             parse_id_number("123", today).unwrap_err().field,
             "id_number"

@@ -9,6 +9,7 @@ pub mod error;
 pub mod evaluations;
 pub mod handlers;
 pub mod identity;
+pub mod registry;
 pub mod service;
 pub mod settings;
 pub mod store;

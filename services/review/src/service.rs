@@ -4,7 +4,6 @@ use std::sync::Arc;
 use xinfang_platform::attempts::FailedAttempts;
 use xinfang_platform::rate_limit::{RateLimiter, TrustedProxies};
 
-use xinfang_domain::directory::Directory;
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 
@@ -25,14 +24,6 @@ pub struct Review {
     pub ctx: Arc<Ctx>,
 }
 
-/// Loads and validates the directory file named by `paths.directory`.
-pub fn load_directory(path: &std::path::Path) -> anyhow::Result<Directory> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))?;
-    Directory::from_toml_str(&raw)
-        .map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
-}
-
 /// Migrates the schema, starts consumers and serves HTTP; tasks run on `infra`'s tracker.
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     Ok(start_with(infra, Clock::system()).await?.started)
@@ -45,9 +36,12 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
         .settings
         .section::<ReviewSettings>(NAME)?
         .validated()?;
-    let directory = load_directory(&p.paths.directory)?;
+    // The process's directory, checked before anything starts; reloadable without a restart
+    // (review then serves `POST /v1/directory/reload` too).
+    infra.directory()?;
     let key = HashKey::from_settings(&p.security)?;
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
+    let directory = host.directory()?;
     let served = infra.counties();
     let id_attempts = FailedAttempts::new(
         infra.redis.clone(),

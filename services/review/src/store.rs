@@ -513,6 +513,9 @@ pub struct Termination {
     pub decision_served_on: Option<NaiveDate>,
     pub terminated_at: DateTime<Utc>,
     pub event_id: uuid::Uuid,
+    /// `local` (terminated here) or `province` (imported from the province's list,
+    /// [`crate::registry`]).
+    pub source: String,
 }
 
 fn termination_row(r: &PgRow) -> Result<Termination, sqlx::Error> {
@@ -527,6 +530,7 @@ fn termination_row(r: &PgRow) -> Result<Termination, sqlx::Error> {
         decision_served_on: r.try_get("decision_served_on")?,
         terminated_at: r.try_get("terminated_at")?,
         event_id: r.try_get("event_id")?,
+        source: r.try_get("source")?,
     })
 }
 

@@ -195,6 +195,12 @@ async fn every_route_refuses_other_counties_and_other_departments() {
                 (Verb::Post, "/v1/terminations/search") => {
                     req.body = Some(json!({"id_number": common::ID, "county": county}))
                 }
+                (Verb::Get, "/v1/terminations/export") => {
+                    req.query = Some(format!("county={county}"))
+                }
+                (Verb::Post, "/v1/terminations/import") => {
+                    req.body = Some(json!({"source": "probe", "dry_run": true, "records": []}))
+                }
                 _ => {}
             }
             req

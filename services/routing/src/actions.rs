@@ -419,12 +419,12 @@ fn resolve_sender(
     if let [one] = mine.as_slice() {
         return one.organ.clone();
     }
-    if req.department == ctx.directory.get().roles.petition_bureau {
+    if req.department == ctx.directory.current().roles.petition_bureau {
         return OrganRef::new(row.home_county.clone(), req.department.clone());
     }
     OrganRef::new(
         ctx.directory
-            .get()
+            .current()
             .handling_county(&row.facts.county)
             .code
             .clone(),
@@ -775,9 +775,9 @@ fn transfer_target(
     let target = if to_raw.contains(':') {
         OrganRef::parse(to_raw)
             .ok()
-            .filter(|o| ctx.directory.get().organ(o).is_some())
+            .filter(|o| ctx.directory.current().organ(o).is_some())
     } else {
-        ctx.directory.get().resolve(&sender.county, to_raw)
+        ctx.directory.current().resolve(&sender.county, to_raw)
     };
     let Some(target) = target else {
         return Err(Refusal::invalid(
@@ -1102,12 +1102,12 @@ async fn assisting_action(
 // ---- the bureau's objection decision -----------------------------------------------------
 
 fn bureau_may_decide(ctx: &Ctx, row: &CaseRow, sender: &OrganRef, action: &str) -> Step<()> {
-    let directory = ctx.directory.get();
+    let directory = ctx.directory.current();
     let city = &directory.city().code;
     let county_ok = sender.county == row.home_county
         || row.lead.as_ref().is_some_and(|l| l.county == sender.county)
         || &sender.county == city;
-    if sender.dept != ctx.directory.get().roles.petition_bureau || !county_ok {
+    if sender.dept != ctx.directory.current().roles.petition_bureau || !county_ok {
         let what = match action {
             "transfer_decision" => {
                 "transfers between departments are approved or rejected by the forwarding petition bureau (信访部门, Art 23 para 3)"
@@ -1204,7 +1204,7 @@ async fn objection_decision(
             facts.department = code.clone();
             facts.needs_triage = false;
             facts.assisting.retain(|a| a != code);
-            let decision = match decide(&facts, &ctx.directory.get(), &ctx.routing) {
+            let decision = match decide(&facts, &ctx.directory.current(), &ctx.routing) {
                 Ok(d) => d,
                 Err(e) => {
                     return Ok(Err(Refusal::invalid(
@@ -1445,7 +1445,7 @@ async fn transfer_decision(
     }
     row.lead = Some(target.clone());
     let exempt = xinfang_domain::deadline_plan::acceptance_notice_exempt(
-        &ctx.directory.get(),
+        &ctx.directory.current(),
         &target.dept,
         row.facts.petition_type,
         row.facts.accuses_official,
@@ -1560,7 +1560,7 @@ async fn divert(
         },
         ctx
     ));
-    let organ = match channel_organ(&row.facts, diversion, &ctx.directory.get()) {
+    let organ = match channel_organ(&row.facts, diversion, &ctx.directory.current()) {
         Ok(g) => g.organ.to_string(),
         Err(e) => {
             return Ok(Err(Refusal::new(

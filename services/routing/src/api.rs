@@ -76,33 +76,17 @@ pub fn routes() -> RouteTable<ApiState> {
         .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
-/// `POST /v1/directory/reload` (operators of a served county): re-reads the directory file; a bad file changes
-/// nothing (`422`, the problems listed).
-async fn reload_directory(State(ctx): State<Arc<Ctx>>, Caller(who): Caller) -> Response {
-    // The directory is the deployment's: an operator of a county it serves.
-    if who.role != Role::Operator || !ctx.served.contains(&who.scope) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an operator of a county this deployment serves reloads the directory",
-            None,
-        );
-    }
-    match crate::directory::reload(&ctx, &who.id).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e @ crate::directory::ReloadError::Other(_)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.code(),
-            &e.to_string(),
-            None,
-        ),
-        Err(e) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.code(),
-            &e.to_string(),
-            None,
-        ),
-    }
+/// `POST /v1/directory/reload` (operators of a served county): re-reads the directory file for
+/// every service of the process ([`xinfang_platform::directory`]); routing's part
+/// ([`crate::directory::RoutingReload`]) creates the new departments' feeds and audits the load.
+/// A bad file changes nothing (`422`, the problems listed), nor does one that drops a
+/// department still on running cases.
+async fn reload_directory(
+    State(ctx): State<Arc<Ctx>>,
+    State(auth): State<Auth>,
+    Caller(who): Caller,
+) -> Response {
+    xinfang_platform::directory::reload_response(&ctx.directory, &auth, &who, &ctx.served).await
 }
 
 pub fn router(ctx: Arc<Ctx>, auth: Auth) -> Router {

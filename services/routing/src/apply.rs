@@ -252,7 +252,7 @@ async fn notify_route(
 /// Art 23 para 4: 纪委监委 handling an accusation owes no acceptance notice (D3).
 fn notice_exempt(ctx: &Ctx, row: &CaseRow, lead: &OrganRef) -> bool {
     acceptance_notice_exempt(
-        &ctx.directory.get(),
+        &ctx.directory.current(),
         &lead.dept,
         row.facts.petition_type,
         row.facts.accuses_official,
@@ -294,7 +294,7 @@ pub async fn send_to_department(
     } else {
         None
     };
-    let discloses = discloses_petitioner(t.confidential, t.organ, t.role, &ctx.directory.get());
+    let discloses = discloses_petitioner(t.confidential, t.organ, t.role, &ctx.directory.current());
     let petitioner = if discloses {
         open_contact(ctx, row)
     } else {
@@ -334,11 +334,11 @@ pub async fn send_to_department(
         text,
         petitioner,
         accept_by,
-        addressee: Some(addressee(&ctx.directory.get(), t.organ)),
+        addressee: Some(addressee(&ctx.directory.current(), t.organ)),
         deadlines: DeptDeadlines {
             accept_by,
             object_by,
-            handle_by: None,
+            ..DeptDeadlines::default()
         },
         actions,
     };

@@ -53,7 +53,7 @@ async fn handle(
     };
     let is_department = ctx
         .directory
-        .get()
+        .current()
         .county(county)
         .and_then(|c| c.department(dept))
         .is_some();

@@ -3,24 +3,15 @@
 //! the case's lifecycle.
 
 use xinfang_domain::directory::{Directory, OrganRef};
-use xinfang_domain::events::{DeptOrgan, DeptRole, OrganLevel};
+use xinfang_domain::events::{DeptOrgan, DeptRole};
 use xinfang_domain::lifecycle::{CaseState, allowed_commands};
 
 use crate::store::status;
 
-/// The organ a department message is addressed to.
+/// The organ a department message is addressed to (the one rule, shared with supervision's
+/// messages: [`xinfang_domain::dept_notice::addressee`]).
 pub fn addressee(directory: &Directory, organ: &OrganRef) -> DeptOrgan {
-    let level = if directory.city().code == organ.county {
-        OrganLevel::City
-    } else {
-        OrganLevel::County
-    };
-    DeptOrgan {
-        county: organ.county.clone(),
-        department: organ.dept.clone(),
-        level,
-        name: directory.organ_name(organ),
-    }
+    xinfang_domain::dept_notice::addressee(directory, organ)
 }
 
 /// The department actions (`crate::actions::ACTIONS`, the bureau's own excepted) the organ may
@@ -99,6 +90,7 @@ mod tests {
 mod addressee_tests {
     use super::*;
     use xinfang_domain::county::CountyCode;
+    use xinfang_domain::events::OrganLevel;
 
     #[test]
     fn the_city_code_makes_a_city_organ() {

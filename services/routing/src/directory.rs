@@ -1,72 +1,25 @@
-//! Loading the department directory file, `xinfang directory check`, and the audit of what
-//! each start loaded (who, when, which hash, what changed since the previous load).
+//! The department directory as routing uses it: `xinfang directory check`, the audit of what
+//! each start and reload loaded (who, when, which hash, what changed since the previous load),
+//! and what a reload must do in routing ([`RoutingReload`]). Loading and reloading themselves
+//! are the platform's ([`xinfang_platform::directory`]), shared with the other services.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use futures::future::BoxFuture;
+use serde_json::{Map, Value, json};
 use sqlx::{PgPool, Row};
-use xinfang_domain::directory::{Directory, DirectoryErrors};
+use xinfang_domain::county::CountyCode;
+use xinfang_domain::directory::{Directory, OrganRef};
+use xinfang_domain::lifecycle::CaseState;
+use xinfang_domain::subject;
+pub use xinfang_platform::directory::{DirectoryLoadError, LoadedDirectory, hash, load, parse};
+use xinfang_platform::directory::{Proposed, ReloadStep, StepError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryLoadError {
-    #[error("directory file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("directory file {path}: {errors}")]
-    Invalid {
-        path: PathBuf,
-        errors: DirectoryErrors,
-    },
-}
-
-impl DirectoryLoadError {
-    /// The individual problems (empty for an unreadable file).
-    pub fn problems(&self) -> &[xinfang_domain::validation::ValidationError] {
-        match self {
-            DirectoryLoadError::Invalid { errors, .. } => &errors.0,
-            DirectoryLoadError::Read { .. } => &[],
-        }
-    }
-}
-
-/// A directory as loaded from a file.
-#[derive(Debug, Clone)]
-pub struct LoadedDirectory {
-    pub path: PathBuf,
-    pub raw: String,
-    pub directory: Directory,
-    /// SHA-256 (hex) of the directory's canonical form: formatting and comments do not count.
-    pub hash: String,
-}
-
-pub fn hash(dir: &Directory) -> String {
-    hex::encode(Sha256::digest(dir.canonical_json().as_bytes()))
-}
-
-pub fn parse(path: &Path, raw: String) -> Result<LoadedDirectory, DirectoryLoadError> {
-    let directory =
-        Directory::from_toml_str(&raw).map_err(|errors| DirectoryLoadError::Invalid {
-            path: path.to_owned(),
-            errors,
-        })?;
-    Ok(LoadedDirectory {
-        path: path.to_owned(),
-        hash: hash(&directory),
-        raw,
-        directory,
-    })
-}
-
-pub fn load(path: &Path) -> Result<LoadedDirectory, DirectoryLoadError> {
-    let raw = std::fs::read_to_string(path).map_err(|source| DirectoryLoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse(path, raw)
-}
+use crate::dept_feed::FeedSettings;
+use crate::store::status;
 
 /// What `xinfang directory check` prints for a valid directory.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -223,80 +176,132 @@ pub async fn audit(
     })
 }
 
-/// What a reload did: the audit row's content and the department feeds it created or updated.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Reloaded {
-    pub hash: String,
-    pub previous_hash: Option<String>,
-    pub changes: Vec<String>,
-    pub counties: usize,
-    pub departments: usize,
-    pub feeds_created: Vec<String>,
-    pub feeds_updated: Vec<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error("the directory was not loaded from a file, so it cannot be reloaded")]
-    NotReloadable,
-    #[error(transparent)]
-    Load(#[from] DirectoryLoadError),
-    #[error("directory reload failed: {0:#}")]
-    Other(#[from] anyhow::Error),
-}
-
-impl ReloadError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ReloadError::NotReloadable => "directory_not_reloadable",
-            ReloadError::Load(DirectoryLoadError::Read { .. }) => "directory_unreadable",
-            ReloadError::Load(DirectoryLoadError::Invalid { .. }) => "directory_invalid",
-            ReloadError::Other(_) => "directory_reload_failed",
-        }
+/// Departments that are still on a running case: `(organ, cases, one case number)` for every
+/// organ with an assignment not finished (transferred, withdrawn, diverted, closed) on a case
+/// neither closed (办结) nor ended (a state no command leaves).
+pub async fn organs_with_running_cases(
+    pool: &PgPool,
+) -> anyhow::Result<Vec<(OrganRef, i64, String)>> {
+    let finished = [
+        status::TRANSFERRED,
+        status::WITHDRAWN,
+        status::DIVERTED,
+        status::CLOSED,
+    ];
+    let ended: Vec<&str> = CaseState::ALL
+        .iter()
+        .filter(|s| s.is_terminal() || **s == CaseState::Closed)
+        .map(|s| s.as_str())
+        .collect();
+    let rows = sqlx::query(
+        "select a.county, a.department, count(distinct a.case_no) as cases, min(a.case_no) as example
+         from assignments a join cases c on c.case_no = a.case_no
+         where a.status <> all($1) and c.state <> all($2)
+         group by a.county, a.department
+         order by a.county, a.department",
+    )
+    .bind(&finished[..])
+    .bind(&ended)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let county: String = r.try_get("county")?;
+        let dept: String = r.try_get("department")?;
+        let organ = OrganRef::new(CountyCode::parse(&county)?, dept);
+        out.push((organ, r.try_get("cases")?, r.try_get("example")?));
     }
+    Ok(out)
 }
 
-/// Re-reads the directory file without a restart: a bad file changes nothing; a good one gets
-/// every new department its feed, is audited like a load at start (who, which hash, what
-/// changed), and then replaces the running directory. Cases keep the organs they have: their
-/// lead and assignments are stored with the case, not looked up again.
-pub async fn reload(ctx: &crate::context::Ctx, operator: &str) -> Result<Reloaded, ReloadError> {
-    let source = ctx
-        .directory_source
-        .as_ref()
-        .ok_or(ReloadError::NotReloadable)?;
-    let _one_at_a_time = source.reloading.lock().await;
-    let result = async {
-        let loaded = load(&source.path)?;
-        let feeds =
-            crate::dept_feed::provision(&source.streams, &loaded.directory, &source.feeds).await?;
-        let audit = audit(&ctx.pool, &loaded, operator, &source.host).await?;
-        let reloaded = Reloaded {
-            hash: audit.hash,
-            previous_hash: audit.previous_hash,
-            changes: audit.changes,
-            counties: loaded.directory.counties.len(),
-            departments: loaded.directory.department_count(),
-            feeds_created: feeds.created,
-            feeds_updated: feeds.updated,
-        };
-        ctx.directory.set(loaded.directory);
-        Ok::<_, ReloadError>(reloaded)
-    }
-    .await;
-    match &result {
-        Ok(r) => {
-            metrics::counter!("xf_routing_directory_reloads_total", "result" => "ok").increment(1);
-            tracing::info!(operator, hash = %r.hash, changes = r.changes.len(), feeds_created = r.feeds_created.len(), "directory reloaded");
-            for change in &r.changes {
-                tracing::info!(change = %change, "directory change");
+/// What routing does when the process's directory is reloaded
+/// ([`xinfang_platform::directory`]), before the new one takes effect:
+/// 1. refuses a directory that drops a department still on a running case (its cases would
+///    be stranded: its commands are no longer heard, its NATS user goes with the next
+///    `xinfang nats-config`): transfer them or let them finish first;
+/// 2. gives every department its durable feed (new ones created, limits brought up to date)
+///    and names the feeds of departments that left the directory (kept: no service deletes a
+///    consumer; `nats consumer rm XF_<county> dept_<dept>` once nothing is pending);
+/// 3. audits the load in `directory_audit` as at start (who, hash, what changed).
+///
+/// Cases keep the organs they have: their lead and assignments are stored with the case, not
+/// looked up again.
+pub struct RoutingReload {
+    pub pool: PgPool,
+    pub streams: Arc<BTreeMap<CountyCode, async_nats::jetstream::stream::Stream>>,
+    pub feeds: FeedSettings,
+    pub host: String,
+}
+
+impl ReloadStep for RoutingReload {
+    fn prepare<'a>(
+        &'a self,
+        p: &'a Proposed<'a>,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, StepError>> {
+        Box::pin(async move {
+            let new = &p.loaded.directory;
+            let removed: Vec<OrganRef> = p
+                .running
+                .organs()
+                .map(|(o, _)| o)
+                .filter(|o| new.organ(o).is_none())
+                .collect();
+            let busy: Vec<String> = if removed.is_empty() {
+                Vec::new()
+            } else {
+                organs_with_running_cases(&self.pool)
+                    .await?
+                    .into_iter()
+                    .filter(|(organ, _, _)| removed.contains(organ))
+                    .map(|(organ, n, example)| {
+                        format!(
+                            "{organ} {} is still on {n} running case(s), e.g. {example}",
+                            p.running.organ_name(&organ)
+                        )
+                    })
+                    .collect()
+            };
+            if !busy.is_empty() {
+                return Err(StepError::Refused {
+                    code: "directory_drops_busy_department",
+                    message: format!(
+                        "the new directory drops departments that are still on running cases \
+                         (transfer those cases or let them finish, then remove the department): {}",
+                        busy.join("; ")
+                    ),
+                });
             }
-        }
-        Err(e) => {
-            metrics::counter!("xf_routing_directory_reloads_total", "result" => e.code())
-                .increment(1);
-            tracing::error!(operator, error = %e, "directory reload failed; the running directory stays");
+            let feeds = crate::dept_feed::provision(&self.streams, new, &self.feeds).await?;
+            let mut left = Vec::new();
+            for organ in &removed {
+                let Some(stream) = self.streams.get(&organ.county) else {
+                    continue;
+                };
+                let name = subject::department_consumer(&organ.dept);
+                if stream.consumer_info(&name).await.is_ok() {
+                    left.push(format!("{}:{name}", organ.county));
+                }
+            }
+            for feed in &left {
+                tracing::warn!(feed = %feed, "the department left the directory; its feed is kept (remove it with `nats consumer rm` once nothing is pending)");
+            }
+            let audit = audit(&self.pool, p.loaded, p.by, &self.host).await?;
+            let mut out = Map::new();
+            out.insert("feeds_created".into(), json!(feeds.created));
+            out.insert("feeds_updated".into(), json!(feeds.updated));
+            out.insert("feeds_left".into(), json!(left));
+            out.insert("audit_previous_hash".into(), json!(audit.previous_hash));
+            Ok(out)
+        })
+    }
+}
+
+/// At start: warns of departments on running cases that the directory no longer has.
+pub async fn warn_of_missing_organs(pool: &PgPool, directory: &Directory) -> anyhow::Result<()> {
+    for (organ, n, example) in organs_with_running_cases(pool).await? {
+        if directory.organ(&organ).is_none() {
+            tracing::warn!(%organ, cases = n, example = %example, "a department on running cases is not in the directory: its commands are not heard; put it back or transfer its cases");
         }
     }
-    result
+    Ok(())
 }

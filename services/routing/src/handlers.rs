@@ -172,7 +172,7 @@ async fn on_reclassified(
         level_before,
         &row.facts,
         row.lead.as_ref(),
-        &ctx.directory.get(),
+        &ctx.directory.current(),
         &ctx.routing,
     )
     .is_some()
@@ -194,7 +194,7 @@ async fn on_reclassified(
         .map_err(HandlerError::Retry)?;
     let bureau = xinfang_domain::directory::OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.get().roles.petition_bureau.clone(),
+        ctx.directory.current().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -235,7 +235,7 @@ async fn on_repeat_decided(
     let routable = row.lifecycle.state == CaseState::Registered;
     let bureau = OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.get().roles.petition_bureau.clone(),
+        ctx.directory.current().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -290,7 +290,7 @@ async fn lapse_refusal(
     tracing::info!(case_no = %row.case_no, "Art 19 para 3 refusal lapsed: the earlier matter is out of time");
     let bureau = OrganRef::new(
         row.home_county.clone(),
-        ctx.directory.get().roles.petition_bureau.clone(),
+        ctx.directory.current().roles.petition_bureau.clone(),
     );
     store::log_action(
         conn,
@@ -330,7 +330,7 @@ async fn reroute(
         .filter(|a| store::status::active(&a.status))
     {
         let had_identity =
-            discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory.get());
+            discloses_petitioner(was_confidential, &a.organ, a.role, &ctx.directory.current());
         store::set_assignment_status(conn, &row.case_no, &a.organ, store::status::WITHDRAWN)
             .await
             .map_err(|e| HandlerError::Retry(anyhow!(e)))?;
@@ -344,7 +344,7 @@ async fn reroute(
                 case_no: row.case_no.clone(),
                 reason: "该信访事项已改由有权机关办理，请勿再处理并妥善处置已收材料。".into(),
                 at: now,
-                addressee: Some(addressee(&ctx.directory.get(), &a.organ)),
+                addressee: Some(addressee(&ctx.directory.current(), &a.organ)),
                 // No longer the unit's: nothing binds it, nothing is left for it to do.
                 deadlines: Default::default(),
                 actions: Vec::new(),
@@ -445,7 +445,7 @@ async fn route(
 ) -> Result<(), HandlerError> {
     let now = chrono::Utc::now().max(at);
     loop {
-        let decision = match decide(&row.facts, &ctx.directory.get(), &ctx.routing) {
+        let decision = match decide(&row.facts, &ctx.directory.current(), &ctx.routing) {
             Ok(d) => d,
             Err(e) => return hold(conn, row, e.to_string()).await,
         };

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use utoipa::{OpenApi, ToSchema};
 
 use xinfang_domain::events::{
-    DeadlineFired, DeadlineStatus, DeptAssignment, DeptRemanded, DeptWithdrawn, Supervised, kind,
+    DeadlineFired, DeadlineStatus, DeptAssignment, DeptDeadlineFired, DeptDeadlineStatus,
+    DeptRemanded, DeptSupervised, DeptWithdrawn, Supervised, kind,
 };
 
 use crate::actions::{
@@ -220,7 +221,10 @@ action_doc!(
         DeptRemanded,
         DeadlineFired,
         DeadlineStatus,
-        Supervised
+        Supervised,
+        DeptDeadlineFired,
+        DeptDeadlineStatus,
+        DeptSupervised
     ))
 )]
 pub struct ApiDoc;
@@ -244,15 +248,16 @@ fn department_schema_doc() {}
 fn directory_reload_doc() {}
 
 /// Department message events (`xf.<county>.dept.<dept>.<event>`) and the schema of each
-/// one's envelope `data`.
+/// one's envelope `data`: routing's (`assigned`, `withdrawn`, `remanded`) and supervision's
+/// (`warning`, `overdue`, `supervision`, `scheduled`).
 pub const DEPARTMENT_MESSAGES: &[(&str, &str)] = &[
     (kind::ASSIGNED, "DeptAssignment"),
     (kind::WITHDRAWN, "DeptWithdrawn"),
     (kind::REMANDED, "DeptRemanded"),
-    (kind::WARNING, "DeadlineFired"),
-    (kind::OVERDUE, "DeadlineFired"),
-    (kind::SUPERVISION, "Supervised"),
-    (kind::DEADLINE_SCHEDULED, "DeadlineStatus"),
+    (kind::WARNING, "DeptDeadlineFired"),
+    (kind::OVERDUE, "DeptDeadlineFired"),
+    (kind::SUPERVISION, "DeptSupervised"),
+    (kind::DEADLINE_SCHEDULED, "DeptDeadlineStatus"),
 ];
 
 /// Department commands (`xf.<county>.cmd.<dept>.<action>`, or the HTTP action route) and the

@@ -28,7 +28,7 @@ fn handling_organ(
 ) -> Option<OrganRef> {
     lead.filter(|l| l.dept == department)
         .cloned()
-        .or_else(|| ctx.directory.get().resolve(county, department))
+        .or_else(|| ctx.directory.current().resolve(county, department))
 }
 
 /// Applies `case.remanded` to the case: back to handling for the same organ, told to it.
@@ -81,7 +81,7 @@ pub async fn on_remanded(
         outcome: r.outcome.clone(),
         reply_by,
         at: r.at,
-        addressee: Some(addressee(&ctx.directory.get(), &organ)),
+        addressee: Some(addressee(&ctx.directory.current(), &organ)),
         deadlines: DeptDeadlines {
             handle_by: reply_by,
             ..Default::default()

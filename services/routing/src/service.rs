@@ -9,7 +9,7 @@ use xinfang_domain::seal::DataKey;
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 
-use crate::context::{Ctx, DirectoryHandle, DirectorySource};
+use crate::context::Ctx;
 use crate::handlers::CaseEvents;
 use crate::settings::{RoutingSettings, host_name};
 
@@ -21,7 +21,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     let p = &infra.settings.platform;
     let settings: RoutingSettings = infra.settings.section(NAME)?;
-    let loaded = crate::directory::load(&p.paths.directory)?;
+    // The process's directory: loaded here or by a service started before in this process.
+    let directory = infra.directory()?;
+    let loaded = directory
+        .loaded()
+        .ok_or_else(|| anyhow::anyhow!("the directory was not loaded from a file"))?;
     let data_key = if p.security.data_key.is_empty() {
         tracing::warn!("security.data_key is not set: departments will get no petitioner contact");
         None
@@ -52,18 +56,21 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
     for change in &audit.changes {
         tracing::info!(change = %change, "directory change");
     }
+    if let Err(e) = crate::directory::warn_of_missing_organs(&host.pool, &loaded.directory).await {
+        tracing::warn!(error = %e, "departments on running cases not checked against the directory");
+    }
+    // Reloadable without a restart (SIGHUP, `POST /v1/directory/reload`): routing's part of a
+    // reload (refusals, feeds, `directory_audit`) runs before the new directory takes effect.
+    directory.add_step(Arc::new(crate::directory::RoutingReload {
+        pool: host.pool.clone(),
+        streams: infra.streams.clone(),
+        feeds: feed_settings,
+        host: host_name(),
+    }));
     let served: BTreeSet<_> = infra.streams.keys().cloned().collect();
     let ctx = Arc::new(Ctx {
         pool: host.pool.clone(),
-        directory: DirectoryHandle::new(loaded.directory),
-        // Reloadable by an operator (`POST /v1/directory/reload`).
-        directory_source: Some(DirectorySource {
-            path: p.paths.directory.clone(),
-            streams: infra.streams.clone(),
-            feeds: feed_settings,
-            host: host_name(),
-            reloading: tokio::sync::Mutex::new(()),
-        }),
+        directory,
         // Loaded (and checked) when the process connected; reloadable on SIGHUP.
         calendar: infra.calendar.clone(),
         rules: p.deadlines.clone(),

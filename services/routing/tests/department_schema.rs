@@ -366,3 +366,281 @@ fn the_documented_command_examples_validate_against_the_schema() {
         "{errors:?}"
     );
 }
+
+/// The one message of `event` for the case on `subject` whose `deadline` is `deadline` (all of
+/// them when `None`), once supervision wrote it.
+async fn wait_dept_message(
+    h: &Harness,
+    subject: &str,
+    case_no: &str,
+    deadline: Option<&str>,
+) -> Value {
+    let deadline_matches = |env: &xinfang_domain::envelope::Envelope| {
+        deadline.is_none_or(|d| env.data["deadline"] == d)
+    };
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let found = h
+            .events(&h.county(), subject, case_no)
+            .await
+            .into_iter()
+            .map(|(_, env)| env)
+            .filter(deadline_matches)
+            .collect::<Vec<_>>();
+        if let Some(env) = found.into_iter().last() {
+            return env.data;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no {subject} ({deadline:?}) for {case_no}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until supervision keeps the clocks `kinds` of the case in `state`; returns the rows.
+async fn wait_clocks(
+    pool: &sqlx::PgPool,
+    case_no: &str,
+    kinds: &[&str],
+    state: &str,
+) -> Vec<xinfang_supervision::store::DeadlineRow> {
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let rows = xinfang_supervision::store::for_case(pool, case_no)
+            .await
+            .unwrap();
+        let hits: Vec<_> = kinds
+            .iter()
+            .filter_map(|k| {
+                rows.iter()
+                    .rev()
+                    .find(|r| r.kind == *k && r.state == state)
+                    .cloned()
+            })
+            .collect();
+        if hits.len() == kinds.len() {
+            return hits;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{case_no}: {kinds:?} not {state}: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks `data` against the schema of `event`, and that the schema refuses it without its
+/// `addressee`.
+fn check_message_and_its_organ(event: &str, data: &Value) {
+    check_message(event, data);
+    let root = department_schema();
+    let mut anonymous = data.clone();
+    anonymous
+        .as_object_mut()
+        .expect("an object")
+        .remove("addressee");
+    let mut errors = Vec::new();
+    validate(
+        root,
+        &root["messages"][event],
+        &anonymous,
+        event,
+        &mut errors,
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("`addressee` is required")),
+        "{event}: a message naming no organ passed: {errors:?}"
+    );
+}
+
+/// Supervision's department messages — `warning`, `overdue`, `supervision` (an escalation and
+/// one issued over HTTP) and `scheduled` (a 复查 request to the review organ) — as the real
+/// services write them over NATS, supervision on a clock the test moves: each names its organ,
+/// lists the clocks that bind it and the actions it may take, and validates against the
+/// schema served here, which refuses such a message without its `addressee`.
+#[tokio::test]
+async fn supervision_messages_name_the_organ_and_validate_against_the_schema() {
+    use chrono::TimeDelta;
+    use xinfang_supervision::clock::Clock;
+
+    let h = Harness::start().await;
+    let sup = xinfang_supervision::service::start_with(h.env.infra.clone(), Clock::manual())
+        .await
+        .expect("supervision starts");
+    let pool = sup.started.host.pool.clone();
+    let advance_to = |to: chrono::DateTime<chrono::Utc>| {
+        let by = to - sup.clock.now();
+        if by > TimeDelta::zero() {
+            sup.clock.advance(by);
+        }
+        sup.engine_wake.notify_one();
+    };
+    let c = h.county();
+    let r = h.registered("zjj");
+    h.register(&r).await;
+    let case = r.case_no.as_str();
+    // Routing assigns the matter to zjj; supervision starts its acceptance notice (D3) and
+    // objection window (D4).
+    let rows = wait_clocks(&pool, case, &["D3", "D4"], "pending").await;
+    let (d3, d4) = (&rows[0], &rows[1]);
+
+    // The objection window is about to close: a warning naming the organ and both clocks.
+    advance_to(d4.warn_at.expect("D4 warns"));
+    let data = wait_dept_message(&h, &format!("xf.{c}.dept.zjj.warning"), case, Some("D4")).await;
+    check_message_and_its_organ("warning", &data);
+    let w: events::DeptDeadlineFired = serde_json::from_value(data.clone()).unwrap();
+    assert_eq!(
+        (&w.addressee.county, w.addressee.department.as_str()),
+        (&c, "zjj")
+    );
+    assert_eq!(w.addressee.level, events::OrganLevel::County);
+    assert!(
+        w.addressee.name.starts_with("测试县"),
+        "{}",
+        w.addressee.name
+    );
+    assert_eq!(w.actions, ["accept", "object", "transfer"]);
+    assert_eq!(w.deadlines.object_by, Some(d4.due_at));
+    assert_eq!(w.deadlines.accept_by, Some(d3.due_at));
+    let kinds: Vec<(&str, &str)> = w
+        .deadlines
+        .clocks
+        .iter()
+        .map(|k| (k.deadline.as_str(), k.state.as_str()))
+        .collect();
+    assert_eq!(kinds, [("D4", "pending"), ("D3", "pending")]);
+    // What consumers of the older payload read is still there.
+    let old: events::DeadlineFired = serde_json::from_value(data).unwrap();
+    assert_eq!((old.deadline.as_str(), old.due), ("D4", d4.due_at));
+
+    // The window lapses (no message to the unit: the right is its own), then D3 passes: the
+    // unit is told it is overdue, and the bureau's escalation 督办 reaches it.
+    advance_to(d4.due_at + TimeDelta::minutes(1));
+    wait_clocks(&pool, case, &["D4"], "fired").await;
+    advance_to(d3.due_at + TimeDelta::minutes(1));
+    let data = wait_dept_message(&h, &format!("xf.{c}.dept.zjj.overdue"), case, Some("D3")).await;
+    check_message_and_its_organ("overdue", &data);
+    let o: events::DeptDeadlineFired = serde_json::from_value(data).unwrap();
+    // The objection window has lapsed: accepting is what is left.
+    assert_eq!(o.actions, ["accept"]);
+    assert_eq!(o.deadlines.object_by, None);
+    assert_eq!(o.deadlines.clocks.len(), 1);
+    assert_eq!(o.deadlines.clocks[0].state, "fired");
+
+    let data = wait_dept_message(&h, &format!("xf.{c}.dept.zjj.supervision"), case, None).await;
+    check_message_and_its_organ("supervision", &data);
+    let s: events::DeptSupervised = serde_json::from_value(data).unwrap();
+    assert_eq!(s.supervised.form, "escalation");
+    assert_eq!(s.actions, ["respond", "accept"]);
+    // (Postgres keeps microseconds.)
+    assert_eq!(
+        s.deadlines.respond_by.map(|t| t.timestamp_micros()),
+        Some(s.supervised.respond_by.timestamp_micros())
+    );
+    assert_eq!(s.deadlines.accept_by, Some(d3.due_at));
+    assert_eq!(s.action_routes.len(), 1);
+    let route = &s.action_routes[0];
+    assert_eq!(
+        (
+            route.service.as_str(),
+            route.method.as_str(),
+            route.path.clone()
+        ),
+        (
+            "supervision",
+            "POST",
+            format!("/v1/supervisions/{}/response", s.supervision_id)
+        )
+    );
+    // The route answers the 督办.
+    let base = format!("http://{}", sup.started.http);
+    let answered = reqwest::Client::new()
+        .post(format!("{base}{}", route.path))
+        .json(&serde_json::json!({"response": "已补发受理告知书"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    wait_clocks(&pool, case, &["supervision"], "met").await;
+
+    // A 督办 issued by hand: answered on its own id; the answered one is no longer listed.
+    let issued = reqwest::Client::new()
+        .post(format!("{base}/v1/supervisions"))
+        .json(&serde_json::json!({
+            "case_no": case, "department": "zjj", "form": "written_notice", "issuer": "督查科",
+            "note": "请说明未按期告知受理的原因",
+            "respond_by": (sup.clock.now() + TimeDelta::days(3)).to_rfc3339(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 201);
+    let issued: Value = issued.json().await.unwrap();
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let by_hand = {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let found = h
+                .events(&c, &format!("xf.{c}.dept.zjj.supervision"), case)
+                .await
+                .into_iter()
+                .find(|(_, env)| env.data["supervision_id"] == id.as_str());
+            if let Some((_, env)) = found {
+                break env.data;
+            }
+            assert!(tokio::time::Instant::now() < until, "no 督办 {id}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    check_message_and_its_organ("supervision", &by_hand);
+    let m: events::DeptSupervised = serde_json::from_value(by_hand).unwrap();
+    assert_eq!(m.supervised.form, "written_notice");
+    assert_eq!(m.actions, ["respond", "accept"]);
+    let paths: Vec<&str> = m.action_routes.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [format!("/v1/supervisions/{id}/response")]);
+
+    // A 复查 request addressed to the county government: it hears of it, and of its decision
+    // deadline D8, on its own subject.
+    let request = events::ReviewEvent {
+        case_no: case.to_owned(),
+        case_county: c.clone(),
+        level: events::ReviewLevel::Review,
+        organ: format!("{c}:gov"),
+        decision: None,
+        served_on: None,
+        at: sup.clock.now(),
+        round: 1,
+    };
+    let env = xinfang_domain::envelope::Envelope::new(
+        events::kind::REVIEW_REQUESTED,
+        Some(case.to_owned()),
+        c.clone(),
+        chrono::Utc::now(),
+        &request,
+    )
+    .unwrap();
+    let subject =
+        xinfang_domain::subject::review_event(&c, events::kind::REVIEW_REQUESTED).unwrap();
+    xinfang_platform::nats::publish(h.env.js(), &subject, &env)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let data = wait_dept_message(&h, &format!("xf.{c}.dept.gov.scheduled"), case, Some("D8")).await;
+    check_message_and_its_organ("scheduled", &data);
+    let d: events::DeptDeadlineStatus = serde_json::from_value(data).unwrap();
+    assert_eq!(
+        (d.addressee.department.as_str(), d.addressee.level),
+        ("gov", events::OrganLevel::County)
+    );
+    assert_eq!(d.actions, ["decide"]);
+    assert_eq!(d.deadlines.decide_by, Some(d.status.due));
+    assert_eq!(
+        d.action_routes[0].path,
+        format!("/v1/reviews/{case}/decision")
+    );
+    // Only the organ's own clocks: zjj's are not the government's.
+    assert!(d.deadlines.clocks.iter().all(|k| k.deadline == "D8"));
+    h.stop().await;
+}

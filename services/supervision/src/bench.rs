@@ -35,6 +35,7 @@ use crate::handlers::Rules;
 use crate::settings::SupervisionSettings;
 use crate::store::{self, NewDeadline};
 use crate::timers::TimerIndex;
+use xinfang_platform::directory::DirectoryHandle;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -175,13 +176,16 @@ pub async fn run(loaded: &Loaded, opts: &BenchOptions) -> anyhow::Result<BenchRe
     let scratch = Scratch::new(&p.database, opts.workers as u32 + 5)?;
     let prefix = format!("xfbench{}", Uuid::now_v7().simple());
     let county = CountyCode::parse("999901")?;
+    // The benchmark's clocks bind no department, so no department message names an organ; the
+    // deployment's directory is what the service would load.
+    let directory = Arc::new(DirectoryHandle::load(&p.paths.directory)?);
     let redis = xinfang_platform::redis::connect(&p.redis).await?;
     let index = TimerIndex::new(redis, &prefix);
     let result = async {
         let pool = xinfang_platform::db::connect(&scratch.settings, crate::service::NAME).await?;
         xinfang_platform::db::migrate(&pool, crate::service::NAME, crate::service::migrator())
             .await?;
-        let r = measure(&pool, &index, &county, opts).await;
+        let r = measure(&pool, &index, &county, directory, opts).await;
         pool.close().await;
         r
     }
@@ -197,6 +201,7 @@ async fn measure(
     pool: &sqlx::PgPool,
     index: &TimerIndex,
     county: &CountyCode,
+    directory: Arc<DirectoryHandle>,
     opts: &BenchOptions,
 ) -> anyhow::Result<BenchReport> {
     let n = opts.n;
@@ -212,6 +217,7 @@ async fn measure(
         calendar: Arc::new(xinfang_platform::calendar::CalendarHandle::fixed(
             Calendar::embedded(),
         )),
+        directory,
     });
     let clock = Clock::system();
     let shutdown = CancellationToken::new();

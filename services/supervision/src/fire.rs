@@ -20,15 +20,16 @@ use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::Tracked;
-use xinfang_domain::deadline_state::department_subject;
+use xinfang_domain::dept_notice::{addressee, organ_of};
+use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
-use xinfang_domain::events::{DeadlineFired, kind};
+use xinfang_domain::events::{DeadlineFired, DeptDeadlineFired, kind};
 use xinfang_domain::subject;
 
 use crate::clock::Clock;
 use crate::handlers::Rules;
 use crate::ids::{deterministic_v7, firing_event_id};
-use crate::store::DeadlineRow;
+use crate::store::{self, DeadlineRow};
 use crate::supervise::{self, ESCALATION, NewSupervision};
 use crate::timers::TimerIndex;
 use xinfang_platform::outbox::Batch;
@@ -240,6 +241,9 @@ impl Engine {
         let mut fired = Vec::new();
         let mut warned = Vec::new();
         let mut escalations = Vec::new();
+        // What fires, and in which phase; the events are written once the rows are marked, so
+        // that each department message lists the organ's clocks as they now stand.
+        let mut firing: Vec<(&DeadlineRow, &str)> = Vec::new();
         for row in &rows {
             if row.state != "pending" {
                 out.done.push(row.id.to_string());
@@ -248,7 +252,7 @@ impl Engine {
             }
             let due_ms = row.due_at.timestamp_millis();
             if now >= row.due_at {
-                self.events(row, "overdue", now, &mut events)?;
+                firing.push((row, kind::OVERDUE));
                 if let Some(s) = self.escalation(row, now) {
                     escalations.push(s);
                 }
@@ -260,7 +264,7 @@ impl Engine {
                 .warn_at
                 .is_some_and(|w| row.warned_at.is_none() && now >= w)
             {
-                self.events(row, "warning", now, &mut events)?;
+                firing.push((row, kind::WARNING));
                 warned.push(row.id);
                 out.rearm.push((row.id.to_string(), due_ms));
                 out.warnings += 1;
@@ -294,6 +298,19 @@ impl Engine {
             .execute(&mut *tx)
             .await?;
         }
+        // The owed clocks of the cases whose organs hear of a firing, in one query.
+        let mut cases: Vec<String> = firing
+            .iter()
+            .filter(|(row, phase)| dept_copy(row, phase).is_some())
+            .map(|(row, _)| row.case_no.clone())
+            .collect();
+        cases.sort();
+        cases.dedup();
+        let owed = store::owed_for_cases(&mut tx, &cases).await?;
+        let directory = self.rules.directory.current();
+        for (row, phase) in &firing {
+            self.events(row, phase, now, &owed, &directory, &mut events)?;
+        }
         out.escalations =
             supervise::record(&mut tx, &escalations, &self.rules, &mut events).await? as u64;
         events.write(&mut tx).await?;
@@ -305,12 +322,15 @@ impl Engine {
     }
 
     /// `xf.<county>.deadline.<phase>` and, where the department is concerned,
-    /// `xf.<county>.dept.<dept>.<phase>`.
+    /// `xf.<county>.dept.<dept>.<phase>` naming the organ, its owed clocks on the case (from
+    /// `owed`) and what it may do ([`DeptDeadlineFired`]).
     fn events(
         &self,
         row: &DeadlineRow,
         phase: &str,
         now: DateTime<Utc>,
+        owed: &[DeadlineRow],
+        directory: &Directory,
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
         let Ok(county) = CountyCode::parse(&row.county) else {
@@ -318,7 +338,6 @@ impl Engine {
             tracing::warn!(deadline = %row.id, "deadline has an invalid county; no event");
             return Ok(());
         };
-        let tracked = row.kind.parse::<Tracked>().ok();
         let due_ms = row.due_at.timestamp_millis();
         let payload = DeadlineFired {
             case_no: row.case_no.clone(),
@@ -342,32 +361,36 @@ impl Engine {
             &env,
             Some(&row.trace),
         )?;
-        let overdue = phase == kind::OVERDUE;
         // A review organ (`411200:gov`) hears on its own department subjects (D8, D10).
-        if let (Some(t), Some(dept)) = (
-            tracked,
-            row.department
-                .as_deref()
-                .and_then(|d| department_subject(&county, d)),
-        ) && t.tells_department(overdue)
-        {
-            match subject::dept_event(&county, &dept, phase) {
-                Ok(s) => {
-                    let env = Envelope::with_id(
-                        firing_event_id(row.id, phase, due_ms, "dept"),
-                        phase,
-                        Some(row.case_no.clone()),
-                        county.clone(),
-                        now,
-                        &payload,
-                    )?;
-                    batch.push_traced(&s, &env, Some(&row.trace))?;
-                }
-                Err(_) => {
-                    tracing::debug!(case_no = %row.case_no, "department has no subject of its own")
-                }
-            }
-        }
+        let Some(organ) = dept_copy(row, phase) else {
+            return Ok(());
+        };
+        let n = store::organ_notice(
+            owed,
+            &row.case_no,
+            &organ,
+            Some((&row.kind, &row.reference)),
+        );
+        let data = DeptDeadlineFired {
+            fired: payload,
+            addressee: addressee(directory, &organ),
+            deadlines: n.deadlines,
+            actions: n.actions,
+            action_routes: n.action_routes,
+        };
+        let env = Envelope::with_id(
+            firing_event_id(row.id, phase, due_ms, "dept"),
+            phase,
+            Some(row.case_no.clone()),
+            county.clone(),
+            now,
+            &data,
+        )?;
+        batch.push_traced(
+            &subject::dept_event(&county, &organ.dept, phase)?,
+            &env,
+            Some(&row.trace),
+        )?;
         Ok(())
     }
 
@@ -406,4 +429,16 @@ impl Engine {
             trace: Some(row.trace.clone()),
         })
     }
+}
+
+/// The organ that gets its own copy of a firing (`xf.<county>.dept.<dept>.<phase>`): the one
+/// the clock binds, when its kind tells the department in this phase and the organ has a
+/// subject of its own in the clock's county.
+fn dept_copy(row: &DeadlineRow, phase: &str) -> Option<OrganRef> {
+    let tracked = row.kind.parse::<Tracked>().ok()?;
+    if !tracked.tells_department(phase == kind::OVERDUE) {
+        return None;
+    }
+    let county = CountyCode::parse(&row.county).ok()?;
+    organ_of(&county, row.department.as_deref()?)
 }

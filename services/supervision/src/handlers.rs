@@ -19,18 +19,23 @@ use xinfang_domain::deadline_state::{announced_to_organ, state};
 use xinfang_domain::events::{DeadlineStatus, ReviewEvent, kind};
 use xinfang_platform::calendar::CalendarHandle;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
+use xinfang_platform::directory::DirectoryHandle;
 
 use crate::projection;
 use crate::settings::SupervisionSettings;
 use crate::store::{self, NewDeadline};
 
-/// What handlers and the fire loop share: settings, the deadline rules and the calendar.
+/// What handlers and the fire loop share: settings, the deadline rules, the calendar and the
+/// department directory.
 pub struct Rules {
     pub settings: SupervisionSettings,
     /// The deployment's one `[deadlines]` section.
     pub deadlines: DeadlineRules,
     /// The process's holiday calendar; each computation takes the version current then.
     pub calendar: Arc<CalendarHandle>,
+    /// The process's department directory (reloadable): names the organ each department
+    /// message is for.
+    pub directory: Arc<DirectoryHandle>,
 }
 
 impl Rules {
@@ -251,12 +256,13 @@ impl DeadlineHandler {
             reason: "started".to_owned(),
             at,
         };
+        let directory = r.directory.current();
         store::publish_status(
             conn,
             kind::DEADLINE_SCHEDULED,
             &status,
             county,
-            announced_to_organ(s.tracked),
+            announced_to_organ(s.tracked).then_some(&*directory),
         )
         .await?;
         Ok(true)

@@ -47,10 +47,13 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
     let settings: SupervisionSettings = infra.settings.section(NAME)?;
     settings.validate()?;
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
+    // Department messages name their organ from the process's directory, as routing's do.
+    let directory = host.directory()?;
     let rules = Arc::new(Rules {
         settings,
         deadlines: infra.settings.platform.deadlines.clone(),
         calendar: infra.calendar.clone(),
+        directory,
     });
     // Deadlines computed past the calendar's end are recomputed whenever it grows.
     infra.tracker.spawn(crate::recalendar::run(

@@ -6,9 +6,11 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
-use xinfang_domain::deadline_state::{department_subject, final_state_of, state};
+use xinfang_domain::deadline_state::{final_state_of, state};
+use xinfang_domain::dept_notice::{OrganNotice, addressee, binds, for_organ, organ_of};
+use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
-use xinfang_domain::events::{DeadlineStatus, kind};
+use xinfang_domain::events::{DeadlineStatus, DeptClock, DeptDeadlineStatus, kind};
 use xinfang_domain::subject;
 
 /// When a pending row next needs attention: its warning if one is still to come, else its due.
@@ -146,14 +148,15 @@ const COLUMNS: &str = "id, case_no, county, department, kind, ref, trigger_at, d
 
 /// `deadline.scheduled` / `deadline.closed` for a clock as it now stands, through the outbox in
 /// the caller's transaction (issue #20: the registry learns every deadline from these). With
-/// `to_organ`, a copy goes to the organ it binds (`dept.<d>.scheduled`: a review organ learns
-/// of the request addressed to it and its decision deadline).
+/// `to_organ` (the directory), a copy goes to the organ it binds (`dept.<d>.scheduled`: a
+/// review organ learns of the request addressed to it and its decision deadline), naming the
+/// organ, what binds it on the case and what it may do ([`DeptDeadlineStatus`]).
 pub async fn publish_status(
     conn: &mut PgConnection,
     event: &str,
     status: &DeadlineStatus,
     county: &str,
-    to_organ: bool,
+    to_organ: Option<&Directory>,
 ) -> sqlx::Result<()> {
     let Ok(county) = CountyCode::parse(county) else {
         tracing::warn!(case_no = %status.case_no, "deadline has an invalid county; no event");
@@ -172,19 +175,33 @@ pub async fn publish_status(
     xinfang_platform::outbox::enqueue(conn, &s, &env)
         .await
         .map_err(encode)?;
-    if to_organ
-        && let Some(dept) = status
+    if let Some(directory) = to_organ
+        && let Some(organ) = status
             .department
             .as_deref()
-            .and_then(|d| department_subject(&county, d))
+            .and_then(|d| organ_of(&county, d))
     {
-        let s = subject::dept_event(&county, &dept, event).map_err(|e| encode(e.into()))?;
+        let owed = owed_for_cases(conn, std::slice::from_ref(&status.case_no)).await?;
+        let n = organ_notice(
+            &owed,
+            &status.case_no,
+            &organ,
+            Some((&status.deadline, &status.reference)),
+        );
+        let data = DeptDeadlineStatus {
+            status: status.clone(),
+            addressee: addressee(directory, &organ),
+            deadlines: n.deadlines,
+            actions: n.actions,
+            action_routes: n.action_routes,
+        };
+        let s = subject::dept_event(&county, &organ.dept, event).map_err(|e| encode(e.into()))?;
         let env = Envelope::new(
             event,
             Some(status.case_no.clone()),
             county,
             status.at,
-            status,
+            &data,
         )
         .map_err(|e| encode(e.into()))?;
         xinfang_platform::outbox::enqueue(conn, &s, &env)
@@ -192,6 +209,56 @@ pub async fn publish_status(
             .map_err(encode)?;
     }
     Ok(())
+}
+
+/// The clocks of `cases` still owed (running, paused, or passed and not yet met), soonest
+/// first: what department messages list for their organ.
+pub async fn owed_for_cases(
+    conn: &mut PgConnection,
+    cases: &[String],
+) -> sqlx::Result<Vec<DeadlineRow>> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from deadlines
+         where case_no = any($1)
+           and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))
+         order by due_at, id"
+    )))
+    .bind(cases)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// What a department message about the clock `about` (`(kind, ref)`) says of `organ` on
+/// `case_no`, from the owed clocks `owed` (any cases; [`owed_for_cases`]): the ones that bind
+/// the organ, and the actions they ask for.
+pub fn organ_notice(
+    owed: &[DeadlineRow],
+    case_no: &str,
+    organ: &OrganRef,
+    about: Option<(&str, &str)>,
+) -> OrganNotice {
+    let clocks = owed
+        .iter()
+        .filter(|r| r.case_no == case_no && binds(&r.kind, &r.state, r.closed_at.is_some()))
+        .filter(|r| {
+            let county = CountyCode::parse(&r.county).ok();
+            match (county, r.department.as_deref()) {
+                (Some(c), Some(d)) => organ_of(&c, d).as_ref() == Some(organ),
+                _ => false,
+            }
+        })
+        .map(|r| DeptClock {
+            deadline: r.kind.clone(),
+            reference: r.reference.clone(),
+            due: r.due_at,
+            state: r.state.clone(),
+            provisional: r.provisional,
+        })
+        .collect();
+    for_organ(case_no, about, clocks)
 }
 
 /// What [`publish_status`] says about a stored clock.
@@ -225,7 +292,7 @@ async fn announce(
     .await?;
     if let Some(row) = row {
         let status = status_of(&row, reason, at);
-        publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &row.county, false).await?;
+        publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &row.county, None).await?;
     }
     Ok(())
 }
@@ -258,7 +325,7 @@ async fn end(
         row.closed_at = Some(at);
         row.close_reason = Some(reason.to_owned());
         let status = status_of(&row, reason, at);
-        publish_status(conn, kind::DEADLINE_CLOSED, &status, &row.county, false).await?;
+        publish_status(conn, kind::DEADLINE_CLOSED, &status, &row.county, None).await?;
         out.push(row);
     }
     Ok(out)

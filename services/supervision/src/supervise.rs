@@ -9,9 +9,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline_plan::Tracked;
-use xinfang_domain::deadline_state::{department_subject, final_state_of, state};
+use xinfang_domain::deadline_state::{final_state_of, state};
+use xinfang_domain::dept_notice::{addressee, organ_of};
 use xinfang_domain::envelope::Envelope;
-use xinfang_domain::events::{DeadlineStatus, Supervised, kind};
+use xinfang_domain::events::{DeadlineStatus, DeptSupervised, Supervised, kind};
 use xinfang_domain::subject;
 
 use crate::handlers::Rules;
@@ -117,9 +118,11 @@ pub async fn record(
     .fetch_all(&mut *conn)
     .await?;
     let written: std::collections::HashSet<Uuid> = written.into_iter().collect();
-    let mut deadlines = Vec::with_capacity(written.len());
-    for s in items.iter().filter(|s| written.contains(&s.id)) {
-        deadlines.push(NewDeadline {
+    let items: Vec<&NewSupervision> = items.iter().filter(|s| written.contains(&s.id)).collect();
+    // The response deadlines first: each department's message lists its own.
+    let deadlines: Vec<NewDeadline> = items
+        .iter()
+        .map(|s| NewDeadline {
             id: s.response_deadline(),
             case_no: s.case_no.clone(),
             county: s.county.to_string(),
@@ -131,7 +134,13 @@ pub async fn record(
             warn_at: rules.warn_at(Tracked::SupervisionResponse, s.at, s.respond_by),
             // A 督办 sets its own time; no calendar is consulted.
             provisional: false,
-        });
+        })
+        .collect();
+    store::insert_batch(conn, &deadlines, false).await?;
+    let cases: Vec<String> = items.iter().map(|s| s.case_no.clone()).collect();
+    let owed = store::owed_for_cases(conn, &cases).await?;
+    let directory = rules.directory.current();
+    for s in &items {
         let payload = Supervised {
             case_no: s.case_no.clone(),
             department: s.department.clone(),
@@ -156,28 +165,42 @@ pub async fn record(
             &case_env,
             s.trace.as_ref(),
         )?;
-        // A review organ (`411200:gov`) hears on its own department subjects.
-        let dept = department_subject(&s.county, &s.department).unwrap_or_default();
-        match subject::dept_event(&s.county, &dept, kind::SUPERVISION) {
-            Ok(dept_subject) => {
-                let dept_env = Envelope::with_id(
-                    firing_event_id(s.id, kind::SUPERVISION, at_ms, "dept"),
-                    kind::SUPERVISION,
-                    Some(s.case_no.clone()),
-                    s.county.clone(),
-                    s.at,
-                    payload,
-                )?;
-                events.push_traced(&dept_subject, &dept_env, s.trace.as_ref())?;
-            }
-            Err(_) => {
-                // Organ codes such as `411200:gov` have no department subject.
-                tracing::debug!(case_no = %s.case_no, "督办 department has no subject of its own");
-            }
-        }
+        // A review organ (`411200:gov`) hears on its own department subjects; organs of
+        // another county have none here.
+        let Some(organ) = organ_of(&s.county, &s.department) else {
+            tracing::debug!(case_no = %s.case_no, "督办 department has no subject of its own");
+            continue;
+        };
+        let id = s.id.to_string();
+        let n = store::organ_notice(
+            &owed,
+            &s.case_no,
+            &organ,
+            Some((Tracked::SUPERVISION, id.as_str())),
+        );
+        let data = DeptSupervised {
+            supervised: payload,
+            supervision_id: s.id,
+            addressee: addressee(&directory, &organ),
+            deadlines: n.deadlines,
+            actions: n.actions,
+            action_routes: n.action_routes,
+        };
+        let dept_env = Envelope::with_id(
+            firing_event_id(s.id, kind::SUPERVISION, at_ms, "dept"),
+            kind::SUPERVISION,
+            Some(s.case_no.clone()),
+            s.county.clone(),
+            s.at,
+            data,
+        )?;
+        events.push_traced(
+            &subject::dept_event(&s.county, &organ.dept, kind::SUPERVISION)?,
+            &dept_env,
+            s.trace.as_ref(),
+        )?;
     }
     if !deadlines.is_empty() {
-        store::insert_batch(conn, &deadlines, false).await?;
         for d in &deadlines {
             let status = DeadlineStatus {
                 case_no: d.case_no.clone(),
@@ -191,8 +214,7 @@ pub async fn record(
                 reason: "started".to_owned(),
                 at: d.trigger_at,
             };
-            store::publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &d.county, false)
-                .await?;
+            store::publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &d.county, None).await?;
         }
         store::wake_indexer(conn).await?;
     }
@@ -248,7 +270,7 @@ pub async fn respond(
         .await?;
         d.state = to.to_owned();
         let status = store::status_of(&d, "responded", at);
-        store::publish_status(conn, kind::DEADLINE_CLOSED, &status, &d.county, false).await?;
+        store::publish_status(conn, kind::DEADLINE_CLOSED, &status, &d.county, None).await?;
     }
     store::wake_indexer(conn).await?;
     Ok(true)

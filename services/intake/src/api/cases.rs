@@ -137,7 +137,7 @@ pub async fn show(
             d,
             r.try_get::<Option<String>, _>("current_department")?
                 .as_deref(),
-            &state.discipline,
+            &state.directory.current().roles.discipline,
         ),
         (access::Role::Department, None) => !confidential,
         _ => true,
@@ -193,7 +193,7 @@ pub async fn show(
         "final_without_appeal": r.try_get::<bool, _>("final_without_appeal")?,
         "deadlines": r.try_get::<Value, _>("deadlines")?,
         "decisions": decisions_view(
-            &state.directory,
+            &state.directory.current(),
             &matter_county(&r)?,
             &r.try_get::<Value, _>("decisions")?,
             &r.try_get::<Value, _>("deadlines")?,
@@ -495,7 +495,7 @@ pub async fn query(
         "registered_at": r.try_get::<DateTime<Utc>, _>("registered_at")?,
         // Each decision served: its outcome, and where and by when it can be appealed.
         "decisions": decisions_view(
-            &state.directory,
+            &state.directory.current(),
             &matter_county(&r)?,
             &r.try_get::<Value, _>("decisions")?,
             &r.try_get::<Value, _>("deadlines")?,
@@ -688,8 +688,15 @@ pub async fn reclassify(
     let diversion = change(&o.diversion, Diversion::parse)?;
     let accused_level = change(&o.accused_level, CadreLevel::parse)?;
     let county = o.county.as_deref().map(CountyCode::parse).transpose()?;
+    // A department of the classification list, or one the running directory has (added
+    // without a restart: the classifier does not know it yet, a clerk may route to it).
+    let directory = state.directory.current();
+    let known = |d: &str| {
+        Departments::embedded().contains(d)
+            || directory.counties.iter().any(|c| c.department(d).is_some())
+    };
     if let Some(d) = &o.department
-        && !Departments::embedded().contains(d)
+        && !known(d)
     {
         return Err(ValidationError::new(
             "department",
@@ -707,7 +714,7 @@ pub async fn reclassify(
         .into());
     }
     for (i, d) in o.assisting.iter().enumerate() {
-        if !Departments::embedded().contains(d) || o.department.as_deref() == Some(d.as_str()) {
+        if !known(d) || o.department.as_deref() == Some(d.as_str()) {
             return Err(ValidationError::new(
                 format!("assisting[{i}]"),
                 "unknown_value",

@@ -26,10 +26,10 @@ pub struct AppState {
     pub auth: Auth,
     /// Limits on the petitioner's `GET /v1/query/{query_code}` (guessing codes).
     pub rate_limit: RateLimiter,
-    /// The directory's 纪委监委 code: the only department that may learn an informant.
-    pub discipline: std::sync::Arc<str>,
-    /// The deployment's directory: which organ a decision is appealed to (Art 35–36).
-    pub directory: std::sync::Arc<xinfang_domain::directory::Directory>,
+    /// The deployment's directory (reloadable: take a snapshot per request): which department
+    /// is 纪委监委 (the only one that may learn an informant), which organ a decision is
+    /// appealed to (Art 35–36).
+    pub directory: std::sync::Arc<xinfang_platform::directory::DirectoryHandle>,
 }
 
 impl FromRef<AppState> for Auth {

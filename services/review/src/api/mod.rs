@@ -10,6 +10,8 @@
 //! | `POST /v1/evaluations` | petitioner (query code) | satisfaction evaluation (Decisions 5) |
 //! | `GET /v1/terminations?petitioner_key=` | audit | the 终结库 entries of a petitioner |
 //! | `POST /v1/terminations/search` | clerk, reviewer | the 终结库 entries of a petitioner found by ID number (in the body, hashed here as intake hashes it; never stored or logged) |
+//! | `GET /v1/terminations/export?since=&after=&limit=&county=` | operator (audited) | this deployment's terminated matters in `xf-termination/1`, in export-number order after the cursor `after` (docs/termination-registry.md) |
+//! | `POST /v1/terminations/import` | operator of the whole deployment (audited) | a batch of the province's list: every record checked (`422` names the line and the field), stored once, so registration proposes 不再受理 for a petition on a matter terminated elsewhere |
 //! | `GET /openapi.json` | clients | this API as OpenAPI 3.1 |
 //!
 //! Refusals are `409` with the rule's code and a message naming the article; bad input is
@@ -155,6 +157,18 @@ pub fn routes() -> RouteTable<ApiState> {
             "/v1/terminations/search",
             Access::Staff,
             search_terminations,
+        )
+        .route(
+            Verb::Get,
+            "/v1/terminations/export",
+            Access::Staff,
+            export_terminations,
+        )
+        .route(
+            Verb::Post,
+            "/v1/terminations/import",
+            Access::Staff,
+            import_terminations,
         )
         .route(Verb::Get, "/openapi.json", Access::Open, || async {
             Json(openapi_document().clone())
@@ -364,7 +378,137 @@ async fn termination_entries(
         .map_err(|e| ApiError::from(crate::error::ReviewError::from(e)))?
         .into_iter()
         // Only entries of the county asked for (a city covers its counties).
-        .filter(|t| CountyCode::parse(&t.home_county).is_ok_and(|c| access::covers(county, &c)))
+        // The province's entries (imported) concern every county here.
+        .filter(|t| {
+            t.source != "local"
+                || CountyCode::parse(&t.home_county).is_ok_and(|c| access::covers(county, &c))
+        })
         .collect();
     Ok(Json(serde_json::json!({ "terminations": rows })))
+}
+
+/// The registry is exported and imported by operators only.
+fn operator_of(who: &Principal, county: &CountyCode) -> Result<(), ApiError> {
+    if who.role != access::Role::Operator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the terminated-matters registry is exported and imported by an operator",
+        ));
+    }
+    if !access::covers(&who.scope, county) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the county is outside the caller's scope",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// Matters terminated on or after this day (China time).
+    since: Option<chrono::NaiveDate>,
+    /// The cursor: the export number of the last entry already written (0: from the start).
+    after: Option<i64>,
+    limit: Option<i64>,
+    /// The county whose matters to export; the caller's scope by default.
+    county: Option<String>,
+}
+
+/// `GET /v1/terminations/export`: a page of this deployment's terminated matters in the
+/// registry format, after the cursor. Audited.
+async fn export_terminations(
+    State(ctx): State<Arc<Ctx>>,
+    State(auth): State<Auth>,
+    Caller(who): Caller,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let county = match q.county.as_deref() {
+        Some(c) => CountyCode::parse(c).map_err(ApiError::from)?,
+        None => who.scope.clone(),
+    };
+    operator_of(&who, &county)?;
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ValidationError::new("after", "range", "must be 0 or more").into());
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=crate::registry::MAX_PAGE).contains(&limit) {
+        return Err(ValidationError::new(
+            "limit",
+            "range",
+            format!("must be between 1 and {}", crate::registry::MAX_PAGE),
+        )
+        .into());
+    }
+    let since = q
+        .since
+        .map(|d| {
+            use chrono::TimeZone;
+            xinfang_domain::deadline::CST
+                .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                .single()
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok_or_else(|| ValidationError::new("since", "date", "not a valid day"))
+        })
+        .transpose()?;
+    auth.audit(
+        &who,
+        "export_terminations",
+        None,
+        &format!("终结库导出 termination registry export of {county} after #{after}"),
+    )
+    .await
+    .map_err(|e| ApiError::from(crate::error::ReviewError::Internal(e)))?;
+    let page = crate::registry::export_page(&ctx, &county, since, after, limit).await?;
+    let entries: Vec<serde_json::Value> = page
+        .entries
+        .iter()
+        .map(|e| serde_json::json!({"seq": e.seq, "record": e.record.to_value()}))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "format": xinfang_domain::termination_registry::FORMAT,
+        "entries": entries,
+        "next": page.next,
+        "more": page.more,
+    })))
+}
+
+/// `POST /v1/terminations/import`: a batch of the province's list. It changes what
+/// registration refuses in every county here, so only an operator covering them all imports.
+async fn import_terminations(
+    State(ctx): State<Arc<Ctx>>,
+    State(auth): State<Auth>,
+    Caller(who): Caller,
+    ApiJson(input): ApiJson<crate::registry::ImportInput>,
+) -> Result<Json<crate::registry::ImportReceipt>, ApiError> {
+    for county in &ctx.served {
+        operator_of(&who, county)?;
+    }
+    let receipt = crate::registry::import(&ctx, &input, ctx.clock.now()).await?;
+    if !input.dry_run {
+        let source: String = input
+            .source
+            .as_deref()
+            .unwrap_or("province")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        auth.audit(
+            &who,
+            "import_terminations",
+            None,
+            &format!(
+                "终结库导入 termination registry import from {source}: {} records, {} new, {} updated",
+                receipt.received, receipt.new, receipt.updated
+            ),
+        )
+        .await
+        .map_err(|e| ApiError::from(crate::error::ReviewError::Internal(e)))?;
+    }
+    Ok(Json(receipt))
 }

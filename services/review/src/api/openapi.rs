@@ -150,6 +150,34 @@ pub fn document() -> Value {
                     "reason": {"type": "string", "maxLength": 200, "description": "Why (recorded in the audit log)"}}})),
                 "responses": {"200": {"description": "{terminations: [...]}: case_no, home_county, rereview_organ, outcome, decision_served_on, terminated_at, …", "content": {"application/json": {"schema": {"type": "object"}}}},
                     "422": {"description": "`id_number` missing or not a valid ID number; `error.field` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+            }},
+            "/v1/terminations/export": {"get": {
+                "summary": "This deployment's terminated matters in the registry format xf-termination/1 (docs/termination-registry.md), in export-number order after the cursor: an operator of the county (audited)",
+                "parameters": [
+                    {"name": "since", "in": "query", "required": false, "description": "Matters terminated on or after this day (China time)", "schema": {"type": "string", "format": "date"}},
+                    {"name": "after", "in": "query", "required": false, "description": "The cursor: the export number of the last entry already written (0, the default: from the start)", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query", "required": false, "description": "Entries per page (default 100)", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {"name": "county", "in": "query", "required": false, "description": "The county whose matters to export; the caller's scope by default", "schema": {"type": "string", "pattern": "^[0-9]{6}$"}}],
+                "responses": {
+                    "200": {"description": "{format, entries: [{seq, record}], next, more}: `next` is the cursor to continue from", "content": {"application/json": {"schema": {"type": "object", "required": ["format", "entries", "next", "more"], "properties": {
+                        "format": {"type": "string"}, "entries": {"type": "array", "items": {"type": "object"}}, "next": {"type": "integer"}, "more": {"type": "boolean"}}}}}},
+                    "403": {"description": "Not an operator, or the county is outside the caller's scope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "422": {"description": "A parameter breaks a rule; `error.field` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+            }},
+            "/v1/terminations/import": {"post": {
+                "summary": "A batch of the province's terminated-matters list: every record is checked (a refusal names the line and the field) and stored once; an operator covering every county of the deployment (audited)",
+                "requestBody": body(json!({"type": "object", "additionalProperties": false,
+                    "required": ["records"], "properties": {
+                    "source": {"type": "string", "maxLength": 200, "description": "The list's label, e.g. its file name"},
+                    "dry_run": {"type": "boolean", "description": "Check and count, store nothing"},
+                    "records": {"type": "array", "maxItems": 100, "items": {"type": "object", "additionalProperties": false,
+                        "required": ["line", "record"], "properties": {
+                        "line": {"type": "integer", "minimum": 0}, "record": {"type": "object", "description": "An xf-termination/1 record"}}}}}})),
+                "responses": {
+                    "200": {"description": "{received, new, updated, unchanged, own, dry_run}", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "received": {"type": "integer"}, "new": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}, "own": {"type": "integer"}, "dry_run": {"type": "boolean"}}}}}},
+                    "403": {"description": "Not an operator covering every county of the deployment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "422": {"description": "A record breaks a rule: `error.message` starts with `line N:` and `error.field` names the field", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
             }}
         },
         "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {
@@ -171,6 +199,8 @@ mod tests {
             "/v1/reviews/{case_no}/hearing",
             "/v1/evaluations",
             "/v1/terminations",
+            "/v1/terminations/export",
+            "/v1/terminations/import",
         ] {
             assert!(d["paths"][p].is_object(), "{p}");
         }

@@ -42,6 +42,37 @@ impl Server {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
+
+    /// The configuration file the server runs.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("nats.conf")
+    }
+
+    /// The options its configuration was generated with (to generate it again).
+    pub fn options(&self) -> NatsConfigOptions {
+        NatsConfigOptions {
+            port: self
+                .url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port in the url"),
+            store_dir: self.dir.join("js"),
+            ..Default::default()
+        }
+    }
+
+    /// Replaces the configuration and has the running server reload it, as an operator does
+    /// after `xinfang nats-config` (`nats-server --signal reload=<pid>`).
+    pub fn reload_config(&self, config: &str) {
+        std::fs::write(self.config_file(), config).unwrap();
+        let status = Command::new(NATS_SERVER)
+            .arg("--signal")
+            .arg(format!("reload={}", self.child.id()))
+            .status()
+            .expect("nats-server --signal runs");
+        assert!(status.success(), "reload signal: {status}\n{}", self.log());
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -159,6 +190,11 @@ impl World {
 
     pub fn county(&self) -> CountyCode {
         self.env.county.clone()
+    }
+
+    /// A URL of routing's HTTP API.
+    pub fn routing_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self._started.http)
     }
 
     pub fn organ(&self, dept: &str) -> OrganRef {
