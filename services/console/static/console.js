@@ -33,7 +33,12 @@
         if (fresh && old) { old.replaceWith(fresh); document.body.setAttribute("data-refreshed", String(Date.now())); }
       }).catch(function () {});
     }, 200);
-    var es = new EventSource("/events");
-    es.addEventListener("case", reload);
+    var es = null;
+    function listen() { es = new EventSource("/events"); es.addEventListener("case", reload); }
+    listen();
+    // A page kept in the back/forward cache keeps its stream open otherwise: after six live
+    // pages Chrome has no connection left for this host and the next page waits a minute.
+    window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+    window.addEventListener("pageshow", function (e) { if (e.persisted && !es) { listen(); reload(); } });
   }
 })();
