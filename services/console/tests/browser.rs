@@ -137,7 +137,8 @@ async fn every_role_works_its_cases_in_a_real_browser() {
         .unwrap();
 
     // The clerk registers at the window, sees the proposed classification, reads the code.
-    sign_in(&desk, &s, "clerk1", "/clerk").await;
+    browser::sign_in_by_keyboard(&desk, &s.url(""), "clerk1", PASSWORD).await;
+    wait_path(&desk, "/clerk", 10).await;
     let case_no = register(&desk, &county, Some("clerk")).await;
     let submitted = std::time::Instant::now();
     let page = browser::wait_text(&desk, "分类建议", 10).await;

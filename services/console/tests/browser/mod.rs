@@ -108,7 +108,12 @@ impl Drop for Driver {
             // A test that panicked never closed its session: Chromium outlives chromedriver.
             // Its command line names the profile, which is this run's own.
             let _ = Command::new("pkill")
-                .args(["-KILL", "-f", "--", &format!("user-data-dir={}", p.display())])
+                .args([
+                    "-KILL",
+                    "-f",
+                    "--",
+                    &format!("user-data-dir={}", p.display()),
+                ])
                 .status();
             let _ = std::fs::remove_dir_all(p);
         }
@@ -217,6 +222,23 @@ pub async fn sign_in(c: &Client, base: &str, username: &str, password: &str) {
         .await
         .unwrap()
         .click()
+        .await
+        .unwrap();
+}
+
+/// Signs in with the keyboard alone, as a user without a mouse would: the user name field has
+/// the focus when the page opens, Tab moves to the password, Enter submits.
+pub async fn sign_in_by_keyboard(c: &Client, base: &str, username: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    let focused = c.active_element().await.expect("a focused field");
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("username"),
+        "the sign-in page opens with the user name field focused"
+    );
+    // WebDriver's Tab and Enter keys.
+    focused
+        .send_keys(&format!("{username}\u{E004}{password}\u{E007}"))
         .await
         .unwrap();
 }
