@@ -116,6 +116,27 @@ async fn every_service_is_asked_routing_first_and_a_refusal_stops_the_rest() {
     );
     assert_eq!(notify_dir.generation(), 2);
 
+    // Routing takes the department away too; with --prune-feeds its idle feed is deleted.
+    let mut prune = args(&[&routing_url]);
+    prune.push("--prune-feeds".into());
+    let (code, out, err) = xinfang(prune).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "feed {c}:dept_xdept: deleted (nothing was pending)"
+        )),
+        "{out}\n{err}"
+    );
+    let stream = env.infra.stream(&c).unwrap();
+    assert!(
+        stream.consumer_info("dept_xdept").await.is_err(),
+        "the feed is gone"
+    );
+    assert!(
+        stream.consumer_info("dept_zjj").await.is_ok(),
+        "other departments' feeds stay"
+    );
+
     env.shutdown.cancel();
     notify_infra.drain(Duration::from_secs(10)).await;
     env.stop().await;

@@ -32,6 +32,11 @@ pub struct ReloadArgs {
     /// routing, intake, supervision, review and notify).
     #[arg(long = "url")]
     urls: Vec<String>,
+    /// Then delete the durable feeds of departments the directory no longer has, when nothing
+    /// is pending on them (a feed with messages waiting is kept and named). Runs with this
+    /// command's NATS user, which must be allowed to delete consumers (`ops`); no service is.
+    #[arg(long)]
+    prune_feeds: bool,
 }
 
 /// The services that read the directory, routing first: its refusal (a department dropped
@@ -79,6 +84,7 @@ async fn reload(a: ReloadArgs) -> anyhow::Result<ExitCode> {
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
     let mut failed = false;
+    let mut feeds_left: Vec<String> = Vec::new();
     let mut urls = urls.into_iter();
     while let Some(base) = urls.next() {
         let mut req = http.post(format!(
@@ -104,6 +110,9 @@ async fn reload(a: ReloadArgs) -> anyhow::Result<ExitCode> {
         let body: Value = r.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             println!("{base}: {}", reloaded_line(&body));
+            if let Some(left) = body["feeds_left"].as_array() {
+                feeds_left.extend(left.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
             continue;
         }
         failed = true;
@@ -122,11 +131,61 @@ async fn reload(a: ReloadArgs) -> anyhow::Result<ExitCode> {
         }
         break;
     }
+    if a.prune_feeds && !failed && !feeds_left.is_empty() {
+        feeds_left.sort();
+        feeds_left.dedup();
+        if !prune_feeds(&feeds_left).await? {
+            failed = true;
+        }
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Deletes the feeds (`<county>:dept_<dept>`) with nothing pending and nothing awaiting an
+/// acknowledgement; names the others. False when a deletion failed.
+async fn prune_feeds(feeds: &[String]) -> anyhow::Result<bool> {
+    let settings = xinfang_platform::config::load()?;
+    let client = xinfang_platform::nats::connect(&settings.platform.nats, "xinfang-cli").await?;
+    let js = xinfang_platform::nats::jetstream(client);
+    let mut ok = true;
+    for feed in feeds {
+        let Some((county, consumer)) = feed.split_once(':') else {
+            continue;
+        };
+        let county = xinfang_domain::county::CountyCode::parse(county)
+            .map_err(|e| anyhow::anyhow!("feed {feed}: {}", e.message))?;
+        let stream_name = xinfang_domain::subject::stream_name(&county);
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| anyhow::anyhow!("stream {stream_name}: {e}"))?;
+        let info = match stream.consumer_info(consumer).await {
+            Ok(i) => i,
+            Err(_) => {
+                println!("feed {feed}: already gone");
+                continue;
+            }
+        };
+        if info.num_pending > 0 || info.num_ack_pending > 0 {
+            println!(
+                "feed {feed}: kept, {} message(s) not yet taken and {} awaiting acknowledgement",
+                info.num_pending, info.num_ack_pending
+            );
+            continue;
+        }
+        match stream.delete_consumer(consumer).await {
+            Ok(_) => println!("feed {feed}: deleted (nothing was pending)"),
+            Err(e) => {
+                ok = false;
+                eprintln!("feed {feed}: not deleted: {e}");
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// One line for a service's reload answer.
