@@ -104,6 +104,7 @@ async fn terminate(env: &TestEnv, http: &reqwest::Client, review: &str, n: u32) 
     env.publish_case(&county, kind::REGISTERED, &case_no, &registered)
         .await;
     let assigned = Assigned {
+        organ_county: None,
         case_no: case_no.clone(),
         department: "rsj".into(),
         mode: AssignMode::Forward,
@@ -117,6 +118,7 @@ async fn terminate(env: &TestEnv, http: &reqwest::Client, review: &str, n: u32) 
     env.publish_case(&county, kind::ASSIGNED, &case_no, &assigned)
         .await;
     let accepted = Accepted {
+        organ_county: None,
         case_no: case_no.clone(),
         department: "rsj".into(),
         accepted_on: today,

@@ -38,6 +38,21 @@ pub fn organ_of(county: &CountyCode, department: &str) -> Option<OrganRef> {
     department_subject(county, department).map(|d| OrganRef::new(county.clone(), d))
 }
 
+/// The organ a clock of `deadline` kind binds, as [`organ_of`], except that a unit's duty
+/// recorded as another county's organ (`411200:rsj`: a city department handling a county's
+/// matter) binds that organ — there is only the case county's copy of such a clock. A review
+/// organ's D8/D10 (`411200:gov` on a county's case) is told from the organ county's own copy
+/// of the review fact, so the case county's copy names none.
+pub fn organ_bound(county: &CountyCode, department: &str, deadline: &str) -> Option<OrganRef> {
+    let review_organ = matches!(deadline, "D8" | "D10");
+    if department.contains(':') && !review_organ {
+        let organ = OrganRef::parse(department).ok()?;
+        crate::subject::token("dept", &organ.dept).ok()?;
+        return Some(organ);
+    }
+    organ_of(county, department)
+}
+
 /// Whether a clock still binds the organ it names: a duty (D1–D3, D5/D6, D8, D10, a 督办's
 /// response) while it runs, is paused, or has passed and is still owed (`fired`, not closed);
 /// the unit's own objection window (D4) while it runs. The petitioner's windows (D7, D9, the
@@ -174,6 +189,20 @@ mod tests {
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
+
+    #[test]
+    fn a_city_departments_duty_on_a_county_case_binds_the_city_organ() {
+        let county = CountyCode::parse("411282").unwrap();
+        let city = CountyCode::parse("411200").unwrap();
+        let rsj = organ_bound(&county, "411200:rsj", "D3").unwrap();
+        assert_eq!(rsj.county, city);
+        assert_eq!(rsj.dept, "rsj");
+        assert_eq!(organ_bound(&county, "rsj", "D5").unwrap().county, county);
+        // A review organ's clock on the case county's copy names nobody (the organ county's
+        // copy tells it).
+        assert!(organ_bound(&county, "411200:gov", "D8").is_none());
+        assert_eq!(organ_bound(&city, "411200:gov", "D8").unwrap().dept, "gov");
+    }
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 15, 59, 59).unwrap()

@@ -299,6 +299,10 @@ pub enum AssignMode {
 pub struct Assigned {
     pub case_no: String,
     pub department: String,
+    /// The county of the organ meant, when it is not the case's own (a county's matter handled
+    /// by a city department): `department` is then the city's. Absent on older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organ_county: Option<String>,
     pub mode: AssignMode,
     pub report_required: bool,
     /// Assisting departments for multi-department matters.
@@ -513,6 +517,10 @@ pub struct Diverted {
 pub struct Accepted {
     pub case_no: String,
     pub department: String,
+    /// The county of the organ meant, when it is not the case's own (a county's matter handled
+    /// by a city department): `department` is then the city's. Absent on older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organ_county: Option<String>,
     pub accepted_on: NaiveDate,
     pub at: DateTime<Utc>,
 }

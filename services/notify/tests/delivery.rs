@@ -542,6 +542,7 @@ async fn petitioner_notices_go_out_once_by_sms_and_email() {
         county.clone(),
         Utc::now(),
         Accepted {
+            organ_county: None,
             case_no: case_no.clone(),
             department: "rsj".into(),
             accepted_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
@@ -1033,6 +1034,7 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
                 kind::ACCEPTED,
                 &county,
                 serde_json::to_value(Accepted {
+                    organ_county: None,
                     case_no: case_no.clone(),
                     department: "rsj".into(),
                     accepted_on: day(5),

@@ -159,6 +159,7 @@ impl Deployment {
             kind::ASSIGNED,
             &case_no,
             &Assigned {
+                organ_county: None,
                 case_no: case_no.clone(),
                 department: "rsj".into(),
                 mode: AssignMode::Forward,
@@ -176,6 +177,7 @@ impl Deployment {
             kind::ACCEPTED,
             &case_no,
             &Accepted {
+                organ_county: None,
                 case_no: case_no.clone(),
                 department: "rsj".into(),
                 accepted_on: today,

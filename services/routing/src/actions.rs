@@ -641,6 +641,7 @@ async fn accept(
     let case = tryr!(step(&row.lifecycle, &Command::Accept { at }, ctx));
     row.lifecycle = tryr!(accept_then_investigate(case, ctx));
     let data = Accepted {
+        organ_county: (sender.county != row.home_county).then(|| sender.county.to_string()),
         case_no: row.case_no.clone(),
         department: sender.dept.clone(),
         accepted_on: on,
@@ -1305,6 +1306,7 @@ async fn objection_decision(
             .await?,
         );
         let accepted = Accepted {
+            organ_county: (objector.county != row.home_county).then(|| objector.county.to_string()),
             case_no: row.case_no.clone(),
             department: objector.dept.clone(),
             accepted_on: cst_date(at),

@@ -86,6 +86,7 @@ pub async fn apply_decision(
             row.mode = Some(r.mode);
             row.held_reason = None;
             let data = Assigned {
+                organ_county: (r.lead.county != row.home_county).then(|| r.lead.county.to_string()),
                 case_no: row.case_no.clone(),
                 department: r.lead.dept.clone(),
                 mode: r.mode,

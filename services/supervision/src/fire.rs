@@ -20,7 +20,7 @@ use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::Tracked;
-use xinfang_domain::dept_notice::{addressee, organ_of};
+use xinfang_domain::dept_notice::{addressee, organ_bound};
 use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineFired, DeptDeadlineFired, kind};
@@ -387,7 +387,7 @@ impl Engine {
             &data,
         )?;
         batch.push_traced(
-            &subject::dept_event(&county, &organ.dept, phase)?,
+            &subject::dept_event(&organ.county, &organ.dept, phase)?,
             &env,
             Some(&row.trace),
         )?;
@@ -440,5 +440,5 @@ fn dept_copy(row: &DeadlineRow, phase: &str) -> Option<OrganRef> {
         return None;
     }
     let county = CountyCode::parse(&row.county).ok()?;
-    organ_of(&county, row.department.as_deref()?)
+    organ_bound(&county, row.department.as_deref()?, &row.kind)
 }

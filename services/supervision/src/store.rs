@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline_state::{final_state_of, state};
-use xinfang_domain::dept_notice::{OrganNotice, addressee, binds, for_organ, organ_of};
+use xinfang_domain::dept_notice::{OrganNotice, addressee, binds, for_organ, organ_bound};
 use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineStatus, DeptClock, DeptDeadlineStatus, kind};
@@ -179,7 +179,7 @@ pub async fn publish_status(
         && let Some(organ) = status
             .department
             .as_deref()
-            .and_then(|d| organ_of(&county, d))
+            .and_then(|d| organ_bound(&county, d, &status.deadline))
     {
         let owed = owed_for_cases(conn, std::slice::from_ref(&status.case_no)).await?;
         let n = organ_notice(
@@ -195,7 +195,8 @@ pub async fn publish_status(
             actions: n.actions,
             action_routes: n.action_routes,
         };
-        let s = subject::dept_event(&county, &organ.dept, event).map_err(|e| encode(e.into()))?;
+        let s =
+            subject::dept_event(&organ.county, &organ.dept, event).map_err(|e| encode(e.into()))?;
         let env = Envelope::new(
             event,
             Some(status.case_no.clone()),
@@ -246,7 +247,7 @@ pub fn organ_notice(
         .filter(|r| {
             let county = CountyCode::parse(&r.county).ok();
             match (county, r.department.as_deref()) {
-                (Some(c), Some(d)) => organ_of(&c, d).as_ref() == Some(organ),
+                (Some(c), Some(d)) => organ_bound(&c, d, &r.kind).as_ref() == Some(organ),
                 _ => false,
             }
         })

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline_plan::Tracked;
 use xinfang_domain::deadline_state::{final_state_of, state};
-use xinfang_domain::dept_notice::{addressee, organ_of};
+use xinfang_domain::dept_notice::{addressee, organ_bound};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineStatus, DeptSupervised, Supervised, kind};
 use xinfang_domain::subject;
@@ -165,9 +165,9 @@ pub async fn record(
             &case_env,
             s.trace.as_ref(),
         )?;
-        // A review organ (`411200:gov`) hears on its own department subjects; organs of
-        // another county have none here.
-        let Some(organ) = organ_of(&s.county, &s.department) else {
+        // The organ on whose subjects it hears: a department of the county, a review organ
+        // (`411200:gov`), or another county's department handling this matter (`411200:rsj`).
+        let Some(organ) = organ_bound(&s.county, &s.department, Tracked::SUPERVISION) else {
             tracing::debug!(case_no = %s.case_no, "督办 department has no subject of its own");
             continue;
         };
@@ -195,7 +195,7 @@ pub async fn record(
             data,
         )?;
         events.push_traced(
-            &subject::dept_event(&s.county, &organ.dept, kind::SUPERVISION)?,
+            &subject::dept_event(&organ.county, &organ.dept, kind::SUPERVISION)?,
             &dept_env,
             s.trace.as_ref(),
         )?;

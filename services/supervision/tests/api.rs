@@ -556,3 +556,58 @@ async fn counties_are_compared_and_ranked_month_by_month() {
     }
     h.stop().await;
 }
+
+/// A county's matter handled by a city department (`organ_county` on the assignment): the
+/// unit's clocks bind the city's organ, and their warnings go to the city department's own
+/// subject, addressed to it — never to the county's department of the same code.
+#[tokio::test]
+async fn a_city_department_on_a_county_case_hears_on_its_own_subject() {
+    let h = Harness::start("").await;
+    let c = h.county();
+    let city = h.env.city.clone();
+    let a = h.case_no(1);
+    let t0 = h.now();
+    h.case_event("registered", &a, registered(&a, &c, t0, "rsj", false))
+        .await;
+    let mut assignment = assigned(&a, "rsj", t0);
+    assignment.organ_county = Some(city.to_string());
+    h.case_event("assigned", &a, assignment).await;
+    let organ = format!("{city}:rsj");
+    h.env
+        .wait_for("D3 bound to the city's rsj", 15, async || {
+            h.deadlines(&a)
+                .await
+                .iter()
+                .any(|r| r.kind == "D3" && r.department.as_deref() == Some(organ.as_str()))
+        })
+        .await;
+    h.advance_to(end_of_day_after(t0, 15) + TimeDelta::minutes(1));
+    let city_filter = format!("xf.{city}.dept.rsj.overdue");
+    let mut data = Value::Null;
+    h.env
+        .wait_for(
+            "the overdue notice on the city department's subject",
+            15,
+            async || {
+                for m in h.env.read(&city, &city_filter).await {
+                    let env: xinfang_domain::envelope::Envelope =
+                        serde_json::from_slice(&m.payload).unwrap();
+                    if env.case_id.as_deref() == Some(a.as_str()) && env.data["deadline"] == "D3" {
+                        data = env.data.clone();
+                        return true;
+                    }
+                }
+                false
+            },
+        )
+        .await;
+    assert_eq!(data["addressee"]["county"], city.as_str(), "{data}");
+    assert_eq!(data["addressee"]["level"], "city", "{data}");
+    assert_eq!(data["addressee"]["department"], "rsj", "{data}");
+    let county_copies = h.env.read(&c, &format!("xf.{c}.dept.rsj.>")).await;
+    assert!(
+        county_copies.is_empty(),
+        "the county's own rsj hears nothing of a case it does not have"
+    );
+    h.stop().await;
+}

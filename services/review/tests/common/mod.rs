@@ -278,6 +278,7 @@ impl Harness {
             kind::ASSIGNED,
             &r.case_no,
             &Assigned {
+                organ_county: None,
                 case_no: r.case_no.clone(),
                 department: dept.clone(),
                 mode: AssignMode::Forward,
@@ -294,6 +295,7 @@ impl Harness {
             kind::ACCEPTED,
             &r.case_no,
             &Accepted {
+                organ_county: None,
                 case_no: r.case_no.clone(),
                 department: dept.clone(),
                 accepted_on: served_on,

@@ -249,6 +249,7 @@ pub fn registered(
 
 pub fn assigned(case_no: &str, dept: &str, at: DateTime<Utc>) -> Assigned {
     Assigned {
+        organ_county: None,
         case_no: case_no.to_owned(),
         department: dept.to_owned(),
         mode: AssignMode::Assign,
@@ -285,6 +286,7 @@ pub fn reclassified(
 
 pub fn accepted(case_no: &str, dept: &str, at: DateTime<Utc>) -> Accepted {
     Accepted {
+        organ_county: None,
         case_no: case_no.to_owned(),
         department: dept.to_owned(),
         accepted_on: cst_date(at),
