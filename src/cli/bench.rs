@@ -27,12 +27,33 @@ pub enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Time the console's pages per role with a registry of N cases (scratch deployment).
+    Console {
+        /// Cases in the registry: a few hundred registered through intake, the rest copied.
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+        /// Timed requests per page, after one warm-up request.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+        /// Leave the scratch database in place (to EXPLAIN the services' queries).
+        #[arg(long)]
+        keep_database: bool,
+    },
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<ExitCode> {
     match b {
         Bench::Classify { file, json } => classify(file, json).await,
         Bench::Timers { n, window_ms, json } => timers(n, window_ms, json).await,
+        Bench::Console {
+            cases,
+            samples,
+            json,
+            keep_database,
+        } => console(cases, samples, json, keep_database).await,
     }
 }
 
@@ -103,4 +124,68 @@ async fn timers(n: usize, window_ms: Option<u64>, json: bool) -> anyhow::Result<
         println!("{}", r.json_line());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn console(
+    cases: usize,
+    samples: usize,
+    json: bool,
+    keep_database: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut opts = xinfang_console::bench::Options::new(cases, samples);
+    opts.keep_database = keep_database;
+    if samples == 0 || cases < opts.seed {
+        eprintln!(
+            "error: --samples must be at least 1 and --cases at least {}",
+            opts.seed
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let settings = xinfang_platform::config::load()?;
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let counting = ProgressStyle::with_template("{spinner} {msg} {pos}/{len} [{bar:30}] {per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let phase = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let r = xinfang_console::bench::run(&settings, &opts, start_services, |p| match p {
+        xinfang_console::bench::Progress::Phase { message, len } => {
+            bar.set_position(0);
+            match len {
+                Some(n) => {
+                    bar.set_style(counting.clone());
+                    bar.set_length(n);
+                }
+                None => bar.set_style(phase.clone()),
+            }
+            bar.set_message(message);
+        }
+        xinfang_console::bench::Progress::Position(n) => bar.set_position(n),
+    })
+    .await;
+    bar.finish_and_clear();
+    let r = r?;
+    println!("{}", r.human());
+    if json {
+        println!("{}", r.json_line());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The five services in this process, as `xinfang up` starts them.
+async fn start_services(
+    infra: xinfang_platform::host::Infra,
+) -> anyhow::Result<xinfang_console::backend::ServiceUrls> {
+    let intake = xinfang_intake::service::start(infra.clone()).await?;
+    let routing = xinfang_routing::service::start(infra.clone()).await?;
+    let supervision = xinfang_supervision::service::start(infra.clone()).await?;
+    let review = xinfang_review::service::start(infra.clone()).await?;
+    let notify = xinfang_notify::service::start(infra.clone()).await?;
+    Ok(xinfang_console::backend::ServiceUrls {
+        intake: format!("http://{}", intake.http),
+        routing: format!("http://{}", routing.http),
+        supervision: format!("http://{}", supervision.http),
+        review: format!("http://{}", review.http),
+        notify: format!("http://{}", notify.http),
+    })
 }

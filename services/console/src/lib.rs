@@ -2,6 +2,7 @@
 //! petitioners work in a browser. Server-rendered pages over the services' HTTP APIs only.
 
 pub mod backend;
+pub mod bench;
 pub mod chart;
 pub mod gateway;
 pub mod live;

@@ -85,6 +85,15 @@ async fn may_read(pool: &PgPool, who: &Principal, case: &str) -> Result<(), ApiE
     .bind(case)
     .fetch_all(pool)
     .await?;
+    // A clock of another county's organ handling the matter (`411200:rsj`) is that organ's:
+    // it counts for a caller of that county only, under its plain code.
+    let departments: Vec<String> = departments
+        .into_iter()
+        .filter_map(|d| match d.split_once(':') {
+            Some((c, code)) => (c == who.scope.as_str()).then(|| code.to_owned()),
+            None => Some(d),
+        })
+        .collect();
     access::view_case(
         who,
         access::CaseScope {
@@ -455,7 +464,7 @@ async fn list_deadlines(
         ));
     }
     // One county, or (for a caller whose scope is the city) every served county of it.
-    let counties: Vec<CountyCode> =
+    let mut counties: Vec<CountyCode> =
         match q.county.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => {
                 let c = CountyCode::parse(c)?;
@@ -481,6 +490,8 @@ async fn list_deadlines(
             "no county of this deployment is in the caller's scope",
         )));
     }
+    // A department also owns the clocks it holds on other counties' matters (`<its county>:<code>`).
+    let mut own_organ: Option<String> = None;
     let department = match (who.role, q.department.as_deref().map(str::trim)) {
         (Role::Department, asked) => {
             let own = who.department.clone().unwrap_or_default();
@@ -489,9 +500,12 @@ async fn list_deadlines(
                     "a department sees only its own deadlines",
                 )));
             }
+            // Its own county's clocks, and its own clocks on other counties' matters.
+            counties.retain(|c| c == &who.scope);
             for county in &counties {
                 access::act_as_department(&who, county, &own).map_err(forbid)?;
             }
+            own_organ = Some(format!("{}:{own}", who.scope));
             Some(own)
         }
         (_, d) => {
@@ -529,6 +543,7 @@ async fn list_deadlines(
         &s.pool,
         &counties,
         department.as_deref(),
+        own_organ.as_deref(),
         before,
         i64::from(limit),
     )

@@ -504,13 +504,14 @@ pub async fn resume(
     announce(conn, id, "resumed", Utc::now()).await
 }
 
-/// The clocks of a case, oldest first.
 /// Open clocks of `counties` (pending, paused, or fired and not yet met) due before `before`,
-/// soonest first; one department's when `department` is given.
+/// soonest first; one department's when `department` is given, plus (`own_organ`,
+/// `<county>:<dept>`) that organ's clocks on other counties' matters.
 pub async fn open_in_counties(
     pool: &sqlx::PgPool,
     counties: &[String],
     department: Option<&str>,
+    own_organ: Option<&str>,
     before: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<DeadlineRow>> {
@@ -519,8 +520,9 @@ pub async fn open_in_counties(
                 warned_at, fired_at, closed_at, close_reason, paused_at, pauses, extension_days, generation,
                 provisional
          from deadlines
-         where county = any($1) and closed_at is null and state <> 'cancelled' and due_at < $2
-           and ($3::text is null or department = $3)
+         where closed_at is null and state <> 'cancelled' and due_at < $2
+           and ((county = any($1) and ($3::text is null or department = $3))
+                or ($5::text is not null and department = $5))
          order by due_at, id
          limit $4",
     )
@@ -528,10 +530,12 @@ pub async fn open_in_counties(
     .bind(before)
     .bind(department)
     .bind(limit)
+    .bind(own_organ)
     .fetch_all(pool)
     .await
 }
 
+/// The clocks of a case, oldest first.
 pub async fn for_case(pool: &sqlx::PgPool, case_no: &str) -> sqlx::Result<Vec<DeadlineRow>> {
     sqlx::query_as::<_, DeadlineRow>(
         "select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, state,

@@ -216,3 +216,84 @@ async fn every_route_refuses_other_counties_and_other_departments() {
     );
     env.stop().await;
 }
+
+/// A county's matter led by the city's department: that department reads the case's clocks
+/// and finds them on its board; the county's department of the same code reads neither.
+#[tokio::test]
+async fn a_city_department_reads_its_clocks_on_a_county_case_and_the_countys_namesake_does_not() {
+    let env = TestEnv::start(|p| p.security.auth_required = true, common::TEST_TOML)
+        .await
+        .unwrap();
+    let started = xinfang_supervision::service::start(env.infra.clone())
+        .await
+        .unwrap();
+    let store = started.host.auth.store().expect("auth on").clone();
+    let (county, city) = (env.county.clone(), env.city.clone());
+    let case = format!("XF-{county}-2026-000001");
+    let now = chrono::Utc::now();
+    env.publish_case(
+        &county,
+        "registered",
+        &case,
+        &common::registered(&case, &county, now, "rsj", false),
+    )
+    .await;
+    let mut a = common::assigned(&case, "rsj", now);
+    a.organ_county = Some(city.to_string());
+    env.publish_case(&county, "assigned", &case, &a).await;
+    let token = async |scope: &CountyCode| {
+        store
+            .create(Role::Department, scope, Some("rsj"), "t")
+            .await
+            .unwrap()
+            .token
+    };
+    let (city_rsj, county_rsj) = (token(&city).await, token(&county).await);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", started.http);
+    let get = async |path: &str, t: &str| {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            r.json::<serde_json::Value>().await.unwrap_or_default(),
+        )
+    };
+    let path = format!("/v1/deadlines?case_no={case}");
+    env.wait_for("the city rsj's D3 on the county's case", 15, async || {
+        let (s, v) = get(&path, &city_rsj).await;
+        s == 200
+            && v["deadlines"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|r| r["kind"] == "D3"))
+    })
+    .await;
+    let (s, board) = get("/v1/deadlines?within_days=60", &city_rsj).await;
+    assert_eq!(s, 200, "{board}");
+    assert!(
+        board["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["case_no"] == case.as_str()),
+        "{board}"
+    );
+    let (s, _) = get(&path, &county_rsj).await;
+    assert_eq!(s, 403, "the county's rsj does not have the case");
+    let (s, board) = get("/v1/deadlines?within_days=60", &county_rsj).await;
+    assert_eq!(s, 200);
+    assert!(
+        !board["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["case_no"] == case.as_str()),
+        "{board}"
+    );
+    env.stop().await;
+}
