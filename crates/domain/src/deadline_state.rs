@@ -78,6 +78,10 @@ pub fn closing(tracked: Tracked, reason: &str) -> Closing {
     match (tracked, reason) {
         (Tracked::Statutory(D3 | D4), "disposed") => Closing::Withdrawn,
         (Tracked::Statutory(D4), "accepted") => Closing::Withdrawn,
+        // A matter is terminated by the 复核 decision (Art 36 para 3): the termination that
+        // reaches supervision before the decision itself (they travel on different streams)
+        // still means the re-review organ decided.
+        (Tracked::Statutory(D10), "terminated") => Closing::Met,
         (_, r) if MET_REASONS.contains(&r) => Closing::Met,
         _ => Closing::Withdrawn,
     }
@@ -157,6 +161,7 @@ mod tests {
             (D(D8), "decided"),
             (D(D9), "requested"),
             (D(D10), "decided"),
+            (D(D10), "terminated"),
             (Tracked::Evaluation, "evaluated"),
             (Tracked::SupervisionResponse, "responded"),
             (Tracked::SupervisionResponse, "replied"),
