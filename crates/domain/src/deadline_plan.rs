@@ -131,7 +131,7 @@ impl<'de> Deserialize<'de> for Tracked {
 /// The organ as the clocks record it: the department code for the case's own county, or
 /// `<county>:<dept>` when the organ is another county's (a city department on a county's
 /// matter), so its warnings go to that organ's subject.
-pub fn organ_of(department: &str, organ_county: Option<&str>) -> String {
+pub fn organ_code(department: &str, organ_county: Option<&str>) -> String {
     match organ_county {
         Some(c) if !department.contains(':') => format!("{c}:{department}"),
         _ => department.to_owned(),
@@ -322,7 +322,8 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
         }
         (Family::Case, kind::ASSIGNED) => {
             let a: Assigned = payload(event, data)?;
-            let lead = Responsible::Department(organ_of(&a.department, a.organ_county.as_deref()));
+            let lead =
+                Responsible::Department(organ_code(&a.department, a.organ_county.as_deref()));
             let mut steps = vec![close(vec![D(D1)], "assigned")];
             if !a.notice_exempt {
                 steps.push(Step::Start(Start {
@@ -399,7 +400,7 @@ pub fn plan(family: Family, event: &str, data: &serde_json::Value) -> Result<Vec
                 Step::Start(Start {
                     tracked: D(D5),
                     trigger: start_of_day(a.accepted_on),
-                    responsible: Responsible::Department(organ_of(
+                    responsible: Responsible::Department(organ_code(
                         &a.department,
                         a.organ_county.as_deref(),
                     )),

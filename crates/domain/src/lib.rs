@@ -3,6 +3,7 @@
 pub mod access;
 pub mod appeal;
 pub mod calendar;
+pub mod case_no;
 pub mod classify;
 pub mod confidential;
 pub mod county;

@@ -490,16 +490,7 @@ fn renamed(mut e: ValidationError, field: &str) -> ValidationError {
 
 /// `XF-<county>-<year>-<seq>`: the county.
 fn check_case_no(raw: &str) -> Result<CountyCode, ValidationError> {
-    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    let parts: Vec<&str> = raw.split('-').collect();
-    match parts.as_slice() {
-        ["XF", county, year, seq] if digits(year, 4..=4) && digits(seq, 1..=12) => {
-            CountyCode::parse(county).map_err(|_| case_no_error())
-        }
-        _ => Err(case_no_error()),
-    }
+    crate::case_no::county_of(raw).ok_or_else(case_no_error)
 }
 
 fn case_no_error() -> ValidationError {

@@ -169,13 +169,7 @@ impl DecideError {
 
 /// Checks the case number's shape before it reaches a query.
 pub fn check_case_no(raw: &str) -> Result<(), ValidationError> {
-    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    let parts: Vec<&str> = raw.split('-').collect();
-    let ok = matches!(parts.as_slice(), ["XF", county, year, seq]
-        if digits(county, 6..=6) && digits(year, 4..=4) && digits(seq, 1..=12));
-    if ok {
+    if xinfang_domain::case_no::is_case_no(raw) {
         Ok(())
     } else {
         Err(ValidationError::new(

@@ -63,6 +63,28 @@ fn county_of(case_no: Option<&str>, who: &Principal) -> CountyCode {
         .unwrap_or_else(|| who.scope.clone())
 }
 
+/// The served counties the caller's scope covers.
+fn served_in_scope(served: &[String], who: &Principal) -> Vec<CountyCode> {
+    served
+        .iter()
+        .filter_map(|c| CountyCode::parse(c).ok())
+        .filter(|c| access::covers(&who.scope, c))
+        .collect()
+}
+
+/// A department code as the subjects spell it.
+fn department_code(raw: &str) -> Result<(), ValidationError> {
+    xinfang_domain::subject::token("department", raw)
+        .map(|_| ())
+        .map_err(|_| {
+            ValidationError::new(
+                "department",
+                "department_code",
+                "must be a department code: lowercase ASCII letters, digits or '_'",
+            )
+        })
+}
+
 fn forbid(d: access::Denied) -> ApiError {
     ApiError::Forbidden(d.to_string())
 }
@@ -236,13 +258,7 @@ impl IssueRequest {
             ));
         }
         let department = required("department", &self.department)?;
-        xinfang_domain::subject::token("department", department).map_err(|_| {
-            ValidationError::new(
-                "department",
-                "department_code",
-                "must be a department code: lowercase ASCII letters, digits or '_'",
-            )
-        })?;
+        department_code(department)?;
         let form = required("form", &self.form)?;
         if !FORMS.contains(&form) {
             return Err(ValidationError::new(
@@ -478,12 +494,7 @@ async fn list_deadlines(
                 }
                 vec![c]
             }
-            None => s
-                .served
-                .iter()
-                .filter_map(|c| CountyCode::parse(c).ok())
-                .filter(|c| access::covers(&who.scope, c))
-                .collect(),
+            None => served_in_scope(&s.served, &who),
         };
     if counties.is_empty() {
         return Err(forbid(access::Denied(
@@ -514,13 +525,7 @@ async fn list_deadlines(
             }
             match d.filter(|d| !d.is_empty()) {
                 Some(d) => {
-                    xinfang_domain::subject::token("department", d).map_err(|_| {
-                        ValidationError::new(
-                            "department",
-                            "department_code",
-                            "must be a department code: lowercase ASCII letters, digits or '_'",
-                        )
-                    })?;
+                    department_code(d)?;
                     Some(d.to_owned())
                 }
                 None => None,
@@ -612,12 +617,7 @@ async fn get_comparison(
     Caller(who): Caller,
     ApiQuery(q): ApiQuery<ComparisonQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let counties: Vec<CountyCode> = s
-        .served
-        .iter()
-        .filter_map(|c| CountyCode::parse(c).ok())
-        .filter(|c| access::covers(&who.scope, c))
-        .collect();
+    let counties = served_in_scope(&s.served, &who);
     if counties.is_empty() {
         return Err(forbid(access::Denied(
             "no county of this deployment is in the caller's scope",

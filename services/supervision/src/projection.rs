@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use xinfang_domain::deadline_plan::{Family, organ_of};
+use xinfang_domain::deadline_plan::{Family, organ_code};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
     Accepted, Assigned, Diverted, Evaluated, Reclassified, Registered, Replied, kind,
@@ -92,7 +92,7 @@ pub async fn record(
                  where case_no = $1",
             )
             .bind(case_no)
-            .bind(organ_of(&a.department, a.organ_county.as_deref()))
+            .bind(organ_code(&a.department, a.organ_county.as_deref()))
             .bind(a.petition_type.as_str())
             .bind(a.branch.map(Art31Branch::as_str))
             .bind(a.assigned_at)
@@ -132,7 +132,7 @@ pub async fn record(
                  where case_no = $1",
             )
             .bind(case_no)
-            .bind(organ_of(&a.department, a.organ_county.as_deref()))
+            .bind(organ_code(&a.department, a.organ_county.as_deref()))
             .bind(a.at)
             .bind(a.accepted_on)
             .execute(&mut *conn)

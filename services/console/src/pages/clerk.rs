@@ -16,7 +16,6 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use xinfang_domain::classify::Departments;
 
-use super::PageError;
 use crate::backend::ApiFailure;
 use crate::role::ConsoleRole;
 use crate::state::AppState;
@@ -143,25 +142,10 @@ fn explain(f: &ApiFailure) -> String {
     }
 }
 
-/// A case number as intake writes it (`XF-<county>-<year>-<seq>`): anything else is not
-/// looked up, so it never reaches a service URL.
-fn case_no_ok(raw: &str) -> Result<(), PageError> {
-    let parts: Vec<&str> = raw.split('-').collect();
-    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    let ok = matches!(parts.as_slice(), ["XF", county, year, seq]
-        if digits(county, 6..=6) && digits(year, 4..=4) && digits(seq, 1..=12));
-    if ok {
-        Ok(())
-    } else {
-        Err(PageError::NotFound(format!("没有编号为 {raw} 的案件")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::case_no_ok;
 
     #[test]
     fn fields_keep_every_pair_and_name_the_api_fields() {

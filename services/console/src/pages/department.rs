@@ -19,16 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/dept/cases/{case_no}/actions/{name}", post(case::act))
 }
 
-/// A case number as intake writes it (`XF-411282-2026-000001`); anything else is no case,
-/// and never reaches a service URL.
-pub(crate) fn is_case_no(raw: &str) -> bool {
-    raw.len() <= 32
-        && raw.starts_with("XF-")
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'X' || b == b'F')
-}
-
 /// Today in Beijing, `2026-03-02`: the default of the forms' dates.
 pub(crate) fn today() -> String {
     chrono::Utc::now()

@@ -69,6 +69,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// A case number as intake writes it; anything else is not looked up, so it never reaches a
+/// service URL.
+pub(crate) fn case_no_ok(raw: &str) -> Result<(), PageError> {
+    if xinfang_domain::case_no::is_case_no(raw) {
+        Ok(())
+    } else {
+        Err(PageError::NotFound(format!("没有编号为 {raw} 的案件")))
+    }
+}
+
 /// Any serializable value (a service's JSON, a row) as a template value.
 pub(crate) fn template_value<T: serde::Serialize>(v: &T) -> Value {
     Value::from(minijinja::value::Serde(v))

@@ -13,7 +13,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use xinfang_domain::appeal::ReviewOutcome;
 use xinfang_domain::deadline::CST;
 
-use super::PageError;
 use crate::backend::ApiFailure;
 use crate::role::ConsoleRole;
 use crate::state::AppState;
@@ -31,22 +30,6 @@ pub fn routes() -> Router<AppState> {
             "/terminations",
             get(terminations::page).post(terminations::search),
         )
-}
-
-/// A case number as intake writes it (`XF-<county>-<year>-<seq>`): anything else is not looked
-/// up, so it never reaches a service URL.
-fn case_no_ok(raw: &str) -> Result<(), PageError> {
-    let parts: Vec<&str> = raw.split('-').collect();
-    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    let ok = matches!(parts.as_slice(), ["XF", county, year, seq]
-        if digits(county, 6..=6) && digits(year, 4..=4) && digits(seq, 1..=12));
-    if ok {
-        Ok(())
-    } else {
-        Err(PageError::NotFound(format!("没有编号为 {raw} 的案件")))
-    }
 }
 
 /// What review's request fields are called on the pages.
@@ -129,6 +112,7 @@ fn due_words(raw: Option<&str>, what: &str) -> (String, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::case_no_ok;
 
     #[test]
     fn deadlines_read_in_plain_words_and_case_numbers_are_checked() {

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
 
 use super::case::{Kept, view};
-use super::{Fields, ROLES, case_no_ok};
+use super::{Fields, ROLES};
 use crate::backend::{ApiFailure, Service, enc};
 use crate::pages::PageError;
+use crate::pages::case_no_ok;
 use crate::session::{CsrfToken, Session, Staff};
 use crate::state::AppState;
 

@@ -13,9 +13,10 @@ use minijinja::context;
 use serde_json::{Value, json};
 use xinfang_domain::petition::{Art31Branch, CadreLevel, Diversion, PetitionType};
 
-use super::{ROLES, case_no_ok, department_names, department_options, explain};
+use super::{ROLES, department_names, department_options, explain};
 use crate::backend::{ApiFailure, Service, enc};
 use crate::pages::PageError;
+use crate::pages::case_no_ok;
 use crate::pages::template_value;
 use crate::session::{CsrfToken, Session, Staff};
 use crate::state::AppState;

@@ -37,7 +37,7 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     s.require(&[ConsoleRole::Department, ConsoleRole::Operator])?;
-    if !super::is_case_no(&case_no) {
+    if !xinfang_domain::case_no::is_case_no(&case_no) {
         return Err(PageError::NotFound("没有这个案件编号".into()));
     }
     let flash = q
@@ -60,7 +60,7 @@ pub async fn act(
     let Some(def) = actions::find(&name) else {
         return Err(PageError::NotFound("没有这项办理操作".into()));
     };
-    if !super::is_case_no(&case_no) {
+    if !xinfang_domain::case_no::is_case_no(&case_no) {
         return Err(PageError::NotFound("没有这个案件编号".into()));
     }
     let body = actions::body(def, &form);

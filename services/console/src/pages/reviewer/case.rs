@@ -18,9 +18,10 @@ use xinfang_domain::deadline::CST;
 use xinfang_domain::petition::Rating;
 
 use super::desk::acts_for;
-use super::{ROLES, case_no_ok, due_words, explain, level_zh, outcome_zh, today};
+use super::{ROLES, due_words, explain, level_zh, outcome_zh, today};
 use crate::backend::{ApiFailure, Service, enc};
 use crate::pages::PageError;
+use crate::pages::case_no_ok;
 use crate::pages::template_value;
 use crate::session::{CsrfToken, Session, Staff};
 use crate::state::AppState;

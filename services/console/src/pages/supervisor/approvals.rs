@@ -24,11 +24,11 @@ use xinfang_domain::classify::Departments;
 use super::cases;
 use crate::backend::{Service, enc};
 use crate::pages::PageError;
-use crate::pages::department::is_case_no;
 use crate::pages::template_value;
 use crate::role::ConsoleRole;
 use crate::session::{CsrfToken, Session, Staff};
 use crate::state::AppState;
+use xinfang_domain::case_no::is_case_no;
 
 /// The bureau's department code in the shipped directory (its `[roles] petition_bureau`).
 fn bureau() -> String {

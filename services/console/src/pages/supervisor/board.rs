@@ -19,11 +19,11 @@ use super::county_param;
 use crate::backend::{ApiFailure, Service, enc};
 use crate::pages::PageError;
 use crate::pages::department::deadlines::{self, Clock};
-use crate::pages::department::is_case_no;
 use crate::pages::template_value;
 use crate::role::ConsoleRole;
 use crate::session::{CsrfToken, Session, Staff};
 use crate::state::AppState;
+use xinfang_domain::case_no::is_case_no;
 
 /// The most clocks one board shows (supervision's own cap is 1000).
 const BOARD_LIMIT: usize = 500;
