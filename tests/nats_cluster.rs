@@ -728,3 +728,188 @@ fn production_config_loads() {
     }
     assert_eq!(problems.lines().count(), 2, "only the secrets: {problems}");
 }
+
+/// Issue #18 item 4: the services themselves on the 3-node cluster, petitions flowing, a node
+/// killed mid-load (one that leads neither the stream nor the meta group: the services'
+/// clients on it fail over): every accepted petition is registered, routed and given its D1
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_lose_nothing_and_repeat_nothing_when_a_node_dies_under_load() {
+    use xinfang_platform::testing::TestEnv;
+
+    let mut servers = Servers::new("nats-cluster-services");
+    let (secrets, nodes) = start_cluster(&mut servers);
+    let mut settings = service_settings(nodes[0].client, &secrets.services);
+    settings.url = nodes
+        .iter()
+        .map(|n| format!("nats://127.0.0.1:{}", n.client))
+        .collect::<Vec<_>>()
+        .join(",");
+    let env = eventually(
+        "the services' streams on the fresh cluster",
+        Duration::from_secs(30),
+        || {
+            let settings = settings.clone();
+            async move {
+                TestEnv::start(
+                    |p| p.nats = settings,
+                    "[routing]\noperator = \"tester\"\nhold_for_triage = false\n",
+                )
+                .await
+                .map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await;
+    let intake = xinfang_intake::service::start(env.infra.clone())
+        .await
+        .expect("intake");
+    let _routing = xinfang_routing::service::start(env.infra.clone())
+        .await
+        .expect("routing");
+    let supervision = xinfang_supervision::service::start(env.infra.clone())
+        .await
+        .expect("supervision");
+    let stream = env.infra.stream(&env.county).expect("county stream");
+    let leader = stream
+        .get_info()
+        .await
+        .expect("stream info")
+        .cluster
+        .and_then(|c| c.leader)
+        .expect("a stream leader");
+    // The node to lose: a replica that leads neither the stream nor the JetStream meta group,
+    // so the survivors go on without an election (the leader's loss is the test above); the
+    // services' connections to it must move to the others.
+    let jsz: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/jsz", nodes[0].monitor))
+        .await
+        .expect("monitoring answers")
+        .json()
+        .await
+        .expect("jsz");
+    let meta = jsz["meta_cluster"]["leader"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let victim = ["nats-1", "nats-2", "nats-3"]
+        .into_iter()
+        .find(|n| *n != leader && *n != meta)
+        .expect("a node that leads nothing")
+        .to_owned();
+
+    let county = env.county.to_string();
+    let http = reqwest::Client::new();
+    let texts = [
+        "小区电梯坏了三个月，物业一直不修，请求住建部门督促维修。",
+        "我们村的低保名额评定不公开，请求民政部门公开评定结果。",
+        "学校门口的路口没有红绿灯，孩子上学很危险，请求交警部门设置信号灯。",
+    ];
+    let mut cases = Vec::new();
+    for i in 0..30u32 {
+        if i == 10 {
+            servers.kill(&victim);
+        }
+        let body = json!({
+            "channel": "online",
+            "petitioner": {"name": "测试人", "mobile": format!("1380013{i:04}")},
+            "text": texts[i as usize % texts.len()],
+            "county": county,
+            "received_at": chrono::Utc::now(),
+            "clerk_id": "clerk-1",
+        });
+        let r = http
+            .post(format!("http://{}/v1/petitions", intake.http))
+            .json(&body)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .expect("intake answers");
+        assert_eq!(r.status(), 201, "petition {i}");
+        let v: serde_json::Value = r.json().await.expect("receipt");
+        cases.push(v["case_no"].as_str().expect("case number").to_owned());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Every case registered once and routed (assigned or diverted) once, as the stream says,
+    // and given one D1 by supervision.
+    let count = |subject: String| {
+        let env = &env;
+        async move {
+            let mut per_case: BTreeMap<String, usize> = BTreeMap::new();
+            let msgs = match env.infra.stream(&env.county) {
+                Ok(stream) => nats::read_all(&stream, &subject).await.unwrap_or_else(|e| {
+                    println!("{subject}: read failed: {e:#}");
+                    Vec::new()
+                }),
+                Err(e) => panic!("{e}"),
+            };
+            for m in &msgs {
+                match Envelope::<serde_json::Value>::from_bytes(&m.payload) {
+                    Ok(e) => {
+                        if let Some(c) = e.case_id {
+                            *per_case.entry(c).or_default() += 1;
+                        }
+                    }
+                    Err(e) => println!("{subject}: unreadable envelope: {e}"),
+                }
+            }
+            if msgs.is_empty() {
+                println!("{subject}: nothing read");
+            }
+            per_case
+        }
+    };
+    let routed = eventually(
+        "every petition routed",
+        Duration::from_secs(180),
+        || async {
+            let mut routed = count(format!("xf.{county}.case.assigned")).await;
+            for (c, n) in count(format!("xf.{county}.case.diverted")).await {
+                *routed.entry(c).or_default() += n;
+            }
+            let missing = cases.iter().filter(|c| !routed.contains_key(*c)).count();
+            if missing == 0 {
+                Ok(routed)
+            } else {
+                Err(format!("{missing} not routed yet"))
+            }
+        },
+    )
+    .await;
+    // A read during the failover can come back empty: read until every case is there.
+    let registered = eventually(
+        "every registration readable",
+        Duration::from_secs(120),
+        || async {
+            let registered = count(format!("xf.{county}.case.registered")).await;
+            if cases.iter().all(|c| registered.contains_key(c)) {
+                Ok(registered)
+            } else {
+                Err(format!("{} of {} read", registered.len(), cases.len()))
+            }
+        },
+    )
+    .await;
+    for c in &cases {
+        assert_eq!(registered.get(c), Some(&1), "{c} registered once");
+        assert_eq!(routed.get(c), Some(&1), "{c} routed once");
+    }
+    let d1: Vec<(String, i64)> = sqlx::query_as(
+        "select case_no, count(*) from deadlines where kind = 'D1' group by case_no",
+    )
+    .fetch_all(&supervision.host.pool)
+    .await
+    .expect("deadlines");
+    let d1: BTreeMap<String, i64> = d1.into_iter().collect();
+    for c in &cases {
+        assert_eq!(d1.get(c), Some(&1), "{c}: one D1");
+    }
+    println!(
+        "cluster under load: {} petitions, node {victim} killed after 10: registered {}, routed {}, D1 {}",
+        cases.len(),
+        registered.len(),
+        routed.len(),
+        d1.len()
+    );
+    env.stop().await;
+}

@@ -10,9 +10,14 @@ use common::{get, post};
 use serde_json::{Value, json};
 use xinfang_platform::testing::{TestEnv, repo_root};
 
+/// The README's example petitioner with a matter that belongs in labour arbitration (a
+/// dismissal without compensation), so that it is finished — diverted — at registration.
 fn example(county: &str) -> Value {
     let raw = std::fs::read_to_string(repo_root().join("docs/examples/petition.json")).unwrap();
     let mut p: Value = serde_json::from_str(&raw).unwrap();
+    p["text"] = json!(
+        "我在灵宝市一家商贸公司干了三年，上个月公司以业务调整为由把我辞退，没有签劳动合同，也不给经济补偿金。请求有关部门责令公司支付经济补偿。"
+    );
     p["county"] = json!(county);
     p["received_at"] = json!(chrono::Utc::now());
     p

@@ -99,6 +99,10 @@ async fn terminate(env: &TestEnv, http: &reqwest::Client, review: &str, n: u32) 
         contact: None,
         text: TEXTS[(n as usize - 1) % TEXTS.len()].into(),
         redacted_text: None,
+        source: None,
+        listed: false,
+        town: None,
+        matter_words: None,
         received_by: None,
     };
     env.publish_case(&county, kind::REGISTERED, &case_no, &registered)

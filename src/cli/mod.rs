@@ -1,12 +1,15 @@
 //! Command-line interface. Exit codes: 0 success, 1 failure, 2 invalid usage or input.
 
 mod bench;
+mod bench_pipeline;
 mod calendar;
 mod case;
 mod deadline;
 mod dept;
 mod directory;
 mod dlq;
+mod list;
+mod report;
 mod stats;
 mod submit;
 mod termination;
@@ -56,8 +59,13 @@ enum Command {
     /// A department's client: listen to its durable feed, send actions.
     #[command(subcommand)]
     Dept(dept::Dept),
+    /// Listed matters (清单): lists per source, milestones, weekly progress, KPIs.
+    List(list::List),
     /// KPIs: 及时受理率, 按期办结率, 参评率, 满意率, repeats, handling days, overdue.
     Stats(stats::Args),
+    /// Reports: the weekly analysis (周研判) as HTML, CSV or JSON.
+    #[command(subcommand)]
+    Report(report::Report),
     /// The console's staff accounts.
     #[command(subcommand)]
     Users(users::Users),
@@ -89,5 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens(t) => tokens::run(t).await,
         Command::Users(u) => users::run(u).await,
         Command::Stats(a) => stats::run(a).await,
+        Command::Report(r) => report::run(r).await,
+        Command::List(l) => list::run(l).await,
     }
 }

@@ -32,6 +32,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         dept: a.dept,
         from: a.from,
         to: a.to,
+        ..Default::default()
     };
     let kpis = match cli::stats(&settings, &query).await {
         Ok(k) => k,

@@ -40,12 +40,16 @@ use crate::events::{
 use crate::petition::PetitionType;
 
 /// Something supervision keeps a clock on: a statutory deadline, the satisfaction-evaluation
-/// window (Decisions 5) or the response deadline of a 督办 (Art 40).
+/// window (Decisions 5), the response deadline of a 督办 (Art 40) or a task a case conference
+/// (会审) gave a department (`ref` = the decision's id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tracked {
     Statutory(DeadlineKind),
     Evaluation,
     SupervisionResponse,
+    /// A task decided at a case conference (会审) for a department, with its due time: a duty,
+    /// warned, escalated as a 督办 when missed, closed when the department reports it done.
+    ConferenceTask,
 }
 
 /// What happens when a tracked deadline passes.
@@ -62,13 +66,15 @@ pub enum Role {
 impl Tracked {
     pub const EVALUATION: &'static str = "eval";
     pub const SUPERVISION: &'static str = "supervision";
+    pub const TASK: &'static str = "task";
 
-    /// Stable code: `D1`..`D11`, `eval`, `supervision`.
+    /// Stable code: `D1`..`D11`, `eval`, `supervision`, `task`.
     pub fn code(self) -> &'static str {
         match self {
             Tracked::Statutory(k) => k.code(),
             Tracked::Evaluation => Self::EVALUATION,
             Tracked::SupervisionResponse => Self::SUPERVISION,
+            Tracked::ConferenceTask => Self::TASK,
         }
     }
 
@@ -110,6 +116,7 @@ impl FromStr for Tracked {
         match raw {
             Self::EVALUATION => Ok(Tracked::Evaluation),
             Self::SUPERVISION => Ok(Tracked::SupervisionResponse),
+            Self::TASK => Ok(Tracked::ConferenceTask),
             other => other.parse().map(Tracked::Statutory),
         }
     }
@@ -561,7 +568,11 @@ mod tests {
         for t in DeadlineKind::ALL
             .into_iter()
             .map(Tracked::Statutory)
-            .chain([Tracked::Evaluation, Tracked::SupervisionResponse])
+            .chain([
+                Tracked::Evaluation,
+                Tracked::SupervisionResponse,
+                Tracked::ConferenceTask,
+            ])
         {
             assert_eq!(t.code().parse::<Tracked>().unwrap(), t);
             assert_eq!(serde_json::to_value(t).unwrap(), json!(t.code()));
@@ -582,6 +593,12 @@ mod tests {
         assert!(!D(D7).tells_department(false));
         assert!(!Tracked::SupervisionResponse.escalates());
         assert!(Tracked::SupervisionResponse.tells_department(true));
+        // A conference's task: the department's duty, warned, told and escalated.
+        assert_eq!("task".parse::<Tracked>().unwrap(), Tracked::ConferenceTask);
+        assert_eq!(Tracked::ConferenceTask.role(), Role::Duty);
+        assert!(Tracked::ConferenceTask.escalates());
+        assert!(Tracked::ConferenceTask.tells_department(false));
+        assert!(Tracked::ConferenceTask.tells_department(true));
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub fn closing(tracked: Tracked, reason: &str) -> Closing {
         // reaches supervision before the decision itself (they travel on different streams)
         // still means the re-review organ decided.
         (Tracked::Statutory(D10), "terminated") => Closing::Met,
+        // A conference's task reported done by its department.
+        (Tracked::ConferenceTask, "done") => Closing::Met,
         (_, r) if MET_REASONS.contains(&r) => Closing::Met,
         _ => Closing::Withdrawn,
     }
@@ -165,6 +167,7 @@ mod tests {
             (Tracked::Evaluation, "evaluated"),
             (Tracked::SupervisionResponse, "responded"),
             (Tracked::SupervisionResponse, "replied"),
+            (Tracked::ConferenceTask, "done"),
         ] {
             assert_eq!(closing(t, reason), Closing::Met, "{t} {reason}");
         }
@@ -181,6 +184,8 @@ mod tests {
             (D(D8), "terminated"),
             (Tracked::Evaluation, "returned_for_redo"),
             (D(D1), "something new"),
+            (D(D5), "done"),
+            (Tracked::ConferenceTask, "terminated"),
         ] {
             assert_eq!(closing(t, reason), Closing::Withdrawn, "{t} {reason}");
         }

@@ -14,6 +14,8 @@ use crate::events::{DeptActionRoute, DeptClock, DeptDeadlines, DeptOrgan, OrganL
 pub const RESPOND: &str = "respond";
 /// Give a 复查/复核 opinion (Art 35–36): review's `POST /v1/reviews/{case_no}/decision`.
 pub const DECIDE: &str = "decide";
+/// Reporting a conference task (会审交办任务) done, on supervision.
+pub const TASK_DONE: &str = "task_done";
 
 /// The organ a department message is addressed to: its county, department, level (the city's
 /// own code makes a city organ) and name from the directory.
@@ -85,6 +87,7 @@ pub fn discharged_by(tracked: Tracked, reference: &str) -> &'static [&'static st
         Tracked::Statutory(D6) => &["reply", "mediate", "divert"],
         Tracked::Statutory(D8 | D10) => &[DECIDE],
         Tracked::SupervisionResponse => &[RESPOND],
+        Tracked::ConferenceTask => &[TASK_DONE],
         // D1 (the bureau disposes through intake and routing), D2 (a written notice served
         // outside the system), the petitioner's windows and the evaluation: nothing the organ
         // sends.
@@ -166,6 +169,25 @@ pub fn for_organ(
             service: "supervision".to_owned(),
             method: "POST".to_owned(),
             path: format!("/v1/supervisions/{id}/response"),
+        }));
+    }
+    // Each open conference task is reported done on its own decision id.
+    if actions.iter().any(|a| a == TASK_DONE) {
+        let task = Tracked::ConferenceTask.code();
+        let owed = clocks
+            .iter()
+            .map(|c| (c.deadline.as_str(), c.reference.as_str()));
+        let mut tasks: Vec<&str> = Vec::new();
+        for (deadline, reference) in about.into_iter().chain(owed) {
+            if deadline == task && !reference.is_empty() && !tasks.contains(&reference) {
+                tasks.push(reference);
+            }
+        }
+        action_routes.extend(tasks.iter().map(|id| DeptActionRoute {
+            action: TASK_DONE.to_owned(),
+            service: "supervision".to_owned(),
+            method: "POST".to_owned(),
+            path: format!("/v1/conference-tasks/{id}/done"),
         }));
     }
     if actions.iter().any(|a| a == DECIDE) {
@@ -264,6 +286,31 @@ mod tests {
             n.action_routes
                 .iter()
                 .all(|r| r.service == "supervision" && r.method == "POST")
+        );
+    }
+
+    #[test]
+    fn a_conference_task_is_reported_done_on_its_own_decision() {
+        let n = for_organ(
+            "XF-411282-2026-000001",
+            Some(("task", "d-2")),
+            vec![
+                clock("task", "d-1", 9, "pending"),
+                clock("task", "d-2", 12, "fired"),
+                clock("D5", "", 28, "pending"),
+            ],
+        );
+        assert_eq!(
+            n.actions,
+            ["task_done", "reply", "mediate", "divert", "extend"]
+        );
+        let paths: Vec<&str> = n.action_routes.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/v1/conference-tasks/d-2/done",
+                "/v1/conference-tasks/d-1/done"
+            ]
         );
     }
 

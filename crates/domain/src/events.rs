@@ -56,6 +56,8 @@ pub mod kind {
     /// `dept.<d>.remanded` ([`super::DeptRemanded`]).
     pub const REMANDED: &str = "remanded";
     pub const TERMINATED: &str = "terminated";
+    /// A matter became a listed matter (清单) after registration; supervision publishes it.
+    pub const LISTED: &str = "listed";
     pub const SUPERVISED: &str = "supervised";
     /// A notice to the petitioner or a department could not be delivered (alert for the bureau).
     pub const NOTICE_FAILED: &str = "notice_failed";
@@ -262,6 +264,21 @@ pub struct Registered {
     /// informant's identity reads. Absent from events of older releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted_text: Option<String>,
+    /// Where the matter came from ([`crate::case_source`]): `ordinary` or a configured source
+    /// such as `central_inspection`. Absent from events of older releases (ordinary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The source is a listed one (清单): supervision lists the matter at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listed: bool,
+    /// The town, township or street office the text names first (weekly analysis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub town: Option<String>,
+    /// The redacted text's content words and their weights
+    /// ([`crate::classify::MatterWords::weights`]): lets supervision find clusters of similar
+    /// petitions (rising topics) without holding texts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matter_words: Option<std::collections::BTreeMap<String, f32>>,
 }
 
 /// `case.reclassified`: a clerk overrode the classification (who and why recorded).
@@ -411,7 +428,8 @@ pub struct DeptClock {
 
 /// How an action in `actions` that is no department command (`xf.<county>.cmd.<dept>.<action>`)
 /// is taken: an HTTP request to the service named (`respond` answers a 督办 on supervision,
-/// `decide` gives a review organ's opinion on review).
+/// `task_done` reports a conference task done on supervision, `decide` gives a review organ's
+/// opinion on review).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeptActionRoute {
     /// The action, as named in `actions`.
@@ -437,10 +455,11 @@ pub struct DeptDeadlineFired {
     pub deadlines: DeptDeadlines,
     /// What the organ may do about it: the department commands that discharge the duty
     /// (`accept`, `object`, `transfer` for D3/D4; `reply`, `mediate`, `divert`, `extend` for
-    /// D5/D6), `respond` for a 督办, `decide` for a review organ's D8/D10; then those of its
-    /// other open clocks on the matter.
+    /// D5/D6), `respond` for a 督办, `task_done` for a conference task, `decide` for a review
+    /// organ's D8/D10; then those of its other open clocks on the matter.
     pub actions: Vec<String>,
-    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    /// Where the actions that are no department command are sent (`respond`, `task_done`,
+    /// `decide`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_routes: Vec<DeptActionRoute>,
 }
@@ -460,7 +479,8 @@ pub struct DeptSupervised {
     /// `respond`, then the department commands that discharge the organ's other open duties
     /// on the matter (for an overdue escalation, the duty that passed).
     pub actions: Vec<String>,
-    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    /// Where the actions that are no department command are sent (`respond`, `task_done`,
+    /// `decide`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_routes: Vec<DeptActionRoute>,
 }
@@ -478,7 +498,8 @@ pub struct DeptDeadlineStatus {
     pub deadlines: DeptDeadlines,
     /// What the organ may do: `decide` for D8/D10, and what its other open clocks ask.
     pub actions: Vec<String>,
-    /// Where the actions that are no department command are sent (`respond`, `decide`).
+    /// Where the actions that are no department command are sent (`respond`, `task_done`,
+    /// `decide`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_routes: Vec<DeptActionRoute>,
 }

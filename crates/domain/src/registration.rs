@@ -74,6 +74,12 @@ pub struct RegistrationInput {
     /// 15 days (D2, Art 23 para 2). Omit when the 信访部门 received the petition.
     #[serde(default)]
     pub received_by: Option<String>,
+    /// Where the matter came from: `ordinary` (the default) or a configured source such as
+    /// `central_inspection` (中央巡视移交) or `provincial_joint` (省联席办交办); a listed source
+    /// makes it a listed matter (清单). `GET /v1/sources` lists the codes.
+    #[serde(default)]
+    #[schema(example = "ordinary", max_length = 40)]
+    pub source: Option<String>,
 }
 
 /// A checked person. Only `Debug`-redacted newtypes hold personal data.
@@ -354,6 +360,7 @@ mod tests {
 
     fn input() -> RegistrationInput {
         RegistrationInput {
+            source: None,
             channel: "letter".into(),
             petitioner: PersonInput {
                 name: "王某".into(),

@@ -704,6 +704,10 @@ mod tests {
             text: "t".into(),
             received_by: None,
             redacted_text: None,
+            source: None,
+            listed: false,
+            town: None,
+            matter_words: None,
         };
         let wire = serde_json::to_value(&r).unwrap();
         assert_eq!(wire["repeat"]["proposed"], serde_json::json!(true));

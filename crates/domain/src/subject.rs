@@ -100,6 +100,17 @@ pub fn review_event(county: &CountyCode, event: &str) -> Result<Subject, Subject
     ])
 }
 
+/// `xf.<county>.report.<report>` — reports supervision generates for the county (`weekly`:
+/// the weekly analysis, 周研判); notify e-mails them to the configured leaders.
+pub fn report_event(county: &CountyCode, report: &str) -> Result<Subject, SubjectError> {
+    build(&[
+        ("prefix", "xf"),
+        ("county", county.as_str()),
+        ("kind", "report"),
+        ("report", report),
+    ])
+}
+
 /// `xf.<county>.cmd.<dept>.<action>` — department commands (request/reply).
 pub fn command(county: &CountyCode, dept: &str, action: &str) -> Result<Subject, SubjectError> {
     build(&[
@@ -124,7 +135,7 @@ pub fn dead_letter(county: &CountyCode, consumer: &str) -> Result<Subject, Subje
 
 /// Event families kept in a county's stream. Commands (`cmd`) are request/reply and must stay
 /// out of it: a stream binding them would answer requests with its publish-ack.
-pub const STREAM_FAMILIES: [&str; 5] = ["case", "dept", "deadline", "review", "dlq"];
+pub const STREAM_FAMILIES: [&str; 6] = ["case", "dept", "deadline", "review", "report", "dlq"];
 
 /// The subjects the county's stream binds: `xf.<county>.<family>.>` for each event family.
 pub fn stream_subjects(county: &CountyCode) -> Vec<String> {
@@ -134,7 +145,8 @@ pub fn stream_subjects(county: &CountyCode) -> Vec<String> {
         .collect()
 }
 
-/// `xf.<county>.<kind>.>` — consumer filter for one family (case, dept, deadline, review, dlq).
+/// `xf.<county>.<kind>.>` — consumer filter for one family (case, dept, deadline, review,
+/// report, dlq).
 pub fn family_filter(county: &CountyCode, kind: &str) -> Result<String, SubjectError> {
     token("kind", kind)?;
     Ok(format!("xf.{county}.{kind}.>"))
@@ -257,10 +269,15 @@ mod tests {
             dead_letter(&c(), "routing_case").unwrap().as_str(),
             "xf.411282.dlq.routing_case"
         );
+        assert_eq!(
+            report_event(&c(), "weekly").unwrap().as_str(),
+            "xf.411282.report.weekly"
+        );
         assert_eq!(family_filter(&c(), "case").unwrap(), "xf.411282.case.>");
         assert_eq!(stream_name(&c()), "XF_411282");
         let bound = stream_subjects(&c());
         assert!(bound.contains(&"xf.411282.case.>".to_owned()));
+        assert!(bound.contains(&"xf.411282.report.>".to_owned()));
         assert!(
             !bound.iter().any(|s| s.contains(".cmd.")),
             "commands stay out of streams"

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use xinfang_domain::case_source::{CaseSource, CaseSources};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::deadline::DeadlineRules;
 
@@ -196,6 +197,14 @@ pub struct PlatformSettings {
     /// [`DeadlineRules::default`] (the Decisions).
     #[serde(default, skip_serializing)]
     pub deadlines: DeadlineRules,
+    /// `[[case_sources]]`: where matters come from (一般信访, 中央巡视移交, 省联席办交办, …) and
+    /// which are listed matters (清单). Like `deadlines`, not in the serialized defaults: a
+    /// deployment's list replaces the built-in one whole.
+    #[serde(
+        default = "xinfang_domain::case_source::default_sources",
+        skip_serializing
+    )]
+    pub case_sources: Vec<CaseSource>,
 }
 
 impl Default for PlatformSettings {
@@ -264,6 +273,7 @@ impl Default for PlatformSettings {
                 demo_token: false,
             },
             deadlines: DeadlineRules::default(),
+            case_sources: xinfang_domain::case_source::default_sources(),
         }
     }
 }
@@ -303,6 +313,8 @@ impl PlatformSettings {
         }
         crate::rate_limit::TrustedProxies::parse(&self.http.trusted_proxies)
             .map_err(|e| invalid("http.trusted_proxies", e))?;
+        CaseSources::new(self.case_sources.clone())
+            .map_err(|e| invalid("case_sources", e.message))?;
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
             return Err(invalid(
                 "redis.key_prefix",
@@ -323,6 +335,12 @@ impl PlatformSettings {
 
     pub fn city(&self) -> Option<CountyCode> {
         CountyCode::parse(&self.deployment.city).ok()
+    }
+
+    /// The configured case sources (checked by [`Self::validate`]; the built-in list if a
+    /// caller skipped validation and the list is bad).
+    pub fn sources(&self) -> CaseSources {
+        CaseSources::new(self.case_sources.clone()).unwrap_or_default()
     }
 }
 
@@ -414,6 +432,16 @@ pub fn load_from(dir: &Path, env: Option<&str>) -> Result<Loaded, ConfigError> {
         )
         .build()?;
     let mut platform: PlatformSettings = platform_view(&raw)?;
+    match raw.get::<Vec<CaseSource>>("case_sources") {
+        Ok(list) => platform.case_sources = list,
+        Err(config::ConfigError::NotFound(_)) => {}
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                key: "case_sources".into(),
+                message: e.to_string(),
+            });
+        }
+    }
     platform.validate()?;
     // A start-up token is for the bundled demo alone: a deployment with its own environment
     // file (production, a county's) never hands one out, whatever the environment says.
@@ -524,6 +552,29 @@ mod tests {
             std::fs::write(dir.join(name), body).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn case_sources_come_from_the_files_and_are_checked() {
+        let loaded = load_from(&dir_with(&[("default.toml", "")]), None).unwrap();
+        assert_eq!(
+            loaded.platform.sources().listed().count(),
+            4,
+            "built-in list"
+        );
+        let own = "[[case_sources]]\ncode = \"ordinary\"\nname = \"一般\"\n\
+                   [[case_sources]]\ncode = \"petition_office\"\nname = \"信访联席会议交办\"\nlisted = true\n";
+        let loaded = load_from(&dir_with(&[("default.toml", own)]), None).unwrap();
+        let sources = loaded.platform.sources();
+        assert_eq!(sources.all().len(), 2);
+        assert!(sources.get("petition_office").unwrap().listed);
+        let bad = "[[case_sources]]\ncode = \"superior\"\nname = \"上级交办\"\nlisted = true\n";
+        let err = load_from(&dir_with(&[("default.toml", bad)]), None).unwrap_err();
+        assert!(err.to_string().contains("case_sources"), "{err}");
+        // The bundled configuration's list loads.
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let loaded = load_from(&repo, None).unwrap();
+        assert!(loaded.platform.sources().get("provincial_joint").is_some());
     }
 
     #[test]

@@ -175,6 +175,8 @@ pub struct ServiceHost {
     /// Set by [`ServiceHost::directory`]: [`ServiceHost::serve_http`] then serves
     /// `POST /v1/directory/reload`.
     directory: Arc<std::sync::OnceLock<Arc<DirectoryHandle>>>,
+    /// Whether the pool's database answers (HTTP calls get 503 at once while it does not).
+    pub db_watch: crate::db_watch::DbWatch,
 }
 
 impl ServiceHost {
@@ -207,7 +209,13 @@ impl ServiceHost {
             infra: infra.clone(),
             auth,
             directory: Arc::default(),
+            db_watch: crate::db_watch::DbWatch::default(),
         };
+        infra.tracker.spawn(
+            host.db_watch
+                .clone()
+                .run(host.pool.clone(), infra.shutdown.clone()),
+        );
         infra.tracker.spawn(outbox::run_relay(
             host.pool.clone(),
             schema.to_owned(),
@@ -259,8 +267,21 @@ impl ServiceHost {
 
     /// The readiness checks every service has.
     pub fn checks(&self) -> Vec<Check> {
+        let watch = self.db_watch.clone();
+        let postgres = Check::postgres(self.pool.clone());
         vec![
-            Check::postgres(self.pool.clone()),
+            // Named at once while the watcher finds it down, instead of after a timeout.
+            Check::new("postgres", move || {
+                let down = watch.is_down();
+                let run = (postgres.run)();
+                async move {
+                    if down {
+                        Err("not answering".to_owned())
+                    } else {
+                        run.await
+                    }
+                }
+            }),
             Check::nats(self.infra.nats.clone()),
             Check::redis(self.infra.redis.clone()),
         ]
@@ -280,6 +301,11 @@ impl ServiceHost {
                 self.infra.streams.keys().cloned().collect(),
             ));
         }
+        // While the database is down, every API route answers 503 at once (not health).
+        let api = api.layer(axum::middleware::from_fn_with_state(
+            self.db_watch.clone(),
+            crate::db_watch::guard,
+        ));
         let app = http::router_with(self.name, self.checks(), vec![calendar.advisory()], api);
         let shutdown = self.infra.shutdown.clone();
         let name = self.name;

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod db_watch;
 pub mod directory;
 pub mod dlq;
 pub mod host;

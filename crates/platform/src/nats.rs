@@ -27,7 +27,21 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
             .user_and_password(user.clone(), password.expose().to_owned())
             .custom_inbox_prefix(xinfang_domain::subject::inbox_prefix(user));
     }
-    let client = opts.connect(&settings.url).await?;
+    // A cluster is a comma-separated list of its nodes: the client fails over among them.
+    let servers = settings
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| anyhow::anyhow!("nats.url: `{u}` is not a server address: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if servers.is_empty() {
+        anyhow::bail!("nats.url: no server address given");
+    }
+    let client = opts.connect(servers.as_slice()).await?;
     // retry_on_initial_connect returns at once; wait (bounded) for the first connection so
     // a wrong URL fails start-up instead of hanging every publish.
     for _ in 0..100 {

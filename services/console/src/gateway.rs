@@ -47,7 +47,14 @@ pub fn owner(path: &str) -> Option<Service> {
         ["cases", _, "deliveries"] => Service::Notify,
         ["schemas", ..] | ["directory", ..] => Service::Routing,
         ["deadlines"] | ["stats"] | ["supervisions", ..] => Service::Supervision,
+        ["stats", "comparison"] | ["listed", ..] | ["sources"] => Service::Supervision,
+        ["conferences", ..]
+        | ["advisers", ..]
+        | ["advice"]
+        | ["leaders", ..]
+        | ["reception-days", ..] => Service::Supervision,
         ["reviews", ..] | ["evaluations"] | ["terminations", ..] => Service::Review,
+        ["reports", ..] => Service::Supervision,
         _ => return None,
     })
 }

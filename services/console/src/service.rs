@@ -104,6 +104,8 @@ pub async fn start(infra: Infra, urls: ServiceUrls) -> anyhow::Result<Console> {
         templates,
         sign_in_attempts,
         live,
+        served: Arc::new(infra.streams.keys().map(|c| c.to_string()).collect()),
+        sources: Arc::new(infra.settings.platform.sources()),
     };
     let listener = xinfang_platform::http::bind(&p.http.host, state.settings.port).await?;
     let addr = listener.local_addr()?;
@@ -137,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::supervisor::routes())
         .merge(pages::reviewer::routes())
         .merge(pages::petitioner::routes())
+        .merge(pages::practices::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -25,4 +25,8 @@ pub struct AppState {
     /// Failed sign-ins per user name.
     pub sign_in_attempts: FailedAttempts,
     pub live: LiveHub,
+    /// The counties this deployment serves (the city among them), as their codes.
+    pub served: Arc<Vec<String>>,
+    /// Where matters come from (`[[case_sources]]`): the registration form offers them.
+    pub sources: Arc<xinfang_domain::case_source::CaseSources>,
 }

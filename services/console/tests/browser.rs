@@ -462,6 +462,26 @@ async fn every_role_works_its_cases_in_a_real_browser() {
     assert!(page.contains("按期办结率"), "{page}");
     assert!(desk.find(Locator::Css("svg")).await.is_ok(), "a chart");
     screenshot(&desk, "supervisor-kpi").await;
+    // The bureau's practices (issue #15): the weekly analysis with its charts, the lists.
+    // This week's, which has the petitions registered above (last week's is the default).
+    let week = {
+        use chrono::Datelike;
+        let w = chrono::Utc::now()
+            .with_timezone(&xinfang_domain::deadline::CST)
+            .iso_week();
+        format!("{}-W{:02}", w.year(), w.week())
+    };
+    desk.goto(&s.url(&format!("/weekly?week={week}")))
+        .await
+        .unwrap();
+    let page = browser::wait_text(&desk, "周研判", 10).await;
+    assert!(page.contains("登记"), "{page}");
+    assert!(desk.find(Locator::Css("svg")).await.is_ok(), "a chart");
+    screenshot(&desk, "supervisor-weekly").await;
+    desk.goto(&s.url("/listed")).await.unwrap();
+    let page = browser::wait_text(&desk, "清单事项", 10).await;
+    assert!(page.contains("省联席办交办"), "{page}");
+    screenshot(&desk, "supervisor-listed").await;
     browser::sign_out(&desk).await;
     sign_in(&desk, &s, "boss1", "/board").await;
     desk.goto(&s.url("/kpi")).await.unwrap();

@@ -64,6 +64,9 @@ async fn a_clerk_registers_prints_decides_a_repeat_and_corrects_a_classification
         "<label for=\"text\"",
         "<label for=\"county\"",
         "value=\"leader_mailbox\"",
+        // The source (信访事项来源), the listed ones marked.
+        "<label for=\"source\"",
+        "省联席办交办（清单管理）",
     ] {
         assert!(form.body.contains(needle), "{needle} missing from the form");
     }

@@ -85,6 +85,80 @@ fn review(path: &str, html: &str) -> Vec<String> {
     problems
 }
 
+/// Supervision's records on the case, made through its API (as an operator), so that the
+/// practices' pages show their per-item forms: a listed matter, a lawyer, a leader with a
+/// reception day and the case, a conference held with a task for `dept` and one scheduled,
+/// last week's analysis.
+async fn practices(s: &Stack, token: &str, case_no: &str, dept: &str) {
+    let http = reqwest::Client::new();
+    let sup = &s.urls.supervision;
+    s.env
+        .wait_for("supervision to know the case", 30, async || {
+            let r = http
+                .get(format!("{sup}/v1/deadlines?case_no={case_no}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let v: Value = r.json().await.unwrap_or_default();
+            v["deadlines"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    let post = async |path: &str, body: Value| -> Value {
+        let r = http
+            .post(format!("{sup}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    };
+    let county = s.env.county.to_string();
+    let at = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let due = (chrono::Utc::now() + chrono::TimeDelta::days(10)).to_rfc3339();
+    post(
+        "/v1/listed",
+        json!({"case_no": case_no, "source": "superior"}),
+    )
+    .await;
+    let lawyer = post(
+        "/v1/advisers",
+        json!({"kind": "lawyer", "name": "李律师", "organisation": "某律师事务所", "county": county}),
+    )
+    .await;
+    let lawyer = lawyer["id"].as_str().unwrap();
+    post(
+        "/v1/leaders",
+        json!({"id": "li_fxz", "name": "李四", "title": "副县长", "county": county}),
+    )
+    .await;
+    let day = post(
+        "/v1/reception-days",
+        json!({"leader": "li_fxz", "at": at, "place": "接待大厅", "advisers": [lawyer]}),
+    )
+    .await;
+    let day = day["id"].as_str().unwrap();
+    post(
+        &format!("/v1/reception-days/{day}/cases"),
+        json!({"case_no": case_no}),
+    )
+    .await;
+    post("/v1/leaders/li_fxz/cases", json!({"case_no": case_no})).await;
+    let schedule = json!({"case_no": case_no, "kind": "major_issue", "scheduled_at": at,
+        "place": "会议室", "participants": [{"role": "department", "id": dept},
+        {"role": "leader", "id": "li_fxz"}, {"role": "lawyer", "id": lawyer}]});
+    let held = post("/v1/conferences", schedule.clone()).await;
+    post(
+        &format!("/v1/conferences/{}/minutes", held["id"].as_str().unwrap()),
+        json!({"minutes": "纪要", "decisions": [{"text": "核实", "department": dept, "due_at": due}]}),
+    )
+    .await;
+    post("/v1/conferences", schedule).await;
+    post("/v1/reports/weekly", json!({"county": county})).await;
+}
+
 async fn check(b: &mut Browser, path: &str, problems: &mut Vec<String>) -> String {
     let p = b.get(path).await;
     if p.status != 200 {
@@ -165,6 +239,7 @@ async fn every_page_labels_its_fields_guards_its_forms_and_keeps_personal_data_o
         })
         .await;
     let (lead_county, dept) = lead.split_once(':').unwrap();
+    practices(&s, &operator, &case_no, dept).await;
     for (user, role, scope, d) in [
         ("clerk1", "clerk", city.as_str(), None),
         ("unit1", "department", lead_county, Some(dept)),
@@ -196,6 +271,9 @@ async fn every_page_labels_its_fields_guards_its_forms_and_keeps_personal_data_o
         "/clerk/triage".to_owned(),
         format!("/clerk/cases/{case_no}"),
         format!("/clerk/cases/{case_no}/receipt"),
+        "/listed".to_owned(),
+        "/conferences".to_owned(),
+        format!("/conferences?case_no={case_no}"),
     ] {
         check(&mut b, &path, &mut problems).await;
     }
@@ -203,14 +281,33 @@ async fn every_page_labels_its_fields_guards_its_forms_and_keeps_personal_data_o
     let inbox = check(&mut b, "/dept", &mut problems).await;
     assert!(inbox.contains(&case_no), "the case is in its unit's inbox");
     check(&mut b, &format!("/dept/cases/{case_no}"), &mut problems).await;
+    let tasks = check(&mut b, "/dept/tasks", &mut problems).await;
+    assert!(
+        tasks.contains("核实"),
+        "the unit's conference task: {tasks}"
+    );
+    check(&mut b, "/listed", &mut problems).await;
     for user in ["sup1", "ops1"] {
         let mut b = s.sign_in(user).await;
-        for path in ["/board", "/kpi", "/approvals"] {
+        for path in [
+            "/board",
+            "/kpi",
+            "/approvals",
+            "/listed",
+            "/weekly",
+            "/leaders",
+        ] {
             check(&mut b, path, &mut problems).await;
+        }
+        let advisers = format!("/advisers?case_no={case_no}");
+        let conferences = format!("/conferences?case_no={case_no}");
+        for path in [advisers.as_str(), conferences.as_str()] {
+            let page = check(&mut b, path, &mut problems).await;
+            assert!(page.contains("李律师"), "{path}: {page}");
         }
     }
     let mut b = s.sign_in("lead1").await;
-    for path in ["/board", "/kpi"] {
+    for path in ["/board", "/kpi", "/listed", "/weekly", "/leaders"] {
         check(&mut b, path, &mut problems).await;
     }
     // 县区对比: both served counties, the month's registration counted and ranked.

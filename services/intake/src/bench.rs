@@ -2,7 +2,7 @@
 //! (validation, classification, repeat linking, numbering, storage, outbox) in a scratch
 //! database of its own, in file order so repeats see their earlier matters, and scores it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,8 +53,73 @@ pub struct Report {
     pub accused_recall: f64,
     pub repeat_precision: f64,
     pub repeat_recall: f64,
+    /// Recall of the 检举控告 type: an accusation classified as anything else exposes an
+    /// informant (issue #19 item 1).
+    pub accusation_recall: f64,
+    /// Petitions `needs_triage` held for a clerk, and the share of the type/department errors
+    /// among them (issue #19 item 4).
+    pub triaged_share: f64,
+    pub errors_triaged: f64,
     pub per_second: f64,
+    /// Classification alone on one core (the file's texts, repeated for at least a second).
+    pub classify_per_second: f64,
     pub n: usize,
+    /// Every error, in file order (`--mismatches`).
+    #[serde(skip)]
+    pub mismatches: Vec<Mismatch>,
+    /// Per field (`type`, `department`, `county`, `diversion`): expected → predicted → count.
+    #[serde(skip)]
+    pub confusion: BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, usize>>>,
+}
+
+/// One wrong field of one petition, as a bureau reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mismatch {
+    pub id: String,
+    /// The text's first words (at most 24 characters).
+    pub opening: String,
+    pub field: &'static str,
+    pub expected: String,
+    pub predicted: String,
+    pub confidence: f32,
+    pub needs_triage: bool,
+    pub reasons: Vec<String>,
+}
+
+impl Report {
+    /// The confusion matrix of one field as text: one row per expected label, the predicted
+    /// labels with their counts (the diagonal first).
+    pub fn confusion_table(&self, field: &str) -> String {
+        let Some(rows) = self.confusion.get(field) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for (expected, predicted) in rows {
+            let total: usize = predicted.values().sum();
+            let right = predicted.get(expected).copied().unwrap_or(0);
+            let mut wrong: Vec<(&String, &usize)> =
+                predicted.iter().filter(|(p, _)| *p != expected).collect();
+            wrong.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let wrong: Vec<String> = wrong.iter().map(|(p, n)| format!("{p} {n}")).collect();
+            out.push_str(&format!(
+                "  {expected:<12} {right:>4}/{total:<4} {}\n",
+                if wrong.is_empty() {
+                    String::new()
+                } else {
+                    format!("→ {}", wrong.join(", "))
+                }
+            ));
+        }
+        out
+    }
+}
+
+fn label(s: &str) -> String {
+    if s.is_empty() {
+        "—".into()
+    } else {
+        s.to_owned()
+    }
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
@@ -110,11 +175,14 @@ pub async fn run(
             .ok_or_else(|| anyhow::anyhow!("deployment.city is invalid"))?;
         let registrar = Registrar {
             pool: pool.clone(),
-            classifier: Arc::new(load_classifier(&p.paths.classification)?),
+            classifier: Arc::new(crate::learning::ClassifierHandle::fixed(load_classifier(
+                &p.paths.classification,
+            )?)),
             keys: Keys::from_settings(&p.security)?,
             settings: base.section::<IntakeSettings>("intake")?,
             city: city.clone(),
             served: vec![city.clone()],
+            sources: p.sources(),
         };
         score(&registrar, lines, &mut progress).await
     }
@@ -134,9 +202,15 @@ async fn score(
     let (mut ty, mut dept, mut county, mut div) = (0, 0, 0, 0);
     let (mut acc_tp, mut acc_fp, mut acc_fn) = (0, 0, 0);
     let (mut rep_tp, mut rep_fp, mut rep_fn) = (0, 0, 0);
+    let (mut accusations, mut accusations_found) = (0, 0);
+    let (mut triaged, mut errors, mut errors_triaged) = (0, 0, 0);
+    let mut mismatches = Vec::new();
+    let mut confusion: BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, usize>>> =
+        BTreeMap::new();
     let start = Instant::now();
     for (i, l) in lines.iter().enumerate() {
         let input = RegistrationInput {
+            source: None,
             channel: "letter".into(),
             petitioner: PersonInput {
                 name: l.petitioner.name.clone(),
@@ -160,10 +234,67 @@ async fn score(
             .map_err(|e| anyhow::anyhow!("line {} ({}): {e}", i + 1, l.id))?;
         case_to_line.insert(r.case_no.clone(), l.id.clone());
         let c = &r.classification;
-        ty += usize::from(c.petition_type.zh() == l.petition_type);
-        dept += usize::from(departments.name_of(&c.department) == Some(l.dept.as_str()));
-        county += usize::from(county_name(c.county.as_ref()) == l.county);
-        div += usize::from(c.diversion.map(|d| d.zh()).unwrap_or("") == l.diversion);
+        let fields = [
+            (
+                "type",
+                l.petition_type.clone(),
+                c.petition_type.zh().to_owned(),
+            ),
+            (
+                "department",
+                l.dept.clone(),
+                departments
+                    .name_of(&c.department)
+                    .unwrap_or(&c.department)
+                    .to_owned(),
+            ),
+            (
+                "county",
+                l.county.clone(),
+                county_name(c.county.as_ref()).to_owned(),
+            ),
+            (
+                "diversion",
+                l.diversion.clone(),
+                c.diversion.map(|d| d.zh()).unwrap_or("").to_owned(),
+            ),
+        ];
+        for (field, expected, predicted) in &fields {
+            *confusion
+                .entry(field)
+                .or_default()
+                .entry(label(expected))
+                .or_default()
+                .entry(label(predicted))
+                .or_default() += 1;
+            if expected != predicted {
+                mismatches.push(Mismatch {
+                    id: l.id.clone(),
+                    opening: l.text.chars().take(24).collect(),
+                    field,
+                    expected: label(expected),
+                    predicted: label(predicted),
+                    confidence: c.confidence,
+                    needs_triage: c.needs_triage,
+                    reasons: c.reasons.clone(),
+                });
+            }
+        }
+        let type_ok = fields[0].1 == fields[0].2;
+        let dept_ok = fields[1].1 == fields[1].2;
+        ty += usize::from(type_ok);
+        dept += usize::from(dept_ok);
+        county += usize::from(fields[2].1 == fields[2].2);
+        div += usize::from(fields[3].1 == fields[3].2);
+        if l.petition_type == "检举控告" {
+            accusations += 1;
+            accusations_found += usize::from(type_ok);
+        }
+        triaged += usize::from(c.needs_triage);
+        if !(type_ok && dept_ok) {
+            errors += 1;
+            errors_triaged += usize::from(c.needs_triage);
+        }
         match (c.accuses_official, l.accused_official) {
             (true, true) => acc_tp += 1,
             (true, false) => acc_fp += 1,
@@ -198,7 +329,138 @@ async fn score(
         accused_recall: ratio(acc_tp, acc_tp + acc_fn),
         repeat_precision: ratio(rep_tp, rep_tp + rep_fp),
         repeat_recall: ratio(rep_tp, rep_tp + rep_fn),
+        accusation_recall: ratio(accusations_found, accusations),
+        triaged_share: ratio(triaged, n),
+        errors_triaged: ratio(errors_triaged, errors),
         per_second: n as f64 / secs,
+        classify_per_second: classification_rate(registrar, lines),
         n,
+        mismatches,
+        confusion,
     })
+}
+
+/// Classifications per second on this thread: the texts of `lines` in turn, for at least a
+/// second (issue #19 item 7: ≥ 2,000/s per core in a release build).
+fn classification_rate(registrar: &Registrar, lines: &[Labelled]) -> f64 {
+    let classifier = registrar.classifier.current();
+    if lines.is_empty() {
+        return 0.0;
+    }
+    let start = Instant::now();
+    let mut done = 0usize;
+    while start.elapsed().as_secs_f64() < 1.0 {
+        for l in lines {
+            std::hint::black_box(classifier.classify(&l.text));
+        }
+        done += lines.len();
+    }
+    done as f64 / start.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// One point of `xinfang bench classify --learning-curve`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    /// Labelled lines fed to the classifier as clerks' corrections so far.
+    pub fed: usize,
+    /// Lines scored (the file's second half, the same at every point).
+    pub scored: usize,
+    pub type_accuracy: f64,
+    pub dept_accuracy: f64,
+    pub diversion_accuracy: f64,
+}
+
+/// Accuracy as clerks' corrections accumulate: the file's first half is fed in order, `steps`
+/// lines at a time, as learned examples (what a clerk's correction records), and after each
+/// step the retrained classifier scores the second half. Classification only (no database).
+pub fn learning_curve(
+    dir: &std::path::Path,
+    lines: &[Labelled],
+    steps: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<Vec<CurvePoint>> {
+    use xinfang_domain::classify::{Classifier, ClassifierRules, Example, Gazetteer, examples};
+    use xinfang_domain::petition::{Diversion, PetitionType};
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| anyhow::anyhow!("classification data {}: {e}", dir.join(name).display()))
+    };
+    let rules_text = read("rules.toml")?;
+    let gazetteer_text = read("gazetteer.toml")?;
+    let shipped = examples::parse(&read("examples.jsonl")?)?;
+    let departments = Departments::embedded();
+    let half = lines.len() / 2;
+    let (feed, test) = lines.split_at(half);
+    // A line whose labels the classifier cannot learn (an unknown department) is skipped.
+    let as_example = |l: &Labelled| -> Option<Example> {
+        Some(Example {
+            id: format!("fed:{}", l.id),
+            text: l.text.clone(),
+            petition_type: PetitionType::parse(&l.petition_type).ok()?,
+            department: departments.code_of(&l.dept)?.to_owned(),
+            diversion: match l.diversion.as_str() {
+                "" => None,
+                d => Some(Diversion::parse(d).ok()?),
+            },
+        })
+    };
+    let step = half.div_ceil(steps.max(1)).max(1);
+    let mut points = Vec::new();
+    let mut fed = 0;
+    loop {
+        let mut all = shipped.clone();
+        all.extend(feed[..fed].iter().filter_map(as_example));
+        let classifier = Classifier::new(
+            ClassifierRules::from_toml_str(&rules_text)?,
+            Gazetteer::from_toml_str(&gazetteer_text)?,
+            &all,
+        )?;
+        let (mut ty, mut dept, mut div) = (0, 0, 0);
+        for l in test {
+            let c = classifier.classify(&l.text);
+            ty += usize::from(c.petition_type.zh() == l.petition_type);
+            dept += usize::from(departments.name_of(&c.department) == Some(l.dept.as_str()));
+            div += usize::from(c.diversion.map(|d| d.zh()).unwrap_or("") == l.diversion);
+        }
+        points.push(CurvePoint {
+            fed,
+            scored: test.len(),
+            type_accuracy: ratio(ty, test.len()),
+            dept_accuracy: ratio(dept, test.len()),
+            diversion_accuracy: ratio(div, test.len()),
+        });
+        progress(fed, half);
+        if fed >= half {
+            break;
+        }
+        fed = (fed + step).min(half);
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod curve_tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_curve_feeds_the_first_half_and_scores_the_second() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lines =
+            parse(&std::fs::read_to_string(root.join("tests/data/petitions-dev.jsonl")).unwrap())
+                .unwrap();
+        let mut seen = Vec::new();
+        let points = learning_curve(&root.join("config/classification"), &lines, 4, |fed, _| {
+            seen.push(fed)
+        })
+        .unwrap();
+        let fed: Vec<usize> = points.iter().map(|p| p.fed).collect();
+        assert_eq!(fed, vec![0, 5, 10, 15, 20]);
+        assert_eq!(seen, fed);
+        assert!(points.iter().all(|p| p.scored == 20));
+        assert!(
+            points
+                .iter()
+                .all(|p| p.type_accuracy > 0.5 && p.type_accuracy <= 1.0)
+        );
+    }
 }

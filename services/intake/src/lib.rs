@@ -7,6 +7,7 @@ pub mod bench;
 pub mod case_number;
 pub mod commands;
 pub mod crypto;
+pub mod learning;
 pub mod register;
 pub mod registry;
 pub mod repeats;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
+use xinfang_domain::case_source::CaseSources;
+use xinfang_domain::classify::Classification;
 use xinfang_domain::classify::similarity::{self, FINGERPRINT_VERSION};
-use xinfang_domain::classify::{Classification, Classifier};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, Contact, RepeatDisposition, RepeatLink, SealedContact};
@@ -29,11 +30,14 @@ use crate::settings::IntakeSettings;
 #[derive(Clone)]
 pub struct Registrar {
     pub pool: PgPool,
-    pub classifier: Arc<Classifier>,
+    /// The classifier in use (retrained on clerks' corrections without a restart).
+    pub classifier: Arc<crate::learning::ClassifierHandle>,
     pub keys: Keys,
     pub settings: IntakeSettings,
     pub city: CountyCode,
     pub served: Vec<CountyCode>,
+    /// Where matters come from (`[[case_sources]]`): a petition's `source` must be one.
+    pub sources: CaseSources,
 }
 
 /// What the clerk (and the petitioner's receipt) gets back.
@@ -91,11 +95,16 @@ impl Registrar {
             served: &self.served,
             max_text_chars: self.settings.max_text_chars,
         })?;
+        let source = self
+            .sources
+            .parse("source", input.source.as_deref())?
+            .clone();
+        // One classifier for the whole registration, whatever a retraining swaps in meanwhile.
+        let classifier = self.classifier.current();
         // The ID number's division prefix places a matter whose text names no place.
-        let classification = self
-            .classifier
+        let classification = classifier
             .classify_with_id_number(&v.text, v.petitioner.id_number.as_ref().map(|i| i.as_str()));
-        let matter = self.classifier.matter(&v.text);
+        let matter = classifier.matter(&v.text);
         let petitioner_key = self.petitioner_key(&v);
         let contact = Contact {
             name: v.petitioner.name.as_str().to_owned(),
@@ -132,6 +141,17 @@ impl Registrar {
                     .chain(&v.representatives),
             ),
         );
+        // The topic words come from the redacted text: supervision keeps them, never names.
+        let matter_words: std::collections::BTreeMap<String, f32> = classifier
+            .matter(&redacted_text)
+            .weights()
+            .iter()
+            .map(|(w, weight)| (w.clone(), (weight * 1000.0).round() / 1000.0))
+            .collect();
+        let town = classifier
+            .gazetteer()
+            .town(&redacted_text)
+            .map(|(_, town)| town);
         let confidential = classification.accuses_official
             || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
 
@@ -191,7 +211,7 @@ impl Registrar {
             earlier.push(EarlierCase {
                 case_no: r.try_get("case_no")?,
                 registered_by: county,
-                similarity: matter.overlap(&self.classifier.matter(&text)),
+                similarity: matter.overlap(&classifier.matter(&text)),
                 same_department: department == classification.department
                     || current.as_deref() == Some(classification.department.as_str()),
                 terminated: terminated_at.is_some() || status == "terminated",
@@ -205,7 +225,7 @@ impl Registrar {
             &v.county,
             &earlier,
             self.settings.repeat_thresholds(),
-            self.classifier.refers_to_earlier_petition(&v.text),
+            classifier.refers_to_earlier_petition(&v.text),
         );
         // Matters of the same petitioner terminated elsewhere in the province (the provincial
         // 终结库 review imported): compared by fingerprint, the only trace of their text.
@@ -313,6 +333,13 @@ impl Registrar {
         .bind(&redacted_text)
         .execute(&mut *tx)
         .await?;
+        if source.code != xinfang_domain::case_source::ORDINARY {
+            sqlx::query("update cases set source = $2 where case_no = $1")
+                .bind(&case_no)
+                .bind(&source.code)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(l) = &link {
             sqlx::query(
                 "update cases set repeat_proposed = $2, repeat_similarity = $3,
@@ -358,6 +385,10 @@ impl Registrar {
             contact: Some(sealed),
             text: v.text.clone(),
             redacted_text: Some(redacted_text.clone()),
+            source: Some(source.code.clone()),
+            listed: source.listed,
+            town,
+            matter_words: (!matter_words.is_empty()).then_some(matter_words),
             received_by: v.received_by.clone(),
         };
         let env = Envelope::new(

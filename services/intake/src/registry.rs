@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{self, kind};
+use xinfang_domain::practice_events;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 /// Timeline line of a registration.
@@ -34,6 +35,9 @@ pub struct Update {
     /// Timeline line shown to staff; `public` ones also to the petitioner.
     pub summary: String,
     pub public: bool,
+    /// A second line, for staff only, with what a public line leaves out (a conference's
+    /// minutes and decisions).
+    pub staff_detail: Option<String>,
 }
 
 fn family(subject: &str) -> &str {
@@ -329,6 +333,17 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             summary: format!("督办 supervision: {}", s(d, "form").unwrap_or_default()),
             ..Default::default()
         },
+        // Listed after registration (清单): staff only.
+        ("case", kind::LISTED) => Update {
+            summary: format!(
+                "列入清单管理 listed matter: {}",
+                s(d, "source").unwrap_or_default()
+            ),
+            ..Default::default()
+        },
+        // The bureau's practices (issue #15): the petitioner sees only that a conference was
+        // held; who took part, the minutes and decisions, advice and leaders are for staff.
+        ("case", k) if practice_events::kind::ALL.contains(&k) => practice_line(env)?,
         ("review", kind::REVIEW_REQUESTED) | ("review", kind::REVIEW_DECIDED) => {
             let rereview = s(d, "level").as_deref() == Some("rereview");
             let requested = env.kind == kind::REVIEW_REQUESTED;
@@ -439,6 +454,101 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
     };
     Some(u)
 }
+
+/// Timeline lines of the bureau's practices on a case ([`practice_events`]).
+fn practice_line(env: &Envelope) -> Option<Update> {
+    use practice_events::{
+        AdviceRecorded, ConferenceHeld, ConferenceScheduled, ConferenceTaskDone, LeaderAssigned,
+        LeaderReceived, kind as k,
+    };
+    use xinfang_domain::practices::excerpt;
+    let minute = |at: chrono::DateTime<chrono::Utc>| {
+        at.with_timezone(&xinfang_domain::deadline::CST)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let staff = |summary: String| Update {
+        summary,
+        ..Default::default()
+    };
+    Some(match env.kind.as_str() {
+        k::CONFERENCE_SCHEDULED => {
+            let c: ConferenceScheduled = env.data_as().ok()?;
+            staff(format!(
+                "已安排{} conference scheduled: {} @ {}, {} participants",
+                c.kind.zh(),
+                minute(c.scheduled_at),
+                excerpt(&c.place, 40),
+                c.participants.len()
+            ))
+        }
+        k::CONFERENCE_HELD => {
+            let c: ConferenceHeld = env.data_as().ok()?;
+            let tasks: Vec<String> = c
+                .decisions
+                .iter()
+                .filter_map(|d| {
+                    Some(format!(
+                        "{} 至 {}",
+                        d.department.as_ref()?,
+                        minute(d.due_at?)
+                    ))
+                })
+                .collect();
+            let mut detail = format!(
+                "{}纪要 minutes: {}; 决定 {} 项 decisions",
+                c.kind.zh(),
+                excerpt(&c.minutes, 80),
+                c.decisions.len()
+            );
+            if !tasks.is_empty() {
+                detail.push_str(&format!("; 交办 tasks: {}", tasks.join(", ")));
+            }
+            Update {
+                summary: CONFERENCE_HELD_SUMMARY.into(),
+                public: true,
+                staff_detail: Some(detail),
+                ..Default::default()
+            }
+        }
+        k::CONFERENCE_TASK_DONE => {
+            let t: ConferenceTaskDone = env.data_as().ok()?;
+            staff(format!(
+                "会审交办任务已完成 conference task done by {}{}: {}",
+                t.department,
+                if t.late { " (逾期 late)" } else { "" },
+                excerpt(&t.note, 60)
+            ))
+        }
+        k::ADVICE_RECORDED => {
+            let a: AdviceRecorded = env.data_as().ok()?;
+            staff(format!(
+                "{}意见 advice ({}): {}",
+                a.adviser_kind.zh(),
+                a.adviser_name,
+                excerpt(&a.text, 60)
+            ))
+        }
+        k::LEADER_RECEIVED => {
+            let r: LeaderReceived = env.data_as().ok()?;
+            staff(format!(
+                "领导接访 received by {} {} on {}",
+                r.leader_title, r.leader_name, r.received_on
+            ))
+        }
+        k::LEADER_ASSIGNED => {
+            let a: LeaderAssigned = env.data_as().ok()?;
+            staff(format!(
+                "领导包案 owned by {} {}",
+                a.leader_title, a.leader_name
+            ))
+        }
+        _ => return None,
+    })
+}
+
+/// The petitioner's line of a case conference: that it took place, nothing more.
+pub const CONFERENCE_HELD_SUMMARY: &str = "已召开会审 a case conference was held";
 
 /// Keeps a matter of the province's terminated-matters list (`review.registry_termination`)
 /// for the registration check; a later import of the same matter replaces it.
@@ -568,6 +678,21 @@ impl Handler for RegistryHandler {
             .bind(u.public)
             .execute(&mut *conn)
             .await?;
+            // The staff-only detail: a line of its own, under an id derived from the event's.
+            if let Some(detail) = &u.staff_detail {
+                sqlx::query(
+                    "insert into timeline (case_no, at, event, event_id, summary, public)
+                     values ($1, $2, $3, md5($4::text || ':staff')::uuid, $5, false)
+                     on conflict (event_id) do nothing",
+                )
+                .bind(&case_no)
+                .bind(at)
+                .bind(&kind)
+                .bind(event_id)
+                .bind(detail)
+                .execute(&mut *conn)
+                .await?;
+            }
             Ok(())
         }
     }
@@ -661,6 +786,21 @@ mod tests {
     }
 
     #[test]
+    fn a_matter_listed_later_is_a_staff_line() {
+        let u = interpret(
+            "xf.411282.case.listed",
+            &env(
+                "listed",
+                json!({"source": "provincial_joint", "title": "征地补偿"}),
+            ),
+        )
+        .unwrap();
+        assert!(u.summary.contains("provincial_joint"), "{}", u.summary);
+        assert!(!u.public, "the petitioner is not told a matter is listed");
+        assert_eq!(u.status, None);
+    }
+
+    #[test]
     fn overdue_marks_the_deadline() {
         let u = interpret(
             "xf.411282.deadline.overdue",
@@ -678,6 +818,129 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.deadline.unwrap().1["provisional"], true);
+    }
+}
+
+#[cfg(test)]
+mod practice_tests {
+    use super::*;
+    use xinfang_domain::county::CountyCode;
+
+    fn env(kind: &str, data: Value) -> Envelope {
+        Envelope::new(
+            kind,
+            Some("XF-411282-2026-000001".into()),
+            CountyCode::parse("411282").unwrap(),
+            chrono::Utc::now(),
+            data,
+        )
+        .unwrap()
+    }
+
+    /// Issue #15: the petitioner's view shows only that a conference took place; who took
+    /// part, the minutes and the decisions are on a staff-only line. Advice and leaders are
+    /// staff-only.
+    #[test]
+    fn the_petitioner_sees_only_that_a_conference_was_held() {
+        let held = json!({
+            "case_no": "XF-411282-2026-000001", "conference": uuid::Uuid::now_v7(),
+            "kind": "major_issue", "held_at": "2026-05-01T02:00:00Z",
+            "minutes": "申请人张三反映拖欠工资，住建局、人社局参会",
+            "decisions": [
+                {"id": uuid::Uuid::now_v7(), "position": 1, "text": "人社局核实欠薪数额",
+                 "department": "rsj", "due_at": "2026-05-10T09:00:00Z"},
+                {"id": uuid::Uuid::now_v7(), "position": 2, "text": "律师释法"}
+            ],
+            "by": "supervisor:t1", "at": "2026-05-01T03:00:00Z"
+        });
+        let u = interpret(
+            "xf.411282.case.conference_held",
+            &env("conference_held", held),
+        )
+        .unwrap();
+        assert!(u.public);
+        assert_eq!(u.summary, CONFERENCE_HELD_SUMMARY);
+        for secret in ["张三", "住建局", "rsj", "欠薪", "major_issue", "重大"] {
+            assert!(
+                !u.summary.contains(secret),
+                "public line leaks {secret}: {}",
+                u.summary
+            );
+        }
+        let detail = u.staff_detail.expect("staff line");
+        assert!(detail.contains("张三反映拖欠工资"), "{detail}");
+        assert!(detail.contains("决定 2 项"), "{detail}");
+        assert!(detail.contains("rsj 至 2026-05-10 17:00"), "{detail}");
+        // No status, department or milestone changes from a practice fact.
+        assert_eq!(
+            (u.status, u.department.clone(), u.milestone.is_some()),
+            (None, None, false)
+        );
+
+        let scheduled = json!({
+            "case_no": "x", "conference": uuid::Uuid::now_v7(), "kind": "difficult_case",
+            "scheduled_at": "2026-04-30T01:30:00Z", "place": "三楼会议室",
+            "participants": [{"role": "department", "id": "rsj"}, {"role": "lawyer", "id": "a"}],
+            "by": "clerk:t", "at": "2026-04-20T01:00:00Z"
+        });
+        let u = interpret(
+            "xf.411282.case.conference_scheduled",
+            &env("conference_scheduled", scheduled),
+        )
+        .unwrap();
+        assert!(!u.public && u.staff_detail.is_none());
+        assert!(
+            u.summary.contains("疑难案件会审") && u.summary.contains("2026-04-30 09:30"),
+            "{}",
+            u.summary
+        );
+        assert!(u.summary.contains("2 participants"), "{}", u.summary);
+
+        for (k, data) in [
+            (
+                "advice_recorded",
+                json!({"case_no": "x", "advice": uuid::Uuid::now_v7(),
+                "adviser": uuid::Uuid::now_v7(), "adviser_kind": "lawyer", "adviser_name": "李律师",
+                "text": "建议通过劳动仲裁解决", "by": "clerk:t", "at": "2026-04-20T01:00:00Z"}),
+            ),
+            (
+                "conference_task_done",
+                json!({"case_no": "x", "conference": uuid::Uuid::now_v7(),
+                "decision": uuid::Uuid::now_v7(), "department": "rsj", "due_at": "2026-05-10T09:00:00Z",
+                "late": true, "note": "已核实", "by": "department:t", "at": "2026-05-11T01:00:00Z"}),
+            ),
+            (
+                "leader_received",
+                json!({"case_no": "x", "leader": "wang", "leader_name": "王五",
+                "leader_title": "副县长", "reception_day": uuid::Uuid::now_v7(),
+                "received_on": "2026-04-20", "by": "clerk:t", "at": "2026-04-20T01:00:00Z"}),
+            ),
+            (
+                "leader_assigned",
+                json!({"case_no": "x", "leader": "wang", "leader_name": "王五",
+                "leader_title": "副县长", "by": "clerk:t", "at": "2026-04-20T01:00:00Z"}),
+            ),
+        ] {
+            let u = interpret(&format!("xf.411282.case.{k}"), &env(k, data)).unwrap();
+            assert!(!u.public, "{k} is for staff only");
+            assert!(!u.summary.is_empty(), "{k}");
+        }
+        let done = interpret(
+            "xf.411282.case.conference_task_done",
+            &env("conference_task_done", json!({"case_no": "x", "conference": uuid::Uuid::now_v7(),
+                "decision": uuid::Uuid::now_v7(), "department": "rsj", "due_at": "2026-05-10T09:00:00Z",
+                "late": true, "note": "已核实", "by": "department:t", "at": "2026-05-11T01:00:00Z"})),
+        )
+        .unwrap();
+        assert!(done.summary.contains("逾期"), "{}", done.summary);
+        // A payload that breaks the contract makes no line.
+        assert!(
+            interpret(
+                "xf.411282.case.conference_held",
+                &env("conference_held", json!({"case_no": "x"}))
+            )
+            .is_none()
+        );
     }
 }
 

@@ -43,11 +43,30 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
             .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
     );
     let keys = Keys::from_settings(&p.security)?;
-    let classifier = Arc::new(load_classifier(&p.paths.classification)?);
+    let shipped = std::fs::read_to_string(p.paths.classification.join("examples.jsonl"))
+        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0);
+    let classifier = Arc::new(crate::learning::ClassifierHandle::new(
+        load_classifier(&p.paths.classification)?,
+        p.paths.classification.clone(),
+        shipped,
+    ));
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     let city = p
         .city()
         .ok_or_else(|| anyhow::anyhow!("deployment.city is not a division code"))?;
+    // Clerks' corrections learnt so far, then on the schedule (and on command).
+    if let Err(e) = classifier.retrain(&host.pool).await {
+        tracing::warn!(error = %e, "classifier not retrained on corrections at start");
+    }
+    if settings.retrain_interval_secs > 0 {
+        infra.tracker.spawn(crate::learning::run_schedule(
+            classifier.clone(),
+            host.pool.clone(),
+            std::time::Duration::from_secs(settings.retrain_interval_secs),
+            infra.shutdown.clone(),
+        ));
+    }
     let registrar = Registrar {
         pool: host.pool.clone(),
         classifier,
@@ -55,6 +74,7 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         settings,
         city,
         served: infra.counties(),
+        sources: p.sources(),
     };
     let registry = Arc::new(RegistryHandler);
     for county in infra.counties() {

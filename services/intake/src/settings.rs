@@ -27,6 +27,9 @@ pub struct IntakeSettings {
     /// Limits on `GET /v1/query/{query_code}` per client address and per query code
     /// (`[intake.rate_limit]`, see `xinfang_platform::rate_limit`).
     pub rate_limit: RateLimitSettings,
+    /// How often to retrain the classifier's term models on clerks' corrections when there
+    /// are new ones (0: only on command, `POST /v1/classifier/retrain`).
+    pub retrain_interval_secs: u64,
 }
 
 impl Default for IntakeSettings {
@@ -40,6 +43,7 @@ impl Default for IntakeSettings {
             max_text_chars: MAX_TEXT_CHARS,
             max_page_size: 200,
             rate_limit: RateLimitSettings::default(),
+            retrain_interval_secs: 3600,
         }
     }
 }

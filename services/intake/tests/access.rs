@@ -420,6 +420,8 @@ async fn every_route_refuses_other_counties_and_other_departments() {
     let county = app.env.county.clone();
     let neighbour = CountyCode::parse(&format!("{}02", &county.as_str()[..4])).unwrap();
     let operator = app.token(Role::Operator, &county, None).await;
+    // The classifier is the deployment's: an operator of the city retrains it.
+    let city_operator = app.token(Role::Operator, &app.env.city, None).await;
     let (s, r) = app.register(Some(&operator), &county, "13800000021").await;
     assert_eq!(s, 201, "{r}");
     let case_no = r["case_no"].as_str().unwrap().to_owned();
@@ -478,6 +480,9 @@ async fn every_route_refuses_other_counties_and_other_departments() {
                 }
                 (Verb::Post, "/v1/cases/{case_no}/repeat") => {
                     req.body = Some(json!({"decision": "unlink", "reason": "事项不同"}))
+                }
+                (_, "/v1/classifier" | "/v1/classifier/retrain") => {
+                    req.insider = city_operator.clone()
                 }
                 (Verb::Patch, "/v1/cases/{case_no}/classification") => {
                     req.body = Some(

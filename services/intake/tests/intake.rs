@@ -211,6 +211,11 @@ async fn every_validation_error_names_its_field_and_writes_nothing() {
     let cases: Vec<(&str, Mutation, u16)> = vec![
         ("channel", Box::new(|p| p["channel"] = json!("pigeon")), 422),
         (
+            "source",
+            Box::new(|p| p["source"] = json!("mayor_hotline")),
+            422,
+        ),
+        (
             "petitioner.id_number",
             Box::new(|p| p["petitioner"]["id_number"] = json!("411203195202145285")),
             422,
@@ -651,5 +656,130 @@ async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
         })
         .await;
     assert_eq!(app.status_of(&case_no).await, "terminated");
+    app.stop().await;
+}
+
+/// Issue #15: the source (信访事项来源) is recorded and travels on `case.registered` with
+/// what the weekly analysis needs — the town and the redacted text's topic words, never names.
+#[tokio::test]
+async fn the_source_town_and_topic_words_travel_with_the_registration() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let mut p = app.petition(
+        &county,
+        ID_A,
+        "13800138000",
+        "我是陕州区原店镇某村村民测试人，村里修物流园占了我家的地，补偿款一直没给。",
+    );
+    p["source"] = json!("provincial_joint");
+    let (status, receipt) = app.post(&p).await;
+    assert_eq!(status, 201, "{receipt}");
+    let case_no = receipt["case_no"].as_str().unwrap().to_owned();
+    let (_, case) = app.get(&format!("/v1/cases/{case_no}")).await;
+    assert_eq!(case["source"], "provincial_joint");
+    let mut msgs = Vec::new();
+    app.env
+        .wait_for("case.registered published", 10, async || {
+            msgs = app
+                .env
+                .read(&app.env.county, &format!("xf.{county}.case.registered"))
+                .await;
+            !msgs.is_empty()
+        })
+        .await;
+    let env: Envelope = serde_json::from_slice(&msgs.last().unwrap().payload).unwrap();
+    assert_eq!(env.data["source"], "provincial_joint");
+    assert_eq!(env.data["listed"], true);
+    assert_eq!(env.data["town"], "原店镇");
+    let words = env.data["matter_words"].as_object().expect("topic words");
+    assert!(words.contains_key("物流园"), "{words:?}");
+    assert!(
+        !words.keys().any(|w| w.contains("测试")),
+        "words come from the redacted text: {words:?}"
+    );
+    // Without a source a petition is ordinary and not listed.
+    let (status, receipt) = app
+        .post(&app.petition(
+            &county,
+            ID_B,
+            "13900139000",
+            "小区电梯坏了三个月，物业不修。",
+        ))
+        .await;
+    assert_eq!(status, 201);
+    let (_, case) = app
+        .get(&format!(
+            "/v1/cases/{}",
+            receipt["case_no"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(case["source"], "ordinary");
+    app.stop().await;
+}
+
+/// Issue #19 item 5: a clerk's correction becomes a labelled example (the redacted text, never
+/// the names), and retraining without a restart makes the classifier learn it.
+#[tokio::test]
+async fn a_clerks_correction_teaches_the_classifier_without_a_restart() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    // A matter in words the shipped examples never use.
+    let odd = "关于嘤嘤鸟叽叽喳喳咕咕咕事项的情况反映，望研究。";
+    let (status, first) = app
+        .post(&app.petition(&county, ID_A, "13800138000", &format!("测试人反映：{odd}")))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let before = first["classification"]["department"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let corrected = if before == "wjw" { "lyj" } else { "wjw" };
+    let case_no = first["case_no"].as_str().unwrap();
+    let (_, state) = app.get("/v1/classifier").await;
+    assert_eq!(state["learned"], 0, "{state}");
+    assert!(state["shipped"].as_u64().unwrap() > 1000, "{state}");
+
+    let r = app
+        .http
+        .patch(app.url(&format!("/v1/cases/{case_no}/classification")))
+        .json(&json!({"department": corrected, "by": "clerk-7", "reason": "应由该部门办理"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pool = &app.started.host.pool;
+    let (text, dept, source): (String, String, String) =
+        sqlx::query_as("select text, department, source from learned_examples where case_no = $1")
+            .bind(case_no)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(dept, corrected);
+    assert_eq!(source, "clerk:clerk-7");
+    assert!(text.contains("嘤嘤鸟"), "the matter is kept");
+    assert!(
+        !text.contains("测试人"),
+        "the petitioner's name is not: {text}"
+    );
+
+    let r = app
+        .http
+        .post(app.url("/v1/classifier/retrain"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let state: Value = r.json().await.unwrap();
+    assert_eq!(state["learned"], 1, "{state}");
+    // The same matter raised by someone else is now classified as the clerk corrected it.
+    let (status, second) = app
+        .post(&app.petition(&county, ID_B, "13900139000", odd))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        second["classification"]["department"], corrected,
+        "{}",
+        second["classification"]
+    );
     app.stop().await;
 }

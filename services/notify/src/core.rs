@@ -27,6 +27,8 @@ pub struct Core {
     pub clock: SharedClock,
     pub quiet: QuietHours,
     pub providers: Providers,
+    /// Fault tests only ([`crate::service::Options::pause_after_accept`]).
+    pub pause_after_accept: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Core {
@@ -85,6 +87,7 @@ impl Core {
             clock,
             quiet,
             providers,
+            pause_after_accept: None,
         })
     }
 

@@ -14,6 +14,7 @@ pub mod notice;
 pub mod plan;
 pub mod providers;
 pub mod quiet;
+pub mod report;
 pub mod sender;
 pub mod service;
 pub mod settings;

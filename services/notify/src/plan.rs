@@ -106,6 +106,7 @@ fn deadline_name(code: &str) -> String {
     match code {
         "eval" => "满意度评价期限".into(),
         "supervision" => "督办回复期限".into(),
+        "task" => "会审交办任务期限".into(),
         other => other
             .parse::<DeadlineKind>()
             .map(|k| k.zh().to_owned())
@@ -599,6 +600,7 @@ mod tests {
             matches!(&p[0].vars["deadline_name"], Var::Text(s) if s.contains("60") || !s.is_empty())
         );
         assert_eq!(deadline_name("eval"), "满意度评价期限");
+        assert_eq!(deadline_name("task"), "会审交办任务期限");
         assert_eq!(deadline_name("X9"), "X9");
         assert_eq!(supervision_form("summons"), "约谈督办");
     }

@@ -21,7 +21,7 @@ use xinfang_platform::outbox;
 use crate::core::Core;
 use crate::mask;
 use crate::notice::{Channel, Notice};
-use crate::providers::email::EmailMessage;
+use crate::providers::email::{EmailExtras, EmailMessage};
 use crate::providers::{SendError, SmsMessage};
 use crate::settings::SenderSettings;
 use crate::store::{self, Claimed};
@@ -64,12 +64,18 @@ async fn attempt(core: &Core, c: &Claimed, address: &str) -> Result<Option<Strin
                 return Err(SendError::Permanent("email disabled".into()));
             };
             email
-                .send(EmailMessage {
-                    id: c.id,
-                    to: address,
-                    subject: c.subject.as_deref().unwrap_or("通知"),
-                    body: &c.body,
-                })
+                .send_with(
+                    EmailMessage {
+                        id: c.id,
+                        to: address,
+                        subject: c.subject.as_deref().unwrap_or("通知"),
+                        body: &c.body,
+                    },
+                    EmailExtras {
+                        html: c.body_format == "html",
+                        attachment: c.attachment.as_ref().map(|(n, a)| (n.as_str(), a.as_str())),
+                    },
+                )
                 .await
         }
         Channel::Sms => {
@@ -133,6 +139,13 @@ pub async fn process(core: &Core, pool: &PgPool, c: Claimed) -> anyhow::Result<O
         }
     };
     let result = attempt(core, &c, &address).await;
+    if let (Ok(_), Some(pause)) = (&result, core.pause_after_accept) {
+        // Fault tests: the sender stalls (or dies) after the provider took the message and
+        // before recording it. Another sender takes the row when the lease ends and sends it
+        // again under the same idempotency key, so the gateway keeps one message; this
+        // sender's late record is then refused (`Outcome::Lost`).
+        tokio::time::sleep(pause).await;
+    }
     let now = core.clock.now();
     match result {
         Ok(provider_id) => {

@@ -1,6 +1,6 @@
 //! Start-up: settings, templates (checked), keys, directory, schema, consumers per served
-//! county (`case.>`, `dept.>`, `review.>` — one consumer per family, as nats-server 2.9
-//! allows one filter per consumer), the sender loop and HTTP.
+//! county (`case.>`, `dept.>`, `review.>`, `report.>` — one consumer per family, as
+//! nats-server 2.9 allows one filter per consumer), the sender loop and HTTP.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub struct Options {
     pub contacts: Option<Arc<dyn DepartmentContacts>>,
     /// Providers instead of those `[notify]` configures.
     pub providers: Option<Providers>,
+    /// Fault tests: how long the sender stalls after a provider accepted a message and before
+    /// recording it — the window a crash or a stalled process falls into.
+    pub pause_after_accept: Option<std::time::Duration>,
 }
 
 /// A started notify service.
@@ -86,9 +89,11 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
         settings.bureau_name.clone()
     };
     let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
-    let core = Arc::new(Core::new(
+    let mut core = Core::new(
         settings, bureau, templates, data_key, hash_key, contacts, clock, providers,
-    )?);
+    )?;
+    core.pause_after_accept = opts.pause_after_accept;
+    let core = Arc::new(core);
 
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     if reads_directory {
@@ -100,6 +105,12 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
             let filter = subject::family_filter(&county, family)?;
             host.spawn_consumer(&county, family, filter, handler.clone())?;
         }
+    }
+    // Reports (the weekly analysis) of every served county and of the city, for the leaders.
+    let reports = Arc::new(crate::report::ReportHandler::new(core.clone()));
+    for county in infra.counties() {
+        let filter = subject::family_filter(&county, "report")?;
+        host.spawn_consumer(&county, "report", filter, reports.clone())?;
     }
     // Review decisions are published on the city's subjects (escalation): listen there too.
     for county in infra.streams.keys() {

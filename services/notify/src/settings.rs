@@ -25,6 +25,39 @@ pub struct NotifySettings {
     pub quiet_hours: QuietHoursSettings,
     pub email: EmailSettings,
     pub sms: SmsSettings,
+    /// Who receives the weekly analysis (周研判) by e-mail.
+    pub weekly_report: WeeklyReportSettings,
+}
+
+/// `[notify.weekly_report]`: the leaders the weekly analysis is e-mailed to (HTML, with the
+/// CSV attached), from supervision's `xf.<county>.report.weekly`.
+///
+/// ```toml
+/// [notify.weekly_report]
+/// recipients = ["leader@xf.example.cn"]          # every report: the city's and each county's
+/// [notify.weekly_report.counties]
+/// 411202 = ["hubin-leader@xf.example.cn"]         # also that county's report
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeeklyReportSettings {
+    pub recipients: Vec<String>,
+    pub counties: BTreeMap<String, Vec<String>>,
+}
+
+impl WeeklyReportSettings {
+    /// The addresses a report of `county` goes to, each once (case-insensitively).
+    pub fn recipients_for(&self, county: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let extra = self.counties.get(county).into_iter().flatten();
+        for a in self.recipients.iter().chain(extra) {
+            let a = a.trim();
+            if !a.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(a)) {
+                out.push(a.to_owned());
+            }
+        }
+        out
+    }
 }
 
 impl Default for NotifySettings {
@@ -38,6 +71,7 @@ impl Default for NotifySettings {
             quiet_hours: QuietHoursSettings::default(),
             email: EmailSettings::default(),
             sms: SmsSettings::default(),
+            weekly_report: WeeklyReportSettings::default(),
         }
     }
 }
@@ -337,6 +371,28 @@ impl NotifySettings {
                 }
             }
         }
+        let w = &self.weekly_report;
+        for (i, a) in w.recipients.iter().enumerate() {
+            if !xinfang_domain::directory::valid_email(a.trim()) {
+                p.push(format!(
+                    "notify.weekly_report.recipients[{i}]: not an e-mail address"
+                ));
+            }
+        }
+        for (county, list) in &w.counties {
+            if xinfang_domain::county::CountyCode::parse(county).is_err() {
+                p.push(format!(
+                    "notify.weekly_report.counties.{county}: not a division code"
+                ));
+            }
+            for (i, a) in list.iter().enumerate() {
+                if !xinfang_domain::directory::valid_email(a.trim()) {
+                    p.push(format!(
+                        "notify.weekly_report.counties.{county}[{i}]: not an e-mail address"
+                    ));
+                }
+            }
+        }
         if p.is_empty() { Ok(()) } else { Err(p) }
     }
 
@@ -369,8 +425,14 @@ mod tests {
         s.email.enabled = true;
         s.email.from = "not an address".into();
         s.sender.concurrency = 0;
+        s.weekly_report.recipients = vec!["ok@example.com".into(), "nobody".into()];
+        s.weekly_report
+            .counties
+            .insert("4112".into(), vec!["x@example.com".into()]);
         let p = s.validate().unwrap_err().join("\n");
         for key in [
+            "notify.weekly_report.recipients[1]",
+            "notify.weekly_report.counties.4112",
             "notify.sms.aliyun.access_key_id",
             "notify.sms.aliyun.sign_name",
             "notify.sms.aliyun.templates.receipt",
@@ -419,5 +481,25 @@ mod tests {
         assert_eq!(s.email.effective_port(), 2525);
         assert_eq!(s.quiet_hours.end, "21:00");
         assert!(toml::from_str::<NotifySettings>("[sms]\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn weekly_report_recipients_are_everyones_plus_the_countys_once() {
+        let s: NotifySettings = toml::from_str(
+            r#"
+            [weekly_report]
+            recipients = ["a@example.com", "b@example.com"]
+            [weekly_report.counties]
+            411202 = ["c@example.com", "A@example.com"]
+            "#,
+        )
+        .unwrap();
+        s.validate().unwrap();
+        let w = &s.weekly_report;
+        assert_eq!(
+            w.recipients_for("411202"),
+            vec!["a@example.com", "b@example.com", "c@example.com"]
+        );
+        assert_eq!(w.recipients_for("411200").len(), 2);
     }
 }

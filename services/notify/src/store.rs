@@ -130,6 +130,51 @@ pub async fn insert_delivery(
     Ok(r.rows_affected() == 1)
 }
 
+/// A report to e-mail to a leader (no case): HTML body, optional attachment.
+pub struct NewReportDelivery<'a> {
+    pub event_id: Uuid,
+    pub recipient: &'a str,
+    pub notice: &'a str,
+    pub county: &'a str,
+    pub address_sealed: &'a str,
+    pub address_masked: &'a str,
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub attachment: Option<(&'a str, &'a str)>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Inserts a pending report e-mail unless (event, notice, recipient, e-mail) exists; true if
+/// new.
+pub async fn insert_report_delivery(
+    conn: &mut PgConnection,
+    d: &NewReportDelivery<'_>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "insert into deliveries (id, event_id, recipient, channel, notice, audience, county,
+                                 address_sealed, address_masked, subject, body, body_format,
+                                 attachment_name, attachment, quiet_exempt, next_attempt_at)
+         values ($1, $2, $3, 'email', $4, 'leader', $5, $6, $7, $8, $9, 'html', $10, $11, true,
+                 $12)
+         on conflict on constraint deliveries_once do nothing",
+    )
+    .bind(Uuid::now_v7())
+    .bind(d.event_id)
+    .bind(d.recipient)
+    .bind(d.notice)
+    .bind(d.county)
+    .bind(d.address_sealed)
+    .bind(d.address_masked)
+    .bind(d.subject)
+    .bind(d.html)
+    .bind(d.attachment.map(|a| a.0))
+    .bind(d.attachment.map(|a| a.1))
+    .bind(d.next_attempt_at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Wakes the sender when the surrounding transaction commits.
 pub async fn wake(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify(current_schema() || $1, '')")
@@ -158,6 +203,10 @@ pub struct Claimed {
     pub quiet_exempt: bool,
     /// Attempts including this one (also the guard of the result update).
     pub attempts: i32,
+    /// `text` or `html` (reports).
+    pub body_format: String,
+    /// A file sent with an e-mail (a report's CSV): name and content.
+    pub attachment: Option<(String, String)>,
 }
 
 /// Claims up to `limit` due deliveries with a lease, skipping rows other senders hold.
@@ -181,7 +230,7 @@ pub async fn claim(
            from due where d.id = due.id
          returning d.id, d.event_id, d.channel, d.notice, d.audience, d.department, d.case_no,
                    d.county, d.address_sealed, d.address_masked, d.subject, d.body, d.params,
-                   d.quiet_exempt, d.attempts",
+                   d.quiet_exempt, d.attempts, d.body_format, d.attachment_name, d.attachment",
     )
     .bind(now)
     .bind(limit)
@@ -206,6 +255,14 @@ pub async fn claim(
                 params: r.try_get("params")?,
                 quiet_exempt: r.try_get("quiet_exempt")?,
                 attempts: r.try_get("attempts")?,
+                body_format: r.try_get("body_format")?,
+                attachment: match (
+                    r.try_get::<Option<String>, _>("attachment_name")?,
+                    r.try_get::<Option<String>, _>("attachment")?,
+                ) {
+                    (Some(name), Some(content)) => Some((name, content)),
+                    _ => None,
+                },
             })
         })
         .collect()

@@ -311,6 +311,15 @@ fn cst(s: &str) -> DateTime<Utc> {
 
 impl Harness {
     async fn start(now: DateTime<Utc>) -> Harness {
+        Self::start_with(now, 30, None).await
+    }
+
+    /// [`Harness::start`] with the sender's lease and a stall after the provider accepts.
+    async fn start_with(
+        now: DateTime<Utc>,
+        lease_secs: u64,
+        pause_after_accept: Option<Duration>,
+    ) -> Harness {
         let smtp = Smtp::start().await;
         let (gw, gw_port) = start_gateway().await;
         let toml = format!(
@@ -325,7 +334,7 @@ poll_interval_ms = 100
 backoff_initial_ms = 100
 backoff_max_ms = 300
 max_attempts = 4
-lease_secs = 30
+lease_secs = {lease_secs}
 
 [notify.email]
 enabled = true
@@ -357,6 +366,7 @@ timeout_secs = 5
                 clock: Some(Arc::new(clock.clone())),
                 contacts: Some(contacts),
                 providers: None,
+                pause_after_accept,
             },
         )
         .await
@@ -411,6 +421,10 @@ timeout_secs = 5
             contact: Some(sealed),
             text: "拖欠工资三个月".into(),
             redacted_text: None,
+            source: None,
+            listed: false,
+            town: None,
+            matter_words: None,
             received_by: None,
         };
         Envelope::new(
@@ -854,6 +868,73 @@ async fn quiet_hours_defer_petitioner_sms_but_not_email_or_departments() {
     })
     .await;
     assert_eq!(h.gw.to(PETITIONER_MOBILE)[0].notice, "receipt");
+    h.stop().await;
+}
+
+/// Issue #18 item 2: the window between the gateway taking a message and the delivery being
+/// recorded. The sender stalls there (as a process stopped or killed at that moment would);
+/// when its lease ends another sender takes the row and sends it again under the same
+/// `Idempotency-Key`, which the gateway honours: one message. The stalled sender's late
+/// record is refused, so the delivery is recorded sent once.
+#[tokio::test]
+async fn a_sender_stalled_after_the_gateway_took_a_message_leaves_one_message() {
+    let h = Harness::start_with(
+        cst("2026-03-02T10:00:00+08:00"),
+        1,
+        Some(Duration::from_secs(6)),
+    )
+    .await;
+    let county = h.county();
+    let case_no = format!("XF-{county}-2026-000031");
+    h.publish(
+        &case_subject(&county, kind::REGISTERED),
+        &h.registered(&case_no, false),
+    )
+    .await;
+    // The stalled sender has handed the receipt to the gateway.
+    h.wait("the first send", async |h| {
+        !h.gw.to(PETITIONER_MOBILE).is_empty()
+    })
+    .await;
+    // Another sender (a second instance, or the restarted process) with the same settings.
+    let second = service::start_with(
+        h.env.infra.clone(),
+        Options {
+            clock: Some(Arc::new(h.clock.clone())),
+            contacts: Some(Arc::new(directory(&h.env.city, &h.env.county))),
+            providers: None,
+            pause_after_accept: None,
+        },
+    )
+    .await
+    .expect("a second notify starts");
+    h.wait("the receipt recorded sent", async |h| {
+        h.statuses(&case_no)
+            .await
+            .iter()
+            .any(|(n, _, _, s, _)| n == "receipt" && s == "sent")
+    })
+    .await;
+    // The stalled sender wakes up (6 s) and tries to record its old attempt.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let sent = h.gw.to(PETITIONER_MOBILE);
+    assert_eq!(sent.len(), 2, "sent twice, as the window allows: {sent:?}");
+    let keys: HashSet<String> = sent.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "under one idempotency key: one message at the gateway"
+    );
+    let receipts: Vec<_> = h
+        .statuses(&case_no)
+        .await
+        .into_iter()
+        .filter(|(n, _, _, _, _)| n == "receipt")
+        .collect();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].3, "sent");
+    assert_eq!(receipts[0].4, 2, "the second attempt is the one recorded");
+    drop(second);
     h.stop().await;
 }
 

@@ -149,6 +149,10 @@ impl Deployment {
             contact: Some(contact.clone()),
             text: text.into(),
             redacted_text: None,
+            source: None,
+            listed: false,
+            town: None,
+            matter_words: None,
             received_by: None,
         };
         let env = &self.env;

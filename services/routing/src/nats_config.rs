@@ -87,7 +87,9 @@ pub fn service_families(service: &str) -> &'static [&'static str] {
     match service {
         "intake" => &["case"],
         "routing" => &["case", "dept"],
-        "supervision" => &["case", "deadline", "dept"],
+        // `report`: the weekly analysis (周研判), which notify e-mails (through its JetStream
+        // consumer, so notify needs no core subscription for it).
+        "supervision" => &["case", "deadline", "dept", "report"],
         "review" => &["case", "review"],
         "notify" => &["case"],
         _ => &[],
@@ -742,6 +744,20 @@ mod tests {
             "{:?}",
             p.subscribe
         );
+    }
+
+    #[test]
+    fn supervision_alone_publishes_reports() {
+        let counties = ["411282".to_owned()];
+        let p = service_permissions(&["supervision"], "svc_supervision", &counties);
+        assert!(p.publish.contains(&"xf.*.report.>".to_owned()), "{p:?}");
+        for other in ["notify", "intake", "routing", "review", "console"] {
+            let p = service_permissions(&[other], "svc_x", &counties);
+            assert!(
+                !p.publish.iter().any(|s| s.contains(".report.")),
+                "{other}: {p:?}"
+            );
+        }
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn may_read(pool: &PgPool, who: &Principal, case: &str) -> Result<(), ApiE
 
 /// Every route, with who it lets in (the access tests walk this table).
 pub fn routes() -> RouteTable<ApiState> {
-    RouteTable::new()
+    let t = RouteTable::new()
         .route(Verb::Post, "/v1/supervisions", Access::Staff, issue)
         .route(
             Verb::Get,
@@ -158,7 +158,12 @@ pub fn routes() -> RouteTable<ApiState> {
         )
         .route(Verb::Get, "/openapi.json", Access::Open, openapi)
         // Where the document was first served; kept for existing clients.
-        .route(Verb::Get, "/v1/openapi.json", Access::Open, openapi)
+        .route(Verb::Get, "/v1/openapi.json", Access::Open, openapi);
+    // The bureau's practices (issue #15): listed matters, conferences, advisers, leaders'
+    // reception days and 包案, the weekly analysis.
+    let t = crate::listed::api::routes(t);
+    let t = crate::practices::routes(t);
+    crate::weekly::routes(t)
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -188,7 +193,8 @@ pub struct IssueRequest {
     pub respond_by: Option<String>,
 }
 
-fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, ValidationError> {
+/// A required text field, trimmed; `required` when absent or blank.
+pub(crate) fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, ValidationError> {
     match v.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(ValidationError::new(field, "required", "is required")),
@@ -563,6 +569,9 @@ async fn list_deadlines(
         ("dept" = Option<String>, Query, description = "A department code; all by default"),
         ("from" = Option<String>, Query, format = Date, description = "First day of the period"),
         ("to" = Option<String>, Query, format = Date, description = "Last day of the period"),
+        ("source" = Option<String>, Query, description = "Only matters from this source (GET /v1/sources)"),
+        ("listed" = Option<bool>, Query, description = "true: only listed matters (清单)"),
+        ("leader" = Option<String>, Query, description = "Only the cases this leader owns (包案)"),
     ),
     responses((status = 200, description = "The KPI report", body = Object)))]
 async fn get_stats(
@@ -593,7 +602,11 @@ async fn get_stats(
         s.rules.settings.basically_satisfied_counts,
     )
     .await?;
-    Ok(Json(k))
+    let mut body = serde_json::to_value(&k).map_err(anyhow::Error::from)?;
+    if period.subset != stats::Subset::default() {
+        body["subset"] = json!(period.subset);
+    }
+    Ok(Json(body))
 }
 
 /// `GET /v1/stats/comparison`: which months.
@@ -694,7 +707,13 @@ struct ApiDoc;
 /// The document, completed with the platform's statuses and error schema.
 pub fn openapi_document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| xinfang_platform::api_doc::complete(&ApiDoc::openapi(), routes().routes()))
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.merge(crate::listed::api::openapi());
+        doc.merge(crate::practices::openapi());
+        doc.merge(crate::weekly::openapi());
+        xinfang_platform::api_doc::complete(&doc, routes().routes())
+    })
 }
 
 async fn openapi() -> Json<Value> {

@@ -218,6 +218,7 @@ async fn measure(
             Calendar::embedded(),
         )),
         directory,
+        sources: Default::default(),
     });
     let clock = Clock::system();
     let shutdown = CancellationToken::new();

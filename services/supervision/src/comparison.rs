@@ -120,6 +120,7 @@ pub async fn compare(
                 dept: None,
                 from: *from,
                 to: *to,
+                subset: Default::default(),
             };
             let k = stats::compute(pool, &p, now, basically_satisfied_counts).await?;
             rows.push(CountyMonth::from_kpis(county, month, &k));

@@ -18,7 +18,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use xinfang_domain::county::CountyCode;
-use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::Tracked;
 use xinfang_domain::dept_notice::{addressee, organ_bound};
 use xinfang_domain::directory::{Directory, OrganRef};
@@ -30,7 +29,7 @@ use crate::clock::Clock;
 use crate::handlers::Rules;
 use crate::ids::{deterministic_v7, firing_event_id};
 use crate::store::{self, DeadlineRow};
-use crate::supervise::{self, ESCALATION, NewSupervision};
+use crate::supervise::{self, NewSupervision};
 use crate::timers::TimerIndex;
 use xinfang_platform::outbox::Batch;
 
@@ -397,37 +396,20 @@ impl Engine {
     /// The 督办 raised when a duty deadline passes (not for windows, nor for a 督办's own
     /// response deadline).
     fn escalation(&self, row: &DeadlineRow, now: DateTime<Utc>) -> Option<NewSupervision> {
-        let tracked = row.kind.parse::<Tracked>().ok()?;
-        if !tracked.escalates() {
-            return None;
-        }
-        let county = CountyCode::parse(&row.county).ok()?;
         let s = &self.rules.settings;
-        let what = match tracked {
-            Tracked::Statutory(k) => format!("{} {}（{}）", k.code(), k.zh(), k.article()),
-            other => other.code().to_owned(),
-        };
-        let due_local = row.due_at.with_timezone(&CST).format("%Y-%m-%d %H:%M");
         let due_ms = row.due_at.timestamp_millis();
-        Some(NewSupervision {
-            id: deterministic_v7(
+        supervise::escalation_of(
+            row,
+            &self.rules,
+            deterministic_v7(
                 due_ms,
                 &[row.id.as_bytes(), b"escalation", &due_ms.to_be_bytes()],
             ),
-            case_no: row.case_no.clone(),
-            county,
-            department: row
-                .department
-                .clone()
-                .unwrap_or_else(|| s.bureau_department.clone()),
-            form: ESCALATION.to_owned(),
-            issuer: s.escalation_issuer.clone(),
-            note: format!("逾期督办：{what} 应于 {due_local} 前完成"),
-            respond_by: now + TimeDelta::days(i64::from(s.escalation_response_days)),
-            at: now,
-            cause_deadline: Some(row.id),
-            trace: Some(row.trace.clone()),
-        })
+            "逾期督办",
+            now + TimeDelta::days(i64::from(s.escalation_response_days)),
+            now,
+            Some(row.id),
+        )
     }
 }
 

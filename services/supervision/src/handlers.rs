@@ -36,6 +36,8 @@ pub struct Rules {
     /// The process's department directory (reloadable): names the organ each department
     /// message is for.
     pub directory: Arc<DirectoryHandle>,
+    /// Where matters come from (`[[case_sources]]`): names listed matters' sources.
+    pub sources: xinfang_domain::case_source::CaseSources,
 }
 
 impl Rules {
@@ -100,6 +102,11 @@ impl DeadlineHandler {
             return Err(reject(format!("{} event carries no case number", env.kind)));
         };
         projection::record(conn, self.family, env, &case_no).await?;
+        if env.kind == xinfang_domain::events::kind::REGISTERED && self.family == Family::Case {
+            crate::listed::store::on_registered(conn, env, &self.rules)
+                .await
+                .map_err(HandlerError::Retry)?;
+        }
         // The fact's own time (`case.assigned` names it `assigned_at`): whether a clock was met
         // in time is judged by it.
         let at = env
@@ -191,8 +198,9 @@ impl DeadlineHandler {
                 let w = evaluation_window(s.trigger, &calendar, rules).map_err(reject)?;
                 (Tracked::EVALUATION, Some(w.closes), !w.calendar_complete)
             }
-            // Response deadlines are started by 督办 records, never by a fact.
-            Tracked::SupervisionResponse => return Ok(false),
+            // Response deadlines are started by 督办 records, conference tasks by the
+            // conference's decisions (practices), never by a fact.
+            Tracked::SupervisionResponse | Tracked::ConferenceTask => return Ok(false),
         };
         // A remand replaces whatever handling clock is still open (an earlier remand's too).
         let mut changed = remand

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use xinfang_domain::case_source::ORDINARY;
 use xinfang_domain::deadline_plan::{Family, organ_code};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{
@@ -41,16 +42,30 @@ pub async fn record(
             let Some(r) = data::<Registered>(env) else {
                 return Ok(());
             };
+            // 越级: the city registered a matter of a county below it.
+            let leapfrog =
+                env.county.is_city() && r.county != env.county && r.county.city() == env.county;
+            let words = r
+                .matter_words
+                .as_ref()
+                .and_then(|w| serde_json::to_value(w).ok());
             sqlx::query(
                 "insert into cases (case_no, county, department, petition_type, branch,
-                                    received_at, registered_at, is_repeat)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)
+                                    received_at, registered_at, is_repeat, channel, source, listed,
+                                    town, group_size, petitioner_key, registered_by, leapfrog,
+                                    matter_words)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $2, $15, $16)
                  on conflict (case_no) do update set
                     department = coalesce(cases.department, excluded.department),
                     petition_type = coalesce(cases.petition_type, excluded.petition_type),
                     branch = coalesce(cases.branch, excluded.branch),
                     received_at = excluded.received_at, registered_at = excluded.registered_at,
-                    is_repeat = excluded.is_repeat, updated_at = now()",
+                    is_repeat = excluded.is_repeat, channel = excluded.channel,
+                    source = case when cases.listed then cases.source else excluded.source end,
+                    listed = cases.listed or excluded.listed, town = excluded.town,
+                    group_size = excluded.group_size, petitioner_key = excluded.petitioner_key,
+                    registered_by = excluded.registered_by, leapfrog = excluded.leapfrog,
+                    matter_words = excluded.matter_words, updated_at = now()",
             )
             .bind(case_no)
             .bind(county)
@@ -60,6 +75,14 @@ pub async fn record(
             .bind(r.received_at)
             .bind(r.registered_at)
             .bind(r.repeat.is_some())
+            .bind(r.channel.as_str())
+            .bind(r.source.as_deref().unwrap_or(ORDINARY))
+            .bind(r.listed)
+            .bind(&r.town)
+            .bind(i32::try_from(r.group_size).unwrap_or(i32::MAX))
+            .bind(&r.petitioner_key)
+            .bind(leapfrog)
+            .bind(words)
             .execute(&mut *conn)
             .await?;
         }

@@ -89,7 +89,8 @@ async fn recompute(
             let w = evaluation_window(trigger, calendar, deadlines)?;
             Some((row.kind.clone(), w.closes, !w.calendar_complete))
         }
-        Ok(Tracked::SupervisionResponse) | Err(_) => None,
+        // Set by hand (a 督办's respond-by, a conference task's due time): no calendar.
+        Ok(Tracked::SupervisionResponse | Tracked::ConferenceTask) | Err(_) => None,
     };
     Ok(due.map(|(kind, at, provisional)| (kind, at.with_timezone(&Utc), provisional)))
 }

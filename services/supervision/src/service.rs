@@ -54,6 +54,7 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
         deadlines: infra.settings.platform.deadlines.clone(),
         calendar: infra.calendar.clone(),
         directory,
+        sources: infra.settings.platform.sources(),
     });
     // Deadlines computed past the calendar's end are recomputed whenever it grows.
     infra.tracker.spawn(crate::recalendar::run(
@@ -103,9 +104,30 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
             wake: engine_wake.clone(),
         };
         infra.tracker.spawn(engine.run(infra.shutdown.clone()));
+        // Listed matters' earlier 督办 (a sweep: they are few).
+        infra.tracker.spawn(crate::listed::escalate::run(
+            host.pool.clone(),
+            rules.clone(),
+            clock.clone(),
+            counties.clone(),
+            infra.shutdown.clone(),
+        ));
         infra
             .tracker
             .spawn(sample_gauges(host.pool.clone(), infra.shutdown.clone()));
+    }
+    // 周研判: last week's reports every Monday (idempotent across instances).
+    if rules.settings.weekly_report.enabled {
+        let ctx = crate::weekly::generate::Context {
+            pool: host.pool.clone(),
+            clock: clock.clone(),
+            rules: rules.clone(),
+        };
+        infra.tracker.spawn(crate::weekly::generate::run(
+            ctx,
+            counties.clone(),
+            infra.shutdown.clone(),
+        ));
     }
     let api = api::router(ApiState {
         pool: host.pool.clone(),

@@ -44,6 +44,52 @@ pub struct SupervisionSettings {
     pub index_check_interval_secs: u64,
     /// Count 基本满意 as satisfied in 满意率.
     pub basically_satisfied_counts: bool,
+    /// Listed matters (清单): their earlier 督办 and default milestones.
+    pub listed: ListedSettings,
+    /// The weekly analysis (周研判): when it is generated and its thresholds.
+    pub weekly_report: crate::weekly::WeeklyReportSettings,
+}
+
+/// ```toml
+/// [supervision.listed]
+/// escalate_days_before_due = 5   # 督办 a listed matter's duty clocks 5 days before they are due
+/// sweep_interval_secs = 60
+/// [[supervision.listed.milestones]]
+/// name = "签收交办"
+/// days = 3                       # calendar days after listing
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListedSettings {
+    /// A listed matter's duty deadlines (D1, D3, D5/D6, …) are escalated by a 督办 this many days
+    /// before they fall due, instead of when they are missed; 0 turns the earlier 督办 off.
+    pub escalate_days_before_due: u32,
+    /// How often to look for listed matters' clocks that have come within that reach.
+    pub sweep_interval_secs: u64,
+    /// The milestones a matter gets when it is listed without any of its own.
+    pub milestones: Vec<MilestoneTemplate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MilestoneTemplate {
+    pub name: String,
+    /// Due this many calendar days after the matter is listed.
+    pub days: u32,
+}
+
+impl Default for ListedSettings {
+    fn default() -> Self {
+        let m = |name: &str, days| MilestoneTemplate {
+            name: name.into(),
+            days,
+        };
+        Self {
+            escalate_days_before_due: 5,
+            sweep_interval_secs: 60,
+            milestones: vec![m("签收交办", 3), m("调查核实", 30), m("办结反馈", 60)],
+        }
+    }
 }
 
 impl Default for SupervisionSettings {
@@ -62,6 +108,8 @@ impl Default for SupervisionSettings {
             reconcile_interval_secs: 300,
             index_check_interval_secs: 5,
             basically_satisfied_counts: true,
+            listed: ListedSettings::default(),
+            weekly_report: Default::default(),
         }
     }
 }
@@ -86,9 +134,24 @@ impl SupervisionSettings {
         if self.lease_secs == 0 || self.poll_interval_ms == 0 {
             anyhow::bail!("supervision.lease_secs and poll_interval_ms must be positive");
         }
+        if self.listed.escalate_days_before_due > 60 {
+            anyhow::bail!("supervision.listed.escalate_days_before_due: must be 0 to 60");
+        }
+        if self.listed.sweep_interval_secs == 0 {
+            anyhow::bail!("supervision.listed.sweep_interval_secs: must be positive");
+        }
+        for (i, m) in self.listed.milestones.iter().enumerate() {
+            let n = m.name.trim().chars().count();
+            if n == 0 || n > 100 || m.days > 366 {
+                anyhow::bail!(
+                    "supervision.listed.milestones[{i}]: a name of 1 to 100 characters and days 0 to 366"
+                );
+            }
+        }
         if !(1..=366).contains(&self.escalation_response_days) {
             anyhow::bail!("supervision.escalation_response_days: must be 1 to 366");
         }
+        self.weekly_report.validate()?;
         Ok(())
     }
 

@@ -155,6 +155,15 @@ pub struct StatsQuery {
     pub dept: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Only matters from this source (`central_inspection`, …).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `true`: only listed matters (清单).
+    #[serde(default)]
+    pub listed: Option<String>,
+    /// Only the cases this leader owns (包案).
+    #[serde(default)]
+    pub leader: Option<String>,
 }
 
 /// A validated [`StatsQuery`].
@@ -164,6 +173,38 @@ pub struct Period {
     pub dept: Option<String>,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    pub subset: Subset,
+}
+
+/// Which matters the KPIs cover within the county and department: all by default, or one
+/// source's, the listed ones, or one leader's (包案).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Subset {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub listed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+}
+
+/// A slug-shaped query value (source code, leader id).
+fn slug(field: &'static str, v: &Option<String>) -> Result<Option<String>, ValidationError> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s)
+            if s.len() <= 40
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Ok(Some(s.to_owned()))
+        }
+        Some(_) => Err(ValidationError::new(
+            field,
+            "slug",
+            "must be a code: at most 40 lowercase ASCII letters, digits or '_'",
+        )),
+    }
 }
 
 impl StatsQuery {
@@ -246,11 +287,27 @@ impl StatsQuery {
                 "the period may span at most ten years",
             ));
         }
+        let listed = match self.listed.as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "listed",
+                    "boolean",
+                    "must be true or false",
+                ));
+            }
+        };
         Ok(Period {
             county,
             dept,
             from,
             to,
+            subset: Subset {
+                source: slug("source", &self.source)?,
+                listed,
+                leader: slug("leader", &self.leader)?,
+            },
         })
     }
 }
@@ -266,7 +323,14 @@ pub async fn compute(
     let to = (start_of_day(p.to) + TimeDelta::days(1)).with_timezone(&Utc);
     let county = p.county.as_deref();
     let dept = p.dept.as_deref();
-    let filter = "($3::text is null or county = $3) and ($4::text is null or department = $4)";
+    // $6..$8: the subset (source, listed, leader); every query binds them.
+    let filter = "($3::text is null or county = $3) and ($4::text is null or department = $4)
+        and ($6::text is null or source = $6) and ($7::bool is not true or listed)
+        and ($8::text is null or leader = $8)";
+    let source = p.subset.source.as_deref();
+    let listed = p.subset.listed;
+    let leader = p.subset.leader.as_deref();
+    let whole = source.is_none() && !listed && leader.is_none();
 
     let q = format!(
         "select count(*),
@@ -283,6 +347,9 @@ pub async fn compute(
             .bind(county)
             .bind(dept)
             .bind(now)
+            .bind(source)
+            .bind(listed)
+            .bind(leader)
             .fetch_one(pool)
             .await?;
 
@@ -298,6 +365,9 @@ pub async fn compute(
         .bind(county)
         .bind(dept)
         .bind(now)
+        .bind(source)
+        .bind(listed)
+        .bind(leader)
         .fetch_one(pool)
         .await?;
 
@@ -315,6 +385,9 @@ pub async fn compute(
             .bind(county)
             .bind(dept)
             .bind(now)
+            .bind(source)
+            .bind(listed)
+            .bind(leader)
             .fetch_one(pool)
             .await?;
 
@@ -330,7 +403,7 @@ pub async fn compute(
                 count(*) filter (where unit_rating is not null),
                 count(*) filter (where unit_rating in {satisfied}),
                 avg((served_on - accepted_on)::float8) filter (where accepted_on is not null and served_on is not null)
-         from cases where replied_at >= $1 and replied_at < $2 and {filter}"
+         from cases where replied_at >= $1 and replied_at < $2 and replied_at <= $5 and {filter}"
     );
     let (replied, b_rated, b_sat, u_rated, u_sat, avg_days): (
         i64,
@@ -344,23 +417,45 @@ pub async fn compute(
         .bind(to)
         .bind(county)
         .bind(dept)
+        .bind(now)
+        .bind(source)
+        .bind(listed)
+        .bind(leader)
         .fetch_one(pool)
         .await?;
 
-    let (b_overdue, u_overdue): (i64, i64) = sqlx::query_as(
+    // A subset's clocks are those of its cases; `$n` is where its four parameters start.
+    let of_subset = |n: usize| {
+        format!(
+            "(${n}::bool or exists (select 1 from cases c where c.case_no = deadlines.case_no
+            and (${a}::text is null or c.source = ${a}) and (${b}::bool is not true or c.listed)
+            and (${c}::text is null or c.leader = ${c})))",
+            a = n + 1,
+            b = n + 2,
+            c = n + 3
+        )
+    };
+    let (b_overdue, u_overdue): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select count(*) filter (where kind = 'D1'),
                 count(*) filter (where kind in ('D3', 'D5', 'D6', 'D8', 'D10', 'supervision'))
          from deadlines
          where state = 'fired' and closed_at is null
-           and ($1::text is null or county = $1) and ($2::text is null or department = $2)",
-    )
+           and ($1::text is null or county = $1) and ($2::text is null or department = $2)
+           and {}",
+        of_subset(3)
+    )))
     .bind(county)
     .bind(dept)
+    .bind(whole)
+    .bind(source)
+    .bind(listed)
+    .bind(leader)
     .fetch_one(pool)
     .await?;
 
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "select kind,
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select kind,
                 count(*) filter (where state = 'met'),
                 count(*) filter (where state = 'met_late'),
                 count(*) filter (where state = 'withdrawn'),
@@ -369,23 +464,33 @@ pub async fn compute(
          from deadlines
          where trigger_at >= $1 and trigger_at < $2
            and ($3::text is null or county = $3) and ($4::text is null or department = $4)
+           and {}
          group by kind",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(county)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
+            of_subset(5)
+        )))
+        .bind(from)
+        .bind(to)
+        .bind(county)
+        .bind(dept)
+        .bind(whole)
+        .bind(source)
+        .bind(listed)
+        .bind(leader)
+        .fetch_all(pool)
+        .await?;
     let channels: Vec<(Option<String>, bool, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select diversion, diverted_after_acceptance, count(*)
-         from cases where diverted_at >= $1 and diverted_at < $2 and {filter}
+         from cases where diverted_at >= $1 and diverted_at < $2 and diverted_at <= $5 and {filter}
          group by 1, 2"
     )))
     .bind(from)
     .bind(to)
     .bind(county)
     .bind(dept)
+    .bind(now)
+    .bind(source)
+    .bind(listed)
+    .bind(leader)
     .fetch_all(pool)
     .await?;
     let mut diversions = Diversions::default();
@@ -651,6 +756,7 @@ mod tests {
             dept: Some("rsj".into()),
             from: Some("2026-01-01".into()),
             to: Some("2026-01-31".into()),
+            ..Default::default()
         }
         .validate(&served, now())
         .unwrap();

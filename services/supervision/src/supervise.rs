@@ -71,6 +71,51 @@ pub struct SupervisionRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// An automatic 督办 (form `escalation`) on a duty clock: to its department (the bureau's for
+/// D1), its note `{prefix}：<the duty> 应于 <due, China time> 前完成`. `None` for a clock whose
+/// kind does not escalate (windows, a 督办's own response deadline).
+pub fn escalation_of(
+    row: &DeadlineRow,
+    rules: &Rules,
+    id: Uuid,
+    prefix: &str,
+    respond_by: DateTime<Utc>,
+    at: DateTime<Utc>,
+    cause_deadline: Option<Uuid>,
+) -> Option<NewSupervision> {
+    let tracked = row.kind.parse::<Tracked>().ok()?;
+    if !tracked.escalates() {
+        return None;
+    }
+    let county = CountyCode::parse(&row.county).ok()?;
+    let s = &rules.settings;
+    let what = match tracked {
+        Tracked::Statutory(k) => format!("{} {}（{}）", k.code(), k.zh(), k.article()),
+        Tracked::ConferenceTask => "会审交办任务 conference task".to_owned(),
+        other => other.code().to_owned(),
+    };
+    let due_local = row
+        .due_at
+        .with_timezone(&xinfang_domain::deadline::CST)
+        .format("%Y-%m-%d %H:%M");
+    Some(NewSupervision {
+        id,
+        case_no: row.case_no.clone(),
+        county,
+        department: row
+            .department
+            .clone()
+            .unwrap_or_else(|| s.bureau_department.clone()),
+        form: ESCALATION.to_owned(),
+        issuer: s.escalation_issuer.clone(),
+        note: format!("{prefix}：{what} 应于 {due_local} 前完成"),
+        respond_by,
+        at,
+        cause_deadline,
+        trace: Some(row.trace.clone()),
+    })
+}
+
 /// Writes records that are not there yet, their response deadlines and their events (into
 /// `events`, written by the caller in the same transaction). Returns the records written.
 pub async fn record(

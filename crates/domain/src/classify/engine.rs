@@ -131,6 +131,18 @@ fn top_probability(scores: &[f32], temperature: f32) -> Option<(usize, f32)> {
     Some((best, 1.0 / sum))
 }
 
+/// The softmax probability of entry `i` (0 when there is none).
+fn probability_of(scores: &[f32], i: Option<usize>, temperature: f32) -> f32 {
+    let Some(mine) = i.and_then(|i| scores.get(i)) else {
+        return 0.0;
+    };
+    let sum: f32 = scores
+        .iter()
+        .map(|s| ((s - mine) / temperature).exp())
+        .sum();
+    if sum > 0.0 { 1.0 / sum } else { 0.0 }
+}
+
 /// Tallies votes in the order rules fire, so ties go to the earlier rule in the file.
 struct Tally<K> {
     entries: Vec<(K, f32)>,
@@ -246,6 +258,9 @@ impl Classifier {
         let mut diversions: Tally<Option<Diversion>> = Tally::new();
         let mut branches: Tally<Art31Branch> = Tally::new();
         let mut accuses = 0.0_f32;
+        // Fired deciding rules' votes (the first of each field, in file order).
+        let mut decided_type: Option<(PetitionType, &str)> = None;
+        let mut decided_diversion: Option<&super::Rule> = None;
 
         for rule in &self.rules.rules {
             let Some(evidence) = fire(rule, &doc) else {
@@ -269,6 +284,14 @@ impl Classifier {
                 Some(true) => accuses += w,
                 Some(false) => accuses -= w,
                 None => {}
+            }
+            if rule.decides {
+                if let Some(t) = v.petition_type {
+                    decided_type.get_or_insert((t, rule.id.as_str()));
+                }
+                if v.diversion.is_some() {
+                    decided_diversion.get_or_insert(rule);
+                }
             }
             reasons.push(format!("rule {} [{}] +{w}", rule.id, evidence.join(", ")));
         }
@@ -310,13 +333,26 @@ impl Classifier {
 
         // Type.
         let type_scores: Vec<f32> = types.entries.iter().map(|(_, s)| *s).collect();
-        let (ti, type_p) = top_probability(&type_scores, settings.temperature)
+        let (ti, mut type_p) = top_probability(&type_scores, settings.temperature)
             .unwrap_or((0, 1.0 / type_scores.len().max(1) as f32));
-        let petition_type = types
+        let mut petition_type = types
             .entries
             .get(ti)
             .map_or(PetitionType::Grievance, |(t, _)| *t);
         reasons.push(format!("type {} (p={type_p:.2})", petition_type.zh()));
+        if let Some((t, id)) = decided_type
+            && t != petition_type
+        {
+            reasons.push(format!(
+                "rule {id} decides the type {}: overrules the weighed vote for {}",
+                t.zh(),
+                petition_type.zh()
+            ));
+            // As sure as the weighing was of the decided type: a close call goes to triage.
+            let at = types.entries.iter().position(|(x, _)| *x == t);
+            type_p = probability_of(&type_scores, at, settings.temperature);
+            petition_type = t;
+        }
 
         // Department: the rules' candidates compete with an "unrouted" pseudo-candidate, so a
         // single weak hit is not certain. When nothing beats it, the bureau decides itself.
@@ -333,13 +369,29 @@ impl Classifier {
         // Diversion and branch apply to 申诉求决 only (Art 31).
         let (diversion, branch) = if petition_type == PetitionType::Grievance {
             let none_score = diversions.score(&None);
-            let diversion = diversions
+            let weighed = diversions
                 .entries
                 .iter()
                 .filter_map(|(d, s)| d.map(|d| (d, *s)))
                 .reduce(|best, e| if e.1 > best.1 { e } else { best })
                 .filter(|(_, s)| *s >= settings.diversion_threshold && *s > none_score)
                 .map(|(d, _)| d);
+            let decided = decided_diversion
+                .and_then(|r| r.votes.diversion.map(|d| (d, r.id.as_str(), &r.instead_of)));
+            let diversion = match decided {
+                Some((d, id, instead_of))
+                    if d != weighed && (instead_of.is_empty() || instead_of.contains(&weighed)) =>
+                {
+                    let name = |d: Option<Diversion>| d.map_or("no diversion", Diversion::zh);
+                    reasons.push(format!(
+                        "rule {id} decides {}: overrules the weighed vote for {}",
+                        name(d),
+                        name(weighed)
+                    ));
+                    d
+                }
+                _ => weighed,
+            };
             let branch = match diversion {
                 Some(d) => d.branch(),
                 None => branches
@@ -537,6 +589,63 @@ mod tests {
         for outside in [Some("410305196001010011"), Some("abc"), Some(""), None] {
             assert!(c.classify_with_id_number(text, outside).county.is_none());
         }
+    }
+
+    /// Issue #19 item 1 (§5.5 row 6): reporting someone else's wrongdoing as an informant is
+    /// 检举控告 and confidential, however the text is worded; a complaint seeking a remedy for
+    /// the writer's own harm stays 申诉求决 (row 6b).
+    #[test]
+    fn informants_are_accusers_and_own_harm_stays_a_grievance() {
+        for text in [
+            "举报某化工厂夜间偷排废水，河里的鱼都死了。",
+            "我要检举控告，我们村东头那个小厂子用暗管偷排有毒废水，请为我保密。",
+            "厂子半夜往河里排黑水，请别说是我说的。",
+            "有人在我们小区搞传销，每天拉人开会，请你们查一查，我不方便透露姓名。",
+            "某药店用别人的医保卡刷卡骗保，我亲眼看见的，希望查处。",
+        ] {
+            let c = shared().classify(text);
+            assert_eq!(
+                c.petition_type,
+                PetitionType::Accusation,
+                "{text}: {:?}",
+                c.reasons
+            );
+            assert!(!c.accuses_official, "{text}: no official named");
+        }
+        for text in [
+            "隔壁饭店油烟直排进我家窗户，请求环保部门检查并责令整改。",
+            "我要控告同村的刘某，他去年以合伙做生意为由骗走我十二万元，派出所说是经济纠纷不给立案。",
+        ] {
+            let c = shared().classify(text);
+            assert_eq!(
+                c.petition_type,
+                PetitionType::Grievance,
+                "{text}: {:?}",
+                c.reasons
+            );
+        }
+    }
+
+    /// Issue #19 item 3: unpaid migrant and construction wages go to labour inspection
+    /// (31(5)), not arbitration, and the reasons say the examples' vote was overruled; a
+    /// dispute over the employment contract is still arbitration.
+    #[test]
+    fn migrant_wages_go_to_labour_inspection_and_contract_disputes_to_arbitration() {
+        let c = shared().classify(
+            "我在灵宝市某建筑公司工地干了八个月，老板一直拖欠工资共计三万六千元，多次讨要无果。请求有关部门责令公司支付拖欠的工资。",
+        );
+        assert_eq!(c.diversion, None, "{:?}", c.reasons);
+        assert_eq!(c.branch, Some(Art31Branch::DutyPerformance));
+        assert_eq!(c.department, "rsj");
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.contains("div.none.wage_arrears decides") && r.contains("overrules")),
+            "{:?}",
+            c.reasons
+        );
+        let c = shared().classify("我被公司无故辞退，没有签劳动合同，要求公司支付经济补偿金。");
+        assert_eq!(c.diversion, Some(Diversion::Arbitration), "{:?}", c.reasons);
     }
 
     #[test]

@@ -314,6 +314,25 @@ impl Gazetteer {
     fn weight(&self, h: &Hit) -> f32 {
         self.weights.of(self.counties[h.county].names[h.name].1)
     }
+
+    /// The town, township or street office the text names first, with its county (the weekly
+    /// analysis counts petitions per town). Names of where the petitioner comes from count too:
+    /// a town is where the matter is raised from.
+    pub fn town(&self, text: &str) -> Option<(CountyCode, String)> {
+        self.counties
+            .iter()
+            .flat_map(|c| {
+                c.names
+                    .iter()
+                    .filter(|(_, kind)| *kind == PlaceKind::Town)
+                    .filter_map(move |(name, _)| {
+                        text.find(name.as_str())
+                            .map(|at| (at, c.code.clone(), name))
+                    })
+            })
+            .min_by(|a, b| a.0.cmp(&b.0).then(b.2.len().cmp(&a.2.len())))
+            .map(|(_, county, name)| (county, name.clone()))
+    }
 }
 
 /// True when the place names where the petitioner is from, not where the matter is: its clause
@@ -365,6 +384,16 @@ mod tests {
             at("我是陕州区原店镇某村村民，村里修物流园占了我家的地。").as_deref(),
             Some("411203")
         );
+    }
+
+    #[test]
+    fn the_first_town_named_is_the_petitions_town() {
+        let g = Gazetteer::from_toml_str(crate::classify::EMBEDDED_GAZETTEER).expect("gazetteer");
+        let town = g
+            .town("我是陕州区原店镇某村村民，村里修物流园占了我家的地。")
+            .expect("a town");
+        assert_eq!((town.0.as_str(), town.1.as_str()), ("411203", "原店镇"));
+        assert_eq!(g.town("小区电梯坏了三个月没人修。"), None);
     }
 
     const SAMPLE: &str = r#"

@@ -112,6 +112,29 @@ impl MatterWords {
         (shared / smaller).min(1.0)
     }
 
+    /// Words with the weights they were given, as stored outside the classifier (supervision
+    /// keeps them to find clusters of similar petitions without keeping the texts).
+    pub fn from_weights(words: HashMap<String, f32>) -> Self {
+        let words: HashMap<String, f32> = words
+            .into_iter()
+            .filter(|(w, weight)| !w.is_empty() && weight.is_finite() && *weight > 0.0)
+            .collect();
+        let total = words.values().sum();
+        Self { words, total }
+    }
+
+    /// The words and their weights ([`MatterWords::from_weights`] rebuilds the same value).
+    pub fn weights(&self) -> &HashMap<String, f32> {
+        &self.words
+    }
+
+    /// The `n` heaviest words, heaviest first (ties by the word), to name a cluster.
+    pub fn top(&self, n: usize) -> Vec<&str> {
+        let mut all: Vec<(&String, &f32)> = self.words.iter().collect();
+        all.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        all.into_iter().take(n).map(|(w, _)| w.as_str()).collect()
+    }
+
     /// The content words, for tests and tools.
     pub fn words(&self) -> HashSet<&str> {
         self.words.keys().map(String::as_str).collect()
@@ -145,6 +168,29 @@ mod tests {
         ];
         let w = WordWeights::learn(&s, &HashMap::new(), corpus);
         (s, w)
+    }
+
+    #[test]
+    fn stored_weights_compare_as_the_original() {
+        let (s, w) = setup();
+        let a = MatterWords::new(
+            &s,
+            &HashMap::new(),
+            &w,
+            "包工头欠我们工钱，请求政府帮助解决。",
+        );
+        let b = MatterWords::new(&s, &HashMap::new(), &w, "还是包工头欠工钱的事，还没有给。");
+        let stored = MatterWords::from_weights(a.weights().clone());
+        assert_eq!(stored.overlap(&b), a.overlap(&b));
+        assert!(stored.overlap(&b) > 0.0);
+        // Heaviest first, at most n.
+        let top = a.top(10);
+        assert!(top.len() <= 10 && !top.is_empty());
+        assert_eq!(a.top(2).len(), 2);
+        let max = a.weights().values().copied().fold(0.0_f32, f32::max);
+        assert_eq!(a.weights()[top[0]], max);
+        let weights: Vec<f32> = top.iter().map(|t| a.weights()[*t]).collect();
+        assert!(weights.windows(2).all(|p| p[0] >= p[1]), "{weights:?}");
     }
 
     #[test]

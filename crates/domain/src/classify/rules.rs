@@ -126,6 +126,14 @@ pub struct Rule {
     pub none: Vec<Pattern>,
     pub votes: Votes,
     pub weight: f32,
+    /// The rule states the law, not a hint: when it fires, its type and diversion votes decide
+    /// those fields whatever the weights and the term models say (the reasons say what it
+    /// overruled). E.g. unpaid migrant wages go to labour inspection, however much the word
+    /// 工资 looks like an arbitration case to the examples.
+    pub decides: bool,
+    /// With `decides`: the diversion vote decides only against these weighed outcomes (e.g. the
+    /// wage rule stops 仲裁 but leaves a 行政复议 of a 工伤 decision alone). Empty: against any.
+    pub instead_of: Vec<Option<Diversion>>,
 }
 
 /// Tunable numbers of the engine.
@@ -260,6 +268,12 @@ struct RuleFile {
     #[serde(default)]
     accuses_official: Option<bool>,
     weight: f32,
+    /// See [`Rule::decides`].
+    #[serde(default)]
+    decides: bool,
+    /// See [`Rule::instead_of`].
+    #[serde(default)]
+    instead_of: Vec<String>,
 }
 
 /// An `all` item: one term or `@lexicon`, or an inline list of alternatives.
@@ -577,6 +591,25 @@ fn check_rule(
         ));
     }
     let weight = check_weight(raw.weight, &at, "weight", false)?;
+    if raw.decides && votes.petition_type.is_none() && votes.diversion.is_none() {
+        return Err(RulesError::invalid(
+            &at,
+            "a deciding rule must vote for a type or a diversion",
+        ));
+    }
+    let mut instead_of = Vec::with_capacity(raw.instead_of.len());
+    for d in &raw.instead_of {
+        instead_of.push(match d.as_str() {
+            "none" | "无" => None,
+            d => Some(Diversion::parse(d).map_err(|e| RulesError::invalid(&at, e.to_string()))?),
+        });
+    }
+    if !instead_of.is_empty() && (!raw.decides || votes.diversion.is_none()) {
+        return Err(RulesError::invalid(
+            &at,
+            "`instead_of` is for a deciding rule that votes for a diversion",
+        ));
+    }
     Ok(Rule {
         id: raw.id,
         any,
@@ -584,6 +617,8 @@ fn check_rule(
         none,
         votes,
         weight,
+        decides: raw.decides,
+        instead_of,
     })
 }
 
@@ -704,6 +739,11 @@ weight = 3
             "[[rule]]\nid='a'\nany=['^x*y']\ntype='建议意见'\nweight=1",
             // unknown key (a typo must not be silently ignored)
             "[[rule]]\nid='a'\nanny=['x']\ntype='建议意见'\nweight=1",
+            // a deciding rule with nothing to decide
+            "[[rule]]\nid='a'\nany=['x']\ndepartment='rsj'\nweight=1\ndecides=true",
+            // instead_of without deciding, or with an unknown channel
+            "[[rule]]\nid='a'\nany=['x']\ndiversion='none'\nweight=1\ninstead_of=['仲裁']",
+            "[[rule]]\nid='a'\nany=['x']\ndiversion='none'\nweight=1\ndecides=true\ninstead_of=['调解']",
         ];
         for c in cases {
             assert!(parse(c).is_err(), "accepted: {c}");

@@ -55,43 +55,7 @@ fn department_names() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A submitted form, every pair as sent: repeated keys (a multiple select) stay apart, and
-/// the whole form can be handed back to the template to keep the user's input.
-pub(crate) struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-
-    /// Trimmed, `None` when blank.
-    fn opt(&self, name: &str) -> Option<String> {
-        Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
-    }
-
-    fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
-    }
-
-    /// The first value of each field (the CSRF token left out), for re-rendering.
-    fn kept(&self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        for (k, v) in &self.0 {
-            if k != "_csrf" {
-                m.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        m
-    }
-}
+pub(crate) use super::Fields;
 
 /// What an API field path is called on the pages.
 fn field_label(field: &str) -> &'static str {
@@ -113,6 +77,7 @@ fn field_label(field: &str) -> &'static str {
             "received_at" => "收件时间",
             "clerk_id" => "登记人员",
             "received_by" => "直接收件的机关",
+            "source" => "信访事项来源",
             "petition_type" | "type" => "信访类型",
             "branch" => "第三十一条处理途径",
             "diversion" => "导入的法定途径",

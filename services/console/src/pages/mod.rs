@@ -5,10 +5,12 @@ pub mod checks;
 pub mod clerk;
 pub mod department;
 pub mod petitioner;
+pub mod practices;
 pub mod reviewer;
 pub mod sign_in;
 pub mod supervisor;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -67,6 +69,21 @@ const TEMPLATES: &[(&str, &str)] = &[
         "terminations.html",
         include_str!("../../templates/terminations.html"),
     ),
+    ("listed.html", include_str!("../../templates/listed.html")),
+    ("weekly.html", include_str!("../../templates/weekly.html")),
+    (
+        "conferences.html",
+        include_str!("../../templates/conferences.html"),
+    ),
+    (
+        "advisers.html",
+        include_str!("../../templates/advisers.html"),
+    ),
+    ("leaders.html", include_str!("../../templates/leaders.html")),
+    (
+        "dept_tasks.html",
+        include_str!("../../templates/dept_tasks.html"),
+    ),
 ];
 
 /// A case number as intake writes it; anything else is not looked up, so it never reaches a
@@ -76,6 +93,44 @@ pub(crate) fn case_no_ok(raw: &str) -> Result<(), PageError> {
         Ok(())
     } else {
         Err(PageError::NotFound(format!("没有编号为 {raw} 的案件")))
+    }
+}
+
+/// A submitted form, every pair as sent: repeated keys (a multiple select) stay apart, and
+/// the whole form can be handed back to the template to keep the user's input.
+pub(crate) struct Fields(pub(crate) Vec<(String, String)>);
+
+impl Fields {
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// Trimmed, `None` when blank.
+    pub(crate) fn opt(&self, name: &str) -> Option<String> {
+        Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    /// The first value of each field (the CSRF token left out), for re-rendering.
+    pub(crate) fn kept(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        for (k, v) in &self.0 {
+            if k != "_csrf" {
+                m.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        m
     }
 }
 
@@ -101,6 +156,8 @@ impl Templates {
         env.add_filter("channel_zh", crate::words::channel_zh);
         env.add_filter("kind_zh", crate::words::deadline_kind_zh);
         env.add_filter("cst", crate::words::cst_time);
+        env.add_filter("dept", practices::form::dept_name);
+        env.add_filter("clock_zh", department::deadlines::kind_zh);
         Ok(Self(Arc::new(env)))
     }
 

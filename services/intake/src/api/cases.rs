@@ -166,6 +166,7 @@ pub async fn show(
         "county": r.try_get::<String, _>("county")?,
         "matter_county": r.try_get::<Option<String>, _>("matter_county")?,
         "channel": r.try_get::<String, _>("channel")?,
+        "source": r.try_get::<String, _>("source")?,
         "received_at": r.try_get::<DateTime<Utc>, _>("received_at")?,
         "registered_at": r.try_get::<DateTime<Utc>, _>("registered_at")?,
         "status": r.try_get::<String, _>("status")?,
@@ -726,7 +727,8 @@ pub async fn reclassify(
     let mut tx = state.pool.begin().await?;
     let r = sqlx::query(
         "select county, status, petition_type, branch, diversion, department, matter_county,
-                accuses_official, accused_level, milestones ? 'accepted_at' as accepted
+                accuses_official, accused_level, milestones ? 'accepted_at' as accepted,
+                text_redacted
          from cases where case_no = $1 for update",
     )
     .bind(&case_no)
@@ -826,6 +828,19 @@ pub async fn reclassify(
     .bind(new_level.map(|l| l.as_str()))
     .execute(&mut *tx)
     .await?;
+    // The correction teaches the classifier (issue #19): the redacted text, never the names.
+    if let Some(text) = r.try_get::<Option<String>, _>("text_redacted")? {
+        crate::learning::record_correction(
+            &mut tx,
+            &case_no,
+            &text,
+            new_type,
+            &new_department,
+            channel.diversion,
+            by,
+        )
+        .await?;
+    }
     sqlx::query("insert into classification_overrides (case_no, by_clerk, reason, before, after) values ($1,$2,$3,$4,$5)")
         .bind(&case_no)
         .bind(by)

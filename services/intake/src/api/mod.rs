@@ -1,6 +1,7 @@
 //! Intake's public HTTP API.
 
 mod cases;
+mod classifier;
 mod error;
 mod openapi;
 mod petitions;
@@ -82,6 +83,19 @@ pub fn routes() -> RouteTable<AppState> {
             "/v1/query/{query_code}",
             Access::Petitioner,
             cases::query,
+        )
+        // Learning from clerks (issue #19).
+        .route(
+            Verb::Get,
+            "/v1/classifier",
+            Access::Staff,
+            classifier::state,
+        )
+        .route(
+            Verb::Post,
+            "/v1/classifier/retrain",
+            Access::Staff,
+            classifier::retrain,
         )
         .route(Verb::Get, "/openapi.json", Access::Open, openapi::document)
         .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))

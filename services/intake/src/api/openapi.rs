@@ -17,6 +17,8 @@ use utoipa::OpenApi;
         super::cases::reclassify,
         super::cases::query,
         super::repeats::decide,
+        super::classifier::state,
+        super::classifier::retrain,
     ),
     components(schemas(
         crate::register::Receipt,

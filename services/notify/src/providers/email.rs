@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -23,6 +23,62 @@ pub struct EmailMessage<'a> {
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+}
+
+/// What a report e-mail adds to [`EmailMessage`]: an HTML body, a file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmailExtras<'a> {
+    /// The body is HTML (sent with a plain-text alternative).
+    pub html: bool,
+    /// An attached file: name and UTF-8 content (CSV).
+    pub attachment: Option<(&'a str, &'a str)>,
+}
+
+/// A plain-text rendering of an HTML page, for mail clients that show no HTML: tags dropped,
+/// block ends as line breaks, the common entities decoded.
+pub fn html_to_text(html: &str) -> String {
+    let body = html
+        .split_once("<body")
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(_, rest)| rest)
+        .unwrap_or(html);
+    let mut out = String::with_capacity(body.len() / 2);
+    let mut in_tag = false;
+    let mut tag = String::new();
+    let mut skip = false;
+    for c in body.chars() {
+        if in_tag {
+            if c == '>' {
+                in_tag = false;
+                let t = tag.trim_start_matches('/').to_ascii_lowercase();
+                let name = t.split([' ', '/']).next().unwrap_or_default().to_owned();
+                if name == "svg" || name == "style" {
+                    skip = !tag.starts_with('/');
+                }
+                if matches!(
+                    name.as_str(),
+                    "p" | "tr" | "h1" | "h2" | "h3" | "br" | "table"
+                ) && !out.ends_with('\n')
+                {
+                    out.push('\n');
+                } else if matches!(name.as_str(), "td" | "th") && tag.starts_with('/') {
+                    out.push('\t');
+                }
+                tag.clear();
+            } else {
+                tag.push(c);
+            }
+        } else if c == '<' {
+            in_tag = true;
+        } else if !skip {
+            out.push(c);
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 pub struct EmailSender {
@@ -103,9 +159,54 @@ impl EmailSender {
             .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
 
+    /// A message with an HTML body (and its text alternative) and an attachment, as
+    /// `extras` asks; plain text without extras.
+    pub fn message_with(
+        &self,
+        m: EmailMessage<'_>,
+        extras: EmailExtras<'_>,
+    ) -> Result<Message, SendError> {
+        if !extras.html && extras.attachment.is_none() {
+            return self.message(m);
+        }
+        let to: Mailbox = m
+            .to
+            .parse()
+            .map_err(|_| SendError::Permanent(format!("invalid address {}", mask::email(m.to))))?;
+        let body = if extras.html {
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(html_to_text(m.body)))
+                .singlepart(SinglePart::html(m.body.to_owned()))
+        } else {
+            MultiPart::mixed().singlepart(SinglePart::plain(m.body.to_owned()))
+        };
+        let mut all = MultiPart::mixed().multipart(body);
+        if let Some((name, content)) = extras.attachment {
+            let ct = ContentType::parse("text/csv; charset=utf-8")
+                .map_err(|e| SendError::Permanent(format!("content type: {e}")))?;
+            all = all.singlepart(Attachment::new(name.to_owned()).body(content.to_owned(), ct));
+        }
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.subject)
+            .message_id(Some(format!("<{}@{}>", m.id, self.domain)))
+            .multipart(all)
+            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+    }
+
     /// Sends one message; 5xx replies are permanent, everything else may be retried.
     pub async fn send(&self, m: EmailMessage<'_>) -> Result<Option<String>, SendError> {
-        let msg = self.message(m)?;
+        self.send_with(m, EmailExtras::default()).await
+    }
+
+    /// [`EmailSender::send`] with an HTML body and an attachment.
+    pub async fn send_with(
+        &self,
+        m: EmailMessage<'_>,
+        extras: EmailExtras<'_>,
+    ) -> Result<Option<String>, SendError> {
+        let msg = self.message_with(m, extras)?;
         match self.transport.send(msg).await {
             Ok(resp) => Ok(Some(resp.code().to_string())),
             Err(e) => {
@@ -154,5 +255,44 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, SendError::Permanent(_)));
         assert!(!err.to_string().contains("zhangsan"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reports_go_as_html_with_a_text_alternative_and_the_csv_attached() {
+        let s = EmailSettings {
+            enabled: true,
+            security: SmtpSecurity::Plain,
+            from: "noreply@xf.example.cn".into(),
+            ..Default::default()
+        };
+        let sender = EmailSender::new(&s).unwrap();
+        let page = "<html><head><style>p{color:red}</style></head><body><h1>周研判</h1>\
+                    <svg><text>图</text></svg><table><tr><th>件数</th><td>3</td></tr></table></body></html>";
+        let m = sender
+            .message_with(
+                EmailMessage {
+                    id: uuid::Uuid::now_v7(),
+                    to: "leader@example.com",
+                    subject: "周研判",
+                    body: page,
+                },
+                EmailExtras {
+                    html: true,
+                    attachment: Some(("weekly-411202-2026-W10.csv", "section,key\r\n")),
+                },
+            )
+            .unwrap();
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        assert!(raw.contains("multipart/mixed"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("text/html"), "{raw}");
+        assert!(raw.contains("text/csv"), "{raw}");
+        assert!(raw.contains("weekly-411202-2026-W10.csv"), "{raw}");
+        let text = html_to_text(page);
+        assert!(
+            text.contains("周研判") && text.contains("件数\t3"),
+            "{text:?}"
+        );
+        assert!(!text.contains("color") && !text.contains('图'), "{text:?}");
     }
 }

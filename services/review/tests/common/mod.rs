@@ -254,6 +254,10 @@ impl Harness {
             contact: None,
             text: "我父亲的养老保险待遇被停发，多次到社保中心反映未果，请求恢复发放并补发。".into(),
             redacted_text: None,
+            source: None,
+            listed: false,
+            town: None,
+            matter_words: None,
             received_by: None,
         }
     }

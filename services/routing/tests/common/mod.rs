@@ -119,6 +119,10 @@ impl Harness {
             contact: Some(sealed),
             text: "小区楼道漏水，物业不处理。".into(),
             redacted_text: None,
+            source: None,
+            listed: false,
+            town: None,
+            matter_words: None,
             received_by: None,
         }
     }

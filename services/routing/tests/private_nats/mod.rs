@@ -237,6 +237,10 @@ impl World {
                 contact: Some(seal::seal_contact(&key, nonce(), &contact).unwrap()),
                 text: format!("小区楼道漏水，物业不处理（第{k}件）。"),
                 redacted_text: None,
+                source: None,
+                listed: false,
+                town: None,
+                matter_words: None,
                 received_by: None,
             };
             self.env

@@ -243,6 +243,10 @@ pub fn registered(
         contact: None,
         text: "测试".into(),
         redacted_text: None,
+        source: None,
+        listed: false,
+        town: None,
+        matter_words: None,
         received_by: None,
     }
 }

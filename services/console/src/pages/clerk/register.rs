@@ -117,6 +117,7 @@ fn render(
         context! {
             form => kept,
             channels => template_value(&channels),
+            sources => template_value(&state.sources.all()),
             departments => template_value(&department_options()),
             errors => errors,
             error => failure.map(explain),
@@ -144,6 +145,7 @@ fn input_of(field: &str) -> &'static str {
             "county" => "county",
             "received_at" => "received_at",
             "received_by" => "received_by",
+            "source" => "source",
             _ => "",
         },
     }
@@ -208,6 +210,7 @@ fn request(f: &Fields, s: &Session, now: DateTime<Utc>) -> Result<Value, ApiFail
         "clerk_id": s.username,
         "urgent": !f.get("urgent").is_empty(),
         "received_by": f.opt("received_by"),
+        "source": f.opt("source"),
     }))
 }
 
@@ -271,8 +274,10 @@ mod tests {
             ("representatives", "李四 13800138000\n\n王 五\n"),
             ("text", "拖欠工资"),
             ("urgent", "on"),
+            ("source", "provincial_joint"),
         ]);
         let v = request(&f, &session("901201"), now).unwrap();
+        assert_eq!(v["source"], "provincial_joint");
         assert_eq!(v["county"], "901201");
         assert_eq!(v["clerk_id"], "clerk1");
         assert_eq!(v["petitioner"]["id_number"], "11010519491231002X");

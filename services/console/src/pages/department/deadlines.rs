@@ -65,6 +65,7 @@ pub fn kind_zh(kind: &str) -> String {
         "D10" => "出具复核意见",
         "supervision" => "督办答复",
         "eval" => "信访人评价",
+        "task" => "会审交办任务",
         k => return k.to_owned(),
     }
     .to_owned()

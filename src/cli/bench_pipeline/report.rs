@@ -1,0 +1,391 @@
+//! Percentiles per hop and end to end, throughput against the baseline, what was lost or
+//! duplicated, backlogs, sinks and memory: as text and as one JSON line.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::backlog::Backlog;
+use super::baseline::Baseline;
+use super::load::Texts;
+use super::sinks::{MailStats, SmsStats};
+use super::timeline::Timeline;
+use super::{Args, Measured};
+
+/// Milliseconds from `from` to `to`, negative when `to` came first.
+fn ms(from: Instant, to: Instant) -> f64 {
+    if to >= from {
+        to.duration_since(from).as_secs_f64() * 1e3
+    } else {
+        -(from.duration_since(to).as_secs_f64() * 1e3)
+    }
+}
+
+/// Nearest-rank percentiles of one hop over the petitions that have it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stats {
+    pub n: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Stats {
+    pub fn of(mut v: Vec<f64>) -> Stats {
+        if v.is_empty() {
+            return Stats::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            let rank = (p * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1]
+        };
+        Stats {
+            n: v.len(),
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: v[v.len() - 1],
+        }
+    }
+}
+
+/// The hops: key, label, and how to read it off a timeline.
+type Hop = (&'static str, &'static str, fn(&Timeline) -> Option<f64>);
+
+const HOPS: [Hop; 7] = [
+    ("accept", "POST → 201", |t| Some(ms(t.sent, t.answered))),
+    ("registered", "201 → case.registered", |t| {
+        t.registered.map(|r| ms(t.answered, r))
+    }),
+    (
+        "d1_scheduled",
+        "registered → deadline.scheduled D1",
+        |t| Some(ms(t.registered?, t.d1?)),
+    ),
+    ("assigned", "registered → case.assigned", |t| {
+        Some(ms(t.registered?, t.assigned?))
+    }),
+    ("scheduled", "assigned → deadline.scheduled D4", |t| {
+        Some(ms(t.assigned?, t.d4?))
+    }),
+    ("receipt", "registered → receipt SMS at sink", |t| {
+        Some(ms(t.registered?, t.receipt?))
+    }),
+    ("e2e", "end to end: POST → last hop", |t| {
+        t.last().map(|l| ms(t.sent, l))
+    }),
+];
+
+pub struct Report {
+    n: usize,
+    counties: usize,
+    concurrency: usize,
+    rate: Option<f64>,
+    texts: usize,
+    texts_examined: usize,
+    accepted: usize,
+    refused: Vec<(Option<u16>, String)>,
+    /// Accepted per second: accepted over first send → last answer.
+    per_second: f64,
+    load_secs: f64,
+    completed: usize,
+    completed_per_second: f64,
+    completed_secs: f64,
+    waited_secs: f64,
+    hops: Vec<(&'static str, &'static str, Stats)>,
+    lost: usize,
+    duplicated: usize,
+    republished: usize,
+    unanswered_registrations: usize,
+    stray_receipts: usize,
+    unreadable: u64,
+    sms: SmsStats,
+    sms_receipt_cases: usize,
+    emails: MailStats,
+    load_end: Backlog,
+    end: Backlog,
+    peak_rss_kib: Option<u64>,
+    mean_envelope_bytes: usize,
+    baseline: Option<Baseline>,
+}
+
+impl Report {
+    pub fn new(
+        a: &Args,
+        texts: &Texts,
+        m: Measured,
+        sms: SmsStats,
+        emails: MailStats,
+        baseline: Option<Baseline>,
+        peak_rss_kib: Option<u64>,
+    ) -> Report {
+        let j = &m.joined;
+        let t = &j.timelines;
+        let hops = HOPS
+            .iter()
+            .map(|(key, label, f)| (*key, *label, Stats::of(t.iter().filter_map(f).collect())))
+            .collect();
+        let secs_to =
+            |end: Option<Instant>| end.map_or(0.0, |e| e.duration_since(m.started).as_secs_f64());
+        let load_secs = secs_to(t.iter().map(|t| t.answered).max());
+        let completed: Vec<Instant> = t.iter().filter_map(Timeline::last).collect();
+        let completed_secs = secs_to(completed.iter().max().copied());
+        let rate = |n: usize, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        Report {
+            n: a.n,
+            counties: a.counties,
+            concurrency: a.concurrency,
+            rate: a.rate,
+            texts: texts.texts.len(),
+            texts_examined: texts.examined,
+            accepted: j.accepted(),
+            refused: j.refused.clone(),
+            per_second: rate(j.accepted(), load_secs),
+            load_secs,
+            completed: completed.len(),
+            completed_per_second: rate(completed.len(), completed_secs),
+            completed_secs,
+            waited_secs: m.waited_secs,
+            hops,
+            lost: j.lost(),
+            duplicated: j.duplicated,
+            republished: j.republished,
+            unanswered_registrations: j.unanswered_registrations,
+            stray_receipts: j.stray_receipts,
+            unreadable: j.unreadable,
+            sms_receipt_cases: t.iter().filter(|t| t.receipt.is_some()).count(),
+            sms,
+            emails,
+            load_end: m.load_end,
+            end: m.end,
+            peak_rss_kib,
+            mean_envelope_bytes: m.mean_envelope_bytes,
+            baseline,
+        }
+    }
+
+    /// Every petition accepted, none lost, nothing duplicated.
+    pub fn passed(&self) -> bool {
+        self.accepted == self.n && self.lost == 0 && self.duplicated == 0
+    }
+
+    fn e2e(&self) -> Stats {
+        self.hops
+            .iter()
+            .find(|(k, _, _)| *k == "e2e")
+            .map(|(_, _, s)| *s)
+            .unwrap_or_default()
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .filter(|b| b.per_second > 0.0)
+            .map(|b| self.per_second / b.per_second)
+    }
+
+    pub fn human(&self) -> String {
+        let build = if cfg!(debug_assertions) {
+            "debug build"
+        } else {
+            "release build"
+        };
+        let mode = match self.rate {
+            Some(r) => format!(
+                "at {r}/s (open loop, at most {} in flight)",
+                self.concurrency
+            ),
+            None => format!("as fast as {} requests in flight allow", self.concurrency),
+        };
+        let mut s = format!(
+            "pipeline:   {} petitions over {} counties, {mode}; {} distinct texts ({build})\n",
+            self.n, self.counties, self.texts
+        );
+        s += &format!(
+            "accepted:   {} of {} (201) in {:.1} s: {:.1} per second\n",
+            self.accepted, self.n, self.load_secs, self.per_second
+        );
+        if let Some((status, msg)) = self.refused.first() {
+            s += &format!(
+                "refused:    {} (first: {} {})\n",
+                self.refused.len(),
+                status.map_or("no answer".to_owned(), |c| c.to_string()),
+                msg
+            );
+        }
+        s += &format!(
+            "completed:  {} passed every hop by {:.1} s: {:.1} per second (waited {:.1} s after the last answer)\n",
+            self.completed, self.completed_secs, self.completed_per_second, self.waited_secs
+        );
+        s += &format!(
+            "  {:<38} {:>6} {:>9} {:>9} {:>9} {:>9}\n",
+            "hop (ms)", "n", "p50", "p90", "p99", "max"
+        );
+        for (_, label, st) in &self.hops {
+            s += &format!(
+                "  {:<38} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1}\n",
+                label, st.n, st.p50_ms, st.p90_ms, st.p99_ms, st.max_ms
+            );
+        }
+        s += &format!(
+            "lost:       {}   duplicated: {}   (republished by a relay: {}, registered without a 201: {}, stray receipts: {}, unreadable: {})\n",
+            self.lost,
+            self.duplicated,
+            self.republished,
+            self.unanswered_registrations,
+            self.stray_receipts,
+            self.unreadable
+        );
+        let notices: Vec<String> = self
+            .sms
+            .by_notice
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        s += &format!(
+            "sinks:      SMS {} ({}; receipts for {} petitions), refused {}; e-mail {} messages to {} recipients\n",
+            self.sms.total,
+            notices.join(", "),
+            self.sms_receipt_cases,
+            self.sms.bad_signatures + self.sms.bad_requests,
+            self.emails.messages,
+            self.emails.recipients
+        );
+        s += &format!(
+            "backlog at the last answer: {}\n",
+            backlog_line(&self.load_end)
+        );
+        s += &format!("backlog at the end:         {}\n", backlog_line(&self.end));
+        if let Some(kib) = self.peak_rss_kib {
+            s += &format!(
+                "peak RSS:   {:.0} MiB (VmHWM: services, load generator, probe and sinks in one process)\n",
+                kib as f64 / 1024.0
+            );
+        }
+        match &self.baseline {
+            Some(b) => {
+                s += &format!(
+                    "baseline:   JetStream publish-ack + durable pull-consume of {} × {} B (the mean envelope): {:.0} per second (publishing alone {:.0} per second)\n",
+                    b.n, b.message_bytes, b.per_second, b.publish_per_second
+                );
+                s += &format!(
+                    "ratio:      {:.4} (petitions accepted per second ÷ baseline messages per second)",
+                    self.ratio().unwrap_or(0.0)
+                );
+            }
+            None => s += "baseline:   failed (see the warning above)",
+        }
+        s
+    }
+
+    pub fn json_line(&self) -> String {
+        let e2e = self.e2e();
+        let hops: BTreeMap<&str, Stats> = self.hops.iter().map(|(k, _, st)| (*k, *st)).collect();
+        let backlog = |b: &Backlog| {
+            json!({
+                "outbox_unsent": b.outbox,
+                "outbox_unsent_total": b.outbox_total(),
+                "consumer_pending_total": b.consumer_total(),
+                "consumer_pending_max": b.worst_consumer().map(|(k, n)| json!({"consumer": k, "pending": n})),
+                "department_feeds_pending": b.department_feeds,
+                "notify_deliveries": b.deliveries,
+            })
+        };
+        let v = json!({
+            "n": self.n,
+            "counties": self.counties,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "texts": self.texts,
+            "texts_examined": self.texts_examined,
+            "accepted": self.accepted,
+            "refused": self.refused.len(),
+            "per_second": self.per_second,
+            "load_secs": self.load_secs,
+            "completed": self.completed,
+            "completed_per_second": self.completed_per_second,
+            "e2e_p50_ms": e2e.p50_ms,
+            "e2e_p90_ms": e2e.p90_ms,
+            "e2e_p99_ms": e2e.p99_ms,
+            "e2e_max_ms": e2e.max_ms,
+            "hops": hops,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "republished": self.republished,
+            "unanswered_registrations": self.unanswered_registrations,
+            "stray_receipts": self.stray_receipts,
+            "sms_total": self.sms.total,
+            "sms_by_notice": self.sms.by_notice,
+            "sms_receipts": self.sms.by_notice.get("receipt").copied().unwrap_or(0),
+            "sms_receipt_cases": self.sms_receipt_cases,
+            "sms_bad_signatures": self.sms.bad_signatures,
+            "sms_bad_requests": self.sms.bad_requests,
+            "emails": self.emails.messages,
+            "email_recipients": self.emails.recipients,
+            "backlog_at_last_answer": backlog(&self.load_end),
+            "backlog_at_end": backlog(&self.end),
+            "peak_rss_kib": self.peak_rss_kib,
+            "mean_envelope_bytes": self.mean_envelope_bytes,
+            "baseline_per_second": self.baseline.as_ref().map(|b| b.per_second),
+            "baseline_publish_per_second": self.baseline.as_ref().map(|b| b.publish_per_second),
+            "baseline_message_bytes": self.baseline.as_ref().map(|b| b.message_bytes),
+            "ratio": self.ratio(),
+        });
+        serde_json::to_string(&v).unwrap_or_else(|e| Value::String(e.to_string()).to_string())
+    }
+}
+
+fn backlog_line(b: &Backlog) -> String {
+    let outbox: Vec<String> = b
+        .outbox
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let deliveries: Vec<String> = b
+        .deliveries
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    format!(
+        "outbox unsent {}{}; service consumers pending {}{}; notify deliveries {}; department feeds unread {}",
+        b.outbox_total(),
+        if outbox.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", outbox.join(", "))
+        },
+        b.consumer_total(),
+        b.worst_consumer()
+            .map(|(k, n)| format!(" (most: {k} {n})"))
+            .unwrap_or_default(),
+        if deliveries.is_empty() {
+            "none".to_owned()
+        } else {
+            deliveries.join(", ")
+        },
+        b.department_feeds
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let s = Stats::of((1..=100).map(f64::from).collect());
+        assert_eq!(
+            (s.n, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms),
+            (100, 50.0, 90.0, 99.0, 100.0)
+        );
+        let one = Stats::of(vec![-3.0]);
+        assert_eq!((one.p50_ms, one.max_ms), (-3.0, -3.0));
+        assert_eq!(Stats::of(Vec::new()).n, 0);
+    }
+}

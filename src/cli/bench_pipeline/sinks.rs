@@ -1,0 +1,304 @@
+//! Local sinks notify delivers to, counting what they receive: an HTTP SMS gateway (the
+//! `http` provider's signed JSON POST, `xinfang_notify::providers::http_sms`) and a minimal
+//! plain SMTP server (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT). Both written on tokio
+//! alone, answering on loopback as fast as they can.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use xinfang_notify::providers::http_sms::{GatewayRequest, verify_body};
+
+/// Largest request body or message the sinks take.
+const MAX_BODY: usize = 1 << 20;
+
+/// One SMS the gateway sink accepted.
+#[derive(Debug, Clone)]
+pub struct SmsRecord {
+    pub at: Instant,
+    pub notice: String,
+    pub to: String,
+    /// The `case_no` template parameter, when the notice has one.
+    pub case_no: Option<String>,
+}
+
+#[derive(Default)]
+struct SmsLog {
+    records: Mutex<Vec<SmsRecord>>,
+    bad_signatures: AtomicU64,
+    bad_requests: AtomicU64,
+}
+
+/// What the SMS sink counted.
+#[derive(Debug, Clone, Default)]
+pub struct SmsStats {
+    pub total: usize,
+    pub by_notice: BTreeMap<String, usize>,
+    pub bad_signatures: u64,
+    pub bad_requests: u64,
+}
+
+/// The HTTP SMS gateway sink: `POST /sms`, signature checked, 200 `{"id": …}`.
+pub struct SmsSink {
+    port: u16,
+    log: Arc<SmsLog>,
+    task: JoinHandle<()>,
+}
+
+impl SmsSink {
+    pub async fn start(secret: String) -> anyhow::Result<SmsSink> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("SMS sink: binding a local port")?;
+        let port = listener.local_addr()?.port();
+        let log = Arc::new(SmsLog::default());
+        let secret = Arc::new(secret);
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, secret) = (l.clone(), secret.clone());
+                conns.spawn(async move {
+                    let _ = serve_http(stream, &log, &secret).await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Ok(SmsSink { port, log, task })
+    }
+
+    /// The gateway URL for `[notify.sms.http] url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/sms", self.port)
+    }
+
+    /// Runs `f` on the messages received so far.
+    pub fn with<R>(&self, f: impl FnOnce(&[SmsRecord]) -> R) -> R {
+        let records = self
+            .log
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&records)
+    }
+
+    pub fn stats(&self) -> SmsStats {
+        let mut by_notice = BTreeMap::new();
+        let total = self.with(|recs| {
+            for r in recs {
+                *by_notice.entry(r.notice.clone()).or_insert(0) += 1;
+            }
+            recs.len()
+        });
+        SmsStats {
+            total,
+            by_notice,
+            bad_signatures: self.log.bad_signatures.load(Ordering::Relaxed),
+            bad_requests: self.log.bad_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+/// HTTP/1.1 with keep-alive, `Content-Length` bodies only (what reqwest sends).
+async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    loop {
+        let mut request_line = String::new();
+        if r.read_line(&mut request_line).await? == 0 {
+            return Ok(());
+        }
+        let mut length = 0usize;
+        let mut signature = String::new();
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "x-xf-signature" => signature = value.to_owned(),
+                "connection" => close = value.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        anyhow::ensure!(length <= MAX_BODY, "request body over {MAX_BODY} bytes");
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body).await?;
+        let (status, answer) = if !request_line.starts_with("POST /sms ") {
+            log.bad_requests.fetch_add(1, Ordering::Relaxed);
+            ("404 Not Found", "{\"error\":\"not found\"}".to_owned())
+        } else if !verify_body(secret.as_bytes(), &body, &signature) {
+            log.bad_signatures.fetch_add(1, Ordering::Relaxed);
+            (
+                "401 Unauthorized",
+                "{\"error\":\"bad signature\"}".to_owned(),
+            )
+        } else {
+            match serde_json::from_slice::<GatewayRequest>(&body) {
+                Ok(req) => {
+                    let record = SmsRecord {
+                        at: Instant::now(),
+                        case_no: req.params.get("case_no").cloned(),
+                        notice: req.notice,
+                        to: req.to,
+                    };
+                    let mut records = log.records.lock().unwrap_or_else(PoisonError::into_inner);
+                    records.push(record);
+                    let n = records.len();
+                    drop(records);
+                    ("200 OK", format!("{{\"id\":\"sink-{n}\"}}"))
+                }
+                Err(_) => {
+                    log.bad_requests.fetch_add(1, Ordering::Relaxed);
+                    ("400 Bad Request", "{\"error\":\"bad body\"}".to_owned())
+                }
+            }
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        );
+        w.write_all(head.as_bytes()).await?;
+        w.write_all(answer.as_bytes()).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+#[derive(Default)]
+struct MailLog {
+    messages: AtomicU64,
+    recipients: AtomicU64,
+}
+
+/// What the SMTP sink counted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MailStats {
+    pub messages: u64,
+    pub recipients: u64,
+}
+
+/// The SMTP sink: plain SMTP on a local port, every message accepted and counted.
+pub struct SmtpSink {
+    port: u16,
+    log: Arc<MailLog>,
+    task: JoinHandle<()>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> anyhow::Result<SmtpSink> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("SMTP sink: binding a local port")?;
+        let port = listener.local_addr()?.port();
+        let log = Arc::new(MailLog::default());
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = l.clone();
+                conns.spawn(async move {
+                    let _ = serve_smtp(stream, &log).await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Ok(SmtpSink { port, log, task })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn stats(&self) -> MailStats {
+        MailStats {
+            messages: self.log.messages.load(Ordering::Relaxed),
+            recipients: self.log.recipients.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_smtp(stream: TcpStream, log: &MailLog) -> anyhow::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    w.write_all(b"220 bench-sink ESMTP\r\n").await?;
+    let mut recipients = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = String::from_utf8_lossy(&line)
+            .trim_end()
+            .to_ascii_uppercase();
+        let verb = command.split(' ').next().unwrap_or_default();
+        let reply: &[u8] = match verb {
+            "EHLO" => b"250-bench-sink\r\n250-8BITMIME\r\n250 SIZE 1048576\r\n",
+            "HELO" => b"250 bench-sink\r\n",
+            "MAIL" => {
+                recipients = 0;
+                b"250 2.1.0 OK\r\n"
+            }
+            "RCPT" => {
+                recipients += 1;
+                b"250 2.1.5 OK\r\n"
+            }
+            "DATA" => {
+                w.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
+                let mut size = 0usize;
+                loop {
+                    line.clear();
+                    if r.read_until(b'\n', &mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == b".\r\n" || line == b".\n" {
+                        break;
+                    }
+                    size += line.len();
+                    anyhow::ensure!(size <= MAX_BODY, "message over {MAX_BODY} bytes");
+                }
+                log.messages.fetch_add(1, Ordering::Relaxed);
+                log.recipients.fetch_add(recipients, Ordering::Relaxed);
+                recipients = 0;
+                b"250 2.0.0 queued\r\n"
+            }
+            "RSET" => {
+                recipients = 0;
+                b"250 2.0.0 OK\r\n"
+            }
+            "NOOP" => b"250 2.0.0 OK\r\n",
+            "QUIT" => {
+                w.write_all(b"221 2.0.0 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"502 5.5.2 not implemented\r\n",
+        };
+        w.write_all(reply).await?;
+    }
+}
