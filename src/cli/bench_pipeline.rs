@@ -19,7 +19,6 @@ mod load;
 mod probe;
 mod report;
 mod scratch;
-mod sinks;
 mod timeline;
 
 use std::process::ExitCode;
@@ -27,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use xinfang_notify::sinks;
 use xinfang_platform::config::Loaded;
 
 /// Arguments of `xinfang bench pipeline`.

@@ -18,5 +18,6 @@ pub mod report;
 pub mod sender;
 pub mod service;
 pub mod settings;
+pub mod sinks;
 pub mod store;
 pub mod templates;

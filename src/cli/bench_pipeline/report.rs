@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::backlog::Backlog;
 use super::baseline::Baseline;
 use super::load::Texts;
-use super::sinks::{MailStats, SmsStats};
 use super::timeline::Timeline;
 use super::{Args, Measured};
+use xinfang_notify::sinks::{MailStats, SmsStats};
 
 /// Milliseconds from `from` to `to`, negative when `to` came first.
 fn ms(from: Instant, to: Instant) -> f64 {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::load::Outcome;
 use super::probe::{ProbeLog, Seen};
-use super::sinks::SmsRecord;
+use xinfang_notify::sinks::SmsRecord;
 
 /// The notice a petitioner gets on registration.
 const RECEIPT: &str = "receipt";
@@ -233,9 +233,11 @@ mod tests {
         );
         let sms = |to: &str, case: Option<&str>, at| SmsRecord {
             at,
+            id: uuid::Uuid::new_v4().to_string(),
             notice: RECEIPT.into(),
             to: to.into(),
             case_no: case.map(str::to_owned),
+            params: Default::default(),
         };
         // A's receipt by its parameter, B's by the mobile only.
         let recs = vec![

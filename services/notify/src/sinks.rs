@@ -1,18 +1,21 @@
-//! Local sinks notify delivers to, counting what they receive: an HTTP SMS gateway (the
-//! `http` provider's signed JSON POST, `xinfang_notify::providers::http_sms`) and a minimal
-//! plain SMTP server (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT). Both written on tokio
-//! alone, answering on loopback as fast as they can.
+//! Local sinks notify delivers to, counting what they receive, for `xinfang bench pipeline`
+//! and the fault suite: an HTTP SMS gateway (the `http` provider's signed JSON POST,
+//! [`crate::providers::http_sms`]) that honours `Idempotency-Key` as a real gateway does (a
+//! repeated key is answered with the first id and not delivered again, but counted), and a
+//! minimal plain SMTP server (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps each
+//! message's Message-ID, recipients and subject. Both written on tokio alone, answering on
+//! loopback as fast as they can.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::providers::http_sms::{GatewayRequest, verify_body};
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
-use xinfang_notify::providers::http_sms::{GatewayRequest, verify_body};
 
 /// Largest request body or message the sinks take.
 const MAX_BODY: usize = 1 << 20;
@@ -21,15 +24,22 @@ const MAX_BODY: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct SmsRecord {
     pub at: Instant,
+    /// notify's delivery id (the request's `id`).
+    pub id: String,
     pub notice: String,
     pub to: String,
     /// The `case_no` template parameter, when the notice has one.
     pub case_no: Option<String>,
+    /// Every template parameter.
+    pub params: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
 struct SmsLog {
     records: Mutex<Vec<SmsRecord>>,
+    /// Idempotency-Key → the id it was first answered with.
+    keys: Mutex<BTreeMap<String, String>>,
+    replays: AtomicU64,
     bad_signatures: AtomicU64,
     bad_requests: AtomicU64,
 }
@@ -38,6 +48,8 @@ struct SmsLog {
 #[derive(Debug, Clone, Default)]
 pub struct SmsStats {
     pub total: usize,
+    /// Requests that repeated an Idempotency-Key already delivered (answered, not delivered).
+    pub replays: u64,
     pub by_notice: BTreeMap<String, usize>,
     pub bad_signatures: u64,
     pub bad_requests: u64,
@@ -97,6 +109,7 @@ impl SmsSink {
         });
         SmsStats {
             total,
+            replays: self.log.replays.load(Ordering::Relaxed),
             by_notice,
             bad_signatures: self.log.bad_signatures.load(Ordering::Relaxed),
             bad_requests: self.log.bad_requests.load(Ordering::Relaxed),
@@ -119,6 +132,7 @@ async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Re
         }
         let mut length = 0usize;
         let mut signature = String::new();
+        let mut idempotency_key = None;
         let mut close = false;
         loop {
             let mut line = String::new();
@@ -136,6 +150,7 @@ async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Re
             match name.trim().to_ascii_lowercase().as_str() {
                 "content-length" => length = value.parse().unwrap_or(0),
                 "x-xf-signature" => signature = value.to_owned(),
+                "idempotency-key" => idempotency_key = Some(value.to_owned()),
                 "connection" => close = value.eq_ignore_ascii_case("close"),
                 _ => {}
             }
@@ -154,19 +169,7 @@ async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Re
             )
         } else {
             match serde_json::from_slice::<GatewayRequest>(&body) {
-                Ok(req) => {
-                    let record = SmsRecord {
-                        at: Instant::now(),
-                        case_no: req.params.get("case_no").cloned(),
-                        notice: req.notice,
-                        to: req.to,
-                    };
-                    let mut records = log.records.lock().unwrap_or_else(PoisonError::into_inner);
-                    records.push(record);
-                    let n = records.len();
-                    drop(records);
-                    ("200 OK", format!("{{\"id\":\"sink-{n}\"}}"))
-                }
+                Ok(req) => ("200 OK", accept(log, req, idempotency_key)),
                 Err(_) => {
                     log.bad_requests.fetch_add(1, Ordering::Relaxed);
                     ("400 Bad Request", "{\"error\":\"bad body\"}".to_owned())
@@ -185,10 +188,45 @@ async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Re
     }
 }
 
+/// Records one SMS, or only counts a replay of an Idempotency-Key; the answer's body.
+fn accept(log: &SmsLog, req: GatewayRequest, key: Option<String>) -> String {
+    // The key lock is held until the record is in, so a concurrent replay waits for it.
+    let mut keys = log.keys.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(first) = key.as_ref().and_then(|k| keys.get(k)) {
+        log.replays.fetch_add(1, Ordering::Relaxed);
+        return format!("{{\"id\":\"{first}\"}}");
+    }
+    let mut records = log.records.lock().unwrap_or_else(PoisonError::into_inner);
+    records.push(SmsRecord {
+        at: Instant::now(),
+        id: req.id.to_string(),
+        case_no: req.params.get("case_no").cloned(),
+        notice: req.notice,
+        to: req.to,
+        params: req.params,
+    });
+    let id = format!("sink-{}", records.len());
+    if let Some(k) = key {
+        keys.insert(k, id.clone());
+    }
+    format!("{{\"id\":\"{id}\"}}")
+}
+
+/// One message the SMTP sink accepted.
+#[derive(Debug, Clone, Default)]
+pub struct MailRecord {
+    /// The Message-ID header (notify makes it from the delivery id).
+    pub message_id: Option<String>,
+    pub recipients: Vec<String>,
+    /// The Subject header as sent (possibly RFC 2047 encoded).
+    pub subject: Option<String>,
+}
+
 #[derive(Default)]
 struct MailLog {
     messages: AtomicU64,
     recipients: AtomicU64,
+    records: Mutex<Vec<MailRecord>>,
 }
 
 /// What the SMTP sink counted.
@@ -230,6 +268,16 @@ impl SmtpSink {
         self.port
     }
 
+    /// Runs `f` on the messages received so far.
+    pub fn with<R>(&self, f: impl FnOnce(&[MailRecord]) -> R) -> R {
+        let records = self
+            .log
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&records)
+    }
+
     pub fn stats(&self) -> MailStats {
         MailStats {
             messages: self.log.messages.load(Ordering::Relaxed),
@@ -246,32 +294,34 @@ async fn serve_smtp(stream: TcpStream, log: &MailLog) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 bench-sink ESMTP\r\n").await?;
-    let mut recipients = 0u64;
+    let mut recipients: Vec<String> = Vec::new();
     let mut line = Vec::new();
     loop {
         line.clear();
         if r.read_until(b'\n', &mut line).await? == 0 {
             return Ok(());
         }
-        let command = String::from_utf8_lossy(&line)
-            .trim_end()
-            .to_ascii_uppercase();
+        let raw = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let command = raw.to_ascii_uppercase();
         let verb = command.split(' ').next().unwrap_or_default();
         let reply: &[u8] = match verb {
             "EHLO" => b"250-bench-sink\r\n250-8BITMIME\r\n250 SIZE 1048576\r\n",
             "HELO" => b"250 bench-sink\r\n",
             "MAIL" => {
-                recipients = 0;
+                recipients.clear();
                 b"250 2.1.0 OK\r\n"
             }
             "RCPT" => {
-                recipients += 1;
+                let to = raw.split_once(':').map(|(_, a)| a).unwrap_or_default();
+                recipients.push(to.trim().trim_matches(['<', '>']).to_owned());
                 b"250 2.1.5 OK\r\n"
             }
             "DATA" => {
                 w.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
                     .await?;
                 let mut size = 0usize;
+                let mut record = MailRecord::default();
+                let mut in_headers = true;
                 loop {
                     line.clear();
                     if r.read_until(b'\n', &mut line).await? == 0 {
@@ -282,14 +332,31 @@ async fn serve_smtp(stream: TcpStream, log: &MailLog) -> anyhow::Result<()> {
                     }
                     size += line.len();
                     anyhow::ensure!(size <= MAX_BODY, "message over {MAX_BODY} bytes");
+                    if in_headers {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end();
+                        in_headers = !text.is_empty();
+                        if let Some((name, value)) = text.split_once(':') {
+                            match name.to_ascii_lowercase().as_str() {
+                                "message-id" => record.message_id = Some(value.trim().to_owned()),
+                                "subject" => record.subject = Some(value.trim().to_owned()),
+                                _ => {}
+                            }
+                        }
+                    }
                 }
                 log.messages.fetch_add(1, Ordering::Relaxed);
-                log.recipients.fetch_add(recipients, Ordering::Relaxed);
-                recipients = 0;
+                log.recipients
+                    .fetch_add(recipients.len() as u64, Ordering::Relaxed);
+                record.recipients = std::mem::take(&mut recipients);
+                log.records
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(record);
                 b"250 2.0.0 queued\r\n"
             }
             "RSET" => {
-                recipients = 0;
+                recipients.clear();
                 b"250 2.0.0 OK\r\n"
             }
             "NOOP" => b"250 2.0.0 OK\r\n",
