@@ -53,6 +53,22 @@ pub enum Bench {
         #[arg(long)]
         keep_database: bool,
     },
+    /// Load years of synthetic history (N cases and their deadlines, by COPY) into a scratch
+    /// database and time every KPI query the API and the console's dashboards run.
+    Stats {
+        /// Cases in the history (10,000,000 is ten years of a large city).
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        /// Years the cases spread over, ending now.
+        #[arg(long, default_value_t = 10)]
+        years: u32,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+        /// Leave the scratch database in place (to EXPLAIN the queries).
+        #[arg(long)]
+        keep_database: bool,
+    },
     /// Post N petitions to the whole system (scratch deployment, SMS and e-mail sinks) and time
     /// each hop to the receipt SMS, against a JetStream baseline.
     Pipeline(super::bench_pipeline::Args),
@@ -80,8 +96,67 @@ pub async fn run(b: Bench) -> anyhow::Result<ExitCode> {
             json,
             keep_database,
         } => console(cases, samples, json, keep_database).await,
+        Bench::Stats {
+            cases,
+            years,
+            json,
+            keep_database,
+        } => stats(cases, years, json, keep_database).await,
         Bench::Pipeline(a) => super::bench_pipeline::run(a).await,
     }
+}
+
+async fn stats(
+    cases: usize,
+    years: u32,
+    json: bool,
+    keep_database: bool,
+) -> anyhow::Result<ExitCode> {
+    if !(1..=100_000_000).contains(&cases) || !(1..=50).contains(&years) {
+        eprintln!("error: --cases must be between 1 and 100000000 and --years between 1 and 50");
+        return Ok(ExitCode::from(2));
+    }
+    let settings = xinfang_platform::config::load()?;
+    let opts = xinfang_supervision::bench_stats::Options {
+        cases,
+        years,
+        keep_database,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let counting = ProgressStyle::with_template(
+        "{spinner} {msg} {pos}/{len} [{bar:30}] {per_sec} ({elapsed})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let phase = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    use xinfang_supervision::bench_stats::Progress;
+    let r = xinfang_supervision::bench_stats::run(&settings, &opts, |p| match p {
+        Progress::Phase { message, len } => {
+            bar.set_position(0);
+            match len {
+                Some(n) => {
+                    bar.set_style(counting.clone());
+                    bar.set_length(n);
+                }
+                None => bar.set_style(phase.clone()),
+            }
+            bar.set_message(message);
+        }
+        Progress::Position(n) => bar.set_position(n),
+    })
+    .await;
+    bar.finish_and_clear();
+    let r = r?;
+    println!("{}", r.human());
+    if json {
+        println!("{}", r.json_line());
+    }
+    Ok(if r.all_met() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn classify(file: PathBuf, json: bool, mismatches: bool) -> anyhow::Result<ExitCode> {

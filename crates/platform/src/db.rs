@@ -98,6 +98,23 @@ pub async fn migrate(
     Ok(())
 }
 
+/// `url` with its database (the path) replaced by `name`, the query kept: the scratch
+/// databases of benchmarks live next to the configured one.
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow::anyhow!("database.url is not a URL"))?;
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next().unwrap_or(before_query);
+    Ok(match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    })
+}
+
 /// Drops the database named in `settings` (scratch databases of benchmarks and tools).
 pub async fn drop_database(settings: &Database) -> anyhow::Result<()> {
     let opts = PgConnectOptions::from_str(settings.url.expose())?;
@@ -116,4 +133,26 @@ pub async fn drop_database(settings: &Database) -> anyhow::Result<()> {
         .await?;
     admin.close().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_database_replaces_only_the_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/xinfang", "xf_b").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/xf_b"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@db:5432/x?sslmode=require", "y").unwrap(),
+            "postgres://u:p@db:5432/y?sslmode=require"
+        );
+        assert_eq!(
+            with_database("postgres://u@db", "y").unwrap(),
+            "postgres://u@db/y"
+        );
+        assert!(with_database("not a url", "y").is_err());
+    }
 }

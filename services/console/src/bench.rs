@@ -247,7 +247,10 @@ async fn scratch(loaded: &Loaded) -> anyhow::Result<(TestEnv, PathBuf)> {
     p.deployment.name = "bench console".into();
     p.deployment.city = city.to_string();
     p.deployment.counties = vec![city.to_string(), county.to_string()];
-    p.database.url = Secret::new(with_database(p.database.url.expose(), &db_name)?);
+    p.database.url = Secret::new(xinfang_platform::db::with_database(
+        p.database.url.expose(),
+        &db_name,
+    )?);
     p.database.create_if_missing = true;
     // Six pools of the configured size (10 by default) plus the token stores' would take most
     // of a local server's 100 connections, which other work on the machine shares: a refused
@@ -301,13 +304,6 @@ async fn scratch(loaded: &Loaded) -> anyhow::Result<(TestEnv, PathBuf)> {
 
 /// Connections per service pool in the scratch deployment (at most).
 pub const POOL_SIZE: u32 = 4;
-
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let mut u = url::Url::parse(url).context("database.url")?;
-    u.set_path(&format!("/{name}"));
-    Ok(u.to_string())
-}
 
 /// One pool per schema the fixture reads or writes.
 pub(crate) struct Pools {
@@ -392,21 +388,4 @@ where
         pages,
         kept_database: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_scratch_database_replaces_only_the_name() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/xinfang", "xf_b").unwrap(),
-            "postgres://postgres@127.0.0.1:5432/xf_b"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@db:5432/x?sslmode=require", "y").unwrap(),
-            "postgres://u:p@db:5432/y?sslmode=require"
-        );
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_stats;
 pub mod cli;
 pub mod clock;
 pub mod comparison;

@@ -319,6 +319,121 @@ pub async fn compute(
     now: DateTime<Utc>,
     basically_satisfied_counts: bool,
 ) -> sqlx::Result<Kpis> {
+    let mut cells =
+        compute_grouped(pool, p, now, basically_satisfied_counts, Grouping::Whole).await?;
+    let tally = cells.remove(&Cell::default()).unwrap_or_default();
+    Ok(tally.kpis(p.county.clone(), p.dept.clone(), p.from, p.to, now))
+}
+
+/// How [`compute_grouped`] splits the period's matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One cell: the county (or all) of the period.
+    Whole,
+    /// One cell per county and China-time calendar month (each rate's cohort by the month of
+    /// the fact that starts it), the county comparison's table in one pass over the period.
+    CountyMonth,
+}
+
+/// A cell of [`compute_grouped`]: county and month (`YYYY-MM`), empty when not grouped by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cell {
+    pub county: String,
+    pub month: String,
+}
+
+/// The raw counts of one cell; [`Tally::kpis`] makes the report.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    registered: i64,
+    repeats: i64,
+    b_on: i64,
+    b_late: i64,
+    b_open: i64,
+    u_on: i64,
+    u_late: i64,
+    u_open: i64,
+    c_on: i64,
+    c_late: i64,
+    c_open: i64,
+    c_overdue: i64,
+    replied: i64,
+    b_rated: i64,
+    b_sat: i64,
+    u_rated: i64,
+    u_sat: i64,
+    avg_days: Option<f64>,
+    b_overdue: i64,
+    u_overdue: i64,
+    deadlines: std::collections::BTreeMap<String, DeadlineOutcomes>,
+    diversions: Diversions,
+}
+
+impl Tally {
+    pub fn kpis(
+        self,
+        county: Option<String>,
+        department: Option<String>,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Kpis {
+        let t = self;
+        Kpis {
+            county,
+            department,
+            from,
+            to,
+            as_of: now,
+            registered: t.registered,
+            repeats: t.repeats,
+            bureau: BureauKpis {
+                timely_acceptance: TimelyAcceptance {
+                    on_time: t.b_on,
+                    late: t.b_late,
+                    overdue_open: t.b_open,
+                    rate: Rate::new(t.b_on, t.b_on + t.b_late + t.b_open),
+                },
+                participation: Rate::new(t.b_rated, t.replied),
+                satisfaction: Rate::new(t.b_sat, t.b_rated),
+                overdue_now: t.b_overdue,
+            },
+            unit: UnitKpis {
+                timely_acceptance: TimelyAcceptance {
+                    on_time: t.u_on,
+                    late: t.u_late,
+                    overdue_open: t.u_open,
+                    rate: Rate::new(t.u_on, t.u_on + t.u_late + t.u_open),
+                },
+                on_time_completion: OnTimeCompletion {
+                    on_time: t.c_on,
+                    late: t.c_late,
+                    open: t.c_open,
+                    overdue_open: t.c_overdue,
+                    rate: Rate::new(t.c_on, t.c_on + t.c_late + t.c_open + t.c_overdue),
+                },
+                participation: Rate::new(t.u_rated, t.replied),
+                satisfaction: Rate::new(t.u_sat, t.u_rated),
+                average_handling_days: t.avg_days,
+                overdue_now: t.u_overdue,
+            },
+            deadlines: t.deadlines,
+            diversions: t.diversions,
+        }
+    }
+}
+
+/// The KPIs' raw counts per [`Cell`]: one pass of each query over the period, grouped by
+/// county and month when asked. The overdue-now snapshot does not depend on the period; with
+/// months it is the county's in every month's cell.
+pub async fn compute_grouped(
+    pool: &PgPool,
+    p: &Period,
+    now: DateTime<Utc>,
+    basically_satisfied_counts: bool,
+    grouping: Grouping,
+) -> sqlx::Result<std::collections::BTreeMap<Cell, Tally>> {
+    use std::collections::BTreeMap;
     let from = start_of_day(p.from).with_timezone(&Utc);
     let to = (start_of_day(p.to) + TimeDelta::days(1)).with_timezone(&Utc);
     let county = p.county.as_deref();
@@ -331,16 +446,31 @@ pub async fn compute(
     let listed = p.subset.listed;
     let leader = p.subset.leader.as_deref();
     let whole = source.is_none() && !listed && leader.is_none();
+    // The cell's key columns, by the column whose month places a row.
+    let keys = |column: &str| match grouping {
+        Grouping::Whole => "'' as county_key, '' as month_key".to_owned(),
+        Grouping::CountyMonth => format!(
+            "county as county_key, to_char({column} at time zone 'Asia/Shanghai', 'YYYY-MM') as month_key"
+        ),
+    };
+    let mut cells: BTreeMap<Cell, Tally> = BTreeMap::new();
+    let cell = |c: String, m: String| Cell {
+        county: c,
+        month: m,
+    };
 
     let q = format!(
-        "select count(*),
+        "select {},
+                count(*),
                 count(*) filter (where is_repeat),
                 count(*) filter (where d1_due is not null and disposed_at <= d1_due),
                 count(*) filter (where d1_due is not null and disposed_at > d1_due),
                 count(*) filter (where d1_due is not null and disposed_at is null and d1_due < $5)
-         from cases where registered_at >= $1 and registered_at < $2 and {filter}"
+         from cases where registered_at >= $1 and registered_at < $2 and {filter}
+         group by 1, 2",
+        keys("registered_at")
     );
-    let (registered, repeats, b_on, b_late, b_open): (i64, i64, i64, i64, i64) =
+    let rows: Vec<(String, String, i64, i64, i64, i64, i64)> =
         sqlx::query_as(sqlx::AssertSqlSafe(q))
             .bind(from)
             .bind(to)
@@ -350,16 +480,24 @@ pub async fn compute(
             .bind(source)
             .bind(listed)
             .bind(leader)
-            .fetch_one(pool)
+            .fetch_all(pool)
             .await?;
+    for (c, m, registered, repeats, on, late, open) in rows {
+        let t = cells.entry(cell(c, m)).or_default();
+        (t.registered, t.repeats, t.b_on, t.b_late, t.b_open) =
+            (registered, repeats, on, late, open);
+    }
 
     let q = format!(
-        "select count(*) filter (where unit_answered_at <= d3_due),
+        "select {},
+                count(*) filter (where unit_answered_at <= d3_due),
                 count(*) filter (where unit_answered_at > d3_due),
                 count(*) filter (where unit_answered_at is null and d3_due < $5)
-         from cases where assigned_at >= $1 and assigned_at < $2 and d3_due is not null and {filter}"
+         from cases where assigned_at >= $1 and assigned_at < $2 and d3_due is not null and {filter}
+         group by 1, 2",
+        keys("assigned_at")
     );
-    let (u_on, u_late, u_open): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(q))
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(q))
         .bind(from)
         .bind(to)
         .bind(county)
@@ -368,28 +506,38 @@ pub async fn compute(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await?;
+    for (c, m, on, late, open) in rows {
+        let t = cells.entry(cell(c, m)).or_default();
+        (t.u_on, t.u_late, t.u_open) = (on, late, open);
+    }
 
     let q = format!(
-        "select count(*) filter (where replied_at <= handling_due),
+        "select {},
+                count(*) filter (where replied_at <= handling_due),
                 count(*) filter (where replied_at > handling_due),
                 count(*) filter (where replied_at is null and handling_due >= $5),
                 count(*) filter (where replied_at is null and handling_due < $5)
-         from cases where accepted_at >= $1 and accepted_at < $2 and handling_due is not null and {filter}"
+         from cases where accepted_at >= $1 and accepted_at < $2 and handling_due is not null and {filter}
+         group by 1, 2",
+        keys("accepted_at")
     );
-    let (c_on, c_late, c_open, c_overdue): (i64, i64, i64, i64) =
-        sqlx::query_as(sqlx::AssertSqlSafe(q))
-            .bind(from)
-            .bind(to)
-            .bind(county)
-            .bind(dept)
-            .bind(now)
-            .bind(source)
-            .bind(listed)
-            .bind(leader)
-            .fetch_one(pool)
-            .await?;
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(q))
+        .bind(from)
+        .bind(to)
+        .bind(county)
+        .bind(dept)
+        .bind(now)
+        .bind(source)
+        .bind(listed)
+        .bind(leader)
+        .fetch_all(pool)
+        .await?;
+    for (c, m, on, late, open, overdue) in rows {
+        let t = cells.entry(cell(c, m)).or_default();
+        (t.c_on, t.c_late, t.c_open, t.c_overdue) = (on, late, open, overdue);
+    }
 
     let satisfied = if basically_satisfied_counts {
         "('satisfied', 'basically_satisfied')"
@@ -397,22 +545,19 @@ pub async fn compute(
         "('satisfied')"
     };
     let q = format!(
-        "select count(*),
+        "select {},
+                count(*),
                 count(*) filter (where bureau_rating is not null),
                 count(*) filter (where bureau_rating in {satisfied}),
                 count(*) filter (where unit_rating is not null),
                 count(*) filter (where unit_rating in {satisfied}),
                 avg((served_on - accepted_on)::float8) filter (where accepted_on is not null and served_on is not null)
-         from cases where replied_at >= $1 and replied_at < $2 and replied_at <= $5 and {filter}"
+         from cases where replied_at >= $1 and replied_at < $2 and replied_at <= $5 and {filter}
+         group by 1, 2",
+        keys("replied_at")
     );
-    let (replied, b_rated, b_sat, u_rated, u_sat, avg_days): (
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<f64>,
-    ) = sqlx::query_as(sqlx::AssertSqlSafe(q))
+    type Replied = (String, String, i64, i64, i64, i64, i64, Option<f64>);
+    let rows: Vec<Replied> = sqlx::query_as(sqlx::AssertSqlSafe(q))
         .bind(from)
         .bind(to)
         .bind(county)
@@ -421,8 +566,14 @@ pub async fn compute(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await?;
+    for (c, m, replied, b_rated, b_sat, u_rated, u_sat, avg_days) in rows {
+        let t = cells.entry(cell(c, m)).or_default();
+        (
+            t.replied, t.b_rated, t.b_sat, t.u_rated, t.u_sat, t.avg_days,
+        ) = (replied, b_rated, b_sat, u_rated, u_sat, avg_days);
+    }
 
     // A subset's clocks are those of its cases; `$n` is where its four parameters start.
     let of_subset = |n: usize| {
@@ -435,13 +586,19 @@ pub async fn compute(
             c = n + 3
         )
     };
-    let (b_overdue, u_overdue): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select count(*) filter (where kind = 'D1'),
+    let county_key = match grouping {
+        Grouping::Whole => "''",
+        Grouping::CountyMonth => "county",
+    };
+    let overdue: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {county_key},
+                count(*) filter (where kind = 'D1'),
                 count(*) filter (where kind in ('D3', 'D5', 'D6', 'D8', 'D10', 'supervision'))
          from deadlines
          where state = 'fired' and closed_at is null
            and ($1::text is null or county = $1) and ($2::text is null or department = $2)
-           and {}",
+           and {}
+         group by 1",
         of_subset(3)
     )))
     .bind(county)
@@ -450,12 +607,13 @@ pub async fn compute(
     .bind(source)
     .bind(listed)
     .bind(leader)
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
 
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select kind,
+    // Cell, kind, then met, met late, withdrawn, missed, open.
+    type Outcomes = (String, String, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Outcomes> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {}, kind,
                 count(*) filter (where state = 'met'),
                 count(*) filter (where state = 'met_late'),
                 count(*) filter (where state = 'withdrawn'),
@@ -465,102 +623,78 @@ pub async fn compute(
          where trigger_at >= $1 and trigger_at < $2
            and ($3::text is null or county = $3) and ($4::text is null or department = $4)
            and {}
-         group by kind",
-            of_subset(5)
-        )))
-        .bind(from)
-        .bind(to)
-        .bind(county)
-        .bind(dept)
-        .bind(whole)
-        .bind(source)
-        .bind(listed)
-        .bind(leader)
-        .fetch_all(pool)
-        .await?;
-    let channels: Vec<(Option<String>, bool, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select diversion, diverted_after_acceptance, count(*)
-         from cases where diverted_at >= $1 and diverted_at < $2 and diverted_at <= $5 and {filter}
-         group by 1, 2"
+         group by 1, 2, 3",
+        keys("trigger_at"),
+        of_subset(5)
     )))
     .bind(from)
     .bind(to)
     .bind(county)
     .bind(dept)
-    .bind(now)
+    .bind(whole)
     .bind(source)
     .bind(listed)
     .bind(leader)
     .fetch_all(pool)
     .await?;
-    let mut diversions = Diversions::default();
-    for (channel, after, n) in channels {
+    for (c, m, kind, met, met_late, withdrawn, missed, open) in rows {
+        let o = DeadlineOutcomes {
+            met,
+            met_late,
+            withdrawn,
+            missed,
+            open,
+            on_time: Rate::new(met, met + met_late + missed),
+        };
+        cells
+            .entry(cell(c, m))
+            .or_default()
+            .deadlines
+            .insert(kind, o);
+    }
+
+    let channels: Vec<(String, String, Option<String>, bool, i64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {}, diversion, diverted_after_acceptance, count(*)
+         from cases where diverted_at >= $1 and diverted_at < $2 and diverted_at <= $5 and {filter}
+         group by 1, 2, 3, 4",
+            keys("diverted_at")
+        )))
+        .bind(from)
+        .bind(to)
+        .bind(county)
+        .bind(dept)
+        .bind(now)
+        .bind(source)
+        .bind(listed)
+        .bind(leader)
+        .fetch_all(pool)
+        .await?;
+    for (c, m, channel, after, n) in channels {
+        let d = &mut cells.entry(cell(c, m)).or_default().diversions;
         if after {
-            diversions.after_acceptance += n;
+            d.after_acceptance += n;
         } else {
-            diversions.at_intake += n;
+            d.at_intake += n;
         }
-        *diversions
-            .by_channel
+        *d.by_channel
             .entry(channel.unwrap_or_else(|| "unspecified".to_owned()))
             .or_default() += n;
     }
-    let deadlines = rows
-        .into_iter()
-        .map(|(kind, met, met_late, withdrawn, missed, open)| {
-            let o = DeadlineOutcomes {
-                met,
-                met_late,
-                withdrawn,
-                missed,
-                open,
-                on_time: Rate::new(met, met + met_late + missed),
-            };
-            (kind, o)
-        })
-        .collect();
 
-    Ok(Kpis {
-        county: p.county.clone(),
-        department: p.dept.clone(),
-        from: p.from,
-        to: p.to,
-        as_of: now,
-        registered,
-        repeats,
-        bureau: BureauKpis {
-            timely_acceptance: TimelyAcceptance {
-                on_time: b_on,
-                late: b_late,
-                overdue_open: b_open,
-                rate: Rate::new(b_on, b_on + b_late + b_open),
-            },
-            participation: Rate::new(b_rated, replied),
-            satisfaction: Rate::new(b_sat, b_rated),
-            overdue_now: b_overdue,
-        },
-        unit: UnitKpis {
-            timely_acceptance: TimelyAcceptance {
-                on_time: u_on,
-                late: u_late,
-                overdue_open: u_open,
-                rate: Rate::new(u_on, u_on + u_late + u_open),
-            },
-            on_time_completion: OnTimeCompletion {
-                on_time: c_on,
-                late: c_late,
-                open: c_open,
-                overdue_open: c_overdue,
-                rate: Rate::new(c_on, c_on + c_late + c_open + c_overdue),
-            },
-            participation: Rate::new(u_rated, replied),
-            satisfaction: Rate::new(u_sat, u_rated),
-            average_handling_days: avg_days,
-            overdue_now: u_overdue,
-        },
-        deadlines,
-        diversions,
-    })
+    // The snapshot, into every cell of its county (and the whole cell even when nothing else
+    // happened in the period).
+    for (c, b, u) in overdue {
+        if grouping == Grouping::Whole {
+            let t = cells.entry(Cell::default()).or_default();
+            (t.b_overdue, t.u_overdue) = (b, u);
+            continue;
+        }
+        for (_, t) in cells.iter_mut().filter(|(k, _)| k.county == c) {
+            (t.b_overdue, t.u_overdue) = (b, u);
+        }
+    }
+    Ok(cells)
 }
 
 fn pct(r: &Rate) -> String {

@@ -50,7 +50,10 @@ impl Scratch {
             .chain(&counties)
             .map(|c| c.to_string())
             .collect();
-        p.database.url = Secret::new(with_database(p.database.url.expose(), &db_name)?);
+        p.database.url = Secret::new(xinfang_platform::db::with_database(
+            p.database.url.expose(),
+            &db_name,
+        )?);
         p.database.create_if_missing = true;
         p.database.max_connections = p.database.max_connections.min(POOL_SIZE);
         p.redis.key_prefix = format!("xfbp{}", uuid::Uuid::now_v7().as_u128() % 100_000_000);
@@ -225,41 +228,9 @@ fn directory_toml(city: &CountyCode, counties: &[CountyCode]) -> anyhow::Result<
     Ok(out)
 }
 
-/// `url` with its database (the path) replaced by `name`, the query kept.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (scheme, rest) = url.split_once("://").context("database.url is not a URL")?;
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let authority = before_query.split('/').next().unwrap_or(before_query);
-    let mut out = format!("{scheme}://{authority}/{name}");
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scratch_database_replaces_only_the_name() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/xinfang", "xf_b").unwrap(),
-            "postgres://postgres@127.0.0.1:5432/xf_b"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@db:5432/x?sslmode=require", "y").unwrap(),
-            "postgres://u:p@db:5432/y?sslmode=require"
-        );
-        assert_eq!(
-            with_database("postgres://u@db", "y").unwrap(),
-            "postgres://u@db/y"
-        );
-    }
 
     #[test]
     fn the_directory_has_every_county_with_valid_contacts() {
