@@ -22,6 +22,8 @@ fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
             "8",
             "--timeout-secs",
             "40",
+            "--idle-secs",
+            "1",
         ])
         .arg("--json")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -81,7 +83,10 @@ fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
         "{stdout}"
     );
     assert!(v["ratio"].as_f64().unwrap_or(0.0) > 0.0);
-    assert!(v["peak_rss_kib"].as_u64().unwrap_or(0) > 0);
+    let peak = v["peak_rss_kib"].as_u64().unwrap_or(0);
+    let idle = v["idle_rss_kib"].as_u64().unwrap_or(0);
+    assert!(peak > 0 && idle > 0 && idle <= peak, "{stdout}");
+    assert!(stdout.contains("idle RSS:"), "{stdout}");
     assert!(stdout.contains("end to end"));
     assert!(
         started.elapsed() < Duration::from_secs(90),

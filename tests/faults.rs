@@ -631,8 +631,8 @@ impl Deployment {
             .filter(|(_, ch, st)| ch == "email" && st == "sent")
             .map(|(id, _, _)| id.clone())
             .collect();
-        let sms_stats = self.sms.stats();
-        c.sms_replays = sms_stats.replays as usize;
+        c.sms_replays = self.sms.stats().replays as usize;
+        c.mail_replays = self.smtp.stats().replays as usize;
         self.sms.with(|records| {
             c.sms = records.len();
             let mut by_id: BTreeMap<&str, usize> = BTreeMap::new();
@@ -790,6 +790,7 @@ struct Counts {
     sms_replays: usize,
     receipts: usize,
     mail: usize,
+    mail_replays: usize,
     problems: Vec<String>,
 }
 
@@ -803,7 +804,7 @@ impl Counts {
 
     fn line(&self) -> String {
         format!(
-            "posted {} accepted {} unanswered {} refused or unsent {} | registered {} assigned {} held {} | deadlines fired {} | SMS {} (receipts {}, replays answered {}) e-mail {} | problems {}",
+            "posted {} accepted {} unanswered {} refused or unsent {} | registered {} assigned {} held {} | deadlines fired {} | SMS {} (receipts {}, replays answered {}) e-mail {} (Message-IDs resent {}) | problems {}",
             self.posted,
             self.accepted,
             self.unanswered,
@@ -816,6 +817,7 @@ impl Counts {
             self.receipts,
             self.sms_replays,
             self.mail,
+            self.mail_replays,
             self.problems.len()
         )
     }

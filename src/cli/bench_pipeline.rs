@@ -49,6 +49,10 @@ pub struct Args {
     /// every hop; one that has not counts as lost.
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
+    /// Seconds the services idle after the run before their resident set is read (the
+    /// all-in-one process's footprint at rest); 0 skips it.
+    #[arg(long, default_value_t = 10)]
+    pub idle_secs: u64,
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
@@ -167,6 +171,14 @@ async fn bench(loaded: &Loaded, a: &Args, bar: &Bar) -> anyhow::Result<report::R
             None => anyhow::anyhow!("interrupted"),
         }),
     };
+    let idle_rss_kib = match (&outcome, a.idle_secs) {
+        (Ok(_), secs) if secs > 0 => {
+            bar.phase(&format!("idling {secs} s, then reading the resident set"));
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            rss_kib("VmRSS:")
+        }
+        _ => None,
+    };
     bar.phase("removing the scratch deployment");
     let nats = scratch.env.infra.settings.platform.nats.clone();
     let consumer = scratch.env.infra.settings.platform.consumer.clone();
@@ -204,7 +216,11 @@ async fn bench(loaded: &Loaded, a: &Args, bar: &Bar) -> anyhow::Result<report::R
         sms_stats,
         emails,
         baseline,
-        peak_rss_kib(),
+        report::Rss {
+            peak_kib: rss_kib("VmHWM:"),
+            idle_kib: idle_rss_kib,
+            idle_secs: a.idle_secs,
+        },
     ))
 }
 
@@ -289,11 +305,11 @@ async fn measure(
     })
 }
 
-/// The process's peak resident set (`VmHWM` of /proc/self/status), in KiB.
-fn peak_rss_kib() -> Option<u64> {
+/// A resident-set figure of /proc/self/status (`VmHWM:` the peak, `VmRSS:` now), in KiB.
+fn rss_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

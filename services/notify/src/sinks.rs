@@ -3,7 +3,8 @@
 //! [`crate::providers::http_sms`]) that honours `Idempotency-Key` as a real gateway does (a
 //! repeated key is answered with the first id and not delivered again, but counted), and a
 //! minimal plain SMTP server (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps each
-//! message's Message-ID, recipients and subject. Both written on tokio alone, answering on
+//! message's Message-ID, recipients and subject and, as a relay with duplicate suppression
+//! does, delivers a Message-ID it already has no second time (counted). Both written on tokio alone, answering on
 //! loopback as fast as they can.
 
 use std::collections::BTreeMap;
@@ -226,7 +227,15 @@ pub struct MailRecord {
 struct MailLog {
     messages: AtomicU64,
     recipients: AtomicU64,
-    records: Mutex<Vec<MailRecord>>,
+    replays: AtomicU64,
+    records: Mutex<MailBook>,
+}
+
+/// The messages delivered, and their Message-IDs for the duplicate check.
+#[derive(Default)]
+struct MailBook {
+    records: Vec<MailRecord>,
+    ids: std::collections::HashSet<String>,
 }
 
 /// What the SMTP sink counted.
@@ -234,6 +243,8 @@ struct MailLog {
 pub struct MailStats {
     pub messages: u64,
     pub recipients: u64,
+    /// Messages whose Message-ID had been delivered before (accepted, not delivered again).
+    pub replays: u64,
 }
 
 /// The SMTP sink: plain SMTP on a local port, every message accepted and counted.
@@ -268,20 +279,21 @@ impl SmtpSink {
         self.port
     }
 
-    /// Runs `f` on the messages received so far.
+    /// Runs `f` on the messages delivered so far (one per Message-ID).
     pub fn with<R>(&self, f: impl FnOnce(&[MailRecord]) -> R) -> R {
-        let records = self
+        let book = self
             .log
             .records
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        f(&records)
+        f(&book.records)
     }
 
     pub fn stats(&self) -> MailStats {
         MailStats {
             messages: self.log.messages.load(Ordering::Relaxed),
             recipients: self.log.recipients.load(Ordering::Relaxed),
+            replays: self.log.replays.load(Ordering::Relaxed),
         }
     }
 
@@ -345,14 +357,21 @@ async fn serve_smtp(stream: TcpStream, log: &MailLog) -> anyhow::Result<()> {
                         }
                     }
                 }
-                log.messages.fetch_add(1, Ordering::Relaxed);
-                log.recipients
-                    .fetch_add(recipients.len() as u64, Ordering::Relaxed);
                 record.recipients = std::mem::take(&mut recipients);
-                log.records
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(record);
+                let mut book = log.records.lock().unwrap_or_else(PoisonError::into_inner);
+                let seen = match &record.message_id {
+                    Some(id) => !book.ids.insert(id.clone()),
+                    None => false,
+                };
+                if seen {
+                    log.replays.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    log.messages.fetch_add(1, Ordering::Relaxed);
+                    log.recipients
+                        .fetch_add(record.recipients.len() as u64, Ordering::Relaxed);
+                    book.records.push(record);
+                }
+                drop(book);
                 b"250 2.0.0 queued\r\n"
             }
             "RSET" => {

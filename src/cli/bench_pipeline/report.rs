@@ -108,9 +108,17 @@ pub struct Report {
     emails: MailStats,
     load_end: Backlog,
     end: Backlog,
-    peak_rss_kib: Option<u64>,
+    rss: Rss,
     mean_envelope_bytes: usize,
     baseline: Option<Baseline>,
+}
+
+/// The process's resident set: its peak, and after idling once the run was over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rss {
+    pub peak_kib: Option<u64>,
+    pub idle_kib: Option<u64>,
+    pub idle_secs: u64,
 }
 
 impl Report {
@@ -121,7 +129,7 @@ impl Report {
         sms: SmsStats,
         emails: MailStats,
         baseline: Option<Baseline>,
-        peak_rss_kib: Option<u64>,
+        rss: Rss,
     ) -> Report {
         let j = &m.joined;
         let t = &j.timelines;
@@ -162,7 +170,7 @@ impl Report {
             emails,
             load_end: m.load_end,
             end: m.end,
-            peak_rss_kib,
+            rss,
             mean_envelope_bytes: m.mean_envelope_bytes,
             baseline,
         }
@@ -260,10 +268,22 @@ impl Report {
             backlog_line(&self.load_end)
         );
         s += &format!("backlog at the end:         {}\n", backlog_line(&self.end));
-        if let Some(kib) = self.peak_rss_kib {
+        if let Some(kib) = self.rss.peak_kib {
             s += &format!(
                 "peak RSS:   {:.0} MiB (VmHWM: services, load generator, probe and sinks in one process)\n",
                 kib as f64 / 1024.0
+            );
+        }
+        if let Some(kib) = self.rss.idle_kib {
+            s += &format!(
+                "idle RSS:   {:.0} MiB after {} s at rest (VmRSS; target < 100 MB: {})\n",
+                kib as f64 / 1024.0,
+                self.rss.idle_secs,
+                if kib * 1024 < 100_000_000 {
+                    "met"
+                } else {
+                    "NOT MET"
+                }
             );
         }
         match &self.baseline {
@@ -329,7 +349,8 @@ impl Report {
             "email_recipients": self.emails.recipients,
             "backlog_at_last_answer": backlog(&self.load_end),
             "backlog_at_end": backlog(&self.end),
-            "peak_rss_kib": self.peak_rss_kib,
+            "peak_rss_kib": self.rss.peak_kib,
+            "idle_rss_kib": self.rss.idle_kib,
             "mean_envelope_bytes": self.mean_envelope_bytes,
             "baseline_per_second": self.baseline.as_ref().map(|b| b.per_second),
             "baseline_publish_per_second": self.baseline.as_ref().map(|b| b.publish_per_second),
