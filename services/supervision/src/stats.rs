@@ -454,6 +454,16 @@ pub async fn compute_grouped(
         ),
     };
     let mut cells: BTreeMap<Cell, Tally> = BTreeMap::new();
+    // One snapshot for every figure, and plans for the actual filters: a cached generic plan
+    // of `($3 is null or county = $3)` cannot know whether a county is asked for, and after
+    // a few calls PostgreSQL switched to one (a county's year: 2.1 → 3.0 s on 10M cases).
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(
+        "set transaction isolation level repeatable read, read only;
+         set local plan_cache_mode = force_custom_plan",
+    )
+    .execute(&mut *tx)
+    .await?;
     let cell = |c: String, m: String| Cell {
         county: c,
         month: m,
@@ -480,7 +490,7 @@ pub async fn compute_grouped(
             .bind(source)
             .bind(listed)
             .bind(leader)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
     for (c, m, registered, repeats, on, late, open) in rows {
         let t = cells.entry(cell(c, m)).or_default();
@@ -506,7 +516,7 @@ pub async fn compute_grouped(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     for (c, m, on, late, open) in rows {
         let t = cells.entry(cell(c, m)).or_default();
@@ -532,7 +542,7 @@ pub async fn compute_grouped(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     for (c, m, on, late, open, overdue) in rows {
         let t = cells.entry(cell(c, m)).or_default();
@@ -566,7 +576,7 @@ pub async fn compute_grouped(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     for (c, m, replied, b_rated, b_sat, u_rated, u_sat, avg_days) in rows {
         let t = cells.entry(cell(c, m)).or_default();
@@ -607,7 +617,7 @@ pub async fn compute_grouped(
     .bind(source)
     .bind(listed)
     .bind(leader)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
 
     // Cell, kind, then met, met late, withdrawn, missed, open.
@@ -635,7 +645,7 @@ pub async fn compute_grouped(
     .bind(source)
     .bind(listed)
     .bind(leader)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     for (c, m, kind, met, met_late, withdrawn, missed, open) in rows {
         let o = DeadlineOutcomes {
@@ -668,7 +678,7 @@ pub async fn compute_grouped(
         .bind(source)
         .bind(listed)
         .bind(leader)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     for (c, m, channel, after, n) in channels {
         let d = &mut cells.entry(cell(c, m)).or_default().diversions;
@@ -694,6 +704,7 @@ pub async fn compute_grouped(
             (t.b_overdue, t.u_overdue) = (b, u);
         }
     }
+    tx.commit().await?;
     Ok(cells)
 }
 
