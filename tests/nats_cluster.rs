@@ -894,13 +894,23 @@ async fn services_lose_nothing_and_repeat_nothing_when_a_node_dies_under_load() 
         assert_eq!(registered.get(c), Some(&1), "{c} registered once");
         assert_eq!(routed.get(c), Some(&1), "{c} routed once");
     }
-    let d1: Vec<(String, i64)> = sqlx::query_as(
-        "select case_no, count(*) from deadlines where kind = 'D1' group by case_no",
-    )
-    .fetch_all(&supervision.host.pool)
-    .await
-    .expect("deadlines");
-    let d1: BTreeMap<String, i64> = d1.into_iter().collect();
+    // Supervision consumes the registrations on its own durable consumer, which may still be
+    // catching up after the failover when routing's have all been read.
+    let d1 = eventually("every D1 scheduled", Duration::from_secs(120), || async {
+        let d1: Vec<(String, i64)> = sqlx::query_as(
+            "select case_no, count(*) from deadlines where kind = 'D1' group by case_no",
+        )
+        .fetch_all(&supervision.host.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let d1: BTreeMap<String, i64> = d1.into_iter().collect();
+        if cases.iter().all(|c| d1.contains_key(c)) {
+            Ok(d1)
+        } else {
+            Err(format!("{} of {} have a D1", d1.len(), cases.len()))
+        }
+    })
+    .await;
     for c in &cases {
         assert_eq!(d1.get(c), Some(&1), "{c}: one D1");
     }
