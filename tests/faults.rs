@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use private_infra::{Infra, answers, free_ports};
+use private_infra::{Infra, free_ports};
 use serde_json::{Value, json};
 use xinfang_notify::sinks::{SmsSink, SmtpSink};
 
@@ -330,24 +330,6 @@ impl Deployment {
             .expect("kill runs")
             .success();
         assert!(ok, "kill {sig} {pid}");
-    }
-
-    /// Stops server `name` (SIGINT, its clean fast shutdown) and waits for its port to close.
-    async fn stop_server(&self, name: &str) {
-        let (pid, _) = self.servers.started()[name];
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid.to_string()])
-                .status()
-                .expect("kill")
-                .success()
-        );
-        let port = self.servers.port_of(name);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while answers(port) {
-            assert!(Instant::now() < deadline, "{name} did not stop");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     fn start_servers(&self) {
@@ -901,7 +883,7 @@ async fn each_server_restarted_mid_load_loses_and_repeats_nothing() {
             &label,
             BEFORE,
             async |d: &mut Deployment| {
-                d.stop_server(server).await;
+                d.servers.stop(server).await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 d.start_servers();
             },

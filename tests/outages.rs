@@ -113,24 +113,6 @@ async fn while_postgres_is_down_calls_get_503_with_retry_after_at_once() {
     env.stop().await;
 }
 
-/// Stops the server `name` that up.sh started (SIGINT: a clean, fast shutdown) and waits
-/// until its port is closed.
-async fn stop(servers: &Infra, name: &str, port: u16) {
-    let (pid, _) = servers.started()[name];
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while answers(port) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!answers(port), "{name} stopped");
-}
-
 fn petition(county: &str) -> serde_json::Value {
     serde_json::json!({
         "channel": "letter",
@@ -165,7 +147,7 @@ async fn while_nats_is_down_registration_succeeds_through_the_outbox_and_catches
         .await
         .expect("intake starts on the private NATS");
     let county = env.county.to_string();
-    stop(&servers, "nats", nats).await;
+    servers.stop("nats").await;
 
     // Registration does not need the broker: the event waits in the outbox.
     let start = Instant::now();
@@ -249,7 +231,7 @@ async fn while_redis_is_down_deadlines_fire_once_when_it_is_back_empty() {
     };
     // Let the indexer put it in Redis, then lose Redis and let D1 pass.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop(&servers, "redis", redis).await;
+    servers.stop("redis").await;
     sup.clock
         .advance(due - sup.clock.now() + chrono::TimeDelta::hours(1));
     sup.engine_wake.notify_one();

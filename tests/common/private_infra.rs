@@ -128,6 +128,25 @@ impl Infra {
             .collect()
     }
 
+    /// Stops server `name` that up.sh started (SIGINT: its clean, fast shutdown) and waits
+    /// until its port is closed.
+    pub async fn stop(&self, name: &str) {
+        let (pid, _) = self.started()[name];
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let port = self.port_of(name);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while answers(port) {
+            assert!(std::time::Instant::now() < deadline, "{name} did not stop");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn port_of(&self, server: &str) -> u16 {
         match server {
             "postgres" => self.pg,
