@@ -201,6 +201,25 @@ async fn classify(file: PathBuf, json: bool, mismatches: bool) -> anyhow::Result
         r.triaged_share * 100.0,
         r.errors_triaged * 100.0
     );
+    for p in &r.triage_curve {
+        println!(
+            "  holding {:>4.1}% (confidence below {:.2}) would catch {:.1}%",
+            p.held * 100.0,
+            p.threshold,
+            p.errors_caught * 100.0
+        );
+    }
+    println!("calibration:         confidence bin  n  mean confidence  type and department right");
+    for b in &r.calibration {
+        println!(
+            "  {:.1}–{:.1} {:>5} {:>8.2} {:>8.1}%",
+            b.from,
+            b.to,
+            b.n,
+            b.mean_confidence,
+            b.accuracy * 100.0
+        );
+    }
     println!(
         "throughput:          {:.1} petitions/s (full registration path)",
         r.per_second

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use xinfang_domain::classify::Departments;
+use xinfang_domain::classify::calibration::{Bin, TriagePoint, reliability, triage_curve};
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::registration::{PersonInput, RegistrationInput};
 use xinfang_platform::config::{Loaded, Secret};
@@ -60,6 +61,11 @@ pub struct Report {
     /// among them (issue #19 item 4).
     pub triaged_share: f64,
     pub errors_triaged: f64,
+    /// The calibration curve: per confidence bin, how sure and how often type and department
+    /// were right (issue #19 item 4).
+    pub calibration: Vec<Bin>,
+    /// Errors caught when holding 5–30% of these petitions, least confident first.
+    pub triage_curve: Vec<TriagePoint>,
     pub per_second: f64,
     /// Classification alone on one core (the file's texts, repeated for at least a second).
     pub classify_per_second: f64,
@@ -204,6 +210,7 @@ async fn score(
     let (mut rep_tp, mut rep_fp, mut rep_fn) = (0, 0, 0);
     let (mut accusations, mut accusations_found) = (0, 0);
     let (mut triaged, mut errors, mut errors_triaged) = (0, 0, 0);
+    let mut scored: Vec<(f32, bool)> = Vec::with_capacity(lines.len());
     let mut mismatches = Vec::new();
     let mut confusion: BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, usize>>> =
         BTreeMap::new();
@@ -291,6 +298,7 @@ async fn score(
             accusations_found += usize::from(type_ok);
         }
         triaged += usize::from(c.needs_triage);
+        scored.push((c.confidence, type_ok && dept_ok));
         if !(type_ok && dept_ok) {
             errors += 1;
             errors_triaged += usize::from(c.needs_triage);
@@ -332,6 +340,8 @@ async fn score(
         accusation_recall: ratio(accusations_found, accusations),
         triaged_share: ratio(triaged, n),
         errors_triaged: ratio(errors_triaged, errors),
+        calibration: reliability(&scored, 10),
+        triage_curve: triage_curve(&scored),
         per_second: n as f64 / secs,
         classify_per_second: classification_rate(registrar, lines),
         n,

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use super::calibration::Signals;
 use super::examples::{self, Example};
 use super::gazetteer::Gazetteer;
 use super::matter::{MatterWords, WordWeights};
@@ -236,6 +237,12 @@ impl Classifier {
 
     /// Classifies one petition text.
     pub fn classify(&self, text: &str) -> Classification {
+        self.classify_with_signals(text).0
+    }
+
+    /// [`classify`](Self::classify), and the signals its confidence was computed from (for
+    /// fitting and checking the calibration).
+    pub fn classify_with_signals(&self, text: &str) -> (Classification, Signals) {
         let settings = &self.rules.settings;
         let normalised = normalise(text);
         let doc = Doc::new(&normalised, &self.segmenter);
@@ -296,17 +303,27 @@ impl Classifier {
             reasons.push(format!("rule {} [{}] +{w}", rule.id, evidence.join(", ")));
         }
 
+        // What the rules alone would route to: agreement with the models is a signal.
+        let rules_best = departments.best().map(|(d, s)| (*d, *s));
+        let rules_department = rules_best.map(|(d, _)| d);
+
         // The term models vote on top of the rules, in proportion to their probability.
+        let mut type_model_favourite: Option<(PetitionType, f32)> = None;
         if settings.type_model_weight > 0.0 {
             for (label, p) in self.type_model.posteriors(&normalised) {
                 if let Ok(t) = PetitionType::parse(label) {
                     types.add(t, settings.type_model_weight * p);
+                    if type_model_favourite.is_none_or(|(_, bp)| p > bp) {
+                        type_model_favourite = Some((t, p));
+                    }
                 }
             }
         }
+        let mut department_posteriors = Vec::new();
         if settings.department_model_weight > 0.0 {
+            department_posteriors = self.department_model.posteriors(&normalised);
             let mut best: Option<(&str, f32)> = None;
-            for (code, p) in self.department_model.posteriors(&normalised) {
+            for &(code, p) in &department_posteriors {
                 departments.add(code, settings.department_model_weight * p);
                 if best.is_none_or(|(_, bp)| p > bp) {
                     best = Some((code, p));
@@ -317,8 +334,10 @@ impl Classifier {
             }
         }
 
+        let mut diversion_posteriors = Vec::new();
         if settings.diversion_model_weight > 0.0 {
-            for (label, p) in self.diversion_model.posteriors(&normalised) {
+            diversion_posteriors = self.diversion_model.posteriors(&normalised);
+            for &(label, p) in &diversion_posteriors {
                 let d = if label == NO_DIVERSION {
                     None
                 } else {
@@ -340,9 +359,19 @@ impl Classifier {
             .get(ti)
             .map_or(PetitionType::Grievance, |(t, _)| *t);
         reasons.push(format!("type {} (p={type_p:.2})", petition_type.zh()));
+        let type_runner_up = type_scores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != ti)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i);
+        let type_margin =
+            (type_p - probability_of(&type_scores, type_runner_up, settings.temperature)).max(0.0);
+        let mut overruled = false;
         if let Some((t, id)) = decided_type
             && t != petition_type
         {
+            overruled = true;
             reasons.push(format!(
                 "rule {id} decides the type {}: overrules the weighed vote for {}",
                 t.zh(),
@@ -358,12 +387,23 @@ impl Classifier {
         // single weak hit is not certain. When nothing beats it, the bureau decides itself.
         let mut dept_scores: Vec<f32> = departments.entries.iter().map(|(_, s)| *s).collect();
         dept_scores.push(settings.default_department_score);
-        let (department, dept_p) = match top_probability(&dept_scores, settings.temperature) {
+        let top = top_probability(&dept_scores, settings.temperature);
+        let (department, dept_p) = match top {
             Some((i, p)) if i < departments.entries.len() => {
                 (departments.entries[i].0.to_owned(), p)
             }
             _ => (settings.default_department.clone(), 0.0),
         };
+        let runner_up = top.and_then(|(best, _)| {
+            dept_scores
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != best)
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+        });
+        let dept_margin =
+            (dept_p - probability_of(&dept_scores, runner_up, settings.temperature)).max(0.0);
         reasons.push(format!("department {department} (p={dept_p:.2})"));
 
         // Diversion and branch apply to 申诉求决 only (Art 31).
@@ -382,6 +422,7 @@ impl Classifier {
                 Some((d, id, instead_of))
                     if d != weighed && (instead_of.is_empty() || instead_of.contains(&weighed)) =>
                 {
+                    overruled = true;
                     let name = |d: Option<Diversion>| d.map_or("no diversion", Diversion::zh);
                     reasons.push(format!(
                         "rule {id} decides {}: overrules the weighed vote for {}",
@@ -424,7 +465,39 @@ impl Classifier {
             reasons.push("county unknown: no place named".to_owned());
         }
 
-        let confidence = type_p.min(dept_p).clamp(0.0, 1.0);
+        let label_of = |d: Option<Diversion>| d.map_or(NO_DIVERSION, Diversion::zh);
+        let flag = |b: bool| f32::from(u8::from(b));
+        let signals = Signals {
+            type_p,
+            dept_p,
+            dept_margin,
+            dept_model_p: department_posteriors
+                .iter()
+                .find(|(code, _)| *code == department)
+                .map_or(0.0, |(_, p)| *p),
+            dept_rules_agree: flag(rules_department == Some(department.as_str())),
+            dept_rules_strength: rules_best.map_or(0.0, |(_, s)| s.max(0.0) / (s.max(0.0) + 4.0)),
+            dept_model_top: department_posteriors
+                .iter()
+                .map(|(_, p)| *p)
+                .fold(0.0, f32::max),
+            type_margin,
+            type_model_agree: flag(type_model_favourite.is_some_and(|(t, _)| t == petition_type)),
+            diversion_p: diversion_posteriors
+                .iter()
+                .find(|(label, _)| *label == label_of(diversion))
+                .map_or(0.0, |(_, p)| *p),
+            overruled: flag(overruled),
+            placed: flag(county.is_some()),
+            short: flag(normalised.chars().count() < 60),
+            accusation: flag(petition_type == PetitionType::Accusation),
+            suggestion: flag(petition_type == PetitionType::Suggestion),
+        };
+        let confidence = match &settings.calibration {
+            Some(c) => c.confidence(&signals),
+            None => type_p.min(dept_p),
+        }
+        .clamp(0.0, 1.0);
         let needs_triage = confidence < settings.triage_threshold;
         if needs_triage {
             reasons.push(format!(
@@ -433,7 +506,7 @@ impl Classifier {
             ));
         }
 
-        Classification {
+        let classification = Classification {
             petition_type,
             branch,
             diversion,
@@ -443,7 +516,8 @@ impl Classifier {
             confidence,
             needs_triage,
             reasons,
-        }
+        };
+        (classification, signals)
     }
 
     /// Like [`classify`](Self::classify), and when the text names no place, takes the county from

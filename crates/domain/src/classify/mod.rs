@@ -10,6 +10,7 @@
 //! a clerk decides: every result carries the rules that fired and a confidence, and a low
 //! confidence sets `needs_triage`.
 
+pub mod calibration;
 mod departments;
 mod engine;
 pub mod examples;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::county::CountyCode;
 use crate::petition::{Art31Branch, Diversion, PetitionType};
 
+pub use calibration::{Calibration, Signals};
 pub use departments::{Department, Departments};
 pub use engine::Classifier;
 pub use examples::Example;
@@ -61,7 +63,9 @@ pub struct Classification {
     pub county: Option<CountyCode>,
     /// The text accuses a Party member or public official: Art 30 confidentiality applies.
     pub accuses_official: bool,
-    /// 0..1; the weaker of the type and department certainties.
+    /// 0..1; with the rules file's `[calibration]`, the estimated probability that type,
+    /// department and diversion are all right; without it, the weaker of the type and department
+    /// certainties.
     pub confidence: f32,
     /// Confidence is below the configured threshold: a clerk must classify by hand.
     pub needs_triage: bool,

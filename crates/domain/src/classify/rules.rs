@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 
 use super::RulesError;
+use super::calibration::Calibration;
 use super::departments::Departments;
 use crate::petition::{Art31Branch, Diversion, PetitionType};
 
@@ -164,6 +165,8 @@ pub struct Settings {
     pub model_smoothing: f32,
     /// How sharply the models' per-word evidence becomes probability.
     pub model_sharpness: f32,
+    /// Turns a classification's signals into the probability it is right (`[calibration]`).
+    pub calibration: Option<Calibration>,
 }
 
 /// The validated classification rules.
@@ -197,6 +200,17 @@ struct RulesFile {
     rules: Vec<RuleFile>,
     #[serde(default)]
     repeat: RepeatFile,
+    /// Optional: without it the confidence is the weaker of the type and department certainties.
+    #[serde(default)]
+    calibration: Option<CalibrationFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalibrationFile {
+    bias: f32,
+    #[serde(default)]
+    weights: BTreeMap<String, f32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,7 +313,11 @@ impl ClassifierRules {
             file: "rules",
             message: e.to_string(),
         })?;
-        let settings = check_settings(file.settings, departments)?;
+        let mut settings = check_settings(file.settings, departments)?;
+        settings.calibration = file
+            .calibration
+            .map(|c| Calibration::from_table(c.bias, &c.weights))
+            .transpose()?;
         let lexicon = check_lexicon(&file.lexicon)?;
         let mut seen = HashSet::new();
         let mut rules = Vec::with_capacity(file.rules.len());
@@ -444,6 +462,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         diversion_model_weight: s.diversion_model_weight,
         model_smoothing: s.model_smoothing,
         model_sharpness: s.model_sharpness,
+        calibration: None,
     })
 }
 
