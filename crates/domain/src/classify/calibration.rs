@@ -1,5 +1,5 @@
-//! What the classifier's confidence means: the probability that a petition's type, department
-//! and diversion are all right, estimated from signals of how the answer was reached.
+//! What the classifier's confidence means: the probability that a petition's type and department
+//! are right, estimated from signals of how the answer was reached.
 //!
 //! The softmax certainties alone rank errors poorly: a petition where the rules, the term model
 //! and the final answer disagree is far more often wrong than its top probability suggests. So
@@ -95,7 +95,7 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// The probability that type, department and diversion are all right.
+    /// The probability that type and department are right.
     pub fn confidence(&self, s: &Signals) -> f32 {
         let z = self.bias
             + self
@@ -166,7 +166,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Right as a clerk needs it to forward the case: type, department and diversion.
+    /// Right in the fields that send a case to the wrong place or expose an informant: type and
+    /// department (the triage target counts these).
     pub fn correct(&self) -> bool {
         self.type_ok && self.department_ok
     }

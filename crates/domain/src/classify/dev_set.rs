@@ -490,7 +490,7 @@ fn classify_triage_is_calibrated() {
             .expect("cross-validation");
     let errors = outcomes.iter().filter(|o| !o.correct()).count();
     println!(
-        "cross-validated: {} petitions, {errors} wrong in type, department or diversion",
+        "cross-validated: {} petitions, {errors} wrong in type or department",
         outcomes.len()
     );
 

@@ -388,7 +388,7 @@ impl Classifier {
         let mut dept_scores: Vec<f32> = departments.entries.iter().map(|(_, s)| *s).collect();
         dept_scores.push(settings.default_department_score);
         let top = top_probability(&dept_scores, settings.temperature);
-        let (department, dept_p) = match top {
+        let (mut department, dept_p) = match top {
             Some((i, p)) if i < departments.entries.len() => {
                 (departments.entries[i].0.to_owned(), p)
             }
@@ -455,6 +455,16 @@ impl Classifier {
             && accuses >= settings.accuses_official_threshold;
         if accuses_official {
             reasons.push("accuses an official: keep the petitioner confidential".to_owned());
+            // §5.5 row 2: accusations against officials go to the discipline organ, whatever
+            // sector the misconduct happened in.
+            if let Some(organ) = &settings.accused_official_department
+                && *organ != department
+            {
+                reasons.push(format!(
+                    "accusation against an official: department {organ} instead of {department}"
+                ));
+                department = organ.clone();
+            }
         }
 
         let county = self.gazetteer.locate(&normalised).map(|m| {
@@ -703,6 +713,69 @@ mod tests {
     /// Issue #19 item 3: unpaid migrant and construction wages go to labour inspection
     /// (31(5)), not arbitration, and the reasons say the examples' vote was overruled; a
     /// dispute over the employment contract is still arbitration.
+    #[test]
+    fn informants_in_plain_words_are_accusers() {
+        for text in [
+            // No 举报/检举, no request for secrecy: a stake disclaimed.
+            "东河边那个石料厂天天夜里往河里倒废渣，水都成白的了。我跟那家厂没有过节，就是看不下去。",
+            // Secrecy asked for in an operator's words.
+            "来电人反映：镇上一家调料店把散装辣椒面贴上外地名牌的包装袋往外批发。来电人要求对其身份保密。",
+            // An official taking money, in everyday words.
+            "俺村会计把修路哩钱装进自己兜里了，还把低保名额都给了他亲戚，恁上头来查查。",
+        ] {
+            let c = shared().classify(text);
+            assert_eq!(
+                c.petition_type,
+                PetitionType::Accusation,
+                "{text}: {:?}",
+                c.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn accusations_against_officials_go_to_the_discipline_organ() {
+        // The misconduct is in a hospital, the accused a public doctor: 纪委监委, not 卫健委.
+        let text = "我父亲在县医院做手术，主刀医生让我们用他指定的进口钢板，后来才知道他从器械商那里拿回扣。";
+        let c = shared().classify(text);
+        assert_eq!(c.petition_type, PetitionType::Accusation, "{:?}", c.reasons);
+        assert!(c.accuses_official, "{:?}", c.reasons);
+        assert_eq!(c.department, "jwjw", "{:?}", c.reasons);
+        // Without the setting the weighed department stands.
+        let mut rules = ClassifierRules::from_toml_str(EMBEDDED_RULES).unwrap();
+        rules.settings.accused_official_department = None;
+        let plain = Classifier::new(
+            rules,
+            Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).unwrap(),
+            &examples::parse(EMBEDDED_EXAMPLES).unwrap(),
+        )
+        .unwrap();
+        assert_ne!(plain.classify(text).department, "jwjw");
+    }
+
+    #[test]
+    fn spoken_proposals_are_suggestions() {
+        let c = shared()
+            .classify("俺寻思着，镇上能不能给俺们村口装几盏路灯，黑了走路老绊倒，恁看中不中？");
+        assert_eq!(c.petition_type, PetitionType::Suggestion, "{:?}", c.reasons);
+    }
+
+    #[test]
+    fn confidence_is_the_calibrated_probability() {
+        let c = shared();
+        let calibration = c
+            .rules()
+            .settings
+            .calibration
+            .as_ref()
+            .expect("shipped [calibration]");
+        let (got, signals) =
+            c.classify_with_signals("县医院的医生收红包，还让病人去他亲戚的药店买药。");
+        assert!((got.confidence - calibration.confidence(&signals)).abs() < 1e-6);
+        // A text with nothing to go on is held.
+        assert!(c.classify("有事").needs_triage);
+    }
+
     #[test]
     fn migrant_wages_go_to_labour_inspection_and_contract_disputes_to_arbitration() {
         let c = shared().classify(

@@ -63,9 +63,8 @@ pub struct Classification {
     pub county: Option<CountyCode>,
     /// The text accuses a Party member or public official: Art 30 confidentiality applies.
     pub accuses_official: bool,
-    /// 0..1; with the rules file's `[calibration]`, the estimated probability that type,
-    /// department and diversion are all right; without it, the weaker of the type and department
-    /// certainties.
+    /// 0..1; with the rules file's `[calibration]`, the estimated probability that type and
+    /// department are right; without it, the weaker of the two certainties.
     pub confidence: f32,
     /// Confidence is below the configured threshold: a clerk must classify by hand.
     pub needs_triage: bool,

@@ -167,6 +167,8 @@ pub struct Settings {
     pub model_sharpness: f32,
     /// Turns a classification's signals into the probability it is right (`[calibration]`).
     pub calibration: Option<Calibration>,
+    /// Where an accusation against an official goes whatever its sector (§5.5 row 2).
+    pub accused_official_department: Option<String>,
 }
 
 /// The validated classification rules.
@@ -247,6 +249,8 @@ struct SettingsFile {
     model_smoothing: f32,
     #[serde(default = "default_model_sharpness")]
     model_sharpness: f32,
+    #[serde(default)]
+    accused_official_department: Option<String>,
 }
 
 fn default_model_smoothing() -> f32 {
@@ -442,6 +446,14 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
             format!("unknown department code `{}`", s.default_department),
         ));
     }
+    if let Some(code) = &s.accused_official_department
+        && !departments.contains(code)
+    {
+        return Err(RulesError::invalid(
+            "settings.accused_official_department",
+            format!("unknown department code `{code}`"),
+        ));
+    }
     let mut type_prior = Vec::new();
     for (name, w) in s.type_prior {
         let t = PetitionType::parse(&name)
@@ -463,6 +475,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         model_smoothing: s.model_smoothing,
         model_sharpness: s.model_sharpness,
         calibration: None,
+        accused_official_department: s.accused_official_department,
     })
 }
 

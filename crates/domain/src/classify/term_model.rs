@@ -62,6 +62,9 @@ pub struct TermModel {
     sharpness: f32,
 }
 
+/// Known features (bigrams) that count as a sentence's worth of evidence.
+pub const FULL_EVIDENCE_FEATURES: f64 = 16.0;
+
 impl TermModel {
     /// Counts features per label. `smoothing` is the Lidstone pseudo-count (0.1 suits a few
     /// hundred examples); `sharpness` is documented on [`Self::posteriors`].
@@ -114,7 +117,8 @@ impl TermModel {
     /// "certain". Here the log-likelihoods are averaged per known feature and scaled by
     /// `sharpness` before the softmax: the model votes with a confidence that reflects how much
     /// better the best label explains a typical word, not the length of the letter. A text with no
-    /// known feature gets the uniform distribution.
+    /// known feature gets the uniform distribution, one with fewer than
+    /// [`FULL_EVIDENCE_FEATURES`] a proportionally flatter one.
     pub fn posteriors(&self, text: &str) -> Vec<(&str, f32)> {
         if self.labels.is_empty() {
             return Vec::new();
@@ -144,9 +148,12 @@ impl TermModel {
             .iter()
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
+        // A couple of known bigrams ("有事") are too little to be sure of anything: below a
+        // sentence's worth of evidence the vote flattens towards uniform.
+        let evidence = (known as f64 / FULL_EVIDENCE_FEATURES).min(1.0);
         let scaled: Vec<f64> = log_likelihood
             .iter()
-            .map(|ll| ((ll - max) / known as f64 * f64::from(self.sharpness)).exp())
+            .map(|ll| ((ll - max) / known as f64 * f64::from(self.sharpness) * evidence).exp())
             .collect();
         let sum: f64 = scaled.iter().sum();
         self.labels
@@ -188,7 +195,7 @@ mod tests {
     #[test]
     fn posteriors_favour_the_label_whose_examples_share_the_words() {
         let m = model();
-        let p = m.posteriors("老板拖欠工钱");
+        let p = m.posteriors("工地老板拖欠工钱，包工头欠我们的工资一直不给，老板说拖欠工资等回款");
         assert_eq!(p.len(), 2);
         let (best, bp) = p
             .iter()
@@ -199,8 +206,22 @@ mod tests {
         assert!(bp > 0.8, "{p:?}");
         let sum: f32 = p.iter().map(|(_, x)| x).sum();
         assert!((sum - 1.0).abs() < 1e-4);
-        let p = m.posteriors("我家低保的事");
+        let p = m.posteriors("我家低保被取消了，申请低保乡里不批，请求恢复低保");
         assert!(p.iter().any(|&(l, x)| l == "mzj" && x > 0.8), "{p:?}");
+    }
+
+    #[test]
+    fn a_few_words_are_less_certain_than_a_sentence() {
+        let m = model();
+        let rsj = |text: &str| {
+            m.posteriors(text)
+                .into_iter()
+                .find(|(l, _)| *l == "rsj")
+                .map_or(0.0, |(_, p)| p)
+        };
+        let short = rsj("欠工钱");
+        let long = rsj("工地老板拖欠工钱，包工头欠我们的工资一直不给，老板说拖欠工资等回款");
+        assert!(short > 0.5 && short < long, "short {short} long {long}");
     }
 
     #[test]
