@@ -41,13 +41,17 @@ pub struct Signals {
     pub placed: f32,
     /// 1 for short texts (under 60 characters): less to go on.
     pub short: f32,
+    /// 1 for long texts (over 300 characters): several matters, one of them the main one.
+    pub long: f32,
+    /// How many departments the rules alone gave a subject word's weight (2.5) or more, over 5.
+    pub dept_contenders: f32,
     /// 1 for a 检举控告 result, 1 for a 建议意见 result: the types err differently.
     pub accusation: f32,
     pub suggestion: f32,
 }
 
 /// The signals' names, in the order of [`Signals::values`].
-pub const SIGNALS: [&str; 15] = [
+pub const SIGNALS: [&str; 17] = [
     "type_p",
     "dept_p",
     "dept_margin",
@@ -61,6 +65,8 @@ pub const SIGNALS: [&str; 15] = [
     "overruled",
     "placed",
     "short",
+    "long",
+    "dept_contenders",
     "accusation",
     "suggestion",
 ];
@@ -81,6 +87,8 @@ impl Signals {
             self.overruled,
             self.placed,
             self.short,
+            self.long,
+            self.dept_contenders,
             self.accusation,
             self.suggestion,
         ]
@@ -158,6 +166,8 @@ impl Calibration {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub id: String,
+    pub expected_type: crate::petition::PetitionType,
+    pub got_type: crate::petition::PetitionType,
     pub signals: Signals,
     pub confidence: f32,
     pub type_ok: bool,
@@ -204,6 +214,8 @@ pub fn cross_validated(
             let (got, signals) = c.classify_with_signals(&e.text);
             out.push(Outcome {
                 id: e.id.clone(),
+                expected_type: e.petition_type,
+                got_type: got.petition_type,
                 signals,
                 confidence: got.confidence,
                 type_ok: got.petition_type == e.petition_type,

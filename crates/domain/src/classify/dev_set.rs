@@ -544,10 +544,9 @@ fn classify_triage_is_calibrated() {
         rules.settings.calibration.is_some(),
         "rules.toml has no [calibration]"
     );
-    // The target is 50% of the errors at 15% held; on these examples the calibrated
-    // confidence reaches about 43% (docs/benchmarks.md). Hold it there, and better than the
-    // uncalibrated certainty at the same share held.
-    assert!(at.held <= 0.15 && at.errors_caught >= 0.40, "{at:?}");
+    // The target: at least half the errors caught while holding at most 15%; and better
+    // than the uncalibrated certainty at the same share held.
+    assert!(at.held <= 0.15 && at.errors_caught >= 0.5, "{at:?}");
     let before = calibration::threshold_for_share(&uncalibrated, at.held);
     assert!(
         at.errors_caught > before.errors_caught,

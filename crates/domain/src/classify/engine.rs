@@ -305,6 +305,13 @@ impl Classifier {
 
         // What the rules alone would route to: agreement with the models is a signal.
         let rules_best = departments.best().map(|(d, s)| (*d, *s));
+        let dept_contenders = departments
+            .entries
+            .iter()
+            .filter(|(_, s)| *s >= 2.5)
+            .count()
+            .min(5) as f32
+            / 5.0;
         let rules_department = rules_best.map(|(d, _)| d);
 
         // The term models vote on top of the rules, in proportion to their probability.
@@ -381,6 +388,27 @@ impl Classifier {
             let at = types.entries.iter().position(|(x, _)| *x == t);
             type_p = probability_of(&type_scores, at, settings.temperature);
             petition_type = t;
+        } else if decided_type.is_none()
+            && petition_type != PetitionType::Accusation
+            && let Some(floor) = settings.accusation_floor
+        {
+            // The costs are not symmetric: a false alarm costs a clerk a glance, a missed
+            // accusation sends the informant's name to those reported (Art 30 para 3).
+            let at = types
+                .entries
+                .iter()
+                .position(|(x, _)| *x == PetitionType::Accusation);
+            let p = probability_of(&type_scores, at, settings.temperature);
+            if p >= floor {
+                overruled = true;
+                reasons.push(format!(
+                    "type 检举控告 likely enough (p={p:.2} ≥ {floor:.2}) to keep the petitioner \
+                     confidential until a clerk decides, instead of {}",
+                    petition_type.zh()
+                ));
+                type_p = p;
+                petition_type = PetitionType::Accusation;
+            }
         }
 
         // Department: the rules' candidates compete with an "unrouted" pseudo-candidate, so a
@@ -451,8 +479,12 @@ impl Classifier {
 
         // Art 30 confidentiality attaches to 检举控告 matters; a grievance that merely names an
         // official (e.g. contesting a 城管 seizure) is not an accusation.
+        // An accusation weighed to the discipline organ is about a Party member or official: that
+        // organ handles nothing else (§5.5 row 2).
+        let to_discipline_organ =
+            settings.accused_official_department.as_deref() == Some(department.as_str());
         let accuses_official = petition_type == PetitionType::Accusation
-            && accuses >= settings.accuses_official_threshold;
+            && (accuses >= settings.accuses_official_threshold || to_discipline_organ);
         if accuses_official {
             reasons.push("accuses an official: keep the petitioner confidential".to_owned());
             // §5.5 row 2: accusations against officials go to the discipline organ, whatever
@@ -500,6 +532,8 @@ impl Classifier {
             overruled: flag(overruled),
             placed: flag(county.is_some()),
             short: flag(normalised.chars().count() < 60),
+            long: flag(normalised.chars().count() > 300),
+            dept_contenders,
             accusation: flag(petition_type == PetitionType::Accusation),
             suggestion: flag(petition_type == PetitionType::Suggestion),
         };
@@ -751,6 +785,34 @@ mod tests {
         )
         .unwrap();
         assert_ne!(plain.classify(text).department, "jwjw");
+    }
+
+    #[test]
+    fn a_likely_accusation_is_chosen_over_a_heavier_grievance() {
+        let text = "我家门口的路灯坏了三个月，请尽快修好。";
+        let with_floor = |floor: Option<f32>| {
+            let mut rules = ClassifierRules::from_toml_str(EMBEDDED_RULES).unwrap();
+            rules.settings.accusation_floor = floor;
+            Classifier::new(
+                rules,
+                Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).unwrap(),
+                &examples::parse(EMBEDDED_EXAMPLES).unwrap(),
+            )
+            .unwrap()
+            .classify(text)
+        };
+        assert_ne!(with_floor(None).petition_type, PetitionType::Accusation);
+        // A floor below any probability turns every undecided grievance into an accusation.
+        let c = with_floor(Some(0.000_1));
+        assert_eq!(c.petition_type, PetitionType::Accusation);
+        assert!(
+            c.reasons.iter().any(|r| r.contains("likely enough")),
+            "{:?}",
+            c.reasons
+        );
+        let bad = EMBEDDED_RULES.replace("accusation_floor = 0.3", "accusation_floor = 1.5");
+        let e = ClassifierRules::from_toml_str(&bad).unwrap_err();
+        assert!(e.to_string().contains("accusation_floor"), "{e}");
     }
 
     #[test]

@@ -169,6 +169,8 @@ pub struct Settings {
     pub calibration: Option<Calibration>,
     /// Where an accusation against an official goes whatever its sector (§5.5 row 2).
     pub accused_official_department: Option<String>,
+    /// Choose 检举控告 whenever its probability reaches this, even when another type weighs more.
+    pub accusation_floor: Option<f32>,
 }
 
 /// The validated classification rules.
@@ -251,6 +253,8 @@ struct SettingsFile {
     model_sharpness: f32,
     #[serde(default)]
     accused_official_department: Option<String>,
+    #[serde(default)]
+    accusation_floor: Option<f32>,
 }
 
 fn default_model_smoothing() -> f32 {
@@ -454,6 +458,14 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
             format!("unknown department code `{code}`"),
         ));
     }
+    if let Some(f) = s.accusation_floor
+        && !(f.is_finite() && f > 0.0 && f < 1.0)
+    {
+        return Err(RulesError::invalid(
+            "settings.accusation_floor",
+            "must be a probability between 0 and 1 (exclusive)",
+        ));
+    }
     let mut type_prior = Vec::new();
     for (name, w) in s.type_prior {
         let t = PetitionType::parse(&name)
@@ -476,6 +488,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         model_sharpness: s.model_sharpness,
         calibration: None,
         accused_official_department: s.accused_official_department,
+        accusation_floor: s.accusation_floor,
     })
 }
 
