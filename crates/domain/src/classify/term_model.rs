@@ -49,12 +49,36 @@ fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
 }
 
+/// A feature as a number: a CJK bigram packs its two code points; an ASCII run is hashed
+/// (FNV-1a) with the top bit set, which no code-point pair has. Keys instead of strings keep a
+/// model of a few thousand examples at a fraction of the memory (issue #16: idle footprint).
+fn key(feature: &str) -> u64 {
+    let mut chars = feature.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(a), Some(b), None) if is_cjk(a) && is_cjk(b) => {
+            (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
+        }
+        _ => {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for &b in feature.as_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h | (1 << 63)
+        }
+    }
+}
+
 /// Feature counts per label. Built by [`TermModel::train`]; then read-only and thread-safe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TermModel {
     labels: Vec<String>,
-    /// Feature → (label index, number of examples of that label with the feature).
-    counts: HashMap<String, Vec<(usize, u32)>>,
+    /// Feature key → its row in `rows`.
+    index: HashMap<u64, u32>,
+    /// Row `i` is `cells[rows[i]..rows[i + 1]]`.
+    rows: Vec<u32>,
+    /// (label index, number of examples of that label with the feature), rows laid end to end.
+    cells: Vec<(u16, u32)>,
     /// Per label: the sum of its examples' feature counts.
     totals: Vec<u64>,
     smoothing: f64,
@@ -74,7 +98,7 @@ impl TermModel {
         sharpness: f32,
     ) -> Self {
         let mut labels: Vec<String> = Vec::new();
-        let mut counts: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
+        let mut counts: HashMap<u64, Vec<(u16, u32)>> = HashMap::new();
         let mut totals: Vec<u64> = Vec::new();
         for (text, label) in examples {
             let li = match labels.iter().position(|l| l == label) {
@@ -85,22 +109,52 @@ impl TermModel {
                     labels.len() - 1
                 }
             };
+            // Label indices are u16: a directory has tens of departments, not 65,536.
+            let Ok(li) = u16::try_from(li) else {
+                continue;
+            };
             for f in features(text) {
-                totals[li] += 1;
-                let per_label = counts.entry(f).or_default();
+                totals[usize::from(li)] += 1;
+                let per_label = counts.entry(key(&f)).or_default();
                 match per_label.iter_mut().find(|(l, _)| *l == li) {
                     Some((_, n)) => *n += 1,
                     None => per_label.push((li, 1)),
                 }
             }
         }
+        // Flatten into one array so each feature costs a map slot and its counts, not two
+        // heap allocations.
+        let mut keys: Vec<u64> = counts.keys().copied().collect();
+        keys.sort_unstable();
+        let mut index = HashMap::with_capacity(keys.len());
+        let mut rows = Vec::with_capacity(keys.len() + 1);
+        let mut cells = Vec::new();
+        for k in keys {
+            let Ok(row) = u32::try_from(rows.len()) else {
+                break;
+            };
+            index.insert(k, row);
+            rows.push(u32::try_from(cells.len()).unwrap_or(u32::MAX));
+            cells.extend(counts.remove(&k).unwrap_or_default());
+        }
+        rows.push(u32::try_from(cells.len()).unwrap_or(u32::MAX));
+        cells.shrink_to_fit();
         Self {
             labels,
-            counts,
+            index,
+            rows,
+            cells,
             totals,
             smoothing: f64::from(smoothing.max(1e-6)),
             sharpness,
         }
+    }
+
+    fn row(&self, key: u64) -> Option<&[(u16, u32)]> {
+        let row = *self.index.get(&key)? as usize;
+        let start = *self.rows.get(row)? as usize;
+        let end = *self.rows.get(row + 1)? as usize;
+        self.cells.get(start..end)
     }
 
     pub fn labels(&self) -> impl Iterator<Item = &str> {
@@ -123,18 +177,18 @@ impl TermModel {
         if self.labels.is_empty() {
             return Vec::new();
         }
-        let vocabulary = self.counts.len() as f64;
+        let vocabulary = self.index.len() as f64;
         let mut log_likelihood = vec![0.0_f64; self.labels.len()];
         let mut known = 0_usize;
         for f in features(text) {
-            let Some(per_label) = self.counts.get(&f) else {
+            let Some(per_label) = self.row(key(&f)) else {
                 continue;
             };
             known += 1;
             for (li, ll) in log_likelihood.iter_mut().enumerate() {
                 let n = per_label
                     .iter()
-                    .find(|(l, _)| *l == li)
+                    .find(|(l, _)| usize::from(*l) == li)
                     .map_or(0, |(_, n)| *n);
                 let denominator = self.totals[li] as f64 + self.smoothing * vocabulary;
                 *ll += ((f64::from(n) + self.smoothing) / denominator).ln();
@@ -208,6 +262,21 @@ mod tests {
         assert!((sum - 1.0).abs() < 1e-4);
         let p = m.posteriors("我家低保被取消了，申请低保乡里不批，请求恢复低保");
         assert!(p.iter().any(|&(l, x)| l == "mzj" && x > 0.8), "{p:?}");
+    }
+
+    #[test]
+    fn bigram_keys_are_distinct_from_ascii_keys() {
+        assert_eq!(key("工资"), key("工资"));
+        assert_ne!(key("工资"), key("资工"));
+        assert_ne!(key("icu"), key("ct"));
+        // An ASCII run never collides with a bigram's packed code points.
+        assert_ne!(key("icu") >> 63, key("工资") >> 63);
+        // Counts survive flattening: each label sees exactly its examples' features.
+        let m = TermModel::train([("工资", "rsj"), ("工资低保", "mzj")], 0.1, 4.0);
+        let row = m.row(key("工资")).expect("a known feature");
+        assert_eq!(row.len(), 2);
+        assert!(m.row(key("低保")).is_some_and(|r| r == [(1, 1)]));
+        assert!(m.row(key("医保")).is_none());
     }
 
     #[test]
