@@ -203,12 +203,7 @@ pub fn cross_validated(
     let folds = folds.max(2);
     let mut out = Vec::new();
     for k in 0..folds {
-        let train: Vec<Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % folds != k)
-            .map(|(_, e)| e.clone())
-            .collect();
+        let train = all_but_fold(examples, folds, k, Example::clone);
         let c = Classifier::new(rules.clone(), gazetteer.clone(), &train)?;
         for e in examples.iter().skip(k).step_by(folds).filter(|e| scored(e)) {
             let (got, signals) = c.classify_with_signals(&e.text);
@@ -227,19 +222,24 @@ pub fn cross_validated(
     Ok(out)
 }
 
+/// Every item not in fold `k` (items are dealt to folds in turn), mapped.
+fn all_but_fold<T, U>(items: &[T], folds: usize, k: usize, map: impl Fn(&T) -> U) -> Vec<U> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % folds != k)
+        .map(|(_, x)| map(x))
+        .collect()
+}
+
 /// Fits on all folds but one and scores that one, for every fold: confidences no fit has seen
 /// the answer to, for an honest calibration curve.
 pub fn cross_fitted(outcomes: &[Outcome], folds: usize) -> Vec<(f32, bool)> {
     let folds = folds.max(2);
     let mut scored = Vec::with_capacity(outcomes.len());
     for k in 0..folds {
-        let train: Vec<Sample> = outcomes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % folds != k)
-            .map(|(_, o)| o.sample())
-            .collect();
-        let c = fit(&train);
+        let c = fit(&all_but_fold(outcomes, folds, k, Outcome::sample));
+
         scored.extend(
             outcomes
                 .iter()

@@ -410,30 +410,18 @@ fn cross_validate(
     scored: impl Fn(&super::Example) -> bool,
 ) -> (f64, f64, f64) {
     let gazetteer = super::Gazetteer::from_toml_str(super::EMBEDDED_GAZETTEER).expect("gazetteer");
+    let mut rules = super::ClassifierRules::from_toml_str(super::EMBEDDED_RULES).expect("rules");
+    settings(&mut rules.settings);
+    let outcomes = super::calibration::cross_validated(&rules, &gazetteer, examples, folds, scored)
+        .expect("cross-validation");
     let (mut types, mut depts, mut diversions) =
         (Score::default(), Score::default(), Score::default());
-    for k in 0..folds {
-        let mut rules =
-            super::ClassifierRules::from_toml_str(super::EMBEDDED_RULES).expect("rules");
-        settings(&mut rules.settings);
-        let train: Vec<super::Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % folds != k)
-            .map(|(_, e)| e.clone())
-            .collect();
-        let c = Classifier::new(rules, gazetteer.clone(), &train).expect("classifier");
-        for e in examples.iter().skip(k).step_by(folds).filter(|e| scored(e)) {
-            let got = c.classify(&e.text);
-            types.add(got.petition_type == e.petition_type);
-            diversions.add(got.diversion == e.diversion);
-            depts.add(got.department == e.department);
-            if got.department != e.department {
-                println!(
-                    "cross-validation {} department {} want {}",
-                    e.id, got.department, e.department
-                );
-            }
+    for o in &outcomes {
+        types.add(o.type_ok);
+        depts.add(o.department_ok);
+        diversions.add(o.diversion_ok);
+        if !o.department_ok {
+            println!("cross-validation {} department wrong", o.id);
         }
     }
     (types.rate(), depts.rate(), diversions.rate())

@@ -648,6 +648,13 @@ mod tests {
         C.get_or_init(|| Classifier::embedded().expect("shipped classification data is valid"))
     }
 
+    /// Classifies `text` with the shipped data and checks its type, naming the reasons if not.
+    fn assert_type(text: &str, expected: PetitionType) -> Classification {
+        let c = shared().classify(text);
+        assert_eq!(c.petition_type, expected, "{text}: {:?}", c.reasons);
+        c
+    }
+
     #[test]
     fn normalises_full_width_and_spaces() {
         assert_eq!(normalise("打 １１０ 报警！"), "打110报警！");
@@ -721,32 +728,17 @@ mod tests {
             "有人在我们小区搞传销，每天拉人开会，请你们查一查，我不方便透露姓名。",
             "某药店用别人的医保卡刷卡骗保，我亲眼看见的，希望查处。",
         ] {
-            let c = shared().classify(text);
-            assert_eq!(
-                c.petition_type,
-                PetitionType::Accusation,
-                "{text}: {:?}",
-                c.reasons
-            );
+            let c = assert_type(text, PetitionType::Accusation);
             assert!(!c.accuses_official, "{text}: no official named");
         }
         for text in [
             "隔壁饭店油烟直排进我家窗户，请求环保部门检查并责令整改。",
             "我要控告同村的刘某，他去年以合伙做生意为由骗走我十二万元，派出所说是经济纠纷不给立案。",
         ] {
-            let c = shared().classify(text);
-            assert_eq!(
-                c.petition_type,
-                PetitionType::Grievance,
-                "{text}: {:?}",
-                c.reasons
-            );
+            assert_type(text, PetitionType::Grievance);
         }
     }
 
-    /// Issue #19 item 3: unpaid migrant and construction wages go to labour inspection
-    /// (31(5)), not arbitration, and the reasons say the examples' vote was overruled; a
-    /// dispute over the employment contract is still arbitration.
     #[test]
     fn informants_in_plain_words_are_accusers() {
         for text in [
@@ -757,13 +749,7 @@ mod tests {
             // An official taking money, in everyday words.
             "俺村会计把修路哩钱装进自己兜里了，还把低保名额都给了他亲戚，恁上头来查查。",
         ] {
-            let c = shared().classify(text);
-            assert_eq!(
-                c.petition_type,
-                PetitionType::Accusation,
-                "{text}: {:?}",
-                c.reasons
-            );
+            assert_type(text, PetitionType::Accusation);
         }
     }
 
@@ -838,6 +824,9 @@ mod tests {
         assert!(c.classify("有事").needs_triage);
     }
 
+    /// Issue #19 item 3: unpaid migrant and construction wages go to labour inspection
+    /// (31(5)), not arbitration, and the reasons say the examples' vote was overruled; a
+    /// dispute over the employment contract is still arbitration.
     #[test]
     fn migrant_wages_go_to_labour_inspection_and_contract_disputes_to_arbitration() {
         let c = shared().classify(
