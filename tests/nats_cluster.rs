@@ -796,6 +796,39 @@ async fn services_lose_nothing_and_repeat_nothing_when_a_node_dies_under_load() 
         .find(|n| *n != leader && *n != meta)
         .expect("a node that leads nothing")
         .to_owned();
+    // Make that node lead supervision's consumer of registrations: the pull request supervision
+    // has outstanding dies with it and nobody answers it, the case a consumer must recover
+    // from by pulling anew (a run once stalled there: 0 of 30 D1s).
+    let stream_name = stream.cached_info().config.name.clone();
+    let consumer_leader = || {
+        let stream = stream.clone();
+        async move {
+            stream
+                .consumer_info("supervision_case")
+                .await
+                .ok()
+                .and_then(|i| i.cluster)
+                .and_then(|c| c.leader)
+        }
+    };
+    for _ in 0..30 {
+        if consumer_leader().await.as_deref() == Some(victim.as_str()) {
+            break;
+        }
+        let _: Result<serde_json::Value, _> = env
+            .infra
+            .js
+            .request(
+                format!("CONSUMER.LEADER.STEPDOWN.{stream_name}.supervision_case"),
+                &json!({}),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "supervision_case led by {:?}; node to lose {victim}",
+        consumer_leader().await
+    );
 
     let county = env.county.to_string();
     let http = reqwest::Client::new();
@@ -896,6 +929,7 @@ async fn services_lose_nothing_and_repeat_nothing_when_a_node_dies_under_load() 
     }
     // Supervision consumes the registrations on its own durable consumer, which may still be
     // catching up after the failover when routing's have all been read.
+    let waited = Instant::now();
     let d1 = eventually("every D1 scheduled", Duration::from_secs(120), || async {
         let d1: Vec<(String, i64)> = sqlx::query_as(
             "select case_no, count(*) from deadlines where kind = 'D1' group by case_no",
@@ -915,11 +949,13 @@ async fn services_lose_nothing_and_repeat_nothing_when_a_node_dies_under_load() 
         assert_eq!(d1.get(c), Some(&1), "{c}: one D1");
     }
     println!(
-        "cluster under load: {} petitions, node {victim} killed after 10: registered {}, routed {}, D1 {}",
+        "cluster under load: {} petitions, node {victim} killed after 10: registered {}, routed {}, \
+         D1 {} ({:.1} s after every case was routed)",
         cases.len(),
         registered.len(),
         routed.len(),
-        d1.len()
+        d1.len(),
+        waited.elapsed().as_secs_f64()
     );
     env.stop().await;
 }

@@ -332,21 +332,39 @@ pub async fn run<H: Handler>(
             };
             let Some(chunk) = chunk else { continue 'outer };
             let mut msgs = Vec::with_capacity(chunk.len());
+            let mut stalled = false;
             for m in chunk {
                 match m {
                     Ok(m) => msgs.push(m),
+                    // A pull request answered by nobody (its consumer leader died, the request
+                    // was lost) is never re-sent by the stream, which still counts its messages
+                    // as pending: pull anew, and the new request reaches the new leader.
+                    Err(e) if pull_stalled(e.kind()) => {
+                        tracing::warn!(consumer = %spec.name, error = %e, "pull stalled; pulling anew");
+                        stalled = true;
+                    }
                     Err(e) => tracing::debug!(consumer = %spec.name, error = %e, "pull status"),
                 }
             }
-            if msgs.is_empty() {
-                continue;
+            if !msgs.is_empty() {
+                let settlements =
+                    handle_batch(&pool, &spec, handler.as_ref(), &settings, &msgs).await;
+                settle(&js, &spec, msgs, settlements).await;
             }
-            let settlements = handle_batch(&pool, &spec, handler.as_ref(), &settings, &msgs).await;
-            settle(&js, &spec, msgs, settlements).await;
+            if stalled {
+                continue 'outer;
+            }
         }
     }
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())
+}
+
+/// Errors after which the pull stream gets no more messages: its outstanding request went
+/// unanswered (missed heartbeats), reached no server, or failed.
+fn pull_stalled(kind: jetstream::consumer::pull::MessagesErrorKind) -> bool {
+    use jetstream::consumer::pull::MessagesErrorKind as K;
+    matches!(kind, K::MissingHeartbeat | K::NoResponders | K::Pull)
 }
 
 /// Hands back what the pull stream had already received but no batch had taken: a nak makes
