@@ -144,6 +144,19 @@ fn probability_of(scores: &[f32], i: Option<usize>, temperature: f32) -> f32 {
     if sum > 0.0 { 1.0 / sum } else { 0.0 }
 }
 
+/// How much more probable entry `best` is than the best of the others (0 when it is not ahead).
+fn lead(scores: &[f32], best: usize, temperature: f32) -> f32 {
+    let runner_up = scores
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != best)
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i);
+    (probability_of(scores, Some(best), temperature)
+        - probability_of(scores, runner_up, temperature))
+    .max(0.0)
+}
+
 /// Tallies votes in the order rules fire, so ties go to the earlier rule in the file.
 struct Tally<K> {
     entries: Vec<(K, f32)>,
@@ -366,14 +379,7 @@ impl Classifier {
             .get(ti)
             .map_or(PetitionType::Grievance, |(t, _)| *t);
         reasons.push(format!("type {} (p={type_p:.2})", petition_type.zh()));
-        let type_runner_up = type_scores
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != ti)
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i);
-        let type_margin =
-            (type_p - probability_of(&type_scores, type_runner_up, settings.temperature)).max(0.0);
+        let type_margin = lead(&type_scores, ti, settings.temperature);
         let mut overruled = false;
         if let Some((t, id)) = decided_type
             && t != petition_type
@@ -422,16 +428,13 @@ impl Classifier {
             }
             _ => (settings.default_department.clone(), 0.0),
         };
-        let runner_up = top.and_then(|(best, _)| {
-            dept_scores
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != best)
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-        });
-        let dept_margin =
-            (dept_p - probability_of(&dept_scores, runner_up, settings.temperature)).max(0.0);
+        // Routed by hand (the pseudo-candidate won): no department leads anything.
+        let dept_margin = match top {
+            Some((best, _)) if best < departments.entries.len() => {
+                lead(&dept_scores, best, settings.temperature)
+            }
+            _ => 0.0,
+        };
         reasons.push(format!("department {department} (p={dept_p:.2})"));
 
         // Diversion and branch apply to 申诉求决 only (Art 31).
