@@ -12,9 +12,13 @@
 //! the receipt SMS at the sink, and end to end (POST → the last of them). Then the outbox
 //! backlog and consumer lag ([`backlog`]), and in the same run the JetStream baseline
 //! ([`baseline`]) the throughput is compared with ([`report`]).
+//!
+//! With `--external` nothing is started: the same load and probe run against a deployment
+//! that is already up ([`external`]).
 
 mod backlog;
 mod baseline;
+mod external;
 mod load;
 mod probe;
 mod report;
@@ -56,6 +60,18 @@ pub struct Args {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
+    /// Load a deployment that is already running with the settings this command loads
+    /// (`xinfang up`, or the services one by one) instead of a scratch one of its own. It
+    /// registers real cases there: use a staging copy.
+    #[arg(long)]
+    pub external: bool,
+    /// With `--external`: the API's base URL (default `http://127.0.0.1:<http.intake_port>`).
+    #[arg(long, requires = "external")]
+    pub api: Option<String>,
+    /// With `--external`: the process id of the all-in-one `xinfang up`, whose peak and idle
+    /// resident set are then reported.
+    #[arg(long, requires = "external")]
+    pub pid: Option<u32>,
 }
 
 /// How long to keep listening after the last petition completed, for late duplicates.
@@ -96,6 +112,11 @@ fn validate(a: &Args) -> Result<(), String> {
         && !(r.is_finite() && r > 0.0)
     {
         return Err("--rate must be a positive number of petitions per second".into());
+    }
+    if let Some(api) = &a.api
+        && !(api.starts_with("http://") || api.starts_with("https://"))
+    {
+        return Err("--api must be an http:// or https:// URL".into());
     }
     Ok(())
 }
@@ -152,7 +173,20 @@ async fn bench(loaded: &Loaded, a: &Args, bar: &Bar) -> anyhow::Result<report::R
     let texts = tokio::task::spawn_blocking(move || load::routable_texts(&dir, want))
         .await
         .context("classifying the example texts")??;
+    if a.external {
+        external_run(loaded, a, bar, texts).await
+    } else {
+        all_in_one(loaded, a, bar, texts).await
+    }
+}
 
+/// The scratch deployment in this process, notify sending to local sinks.
+async fn all_in_one(
+    loaded: &Loaded,
+    a: &Args,
+    bar: &Bar,
+    texts: load::Texts,
+) -> anyhow::Result<report::Report> {
     bar.phase("starting the SMS and SMTP sinks and a scratch deployment");
     let secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let sms = sinks::SmsSink::start(secret.clone()).await?;
@@ -163,65 +197,190 @@ async fn bench(loaded: &Loaded, a: &Args, bar: &Bar) -> anyhow::Result<report::R
         smtp_port: smtp.port(),
     };
     let scratch = scratch::Scratch::create(loaded, a.counties, &wiring).await?;
-    let shutdown = scratch.env.infra.shutdown.clone();
+    let infra = &scratch.env.infra;
+    let shutdown = infra.shutdown.clone();
     let outcome = tokio::select! {
-        r = measure(&scratch, a, &texts, &sms, bar) => r,
-        _ = shutdown.cancelled() => Err(match scratch.env.infra.failure() {
+        r = async {
+            bar.phase("starting intake, routing, supervision, review, notify and the console");
+            let running = scratch::start_services(infra).await?;
+            let system = System {
+                infra,
+                counties: &scratch.counties,
+                target: load::Target {
+                    url: format!("http://{}/v1/petitions", running.intake),
+                    token: running.token,
+                },
+                receipts: Receipts::Sink(&sms),
+                first_petitioner: 0,
+            };
+            measure(&system, a, &texts, bar).await
+        } => r,
+        _ = shutdown.cancelled() => Err(match infra.failure() {
             Some(reason) => anyhow::anyhow!("the scratch deployment stopped: {reason}"),
             None => anyhow::anyhow!("interrupted"),
         }),
     };
-    let idle_rss_kib = match (&outcome, a.idle_secs) {
-        (Ok(_), secs) if secs > 0 => {
-            bar.phase(&format!("idling {secs} s, then reading the resident set"));
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-            rss_kib("VmRSS:")
-        }
-        _ => None,
-    };
+    let idle_rss_kib = idle_rss(&outcome, a, bar, None).await;
     bar.phase("removing the scratch deployment");
-    let nats = scratch.env.infra.settings.platform.nats.clone();
-    let consumer = scratch.env.infra.settings.platform.consumer.clone();
-    let outbox_batch =
-        usize::try_from(scratch.env.infra.settings.platform.outbox.batch_size).unwrap_or(500);
+    let nats = infra.settings.platform.nats.clone();
+    let consumer = infra.settings.platform.consumer.clone();
+    let outbox_batch = usize::try_from(infra.settings.platform.outbox.batch_size).unwrap_or(500);
     scratch.remove().await;
     let measured = outcome?;
-    let emails = smtp.stats();
-    let sms_stats = sms.stats();
+    let sinks = report::SinkCounts {
+        emails: smtp.stats(),
+        sms: sms.stats(),
+    };
     sms.stop();
     smtp.stop();
+    let baseline = baseline(&nats, &consumer, outbox_batch, a.n, &measured, bar).await;
+    Ok(report::Report::new(
+        a,
+        &texts,
+        measured,
+        Some(sinks),
+        baseline,
+        report::Rss {
+            peak_kib: report::rss_kib(None, "VmHWM:"),
+            idle_kib: idle_rss_kib,
+            idle_secs: a.idle_secs,
+            pid: None,
+        },
+    ))
+}
 
+/// `--external`: the deployment the settings describe, already running.
+async fn external_run(
+    loaded: &Loaded,
+    a: &Args,
+    bar: &Bar,
+    texts: load::Texts,
+) -> anyhow::Result<report::Report> {
+    bar.phase("connecting to the running deployment");
+    let ext = external::External::connect(loaded, a.counties, a.api.as_deref()).await?;
+    let shutdown = ext.infra.shutdown.clone();
+    // The deployment keeps its cases: petitioners of an earlier run must not come back as
+    // repeats, so each run starts at its own place in the made-up population.
+    let first_petitioner =
+        (uuid::Uuid::new_v4().as_u128() % load::PETITIONER_SPACE as u128) as usize;
+    let system = System {
+        infra: &ext.infra,
+        counties: &ext.counties,
+        target: load::Target {
+            url: ext.url.clone(),
+            token: ext.token.clone(),
+        },
+        receipts: Receipts::DeliveryLog,
+        first_petitioner,
+    };
+    let outcome = tokio::select! {
+        r = measure(&system, a, &texts, bar) => r,
+        _ = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let idle_rss_kib = idle_rss(&outcome, a, bar, a.pid).await;
+    let peak_kib = a.pid.and_then(|pid| report::rss_kib(Some(pid), "VmHWM:"));
+    let p = &ext.infra.settings.platform;
+    let (nats, consumer) = (p.nats.clone(), p.consumer.clone());
+    let outbox_batch = usize::try_from(p.outbox.batch_size).unwrap_or(500);
+    ext.close().await;
+    let measured = outcome?;
+    let baseline = baseline(&nats, &consumer, outbox_batch, a.n, &measured, bar).await;
+    Ok(report::Report::new(
+        a,
+        &texts,
+        measured,
+        None,
+        baseline,
+        report::Rss {
+            peak_kib,
+            idle_kib: idle_rss_kib,
+            idle_secs: a.idle_secs,
+            pid: a.pid,
+        },
+    ))
+}
+
+/// After a successful run: rest `--idle-secs`, then the resident set of `pid` (this process
+/// when `None`).
+async fn idle_rss<T>(
+    outcome: &anyhow::Result<T>,
+    a: &Args,
+    bar: &Bar,
+    pid: Option<u32>,
+) -> Option<u64> {
+    if outcome.is_err() || a.idle_secs == 0 || (a.external && pid.is_none()) {
+        return None;
+    }
+    bar.phase(&format!(
+        "idling {} s, then reading the resident set",
+        a.idle_secs
+    ));
+    tokio::time::sleep(Duration::from_secs(a.idle_secs)).await;
+    report::rss_kib(pid, "VmRSS:")
+}
+
+/// The JetStream baseline on a scratch stream of its own; a failure is a warning.
+async fn baseline(
+    nats: &xinfang_platform::config::Nats,
+    consumer: &xinfang_platform::config::Consumer,
+    outbox_batch: usize,
+    n: usize,
+    measured: &Measured,
+    bar: &Bar,
+) -> Option<baseline::Baseline> {
     bar.phase("baseline: JetStream publish-ack and durable pull-consume on a scratch stream");
-    // The scratch deployment's token is cancelled by now; Ctrl-C still ends the baseline.
+    // The deployment's token is cancelled by now; Ctrl-C still ends the baseline.
     let tag = baseline::tag();
     let sample = measured.sample_envelope.clone();
-    let baseline = tokio::select! {
-        r = baseline::run(&nats, &consumer, outbox_batch, a.n, sample, &tag) => r,
+    let r = tokio::select! {
+        r = baseline::run(nats, consumer, outbox_batch, n, sample, &tag) => r,
         _ = tokio::signal::ctrl_c() => {
-            let _ = baseline::remove(&nats, &tag).await;
+            let _ = baseline::remove(nats, &tag).await;
             Err(anyhow::anyhow!("interrupted"))
         }
     };
-    let baseline = match baseline {
+    match r {
         Ok(b) => Some(b),
         Err(e) => {
             eprintln!("warning: the baseline failed: {e:#}");
             None
         }
-    };
-    Ok(report::Report::new(
-        a,
-        &texts,
-        measured,
-        sms_stats,
-        emails,
-        baseline,
-        report::Rss {
-            peak_kib: rss_kib("VmHWM:"),
-            idle_kib: idle_rss_kib,
-            idle_secs: a.idle_secs,
-        },
-    ))
+    }
+}
+
+/// What the load runs against.
+struct System<'a> {
+    infra: &'a xinfang_platform::host::Infra,
+    /// Where petitions are registered.
+    counties: &'a [xinfang_domain::county::CountyCode],
+    target: load::Target,
+    receipts: Receipts<'a>,
+    /// The made-up petitioners are numbered from here.
+    first_petitioner: usize,
+}
+
+/// Where the receipt SMS are seen.
+enum Receipts<'a> {
+    /// The local gateway sink notify sends to.
+    Sink(&'a sinks::SmsSink),
+    /// The deployment's notify delivery log (`sent` receipts).
+    DeliveryLog,
+}
+
+impl Receipts<'_> {
+    /// Runs `f` on the receipts of `accepted` seen so far (the sink's own records, not a copy).
+    async fn with<R>(
+        &self,
+        db: &backlog::Db,
+        accepted: &[String],
+        clock: external::Clock,
+        f: impl FnOnce(&[sinks::SmsRecord]) -> R,
+    ) -> anyhow::Result<R> {
+        Ok(match self {
+            Receipts::Sink(s) => s.with(f),
+            Receipts::DeliveryLog => f(&external::sent_receipts(db.pool(), accepted, clock).await?),
+        })
+    }
 }
 
 /// What [`measure`] brings back for the report.
@@ -237,16 +396,13 @@ pub struct Measured {
 }
 
 async fn measure(
-    scratch: &scratch::Scratch,
+    system: &System<'_>,
     a: &Args,
     texts: &load::Texts,
-    sms: &sinks::SmsSink,
     bar: &Bar,
 ) -> anyhow::Result<Measured> {
-    let infra = &scratch.env.infra;
+    let infra = system.infra;
     let p = &infra.settings.platform;
-    bar.phase("starting intake, routing, supervision, review, notify and the console");
-    let running = scratch::start_services(infra).await?;
     let probe_client = xinfang_platform::nats::connect(&p.nats, "bench-pipeline-probe")
         .await
         .context("connecting the probe to NATS")?;
@@ -255,11 +411,7 @@ async fn measure(
     let db = backlog::Db::connect(&p.database).await?;
     let streams: Vec<_> = infra.streams.values().cloned().collect();
 
-    let petitions = load::petitions(a.n, &scratch.counties, &texts.texts);
-    let target = load::Target {
-        url: format!("http://{}/v1/petitions", running.intake),
-        token: running.token.clone(),
-    };
+    let petitions = load::petitions(a.n, system.counties, &texts.texts, system.first_petitioner);
     bar.count(
         &match a.rate {
             Some(r) => format!("posting petitions at {r}/s"),
@@ -267,30 +419,49 @@ async fn measure(
         },
         a.n,
     );
+    let clock = external::Clock::now();
     let started = Instant::now();
-    let outcomes = load::run(&target, petitions, a.concurrency, a.rate, |done| {
+    let outcomes = load::run(&system.target, petitions, a.concurrency, a.rate, |done| {
         bar.at(done)
     })
     .await?;
     let load_end = db.snapshot(&streams).await?;
 
-    let accepted = outcomes.iter().filter(|o| o.case_no.is_some()).count();
-    bar.count("waiting for every hop of the accepted petitions", accepted);
+    let accepted: Vec<String> = outcomes.iter().filter_map(|o| o.case_no.clone()).collect();
+    // The delivery log is polled, not pushed: read it less often than the probe's memory.
+    let poll = match system.receipts {
+        Receipts::Sink(_) => Duration::from_millis(100),
+        Receipts::DeliveryLog => Duration::from_millis(250),
+    };
+    bar.count(
+        "waiting for every hop of the accepted petitions",
+        accepted.len(),
+    );
     let waiting = Instant::now();
     let last_answer = outcomes.iter().map(|o| o.answered).max().unwrap_or(started);
     let give_up = last_answer + Duration::from_secs(a.timeout_secs);
     loop {
-        let done = probe.with(|log| sms.with(|recs| timeline::completed(&outcomes, log, recs)));
+        let done = system
+            .receipts
+            .with(&db, &accepted, clock, |recs| {
+                probe.with(|log| timeline::completed(&outcomes, log, recs))
+            })
+            .await?;
         bar.at(done);
-        if done >= accepted || Instant::now() >= give_up {
+        if done >= accepted.len() || Instant::now() >= give_up {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(poll).await;
     }
     let waited_secs = waiting.elapsed().as_secs_f64();
     tokio::time::sleep(SETTLE).await;
     let end = db.snapshot(&streams).await?;
-    let joined = probe.with(|log| sms.with(|recs| timeline::join(&outcomes, log, recs)));
+    let joined = system
+        .receipts
+        .with(&db, &accepted, clock, |recs| {
+            probe.with(|log| timeline::join(&outcomes, log, recs))
+        })
+        .await?;
     let (sample_envelope, mean_envelope_bytes) = probe.with(|log| log.sample());
     probe.stop();
     db.close().await;
@@ -303,13 +474,4 @@ async fn measure(
         mean_envelope_bytes,
         waited_secs,
     })
-}
-
-/// A resident-set figure of /proc/self/status (`VmHWM:` the peak, `VmRSS:` now), in KiB.
-fn rss_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -108,6 +108,10 @@ impl Db {
         Ok(b)
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

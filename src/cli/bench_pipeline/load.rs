@@ -86,12 +86,22 @@ pub struct Petition {
 
 const CHANNELS: [&str; 4] = ["letter", "visit", "online", "phone"];
 
-/// `n` petitions, petition `i` registered in `counties[i % K]` with text `texts[i % T]`.
-pub fn petitions(n: usize, counties: &[CountyCode], texts: &[String]) -> Vec<Petition> {
+/// Made-up petitioners with distinct ID numbers and mobiles (see [`id_number`]).
+pub const PETITIONER_SPACE: usize = 18_000_000;
+
+/// `n` petitions, petition `i` registered in `counties[i % K]` with text `texts[i % T]`, by
+/// petitioner `first + i` (wrapping within [`PETITIONER_SPACE`]).
+pub fn petitions(
+    n: usize,
+    counties: &[CountyCode],
+    texts: &[String],
+    first: usize,
+) -> Vec<Petition> {
     let received_at = Utc::now() - TimeDelta::minutes(1);
     (0..n)
         .map(|i| {
-            let mobile = mobile(i);
+            let who = (first + i) % PETITIONER_SPACE;
+            let mobile = mobile(who);
             let county = counties
                 .get(i % counties.len().max(1))
                 .map(|c| c.to_string())
@@ -103,8 +113,8 @@ pub fn petitions(n: usize, counties: &[CountyCode], texts: &[String]) -> Vec<Pet
             let body = json!({
                 "channel": CHANNELS[i % CHANNELS.len()],
                 "petitioner": {
-                    "name": name(i),
-                    "id_number": id_number(i),
+                    "name": name(who),
+                    "id_number": id_number(who),
                     "mobile": mobile,
                 },
                 "text": text,
@@ -327,11 +337,22 @@ mod tests {
             .iter()
             .map(|c| CountyCode::parse(c).unwrap())
             .collect();
-        let ps = petitions(7, &counties, &["甲".into(), "乙".into()]);
+        let ps = petitions(7, &counties, &["甲".into(), "乙".into()], 0);
         let of = |i: usize| ps[i].body["county"].as_str().unwrap().to_owned();
         assert_eq!(of(0), "912301");
         assert_eq!(of(4), "912302");
         assert_eq!(ps[3].body["text"], "乙");
         assert_eq!(ps[3].body["petitioner"]["mobile"], mobile(3));
+        // Another run's petitioners start elsewhere and wrap inside the space.
+        let later = petitions(3, &counties, &["甲".into()], PETITIONER_SPACE - 1);
+        assert_eq!(
+            later[0].body["petitioner"]["id_number"],
+            id_number(PETITIONER_SPACE - 1)
+        );
+        assert_eq!(later[1].body["petitioner"]["id_number"], id_number(0));
+        assert_ne!(
+            later[2].body["petitioner"]["mobile"],
+            ps[2].body["petitioner"]["mobile"]
+        );
     }
 }

@@ -103,9 +103,10 @@ pub struct Report {
     unanswered_registrations: usize,
     stray_receipts: usize,
     unreadable: u64,
-    sms: SmsStats,
+    external: bool,
+    /// What the local sinks counted (all-in-one runs only).
+    sinks: Option<SinkCounts>,
     sms_receipt_cases: usize,
-    emails: MailStats,
     load_end: Backlog,
     end: Backlog,
     rss: Rss,
@@ -113,12 +114,35 @@ pub struct Report {
     baseline: Option<Baseline>,
 }
 
-/// The process's resident set: its peak, and after idling once the run was over.
+/// What the SMS and SMTP sinks received.
+pub struct SinkCounts {
+    pub sms: SmsStats,
+    pub emails: MailStats,
+}
+
+/// The resident set of the process running the services (this one, or `--pid`): its peak,
+/// and after idling once the run was over.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rss {
     pub peak_kib: Option<u64>,
     pub idle_kib: Option<u64>,
     pub idle_secs: u64,
+    /// The external deployment's process; `None`: this process.
+    pub pid: Option<u32>,
+}
+
+/// A resident-set figure of `/proc/<pid>/status` (`VmHWM:` the peak, `VmRSS:` now), in KiB;
+/// `None` for this process.
+pub fn rss_kib(pid: Option<u32>, field: &str) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    let status = std::fs::read_to_string(path).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 impl Report {
@@ -126,8 +150,7 @@ impl Report {
         a: &Args,
         texts: &Texts,
         m: Measured,
-        sms: SmsStats,
-        emails: MailStats,
+        sinks: Option<SinkCounts>,
         baseline: Option<Baseline>,
         rss: Rss,
     ) -> Report {
@@ -166,8 +189,8 @@ impl Report {
             stray_receipts: j.stray_receipts,
             unreadable: j.unreadable,
             sms_receipt_cases: t.iter().filter(|t| t.receipt.is_some()).count(),
-            sms,
-            emails,
+            external: a.external,
+            sinks,
             load_end: m.load_end,
             end: m.end,
             rss,
@@ -248,31 +271,47 @@ impl Report {
             self.stray_receipts,
             self.unreadable
         );
-        let notices: Vec<String> = self
-            .sms
-            .by_notice
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        s += &format!(
-            "sinks:      SMS {} ({}; receipts for {} petitions), refused {}; e-mail {} messages to {} recipients\n",
-            self.sms.total,
-            notices.join(", "),
-            self.sms_receipt_cases,
-            self.sms.bad_signatures + self.sms.bad_requests,
-            self.emails.messages,
-            self.emails.recipients
-        );
+        match &self.sinks {
+            Some(k) => {
+                let notices: Vec<String> = k
+                    .sms
+                    .by_notice
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                s += &format!(
+                    "sinks:      SMS {} ({}; receipts for {} petitions), refused {}; e-mail {} messages to {} recipients\n",
+                    k.sms.total,
+                    notices.join(", "),
+                    self.sms_receipt_cases,
+                    k.sms.bad_signatures + k.sms.bad_requests,
+                    k.emails.messages,
+                    k.emails.recipients
+                );
+            }
+            None => {
+                s += &format!(
+                    "receipts:   {} petitions' receipt SMS marked sent in notify's delivery log (the deployment's own provider)\n",
+                    self.sms_receipt_cases
+                );
+            }
+        }
         s += &format!(
             "backlog at the last answer: {}\n",
             backlog_line(&self.load_end)
         );
         s += &format!("backlog at the end:         {}\n", backlog_line(&self.end));
         if let Some(kib) = self.rss.peak_kib {
+            let whose = match self.rss.pid {
+                Some(pid) => format!("the deployment's process {pid}"),
+                None => "services, load generator, probe and sinks in one process".to_owned(),
+            };
             s += &format!(
-                "peak RSS:   {:.0} MiB (VmHWM: services, load generator, probe and sinks in one process)\n",
+                "peak RSS:   {:.0} MiB (VmHWM: {whose})\n",
                 kib as f64 / 1024.0
             );
+        } else if self.external {
+            s += "RSS:        not read (give --pid of the deployment's process)\n";
         }
         if let Some(kib) = self.rss.idle_kib {
             s += &format!(
@@ -315,7 +354,7 @@ impl Report {
                 "notify_deliveries": b.deliveries,
             })
         };
-        let v = json!({
+        let mut v = json!({
             "n": self.n,
             "counties": self.counties,
             "concurrency": self.concurrency,
@@ -339,24 +378,34 @@ impl Report {
             "republished": self.republished,
             "unanswered_registrations": self.unanswered_registrations,
             "stray_receipts": self.stray_receipts,
-            "sms_total": self.sms.total,
-            "sms_by_notice": self.sms.by_notice,
-            "sms_receipts": self.sms.by_notice.get("receipt").copied().unwrap_or(0),
-            "sms_receipt_cases": self.sms_receipt_cases,
-            "sms_bad_signatures": self.sms.bad_signatures,
-            "sms_bad_requests": self.sms.bad_requests,
-            "emails": self.emails.messages,
-            "email_recipients": self.emails.recipients,
             "backlog_at_last_answer": backlog(&self.load_end),
             "backlog_at_end": backlog(&self.end),
             "peak_rss_kib": self.rss.peak_kib,
             "idle_rss_kib": self.rss.idle_kib,
+            "rss_pid": self.rss.pid,
             "mean_envelope_bytes": self.mean_envelope_bytes,
             "baseline_per_second": self.baseline.as_ref().map(|b| b.per_second),
             "baseline_publish_per_second": self.baseline.as_ref().map(|b| b.publish_per_second),
             "baseline_message_bytes": self.baseline.as_ref().map(|b| b.message_bytes),
             "ratio": self.ratio(),
         });
+        // The sinks' counts (null in an external run), apart: one `json!` this size overflows
+        // the macro's recursion limit.
+        let sink = self.sinks.as_ref();
+        let sinks = json!({
+            "mode": if self.external { "external" } else { "all-in-one" },
+            "sms_total": sink.map(|k| k.sms.total),
+            "sms_by_notice": sink.map(|k| &k.sms.by_notice),
+            "sms_receipts": sink.map(|k| k.sms.by_notice.get("receipt").copied().unwrap_or(0)),
+            "sms_receipt_cases": self.sms_receipt_cases,
+            "sms_bad_signatures": sink.map(|k| k.sms.bad_signatures),
+            "sms_bad_requests": sink.map(|k| k.sms.bad_requests),
+            "emails": sink.map(|k| k.emails.messages),
+            "email_recipients": sink.map(|k| k.emails.recipients),
+        });
+        if let (Some(all), Value::Object(extra)) = (v.as_object_mut(), sinks) {
+            all.extend(extra);
+        }
         serde_json::to_string(&v).unwrap_or_else(|e| Value::String(e.to_string()).to_string())
     }
 }
@@ -397,6 +446,13 @@ fn backlog_line(b: &Backlog) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_this_process_resident_set() {
+        let rss = rss_kib(None, "VmRSS:").expect("Linux has /proc/self/status");
+        assert!(rss > 0);
+        assert_eq!(rss_kib(Some(u32::MAX), "VmRSS:"), None, "no such process");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {
