@@ -93,6 +93,10 @@ impl Infra {
             .await?;
         let tracker = TaskTracker::new();
         tracker.spawn(refresh_calendar_metrics(calendar.clone(), shutdown.clone()));
+        tracker.spawn(crate::memory::trim_periodically(
+            crate::memory::TRIM_EVERY,
+            shutdown.clone(),
+        ));
         Ok(Self {
             settings: Arc::new(settings),
             nats: nats_client,

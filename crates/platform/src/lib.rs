@@ -15,6 +15,7 @@ pub mod http;
 pub mod http_error;
 pub mod http_json;
 pub mod main_runner;
+pub mod memory;
 pub mod metrics;
 pub mod nats;
 pub mod outbox;
