@@ -66,47 +66,65 @@ impl ClassifierHandle {
         }
     }
 
+    /// A classifier trained on the shipped examples plus every learned one: what a service
+    /// starts with. Built once, not shipped-only first and then again: the first build's
+    /// memory would stay with the process.
+    pub async fn trained(dir: PathBuf, pool: &PgPool) -> anyhow::Result<Self> {
+        let (classifier, state) = train(dir.clone(), pool).await?;
+        metrics::gauge!("xf_classifier_learned_examples").set(state.learned as f64);
+        Ok(Self {
+            current: RwLock::new(Arc::new(classifier)),
+            state: RwLock::new(state),
+            dir,
+        })
+    }
+
     /// Retrains on the shipped examples plus every learned one, then swaps the classifier in.
     pub async fn retrain(&self, pool: &PgPool) -> anyhow::Result<TrainingState> {
-        let learned = load_learned(pool).await?;
-        let dir = self.dir.clone();
-        let start = Instant::now();
-        let (classifier, shipped, learned_n) = tokio::task::spawn_blocking(move || {
-            let read = |name: &str| {
-                std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                    anyhow::anyhow!("classification data {}: {e}", dir.join(name).display())
-                })
-            };
-            let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
-            let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
-            let mut all = examples::parse(&read("examples.jsonl")?)?;
-            let shipped = all.len();
-            let n = learned.len();
-            all.extend(learned);
-            anyhow::Ok((Classifier::new(rules, gazetteer, &all)?, shipped, n))
-        })
-        .await??;
-        let state = TrainingState {
-            shipped,
-            learned: learned_n,
-            trained_at: Some(Utc::now()),
-            took_ms: start.elapsed().as_millis() as u64,
-        };
+        let (classifier, state) = train(self.dir.clone(), pool).await?;
         if let Ok(mut c) = self.current.write() {
             *c = Arc::new(classifier);
         }
         if let Ok(mut s) = self.state.write() {
             *s = state.clone();
         }
-        metrics::gauge!("xf_classifier_learned_examples").set(learned_n as f64);
+        metrics::gauge!("xf_classifier_learned_examples").set(state.learned as f64);
         tracing::info!(
-            shipped,
-            learned = learned_n,
+            shipped = state.shipped,
+            learned = state.learned,
             took_ms = state.took_ms,
             "classifier retrained"
         );
         Ok(state)
     }
+}
+
+/// Trains a classifier on the data in `dir` plus every learned example.
+async fn train(dir: PathBuf, pool: &PgPool) -> anyhow::Result<(Classifier, TrainingState)> {
+    let learned = load_learned(pool).await?;
+    let start = Instant::now();
+    let (classifier, shipped, learned_n) = tokio::task::spawn_blocking(move || {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| {
+                anyhow::anyhow!("classification data {}: {e}", dir.join(name).display())
+            })
+        };
+        let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
+        let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
+        let mut all = examples::parse(&read("examples.jsonl")?)?;
+        let shipped = all.len();
+        let n = learned.len();
+        all.extend(learned);
+        anyhow::Ok((Classifier::new(rules, gazetteer, &all)?, shipped, n))
+    })
+    .await??;
+    let state = TrainingState {
+        shipped,
+        learned: learned_n,
+        trained_at: Some(Utc::now()),
+        took_ms: start.elapsed().as_millis() as u64,
+    };
+    Ok((classifier, state))
 }
 
 /// Keeps a clerk's correction as a labelled example (in the correction's transaction).

@@ -43,22 +43,25 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
             .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
     );
     let keys = Keys::from_settings(&p.security)?;
-    let shipped = std::fs::read_to_string(p.paths.classification.join("examples.jsonl"))
-        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
-        .unwrap_or(0);
-    let classifier = Arc::new(crate::learning::ClassifierHandle::new(
-        load_classifier(&p.paths.classification)?,
-        p.paths.classification.clone(),
-        shipped,
-    ));
     let host = ServiceHost::start(&infra, NAME, NAME, &MIGRATOR).await?;
     let city = p
         .city()
         .ok_or_else(|| anyhow::anyhow!("deployment.city is not a division code"))?;
-    // Clerks' corrections learnt so far, then on the schedule (and on command).
-    if let Err(e) = classifier.retrain(&host.pool).await {
-        tracing::warn!(error = %e, "classifier not retrained on corrections at start");
-    }
+    // Clerks' corrections learnt so far, then on the schedule (and on command). Without
+    // them (the database or a learned example failing), the shipped examples alone.
+    let dir = p.paths.classification.clone();
+    let classifier = match crate::learning::ClassifierHandle::trained(dir.clone(), &host.pool).await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "classifier not trained on corrections at start");
+            let shipped = std::fs::read_to_string(dir.join("examples.jsonl"))
+                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+                .unwrap_or(0);
+            crate::learning::ClassifierHandle::new(load_classifier(&dir)?, dir, shipped)
+        }
+    };
+    let classifier = Arc::new(classifier);
     if settings.retrain_interval_secs > 0 {
         infra.tracker.spawn(crate::learning::run_schedule(
             classifier.clone(),
