@@ -14,6 +14,15 @@ echo "==> toolchain"
 infra/toolchain.sh
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 echo "==> cargo test"
+# A CI run builds once from a fresh clone: incremental data would only cost time and about
+# 3 GB of disk. The whole debug build with its test binaries takes about 11 GB.
+if [[ -n "${CI:-}" ]]; then
+  export CARGO_INCREMENTAL=0
+fi
+free_kib=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [[ "$free_kib" =~ ^[0-9]+$ ]] && ((free_kib < 12 * 1024 * 1024)); then
+  echo "test.sh: warning: $((free_kib / 1024)) MiB free here; the debug build and its test binaries need about 11 GiB" >&2
+fi
 if (($# == 0)); then
   set -- --workspace
 fi
