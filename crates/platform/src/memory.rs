@@ -2,7 +2,8 @@
 //! burst of work freed inside its arenas — one per thread that allocated — so after a load,
 //! or a classifier retraining (the new model is built beside the old one), the resident set
 //! stays at its peak although the memory is free. `malloc_trim` releases the free pages.
-//! Measured on `xinfang up` after 2,000 petitions: 126 → 112 MiB (docs/benchmarks.md).
+//! Measured on `xinfang up` after 2,000 petitions: 126 → 112 MiB (docs/benchmarks.md,
+//! session 8).
 
 use std::time::Duration;
 
