@@ -10,6 +10,20 @@ use serde_json::Value;
 
 const N: u64 = 30;
 
+/// The run's stdout and its last line as JSON, once it exited 0 (else everything it printed).
+fn succeeded_with_json(out: &std::process::Output) -> (String, Value) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status.code()
+    );
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("last line is JSON ({e}):\n{stdout}"));
+    (stdout, v)
+}
+
 #[test]
 fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
     let started = Instant::now();
@@ -30,15 +44,7 @@ fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
         .env_remove("XF_ENV")
         .output()
         .expect("xinfang runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status.code()
-    );
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("last line is JSON ({e}):\n{stdout}"));
+    let (stdout, v) = succeeded_with_json(&out);
     let num = |k: &str| {
         v[k].as_u64()
             .unwrap_or_else(|| panic!("{k} is a count: {v}"))
@@ -181,15 +187,7 @@ async fn external_run_loads_a_running_up_and_reads_its_resident_set() {
         .output()
         .await
         .expect("xinfang runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status.code()
-    );
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("last line is JSON ({e}):\n{stdout}"));
+    let (stdout, v) = succeeded_with_json(&out);
     assert_eq!(v["mode"], "external", "{stdout}");
     assert_eq!(v["n"].as_u64(), Some(N));
     assert_eq!(v["accepted"].as_u64(), Some(N), "{stdout}");
