@@ -223,9 +223,7 @@ async fn all_in_one(
     };
     let idle_rss_kib = idle_rss(&outcome, a, bar, None).await;
     bar.phase("removing the scratch deployment");
-    let nats = infra.settings.platform.nats.clone();
-    let consumer = infra.settings.platform.consumer.clone();
-    let outbox_batch = usize::try_from(infra.settings.platform.outbox.batch_size).unwrap_or(500);
+    let platform = infra.settings.platform.clone();
     scratch.remove().await;
     let measured = outcome?;
     let sinks = report::SinkCounts {
@@ -234,7 +232,7 @@ async fn all_in_one(
     };
     sms.stop();
     smtp.stop();
-    let baseline = baseline(&nats, &consumer, outbox_batch, a.n, &measured, bar).await;
+    let baseline = baseline(&platform, a.n, &measured, bar).await;
     Ok(report::Report::new(
         a,
         &texts,
@@ -280,12 +278,10 @@ async fn external_run(
     };
     let idle_rss_kib = idle_rss(&outcome, a, bar, a.pid).await;
     let peak_kib = a.pid.and_then(|pid| report::rss_kib(Some(pid), "VmHWM:"));
-    let p = &ext.infra.settings.platform;
-    let (nats, consumer) = (p.nats.clone(), p.consumer.clone());
-    let outbox_batch = usize::try_from(p.outbox.batch_size).unwrap_or(500);
+    let platform = ext.infra.settings.platform.clone();
     ext.close().await;
     let measured = outcome?;
-    let baseline = baseline(&nats, &consumer, outbox_batch, a.n, &measured, bar).await;
+    let baseline = baseline(&platform, a.n, &measured, bar).await;
     Ok(report::Report::new(
         a,
         &texts,
@@ -322,13 +318,13 @@ async fn idle_rss<T>(
 
 /// The JetStream baseline on a scratch stream of its own; a failure is a warning.
 async fn baseline(
-    nats: &xinfang_platform::config::Nats,
-    consumer: &xinfang_platform::config::Consumer,
-    outbox_batch: usize,
+    platform: &xinfang_platform::config::PlatformSettings,
     n: usize,
     measured: &Measured,
     bar: &Bar,
 ) -> Option<baseline::Baseline> {
+    let (nats, consumer) = (&platform.nats, &platform.consumer);
+    let outbox_batch = usize::try_from(platform.outbox.batch_size).unwrap_or(500);
     bar.phase("baseline: JetStream publish-ack and durable pull-consume on a scratch stream");
     // The deployment's token is cancelled by now; Ctrl-C still ends the baseline.
     let tag = baseline::tag();

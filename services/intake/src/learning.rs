@@ -3,7 +3,7 @@
 //! are retrained on the shipped examples plus these — on a schedule and on command
 //! (`POST /v1/classifier/retrain`) — and swapped in without a restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,12 @@ impl ClassifierHandle {
         })
     }
 
+    /// The shipped examples alone (when the learned ones cannot be read).
+    pub fn shipped(dir: PathBuf) -> anyhow::Result<Self> {
+        let (classifier, shipped) = build(&dir, Vec::new())?;
+        Ok(Self::new(classifier, dir, shipped))
+    }
+
     /// Retrains on the shipped examples plus every learned one, then swaps the classifier in.
     pub async fn retrain(&self, pool: &PgPool) -> anyhow::Result<TrainingState> {
         let (classifier, state) = train(self.dir.clone(), pool).await?;
@@ -102,22 +108,9 @@ impl ClassifierHandle {
 /// Trains a classifier on the data in `dir` plus every learned example.
 async fn train(dir: PathBuf, pool: &PgPool) -> anyhow::Result<(Classifier, TrainingState)> {
     let learned = load_learned(pool).await?;
+    let learned_n = learned.len();
     let start = Instant::now();
-    let (classifier, shipped, learned_n) = tokio::task::spawn_blocking(move || {
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                anyhow::anyhow!("classification data {}: {e}", dir.join(name).display())
-            })
-        };
-        let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
-        let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
-        let mut all = examples::parse(&read("examples.jsonl")?)?;
-        let shipped = all.len();
-        let n = learned.len();
-        all.extend(learned);
-        anyhow::Ok((Classifier::new(rules, gazetteer, &all)?, shipped, n))
-    })
-    .await??;
+    let (classifier, shipped) = tokio::task::spawn_blocking(move || build(&dir, learned)).await??;
     let state = TrainingState {
         shipped,
         learned: learned_n,
@@ -125,6 +118,21 @@ async fn train(dir: PathBuf, pool: &PgPool) -> anyhow::Result<(Classifier, Train
         took_ms: start.elapsed().as_millis() as u64,
     };
     Ok((classifier, state))
+}
+
+/// The classifier over the rules, gazetteer and shipped examples in `dir` plus `learned`, and
+/// how many examples were shipped.
+pub fn build(dir: &Path, learned: Vec<Example>) -> anyhow::Result<(Classifier, usize)> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| anyhow::anyhow!("classification data {}: {e}", dir.join(name).display()))
+    };
+    let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
+    let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
+    let mut all = examples::parse(&read("examples.jsonl")?)?;
+    let shipped = all.len();
+    all.extend(learned);
+    Ok((Classifier::new(rules, gazetteer, &all)?, shipped))
 }
 
 /// Keeps a clerk's correction as a labelled example (in the correction's transaction).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xinfang_domain::classify::{Classifier, ClassifierRules, Gazetteer, examples};
+use xinfang_domain::classify::Classifier;
 use xinfang_domain::subject;
 use xinfang_platform::host::{Infra, ServiceHost, Started};
 use xinfang_platform::rate_limit::{RateLimiter, TrustedProxies};
@@ -20,14 +20,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Loads the classification rules, gazetteer and labelled examples from `dir` (the
 /// deployment's data).
 pub fn load_classifier(dir: &std::path::Path) -> anyhow::Result<Classifier> {
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .map_err(|e| anyhow::anyhow!("classification data {}: {e}", dir.join(name).display()))
-    };
-    let rules = ClassifierRules::from_toml_str(&read("rules.toml")?)?;
-    let gazetteer = Gazetteer::from_toml_str(&read("gazetteer.toml")?)?;
-    let examples = examples::parse(&read("examples.jsonl")?)?;
-    Ok(Classifier::new(rules, gazetteer, &examples)?)
+    Ok(crate::learning::build(dir, Vec::new())?.0)
 }
 
 pub async fn start(infra: Infra) -> anyhow::Result<Started> {
@@ -55,10 +48,7 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(error = %e, "classifier not trained on corrections at start");
-            let shipped = std::fs::read_to_string(dir.join("examples.jsonl"))
-                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
-                .unwrap_or(0);
-            crate::learning::ClassifierHandle::new(load_classifier(&dir)?, dir, shipped)
+            crate::learning::ClassifierHandle::shipped(dir)?
         }
     };
     let classifier = Arc::new(classifier);

@@ -239,7 +239,6 @@ pub fn cross_fitted(outcomes: &[Outcome], folds: usize) -> Vec<(f32, bool)> {
     let mut scored = Vec::with_capacity(outcomes.len());
     for k in 0..folds {
         let c = fit(&all_but_fold(outcomes, folds, k, Outcome::sample));
-
         scored.extend(
             outcomes
                 .iter()
