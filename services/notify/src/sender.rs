@@ -1,5 +1,6 @@
-//! The sender loop: claims due deliveries (FOR UPDATE SKIP LOCKED, with a lease), sends them
-//! concurrently outside any transaction, and records each result on its own row:
+//! The sender: one lane per channel claims due deliveries (FOR UPDATE SKIP LOCKED, with a
+//! lease) as send slots free up, sends them outside any transaction, and records each result
+//! on its own row:
 //! sent; transient failure → retrying with exponential backoff and full jitter (and quiet
 //! hours); permanent failure or attempts exhausted → dead, with a `case.notice_failed`
 //! alert written through the outbox in the same transaction.
@@ -8,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
@@ -258,98 +258,129 @@ async fn give_up(core: &Core, pool: &PgPool, c: &Claimed, error: &str) -> anyhow
     })
 }
 
-/// One round: claim a batch and send it with `concurrency` in flight. Returns the outcomes.
-pub async fn run_once(core: &Arc<Core>, pool: &PgPool) -> anyhow::Result<Vec<Outcome>> {
-    let s = &core.settings.sender;
-    let claimed = store::claim(pool, core.clock.now(), s.batch_size, s.lease_secs).await?;
-    if claimed.is_empty() {
-        return Ok(Vec::new());
+/// Handles one claimed delivery; a failure to record the result is logged and the row's
+/// lease lets another round take it again.
+async fn process_logged(core: Arc<Core>, pool: PgPool, c: Claimed) -> Outcome {
+    let id = c.id;
+    match process(&core, &pool, c).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(delivery = %id, error = %mask::scrub(&format!("{e:#}")), "recording the result failed");
+            Outcome::Lost
+        }
     }
-    let outcomes = futures::stream::iter(claimed)
-        .map(|c| {
-            let core = core.clone();
-            async move {
-                let id = c.id;
-                match process(&core, pool, c).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        // The lease expires and the row is claimed again.
-                        tracing::warn!(delivery = %id, error = %mask::scrub(&format!("{e:#}")), "recording the result failed");
-                        Outcome::Lost
-                    }
-                }
-            }
-        })
-        .buffer_unordered(s.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    Ok(outcomes)
 }
 
-/// Runs until `shutdown`: drains due deliveries, then sleeps until a wake-up (a committed
-/// new delivery) or the poll interval.
+/// Runs until `shutdown`: one sender lane per channel, so a mail relay that hangs until its
+/// timeout never holds a petitioner's SMS receipt (or the other way round).
 pub async fn run(core: Arc<Core>, pool: PgPool, schema: String, shutdown: CancellationToken) {
-    let channel = format!("{schema}{}", store::WAKE_SUFFIX);
+    tracing::info!("notify sender started");
+    let lanes = Channel::ALL.map(|channel| {
+        lane(
+            core.clone(),
+            pool.clone(),
+            schema.clone(),
+            channel,
+            shutdown.clone(),
+        )
+    });
+    futures::future::join_all(lanes).await;
+    tracing::info!("notify sender stopped");
+}
+
+/// One channel's lane: keeps up to `concurrency` sends in flight, claiming due rows as slots
+/// free up (no batch waits for its slowest send), and sleeps until a wake-up (a committed new
+/// delivery), a send finishing or the poll interval when nothing is due.
+async fn lane(
+    core: Arc<Core>,
+    pool: PgPool,
+    schema: String,
+    channel: Channel,
+    shutdown: CancellationToken,
+) {
+    let wake = format!("{schema}{}", store::WAKE_SUFFIX);
     let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut l) => match l.listen(&channel).await {
+        Ok(mut l) => match l.listen(&wake).await {
             Ok(()) => Some(l),
             Err(e) => {
-                tracing::warn!(error = %e, "notify sender: LISTEN failed; polling only");
+                tracing::warn!(%channel, error = %e, "notify sender: LISTEN failed; polling only");
                 None
             }
         },
         Err(e) => {
-            tracing::warn!(error = %e, "notify sender: no listener; polling only");
+            tracing::warn!(%channel, error = %e, "notify sender: no listener; polling only");
             None
         }
     };
-    let poll = Duration::from_millis(core.settings.sender.poll_interval_ms.max(10));
+    let s = &core.settings.sender;
+    let poll = Duration::from_millis(s.poll_interval_ms.max(10));
+    let concurrency = s.concurrency.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut failures = 0u32;
-    tracing::info!("notify sender started");
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        match run_once(&core, &pool).await {
-            Ok(outcomes) if !outcomes.is_empty() => {
-                failures = 0;
-                // More may be due right away (a full batch, or retries due now).
-                if outcomes.iter().any(|o| *o != Outcome::Deferred) {
+        // Refill once half the slots are free: one claim query per few sends, not per send.
+        let free = concurrency - in_flight.len();
+        if free * 2 >= concurrency {
+            let limit = (free as i64).min(s.batch_size.max(1));
+            match store::claim(
+                &pool,
+                channel.as_str(),
+                core.clock.now(),
+                limit,
+                s.lease_secs,
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    failures = 0;
+                    let full = claimed.len() as i64 == limit;
+                    for c in claimed {
+                        in_flight.spawn(process_logged(core.clone(), pool.clone(), c));
+                    }
+                    // More may be due right away.
+                    if full && in_flight.len() < concurrency {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(%channel, error = %e, "notify sender round failed");
+                    let wait = Duration::from_millis(100 * 2u64.pow(failures.min(7)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {},
+                        _ = shutdown.cancelled() => break,
+                    }
                     continue;
                 }
             }
-            Ok(_) => failures = 0,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!(error = %e, "notify sender round failed");
-                let wait = Duration::from_millis(100 * 2u64.pow(failures.min(7)));
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {},
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
         }
-        match listener.as_mut() {
-            Some(l) => {
-                tokio::select! {
-                    r = l.recv() => if let Err(e) = r {
-                        tracing::warn!(error = %e, "notify sender: listener error");
+        let woken = async {
+            match listener.as_mut() {
+                Some(l) => {
+                    if let Err(e) = l.recv().await {
+                        tracing::warn!(%channel, error = %e, "notify sender: listener error");
                         tokio::time::sleep(poll).await;
-                    },
-                    _ = tokio::time::sleep(poll) => {},
-                    _ = shutdown.cancelled() => break,
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(%channel, error = %e, "notify send task failed");
                 }
             }
-            None => {
-                tokio::select! {
-                    _ = tokio::time::sleep(poll) => {},
-                    _ = shutdown.cancelled() => break,
-                }
-            }
+            _ = woken => {},
+            _ = tokio::time::sleep(poll) => {},
+            _ = shutdown.cancelled() => break,
         }
     }
-    tracing::info!("notify sender stopped");
+    // Sends already handed to a provider finish and are recorded before the lane stops.
+    while in_flight.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

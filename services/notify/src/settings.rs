@@ -80,9 +80,9 @@ impl Default for NotifySettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SenderSettings {
-    /// Sends in flight at once.
+    /// Sends in flight at once, per channel (SMS and e-mail have a lane each).
     pub concurrency: usize,
-    /// Deliveries claimed per round.
+    /// At most this many deliveries claimed per query.
     pub batch_size: i64,
     /// Fallback poll when no wake-up arrives.
     pub poll_interval_ms: u64,

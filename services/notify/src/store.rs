@@ -209,9 +209,11 @@ pub struct Claimed {
     pub attachment: Option<(String, String)>,
 }
 
-/// Claims up to `limit` due deliveries with a lease, skipping rows other senders hold.
+/// Claims up to `limit` due deliveries of one channel with a lease, skipping rows other
+/// senders hold.
 pub async fn claim(
     pool: &PgPool,
+    channel: &str,
     now: DateTime<Utc>,
     limit: i64,
     lease_secs: u64,
@@ -220,6 +222,7 @@ pub async fn claim(
         "with due as (
             select id from deliveries
             where status in ('pending', 'retrying') and next_attempt_at <= $1
+              and channel = $4
               and (lease_until is null or lease_until < $1)
             order by next_attempt_at, created_at
             limit $2
@@ -235,6 +238,7 @@ pub async fn claim(
     .bind(now)
     .bind(limit)
     .bind(lease_secs as f64)
+    .bind(channel)
     .fetch_all(pool)
     .await?;
     rows.into_iter()

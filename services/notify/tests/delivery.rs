@@ -320,7 +320,18 @@ impl Harness {
         lease_secs: u64,
         pause_after_accept: Option<Duration>,
     ) -> Harness {
+        Self::start_relay(now, lease_secs, pause_after_accept, None).await
+    }
+
+    /// [`Harness::start_with`], sending e-mail to `relay` instead of the test's SMTP server.
+    async fn start_relay(
+        now: DateTime<Utc>,
+        lease_secs: u64,
+        pause_after_accept: Option<Duration>,
+        relay: Option<u16>,
+    ) -> Harness {
         let smtp = Smtp::start().await;
+        let mail_port = relay.unwrap_or(smtp.port);
         let (gw, gw_port) = start_gateway().await;
         let toml = format!(
             r#"
@@ -339,7 +350,7 @@ lease_secs = {lease_secs}
 [notify.email]
 enabled = true
 host = "127.0.0.1"
-port = {smtp}
+port = {mail_port}
 security = "plain"
 from = "测试市信访局 <noreply@xf.example.cn>"
 pool_max = 4
@@ -352,8 +363,7 @@ provider = "http"
 url = "http://127.0.0.1:{gw_port}/sms"
 secret = "{SECRET}"
 timeout_secs = 5
-"#,
-            smtp = smtp.port
+"#
         );
         let env = TestEnv::start(|_| {}, &toml)
             .await
@@ -917,8 +927,10 @@ async fn a_sender_stalled_after_the_gateway_took_a_message_leaves_one_message() 
     .await;
     // The stalled sender wakes up (6 s) and tries to record its old attempt.
     tokio::time::sleep(Duration::from_secs(7)).await;
+    // Each sender whose lease ran out while it was stalled sent it once more (the stalled
+    // one's own lane may take the row back too): at least twice, as the window allows.
     let sent = h.gw.to(PETITIONER_MOBILE);
-    assert_eq!(sent.len(), 2, "sent twice, as the window allows: {sent:?}");
+    assert!(sent.len() >= 2, "sent again after the lease: {sent:?}");
     let keys: HashSet<String> = sent.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(
         keys.len(),
@@ -933,8 +945,69 @@ async fn a_sender_stalled_after_the_gateway_took_a_message_leaves_one_message() 
         .collect();
     assert_eq!(receipts.len(), 1, "{receipts:?}");
     assert_eq!(receipts[0].3, "sent");
-    assert_eq!(receipts[0].4, 2, "the second attempt is the one recorded");
+    assert!(
+        receipts[0].4 >= 2,
+        "a later attempt is the one recorded: {receipts:?}"
+    );
     drop(second);
+    h.stop().await;
+}
+
+/// A mail relay that accepts connections and never answers holds each e-mail until the SMTP
+/// timeout (10 s here); the petitioner's SMS receipts go out meanwhile, on their own lane.
+#[tokio::test]
+async fn a_hanging_mail_relay_does_not_hold_sms_receipts() {
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok((socket, _)) = relay.accept().await {
+            keep.lock().unwrap().push(socket);
+        }
+    });
+    let h =
+        Harness::start_relay(cst("2026-03-02T10:00:00+08:00"), 30, None, Some(relay_port)).await;
+    let county = h.county();
+    // Four cases with e-mail fill every send slot (concurrency 4) with hanging e-mails.
+    for n in 41..45 {
+        let case_no = format!("XF-{county}-2026-0000{n}");
+        h.publish(
+            &case_subject(&county, kind::REGISTERED),
+            &h.registered(&case_no, true),
+        )
+        .await;
+    }
+    h.wait("four e-mails stuck at the relay", async |_| {
+        held.lock().unwrap().len() >= 4
+    })
+    .await;
+    let case_no = format!("XF-{county}-2026-000045");
+    h.publish(
+        &case_subject(&county, kind::REGISTERED),
+        &h.registered(&case_no, false),
+    )
+    .await;
+    let published = std::time::Instant::now();
+    loop {
+        let rows = h.statuses(&case_no).await;
+        if rows.iter().any(|r| r.1 == "sms" && r.3 == "sent") {
+            break;
+        }
+        assert!(
+            published.elapsed() < Duration::from_secs(4),
+            "the receipt waited behind the hanging e-mails: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stuck: i64 = sqlx::query_scalar(
+        "select count(*) from deliveries where channel = 'email' and status <> 'sent'",
+    )
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert!(stuck >= 4, "the e-mails were still at the relay: {stuck}");
+    accept.abort();
     h.stop().await;
 }
 
