@@ -309,11 +309,42 @@ async fn score(
             (false, true) => acc_fn += 1,
             _ => {}
         }
+        let mismatch =
+            |field: &'static str, expected: String, predicted: String, reasons| Mismatch {
+                id: l.id.clone(),
+                opening: l.text.chars().take(24).collect(),
+                field,
+                expected,
+                predicted,
+                confidence: c.confidence,
+                needs_triage: c.needs_triage,
+                reasons,
+            };
+        if c.accuses_official != l.accused_official {
+            mismatches.push(mismatch(
+                "accused_official",
+                l.accused_official.to_string(),
+                c.accuses_official.to_string(),
+                c.reasons.clone(),
+            ));
+        }
         let predicted = r
             .repeat
             .as_ref()
             .and_then(|x| case_to_line.get(&x.of))
             .cloned();
+        if predicted.as_deref().unwrap_or("") != l.repeat_of {
+            let why = match &r.repeat {
+                Some(x) => format!("linked with similarity {:.2}", x.similarity),
+                None => "no earlier matter of this petitioner similar enough".to_owned(),
+            };
+            mismatches.push(mismatch(
+                "repeat_of",
+                label(&l.repeat_of),
+                label(predicted.as_deref().unwrap_or("")),
+                vec![why],
+            ));
+        }
         match (predicted, l.repeat_of.is_empty()) {
             (Some(p), false) if p == l.repeat_of => rep_tp += 1,
             (Some(_), false) => {

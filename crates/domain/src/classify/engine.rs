@@ -864,6 +864,46 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_who_says_they_accuse_nobody_is_asking_for_their_own_matter() {
+        for text in [
+            "我家盖房递了宅基地申请，村主任一直压着不上会，他侄子的申请倒是先批了指标。\
+             我不是要告谁，就想知道我家的申请卡在哪一步，请镇上给个说法。",
+            "村会计说我家的补贴名单上没有，可能是报漏了。我不是要举报谁，只想把这几年的补贴补上。",
+        ] {
+            let c = assert_type(text, PetitionType::Grievance);
+            assert!(!c.accuses_official, "{:?}", c.reasons);
+        }
+    }
+
+    #[test]
+    fn a_proposal_about_offences_is_a_suggestion() {
+        assert_type(
+            "建议县里设一个收污染线索的热线，有人看见小作坊半夜排污水可以随时打，查实了给点奖励。",
+            PetitionType::Suggestion,
+        );
+    }
+
+    #[test]
+    fn an_unenforced_judgment_is_for_enforcement_not_another_suit() {
+        let text = "离婚判决让前夫每月给孩子抚养费八百，他一分没给。我去法院申请了强制执行，\
+             快一年了执行法官说找不到他的财产，可他天天开车拉货。请法院加大执行力度。";
+        // The suit is over: the divorce and maintenance words do not make it a new one.
+        assert!(
+            !shared()
+                .fired_rules(text)
+                .iter()
+                .any(|r| r.id == "div.litigation.civil")
+        );
+        let c = shared().classify(text);
+        assert_eq!(
+            c.diversion,
+            Some(Diversion::CourtEnforcement),
+            "{:?}",
+            c.reasons
+        );
+    }
+
+    #[test]
     fn token_terms_do_not_fire_inside_longer_words() {
         // `=老师` (a teacher) must not fire on 老师傅 (a master craftsman).
         let fired = |t: &str| -> Vec<String> {
