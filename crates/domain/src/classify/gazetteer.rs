@@ -270,9 +270,16 @@ impl Gazetteer {
         // Per county: (strongest single weight, mention count, earliest position, that hit).
         // Where the petitioner comes from (`我是陕州区张湾乡人`) counts half: a worker from one
         // county owed wages on a site in another raises the matter where the site is.
+        // The city's own organs and enterprises are no one's home: `本人是市属某公司的职工`
+        // names where the matter is.
         let effective = |h: &Hit| {
             let w = self.weight(h);
-            if is_origin(text, h) { w * 0.5 } else { w }
+            let city_level = self.counties[h.county].code.as_str().ends_with("00");
+            if !city_level && is_origin(text, h) {
+                w * 0.5
+            } else {
+                w
+            }
         };
         let mut best: Option<(f32, usize, usize, Hit)> = None;
         for ci in 0..self.counties.len() {
@@ -360,12 +367,64 @@ fn is_origin(text: &str, h: &Hit) -> bool {
     let clause_end = text[h.end..].find(STOPS).map_or(text.len(), |i| h.end + i);
     let before = &text[clause_start..h.start];
     let clause = text[clause_start..clause_end].trim_end();
+    // Where a parent or grandparent the petition is written for lives ("我父亲住在卢氏老家")
+    // is where their matter is, not where the writer comes from.
+    const RELATIVES: &[&str] = &[
+        "父亲",
+        "母亲",
+        "我爸",
+        "我妈",
+        "俺爸",
+        "俺妈",
+        "爷爷",
+        "奶奶",
+        "姥姥",
+        "姥爷",
+        "外公",
+        "外婆",
+        "老人",
+        "公公",
+        "婆婆",
+        "岳父",
+        "岳母",
+        "老母亲",
+        "老父亲",
+        "其父",
+        "其母",
+    ];
+    let sentence_start = text[..h.start]
+        .rfind(['。', '！', '!', '？', '?', '\n'])
+        .map_or(0, |i| {
+            i + text[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    if RELATIVES
+        .iter()
+        .any(|r| text[sentence_start..h.start].contains(r))
+    {
+        return false;
+    }
     INTRODUCTIONS.iter().any(|w| before.contains(w)) || clause.ends_with('人')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_a_relative_written_for_lives_is_where_the_matter_is() {
+        let g = Gazetteer::from_toml_str(crate::classify::EMBEDDED_GAZETTEER).expect("gazetteer");
+        let at = |t: &str| g.locate(t).map(|m| m.county.as_str().to_owned());
+        assert_eq!(
+            at("我在义马上班。我母亲一个人住在渑池县英豪镇老家，去年的养老金到现在没发。")
+                .as_deref(),
+            Some("411221")
+        );
+        // The writer's own origin still counts half.
+        assert_eq!(
+            at("我是渑池县英豪镇人，在义马市一家厂里上班，工资拖了三个月。").as_deref(),
+            Some("411281")
+        );
+    }
 
     #[test]
     fn where_the_petitioner_is_from_yields_to_where_the_matter_is() {
