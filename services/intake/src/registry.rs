@@ -11,7 +11,7 @@ use xinfang_domain::practice_events;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 
 /// Timeline line of a registration.
-pub const REGISTERED_SUMMARY: &str = "已登记 registered";
+pub const REGISTERED_SUMMARY: &str = "已登记";
 
 /// Handles `case.*`, `review.*` and `deadline.*` families.
 pub struct RegistryHandler;
@@ -46,6 +46,30 @@ fn family(subject: &str) -> &str {
 
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A department as staff and petitioners read it: its name (`zjj` → 住建局), also for an organ
+/// of another county (`411282:xfj`); the code itself when the directory does not know it.
+fn dept_name(code: &str) -> String {
+    static DEPARTMENTS: std::sync::OnceLock<xinfang_domain::classify::Departments> =
+        std::sync::OnceLock::new();
+    let departments = DEPARTMENTS.get_or_init(xinfang_domain::classify::Departments::embedded);
+    let bare = code.rsplit(':').next().unwrap_or(code);
+    departments
+        .name_of(bare)
+        .map_or_else(|| code.to_owned(), str::to_owned)
+}
+
+/// The department a field of the event names, by name; empty when absent.
+fn dept_field(v: &Value, k: &str) -> String {
+    s(v, k).map(|c| dept_name(&c)).unwrap_or_default()
+}
+
+/// A time as a China-time date (`2026-03-02`), for lines that name a due day.
+fn cst_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&xinfang_domain::deadline::CST)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// The key of a deadline in `deadlines`: its code, and a 督办's id for its response deadline.
@@ -84,7 +108,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             ..Default::default()
         },
         ("case", kind::RECLASSIFIED) => Update {
-            summary: "分类已由登记人员调整 classification corrected by a clerk".into(),
+            summary: "分类已由登记人员调整".into(),
             ..Default::default()
         },
         ("case", kind::ASSIGNED) => {
@@ -97,13 +121,13 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 }),
                 milestone: Some(("assigned_at", at)),
                 summary: format!(
-                    "{} → {}",
+                    "{}至{}",
                     if mode == "assign" {
-                        "已交办 assigned"
+                        "已交办"
                     } else {
-                        "已转送 forwarded"
+                        "已转送"
                     },
-                    dept.clone().unwrap_or_default()
+                    dept.as_deref().map(dept_name).unwrap_or_default()
                 ),
                 department: dept,
                 public: true,
@@ -117,8 +141,8 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 status: Some("diverted"),
                 milestone: Some(("diverted_after_acceptance_at", at)),
                 summary: format!(
-                    "承办单位受理后导入法定途径 diverted after acceptance by {}: {}",
-                    dept.clone().unwrap_or_default(),
+                    "{}受理后导入法定途径：{}",
+                    dept.as_deref().map(dept_name).unwrap_or_default(),
                     s(d, "guidance").unwrap_or_default()
                 ),
                 department: dept,
@@ -129,17 +153,14 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::DIVERTED) => Update {
             status: Some("diverted"),
             milestone: Some(("diverted_at", at)),
-            summary: format!(
-                "已导入法定途径 diverted: {}",
-                s(d, "guidance").unwrap_or_default()
-            ),
+            summary: format!("已导入法定途径：{}", s(d, "guidance").unwrap_or_default()),
             public: true,
             ..Default::default()
         },
         ("case", kind::ACCEPTED) => Update {
             status: Some("accepted"),
             milestone: Some(("accepted_at", at)),
-            summary: "已受理 accepted (受理告知)".into(),
+            summary: "已受理（已出具受理告知）".into(),
             department: dept,
             public: true,
             ..Default::default()
@@ -147,52 +168,46 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::NOT_ACCEPTED) => Update {
             status: Some("not_accepted"),
             milestone: Some(("closed_at", at)),
-            summary: format!(
-                "不予受理 not accepted: {}",
-                s(d, "reason").unwrap_or_default()
-            ),
+            summary: format!("不予受理：{}", s(d, "reason").unwrap_or_default()),
             public: true,
             ..Default::default()
         },
         ("case", kind::NOT_REACCEPTED) => Update {
             status: Some("not_reaccepted"),
             milestone: Some(("closed_at", at)),
-            summary: format!(
-                "不再受理 no longer accepted: {}",
-                s(d, "reason").unwrap_or_default()
-            ),
+            summary: format!("不再受理：{}", s(d, "reason").unwrap_or_default()),
             public: true,
             ..Default::default()
         },
         ("case", kind::OBJECTED) => Update {
             status: Some("objected"),
-            summary: "承办单位提出异议 objection by the handling unit".into(),
+            summary: "承办单位提出异议".into(),
             ..Default::default()
         },
         ("case", kind::REROUTED) => Update {
             status: Some("registered"),
             clear_department: true,
-            summary: "改由有权机关办理，原承办单位不再处理 taken back for re-routing".into(),
+            summary: "改由有权机关办理，原承办单位不再处理".into(),
             ..Default::default()
         },
         ("case", kind::OBJECTION_DECIDED) => Update {
-            summary: "异议已处理 objection decided".into(),
+            summary: "异议已处理".into(),
             ..Default::default()
         },
         // Art 23 para 3: a transfer between units waits for the bureau's approval.
         ("case", kind::TRANSFER_REQUESTED) => Update {
             summary: format!(
-                "承办单位申请转办 transfer requested: {} → {}, 待信访部门审核",
-                s(d, "from").unwrap_or_default(),
-                s(d, "to").unwrap_or_default()
+                "承办单位申请转办：{} → {}，待信访部门审核",
+                dept_field(d, "from"),
+                dept_field(d, "to")
             ),
             ..Default::default()
         },
         ("case", kind::TRANSFER_REJECTED) => Update {
             summary: format!(
-                "信访部门不同意转办 transfer rejected ({} → {}): {}",
-                s(d, "from").unwrap_or_default(),
-                s(d, "to").unwrap_or_default(),
+                "信访部门不同意转办（{} → {}）：{}",
+                dept_field(d, "from"),
+                dept_field(d, "to"),
                 s(d, "reason").unwrap_or_default()
             ),
             ..Default::default()
@@ -202,10 +217,14 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             Update {
                 summary: match s(d, "approved_by") {
                     Some(by) => format!(
-                        "经信访部门同意转办 transferred → {} (approved by {by})",
-                        to.clone().unwrap_or_default()
+                        "经{}同意，转办至{}",
+                        dept_name(&by),
+                        to.as_deref().map(dept_name).unwrap_or_default()
                     ),
-                    None => format!("已转办 transferred → {}", to.clone().unwrap_or_default()),
+                    None => format!(
+                        "已转办至{}",
+                        to.as_deref().map(dept_name).unwrap_or_default()
+                    ),
                 },
                 department: to,
                 public: true,
@@ -217,15 +236,15 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             status: Some("pending_superior_check"),
             milestone: Some(("reported_at", at)),
             summary: format!(
-                "办结报告已报送审核 completion report submitted by {}",
-                dept.clone().unwrap_or_default()
+                "{}已报送办结报告，待审核",
+                dept.as_deref().map(dept_name).unwrap_or_default()
             ),
             ..Default::default()
         },
         ("case", kind::RETURNED_FOR_REDO) => Update {
             status: Some("returned_for_redo"),
             summary: format!(
-                "审核未通过，退回重办 returned for redo: {}",
+                "审核未通过，退回重办：{}",
                 s(d, "reason").unwrap_or_default()
             ),
             ..Default::default()
@@ -233,7 +252,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         ("case", kind::CLOSED) => Update {
             status: Some("closed"),
             milestone: Some(("closed_at", at)),
-            summary: "审核通过，已办结 closed".into(),
+            summary: "审核通过，已办结".into(),
             public: true,
             ..Default::default()
         },
@@ -241,7 +260,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             status: Some("extended"),
             milestone: Some(("extended_at", at)),
             summary: format!(
-                "办理期限延长 {} 日 extended: {}",
+                "办理期限延长{}日：{}",
                 d.get("days").and_then(Value::as_u64).unwrap_or(0),
                 s(d, "reason").unwrap_or_default()
             ),
@@ -250,7 +269,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
         },
         ("case", kind::MEDIATED) => Update {
             status: Some("mediated"),
-            summary: "已调解/和解 mediated".into(),
+            summary: "已调解/和解".into(),
             public: true,
             ..Default::default()
         },
@@ -268,23 +287,28 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                     "at": env.at,
                 }),
             )),
-            summary: format!(
-                "已答复 replied ({}), served {}",
-                s(d, "outcome").unwrap_or_else(|| "-".into()),
-                s(d, "served_on").unwrap_or_default()
-            ),
+            summary: {
+                let outcome = s(d, "outcome")
+                    .and_then(|o| xinfang_domain::petition::OpinionOutcome::parse(&o).ok())
+                    .map(|o| format!("（{}）", o.zh()))
+                    .unwrap_or_default();
+                match s(d, "served_on") {
+                    Some(on) => format!("已答复{outcome}，{on}送达"),
+                    None => format!("已答复{outcome}"),
+                }
+            },
             public: true,
             ..Default::default()
         },
         ("case", kind::EVALUATED) => Update {
             milestone: Some(("evaluated_at", at)),
-            summary: "信访人已评价 evaluated".into(),
+            summary: "信访人已评价".into(),
             public: true,
             ..Default::default()
         },
         ("case", kind::FINAL_WITHOUT_APPEAL) => Update {
             final_without_appeal: true,
-            summary: "复查/复核期限届满未申请 final without appeal".into(),
+            summary: "申请复查/复核的期限届满，未申请".into(),
             public: true,
             ..Default::default()
         },
@@ -305,8 +329,8 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 department: Some(r.department.clone()),
                 milestone: Some(("remanded_at", at)),
                 summary: format!(
-                    "{level}{outcome}原处理意见，发回重新办理 remanded to {} for a new opinion",
-                    r.department
+                    "{level}{outcome}原处理意见，发回重新办理（{}）",
+                    dept_name(&r.department)
                 ),
                 public: true,
                 ..Default::default()
@@ -316,7 +340,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             status: Some("terminated"),
             terminated: true,
             milestone: Some(("terminated_at", at)),
-            summary: "已终结 terminated (终结库)".into(),
+            summary: "已终结（录入终结库）".into(),
             public: true,
             ..Default::default()
         },
@@ -330,15 +354,30 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             }
         }
         ("case", kind::SUPERVISED) => Update {
-            summary: format!("督办 supervision: {}", s(d, "form").unwrap_or_default()),
+            summary: {
+                let form = match s(d, "form").as_deref() {
+                    Some("written_notice") => "书面督办".to_owned(),
+                    Some("summons") => "约谈督办".to_owned(),
+                    Some("on_site") => "现场督办".to_owned(),
+                    Some("joint") => "联合督办".to_owned(),
+                    Some("escalation") => "超期升级督办".to_owned(),
+                    Some(other) => format!("督办（{other}）"),
+                    None => "督办".to_owned(),
+                };
+                format!("{form}：{}", dept_field(d, "department"))
+            },
             ..Default::default()
         },
         // Listed after registration (清单): staff only.
         ("case", kind::LISTED) => Update {
-            summary: format!(
-                "列入清单管理 listed matter: {}",
-                s(d, "source").unwrap_or_default()
-            ),
+            summary: {
+                let source = s(d, "source").unwrap_or_default();
+                let name = xinfang_domain::case_source::default_sources()
+                    .into_iter()
+                    .find(|c| c.code == source)
+                    .map_or(source, |c| c.name);
+                format!("列入清单管理：{name}")
+            },
             ..Default::default()
         },
         // The bureau's practices (issue #15): the petitioner sees only that a conference was
@@ -348,26 +387,10 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             let rereview = s(d, "level").as_deref() == Some("rereview");
             let requested = env.kind == kind::REVIEW_REQUESTED;
             let (status, label, ms) = match (rereview, requested) {
-                (false, true) => (
-                    "review_requested",
-                    "已申请复查 review requested",
-                    "review_requested_at",
-                ),
-                (false, false) => (
-                    "review_decided",
-                    "复查意见已出 review decided",
-                    "review_decided_at",
-                ),
-                (true, true) => (
-                    "rereview_requested",
-                    "已申请复核 re-review requested",
-                    "rereview_requested_at",
-                ),
-                (true, false) => (
-                    "rereview_decided",
-                    "复核意见已出 re-review decided",
-                    "rereview_decided_at",
-                ),
+                (false, true) => ("review_requested", "已申请复查", "review_requested_at"),
+                (false, false) => ("review_decided", "复查意见已出", "review_decided_at"),
+                (true, true) => ("rereview_requested", "已申请复核", "rereview_requested_at"),
+                (true, false) => ("rereview_decided", "复核意见已出", "rereview_decided_at"),
             };
             // Revoked or changed: the case goes back to handling (`case.remanded` sets the
             // status, whichever of the two consumers comes first).
@@ -376,7 +399,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                 .and_then(|o| xinfang_domain::appeal::ReviewOutcome::parse(&o).ok());
             let sends_back = outcome.is_some_and(|o| o.sends_back());
             let label = match outcome {
-                Some(o) => format!("{label} ({} {})", o.zh(), o.as_str()),
+                Some(o) => format!("{label}（{}）", o.zh()),
                 None => label.to_owned(),
             };
             let decision = (!requested).then(|| {
@@ -400,7 +423,7 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
             }
         }
         ("review", _) => Update {
-            summary: format!("review: {}", env.kind),
+            summary: format!("复查复核：{}", env.kind),
             ..Default::default()
         },
         // Supervision's record of each clock as it starts, moves and ends: every deadline
@@ -437,16 +460,24 @@ pub fn interpret(subject: &str, env: &Envelope) -> Option<Update> {
                     json!({"due": f.due, "state": if overdue { "overdue" } else { "warning" }, "provisional": f.provisional}),
                 )),
                 overdue,
-                summary: format!(
-                    "{} {} (due {})",
-                    if overdue {
-                        "已超期 overdue"
-                    } else {
-                        "即将到期 warning"
-                    },
-                    f.deadline,
-                    f.due
-                ),
+                summary: {
+                    let name = f
+                        .deadline
+                        .parse::<xinfang_domain::deadline::DeadlineKind>()
+                        .map_or_else(
+                            |_| match f.deadline.as_str() {
+                                "eval" => "评价期限".to_owned(),
+                                "supervision" => "督办答复期限".to_owned(),
+                                other => other.to_owned(),
+                            },
+                            |k| format!("{}（{}）", k.zh(), k.code()),
+                        );
+                    format!(
+                        "{}：{name}，应于{}前",
+                        if overdue { "已超期" } else { "即将到期" },
+                        cst_date(f.due)
+                    )
+                },
                 ..Default::default()
             }
         }
@@ -475,7 +506,7 @@ fn practice_line(env: &Envelope) -> Option<Update> {
         k::CONFERENCE_SCHEDULED => {
             let c: ConferenceScheduled = env.data_as().ok()?;
             staff(format!(
-                "已安排{} conference scheduled: {} @ {}, {} participants",
+                "已安排{}：{}，{}，{}人参加",
                 c.kind.zh(),
                 minute(c.scheduled_at),
                 excerpt(&c.place, 40),
@@ -489,20 +520,20 @@ fn practice_line(env: &Envelope) -> Option<Update> {
                 .iter()
                 .filter_map(|d| {
                     Some(format!(
-                        "{} 至 {}",
-                        d.department.as_ref()?,
+                        "{}（{}前）",
+                        dept_name(d.department.as_ref()?),
                         minute(d.due_at?)
                     ))
                 })
                 .collect();
             let mut detail = format!(
-                "{}纪要 minutes: {}; 决定 {} 项 decisions",
+                "{}纪要：{}；决定{}项",
                 c.kind.zh(),
                 excerpt(&c.minutes, 80),
                 c.decisions.len()
             );
             if !tasks.is_empty() {
-                detail.push_str(&format!("; 交办 tasks: {}", tasks.join(", ")));
+                detail.push_str(&format!("；交办：{}", tasks.join("，")));
             }
             Update {
                 summary: CONFERENCE_HELD_SUMMARY.into(),
@@ -514,16 +545,16 @@ fn practice_line(env: &Envelope) -> Option<Update> {
         k::CONFERENCE_TASK_DONE => {
             let t: ConferenceTaskDone = env.data_as().ok()?;
             staff(format!(
-                "会审交办任务已完成 conference task done by {}{}: {}",
-                t.department,
-                if t.late { " (逾期 late)" } else { "" },
+                "{}已完成会审交办任务{}：{}",
+                dept_name(&t.department),
+                if t.late { "（逾期）" } else { "" },
                 excerpt(&t.note, 60)
             ))
         }
         k::ADVICE_RECORDED => {
             let a: AdviceRecorded = env.data_as().ok()?;
             staff(format!(
-                "{}意见 advice ({}): {}",
+                "{}意见（{}）：{}",
                 a.adviser_kind.zh(),
                 a.adviser_name,
                 excerpt(&a.text, 60)
@@ -532,23 +563,20 @@ fn practice_line(env: &Envelope) -> Option<Update> {
         k::LEADER_RECEIVED => {
             let r: LeaderReceived = env.data_as().ok()?;
             staff(format!(
-                "领导接访 received by {} {} on {}",
+                "领导接访：{}{}，{}",
                 r.leader_title, r.leader_name, r.received_on
             ))
         }
         k::LEADER_ASSIGNED => {
             let a: LeaderAssigned = env.data_as().ok()?;
-            staff(format!(
-                "领导包案 owned by {} {}",
-                a.leader_title, a.leader_name
-            ))
+            staff(format!("领导包案：{}{}", a.leader_title, a.leader_name))
         }
         _ => return None,
     })
 }
 
 /// The petitioner's line of a case conference: that it took place, nothing more.
-pub const CONFERENCE_HELD_SUMMARY: &str = "已召开会审 a case conference was held";
+pub const CONFERENCE_HELD_SUMMARY: &str = "已召开会审";
 
 /// Keeps a matter of the province's terminated-matters list (`review.registry_termination`)
 /// for the registration check; a later import of the same matter replaces it.
@@ -714,6 +742,56 @@ mod tests {
         .unwrap()
     }
 
+    /// Staff and petitioners read the timeline: Chinese words and department names, no event
+    /// names or codes.
+    #[test]
+    fn timeline_lines_read_in_chinese() {
+        let cases = [
+            (
+                "assigned",
+                json!({"department": "zjj", "mode": "forward"}),
+                "已转送至住建局",
+            ),
+            (
+                "replied",
+                json!({"department": "zjj", "outcome": "not_supported", "served_on": "2026-12-05"}),
+                "已答复（不予支持），2026-12-05送达",
+            ),
+            (
+                "transferred",
+                json!({"from": "sthjj", "to": "slj", "approved_by": "411282:xfj"}),
+                "经信访局同意，转办至水利局",
+            ),
+            (
+                "accepted",
+                json!({"department": "zjj"}),
+                "已受理（已出具受理告知）",
+            ),
+            (
+                "supervised",
+                json!({"department": "zjj", "form": "written_notice"}),
+                "书面督办：住建局",
+            ),
+        ];
+        for (kind, data, want) in cases {
+            let u = interpret(&format!("xf.411282.case.{kind}"), &env(kind, data)).unwrap();
+            assert_eq!(u.summary, want);
+        }
+        let u = interpret(
+            "xf.411282.deadline.overdue",
+            &env(
+                "overdue",
+                json!({"case_no": "XF-411282-2026-000001", "deadline": "D5", "reference": "",
+                       "department": "zjj", "due": "2026-03-02T15:59:59Z", "at": "2026-03-02T16:00:00Z"}),
+            ),
+        )
+        .expect("an overdue deadline is a timeline line");
+        assert_eq!(
+            u.summary,
+            "已超期：信访事项办理期限（D5），应于2026-03-02前"
+        );
+    }
+
     #[test]
     fn maps_lifecycle_events_to_statuses() {
         let u = interpret(
@@ -795,7 +873,7 @@ mod tests {
             ),
         )
         .unwrap();
-        assert!(u.summary.contains("provincial_joint"), "{}", u.summary);
+        assert!(u.summary.contains("省联席办交办"), "{}", u.summary);
         assert!(!u.public, "the petitioner is not told a matter is listed");
         assert_eq!(u.status, None);
     }
@@ -869,8 +947,8 @@ mod practice_tests {
         }
         let detail = u.staff_detail.expect("staff line");
         assert!(detail.contains("张三反映拖欠工资"), "{detail}");
-        assert!(detail.contains("决定 2 项"), "{detail}");
-        assert!(detail.contains("rsj 至 2026-05-10 17:00"), "{detail}");
+        assert!(detail.contains("决定2项"), "{detail}");
+        assert!(detail.contains("人社局（2026-05-10 17:00前）"), "{detail}");
         // No status, department or milestone changes from a practice fact.
         assert_eq!(
             (u.status, u.department.clone(), u.milestone.is_some()),
@@ -894,7 +972,7 @@ mod practice_tests {
             "{}",
             u.summary
         );
-        assert!(u.summary.contains("2 participants"), "{}", u.summary);
+        assert!(u.summary.contains("2人参加"), "{}", u.summary);
 
         for (k, data) in [
             (

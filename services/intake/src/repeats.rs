@@ -54,19 +54,13 @@ pub fn earlier_time_limit(deadlines: &Value, now: DateTime<Utc>) -> TimeLimit {
 /// The staff timeline line of a repeat link made at registration.
 pub fn link_summary(l: &RepeatLink) -> String {
     let what = match l.disposition {
-        RepeatDisposition::Merged => "并入办理中的原案 merged into the open case",
-        RepeatDisposition::Related => {
-            "与原案相关，按新的信访事项办理 related to an earlier case, handled on its own"
-        }
-        RepeatDisposition::NotAccepted => {
-            "拟不予受理（第十九条第三款），待登记人员确认 proposed 不予受理 (Art 19 para 3), awaiting a clerk"
-        }
-        RepeatDisposition::NotReaccepted => {
-            "拟不再受理（第三十六条第三款），待登记人员确认 proposed 不再受理 (Art 36 para 3), awaiting a clerk"
-        }
+        RepeatDisposition::Merged => "并入办理中的原案",
+        RepeatDisposition::Related => "与原案相关，按新的信访事项办理",
+        RepeatDisposition::NotAccepted => "拟不予受理（第十九条第三款），待登记人员确认",
+        RepeatDisposition::NotReaccepted => "拟不再受理（第三十六条第三款），待登记人员确认",
     };
     format!(
-        "重复信访 repeat of {} (similarity {:.2}): {what}",
+        "重复信访，原案{}（相似度{:.2}）：{what}",
         l.of, l.similarity
     )
 }
@@ -75,7 +69,7 @@ pub fn link_summary(l: &RepeatLink) -> String {
 /// (terminated elsewhere in the province; its similarity is the fingerprints').
 pub fn registry_link_summary(l: &RepeatLink) -> String {
     format!(
-        "重复信访 repeat of {}, 已在省内其他地方终结 terminated elsewhere in the province (省级终结库, fingerprint similarity {:.2}): 拟不再受理（第三十六条第三款），待登记人员确认 proposed 不再受理 (Art 36 para 3), awaiting a clerk",
+        "重复信访，原案{}已在省内其他地方终结（省级终结库，相似度{:.2}）：拟不再受理（第三十六条第三款），待登记人员确认",
         l.of, l.similarity
     )
 }
@@ -85,18 +79,14 @@ pub fn registry_link_summary(l: &RepeatLink) -> String {
 pub fn decision_summary(d: &RepeatDecided) -> String {
     let what = match (d.decision, d.was) {
         (RepeatDecision::Confirm, RepeatDisposition::NotReaccepted) => {
-            "不再受理经登记人员确认 refusal (Art 36 para 3) confirmed"
+            "不再受理（第三十六条第三款）经登记人员确认"
         }
-        (RepeatDecision::Confirm, _) => "不予受理经登记人员确认 refusal (Art 19 para 3) confirmed",
-        (RepeatDecision::Reject, _) => {
-            "拟议的拒绝受理未予确认，按新的信访事项办理 proposed refusal rejected, handled on its own"
-        }
-        (RepeatDecision::Unlink, _) => {
-            "重复件关联已解除，按新的信访事项办理 repeat link removed, handled as a fresh matter"
-        }
+        (RepeatDecision::Confirm, _) => "不予受理（第十九条第三款）经登记人员确认",
+        (RepeatDecision::Reject, _) => "拟议的拒绝受理未予确认，按新的信访事项办理",
+        (RepeatDecision::Unlink, _) => "重复件关联已解除，按新的信访事项办理",
     };
     format!(
-        "{what} (repeat of {}) by {}: {}",
+        "{what}（原案{}，登记人员{}）：{}",
         d.repeat_of, d.by, d.reason
     )
 }

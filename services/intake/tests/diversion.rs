@@ -228,7 +228,7 @@ async fn a_diversion_after_acceptance_is_the_units_and_shown_apart() {
         line["summary"]
             .as_str()
             .unwrap()
-            .contains("diverted after acceptance by rsj"),
+            .contains("人社局受理后导入法定途径"),
         "{line}"
     );
     let (s, v) = app
@@ -306,7 +306,7 @@ fn the_timeline_shows_transfers_and_the_bureaus_check() {
         &env("transfer_requested", json!({"from": "sthjj", "to": "slj"})),
     )
     .unwrap();
-    assert!(u.summary.contains("sthjj → slj") && u.summary.contains("待信访部门审核"));
+    assert!(u.summary.contains("生态环境局 → 水利局") && u.summary.contains("待信访部门审核"));
     assert_eq!(u.status, None);
     assert_eq!(u.department, None, "nothing moves on a request");
     let u = interpret(
@@ -328,7 +328,7 @@ fn the_timeline_shows_transfers_and_the_bureaus_check() {
     )
     .unwrap();
     assert_eq!(u.department.as_deref(), Some("slj"));
-    assert!(u.summary.contains("slj") && u.summary.contains("approved by 411282:xfj"));
+    assert!(u.summary.contains("转办至水利局") && u.summary.contains("经信访局同意"));
     let u = interpret(
         "xf.411282.case.submitted_for_check",
         &env("submitted_for_check", json!({"department": "zjj"})),
