@@ -62,6 +62,12 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
         rules.clone(),
         infra.shutdown.clone(),
     ));
+    // The KPI rollups' deltas are folded every couple of seconds (readers add the rest).
+    infra.tracker.spawn(crate::stats::rollup::run(
+        host.pool.clone(),
+        std::time::Duration::from_secs(2),
+        infra.shutdown.clone(),
+    ));
     let counties = infra.counties();
     for county in &counties {
         for (name, family) in [("case", Family::Case), ("review", Family::Review)] {

@@ -14,6 +14,8 @@ use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::start_of_day;
 use xinfang_domain::validation::ValidationError;
 
+pub mod rollup;
+
 /// A ratio; `rate` is `None` when nothing was due (0/0 is no score, not 0 %).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
@@ -362,7 +364,10 @@ pub struct Tally {
     b_sat: i64,
     u_rated: i64,
     u_sat: i64,
-    avg_days: Option<f64>,
+    /// Sum and count of the days from acceptance to the served reply (mean = sum ÷ count), so
+    /// that months rolled up and days counted live add up.
+    days_sum: f64,
+    days_n: i64,
     b_overdue: i64,
     u_overdue: i64,
     deadlines: std::collections::BTreeMap<String, DeadlineOutcomes>,
@@ -370,6 +375,24 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Adds one deadline kind's outcomes (the rate is recomputed from the sums).
+    fn add_outcomes(&mut self, kind: String, o: DeadlineOutcomes) {
+        let t = self.deadlines.entry(kind).or_insert(DeadlineOutcomes {
+            met: 0,
+            met_late: 0,
+            withdrawn: 0,
+            missed: 0,
+            open: 0,
+            on_time: Rate::new(0, 0),
+        });
+        t.met += o.met;
+        t.met_late += o.met_late;
+        t.withdrawn += o.withdrawn;
+        t.missed += o.missed;
+        t.open += o.open;
+        t.on_time = Rate::new(t.met, t.met + t.met_late + t.missed);
+    }
+
     pub fn kpis(
         self,
         county: Option<String>,
@@ -414,7 +437,7 @@ impl Tally {
                 },
                 participation: Rate::new(t.u_rated, t.replied),
                 satisfaction: Rate::new(t.u_sat, t.u_rated),
-                average_handling_days: t.avg_days,
+                average_handling_days: (t.days_n > 0).then(|| t.days_sum / t.days_n as f64),
                 overdue_now: t.u_overdue,
             },
             deadlines: t.deadlines,
@@ -433,35 +456,56 @@ pub async fn compute_grouped(
     basically_satisfied_counts: bool,
     grouping: Grouping,
 ) -> sqlx::Result<std::collections::BTreeMap<Cell, Tally>> {
+    counted(
+        pool,
+        p,
+        now,
+        basically_satisfied_counts,
+        grouping,
+        Counting::Rollups,
+    )
+    .await
+}
+
+/// Where the KPIs' settled facts are counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// Whole past months from the monthly rollups (what the API does).
+    Rollups,
+    /// Every figure from the rows (the reference the rollups are tested against).
+    Rows,
+}
+
+/// [`compute`], with the settled facts counted as `counting` says.
+pub async fn compute_counted(
+    pool: &PgPool,
+    p: &Period,
+    now: DateTime<Utc>,
+    basically_satisfied_counts: bool,
+    counting: Counting,
+) -> sqlx::Result<Kpis> {
+    let mut cells = counted(
+        pool,
+        p,
+        now,
+        basically_satisfied_counts,
+        Grouping::Whole,
+        counting,
+    )
+    .await?;
+    let tally = cells.remove(&Cell::default()).unwrap_or_default();
+    Ok(tally.kpis(p.county.clone(), p.dept.clone(), p.from, p.to, now))
+}
+
+async fn counted(
+    pool: &PgPool,
+    p: &Period,
+    now: DateTime<Utc>,
+    basically_satisfied_counts: bool,
+    grouping: Grouping,
+    counting: Counting,
+) -> sqlx::Result<std::collections::BTreeMap<Cell, Tally>> {
     use std::collections::BTreeMap;
-    let from = start_of_day(p.from).with_timezone(&Utc);
-    let to = (start_of_day(p.to) + TimeDelta::days(1)).with_timezone(&Utc);
-    let county = p.county.as_deref();
-    let dept = p.dept.as_deref();
-    // $6..$8: the subset (source, listed, leader); every query binds them.
-    let filter = "($3::text is null or county = $3) and ($4::text is null or department = $4)
-        and ($6::text is null or source = $6) and ($7::bool is not true or listed)
-        and ($8::text is null or leader = $8)";
-    let source = p.subset.source.as_deref();
-    let listed = p.subset.listed;
-    let leader = p.subset.leader.as_deref();
-    let whole = source.is_none() && !listed && leader.is_none();
-    // The cell's key columns (select list, group by), by the column whose month places a
-    // row. Rows are grouped by the truncated timestamp and only each group's key is formatted:
-    // `to_char` on every row cost seconds over a city's year.
-    let keys = |column: &str| match grouping {
-        Grouping::Whole => (
-            "'' as county_key, '' as month_key".to_owned(),
-            "1, 2".to_owned(),
-        ),
-        Grouping::CountyMonth => {
-            let month = format!("date_trunc('month', {column} at time zone 'Asia/Shanghai')");
-            (
-                format!("county as county_key, to_char({month}, 'YYYY-MM') as month_key"),
-                format!("county, {month}"),
-            )
-        }
-    };
     let mut cells: BTreeMap<Cell, Tally> = BTreeMap::new();
     // One snapshot for every figure, and plans for the actual filters: a cached generic plan
     // of `($3 is null or county = $3)` cannot know whether a county is asked for, and after
@@ -473,6 +517,123 @@ pub async fn compute_grouped(
     )
     .execute(&mut *tx)
     .await?;
+    // Whole past months of all the matters come from the monthly rollups; the days around
+    // them, the current month and a subset's matters are counted from the rows.
+    let split = if p.subset == Subset::default() && counting == Counting::Rollups {
+        rollup::Split::of(p.from, p.to, now)
+    } else {
+        rollup::Split::live(p.from, p.to)
+    };
+    for (from, to) in &split.live {
+        live_period(
+            &mut tx,
+            p,
+            *from,
+            *to,
+            now,
+            basically_satisfied_counts,
+            grouping,
+            &mut cells,
+        )
+        .await?;
+    }
+    if let Some((first, last)) = split.rolled {
+        rollup::add(
+            &mut tx,
+            p,
+            (first, last),
+            now,
+            basically_satisfied_counts,
+            grouping,
+            &mut cells,
+        )
+        .await?;
+    }
+
+    let county = p.county.as_deref();
+    let dept = p.dept.as_deref();
+    let source = p.subset.source.as_deref();
+    let listed = p.subset.listed;
+    let leader = p.subset.leader.as_deref();
+    let whole = source.is_none() && !listed && leader.is_none();
+    let county_key = match grouping {
+        Grouping::Whole => "''",
+        Grouping::CountyMonth => "county",
+    };
+    let overdue: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {county_key},
+                count(*) filter (where kind = 'D1'),
+                count(*) filter (where kind in ('D3', 'D5', 'D6', 'D8', 'D10', 'supervision'))
+         from deadlines
+         where state = 'fired' and closed_at is null
+           and ($1::text is null or county = $1) and ($2::text is null or department = $2)
+           and {}
+         group by 1",
+        of_subset(3)
+    )))
+    .bind(county)
+    .bind(dept)
+    .bind(whole)
+    .bind(source)
+    .bind(listed)
+    .bind(leader)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    // The snapshot, into every cell of its county (and the whole cell even when nothing else
+    // happened in the period).
+    for (c, b, u) in overdue {
+        if grouping == Grouping::Whole {
+            let t = cells.entry(Cell::default()).or_default();
+            (t.b_overdue, t.u_overdue) = (b, u);
+            continue;
+        }
+        for (_, t) in cells.iter_mut().filter(|(k, _)| k.county == c) {
+            (t.b_overdue, t.u_overdue) = (b, u);
+        }
+    }
+    tx.commit().await?;
+    Ok(cells)
+}
+
+/// A subset's clocks are those of its cases; `$n` is where its four parameters start.
+fn of_subset(n: usize) -> String {
+    format!(
+        "(${n}::bool or exists (select 1 from cases c where c.case_no = deadlines.case_no
+        and (${a}::text is null or c.source = ${a}) and (${b}::bool is not true or c.listed)
+        and (${c}::text is null or c.leader = ${c})))",
+        a = n + 1,
+        b = n + 2,
+        c = n + 3
+    )
+}
+
+/// The raw counts of the days `from_day..=to_day` (China time), counted from the rows, added
+/// to `cells`: every figure but the overdue-now snapshot.
+#[allow(clippy::too_many_arguments)]
+async fn live_period(
+    tx: &mut sqlx::PgConnection,
+    p: &Period,
+    from_day: NaiveDate,
+    to_day: NaiveDate,
+    now: DateTime<Utc>,
+    basically_satisfied_counts: bool,
+    grouping: Grouping,
+    cells: &mut std::collections::BTreeMap<Cell, Tally>,
+) -> sqlx::Result<()> {
+    let from = start_of_day(from_day).with_timezone(&Utc);
+    let to = (start_of_day(to_day) + TimeDelta::days(1)).with_timezone(&Utc);
+    let county = p.county.as_deref();
+    let dept = p.dept.as_deref();
+    // $6..$8: the subset (source, listed, leader); every query binds them.
+    let filter = "($3::text is null or county = $3) and ($4::text is null or department = $4)
+        and ($6::text is null or source = $6) and ($7::bool is not true or listed)
+        and ($8::text is null or leader = $8)";
+    let source = p.subset.source.as_deref();
+    let listed = p.subset.listed;
+    let leader = p.subset.leader.as_deref();
+    let whole = source.is_none() && !listed && leader.is_none();
+    let keys = |column: &str| cell_keys(grouping, column);
     let cell = |c: String, m: String| Cell {
         county: c,
         month: m,
@@ -504,8 +665,11 @@ pub async fn compute_grouped(
             .await?;
     for (c, m, registered, repeats, on, late, open) in rows {
         let t = cells.entry(cell(c, m)).or_default();
-        (t.registered, t.repeats, t.b_on, t.b_late, t.b_open) =
-            (registered, repeats, on, late, open);
+        t.registered += registered;
+        t.repeats += repeats;
+        t.b_on += on;
+        t.b_late += late;
+        t.b_open += open;
     }
 
     let q = format!(
@@ -531,7 +695,9 @@ pub async fn compute_grouped(
         .await?;
     for (c, m, on, late, open) in rows {
         let t = cells.entry(cell(c, m)).or_default();
-        (t.u_on, t.u_late, t.u_open) = (on, late, open);
+        t.u_on += on;
+        t.u_late += late;
+        t.u_open += open;
     }
 
     let q = format!(
@@ -558,7 +724,10 @@ pub async fn compute_grouped(
         .await?;
     for (c, m, on, late, open, overdue) in rows {
         let t = cells.entry(cell(c, m)).or_default();
-        (t.c_on, t.c_late, t.c_open, t.c_overdue) = (on, late, open, overdue);
+        t.c_on += on;
+        t.c_late += late;
+        t.c_open += open;
+        t.c_overdue += overdue;
     }
 
     let satisfied = if basically_satisfied_counts {
@@ -573,13 +742,14 @@ pub async fn compute_grouped(
                 count(*) filter (where bureau_rating in {satisfied}),
                 count(*) filter (where unit_rating is not null),
                 count(*) filter (where unit_rating in {satisfied}),
-                avg((served_on - accepted_on)::float8) filter (where accepted_on is not null and served_on is not null)
+                coalesce(sum((served_on - accepted_on)::float8) filter (where accepted_on is not null and served_on is not null), 0),
+                count(*) filter (where accepted_on is not null and served_on is not null)
          from cases where replied_at >= $1 and replied_at < $2 and replied_at <= $5 and {filter}
          group by {}",
         keys("replied_at").0,
         keys("replied_at").1
     );
-    type Replied = (String, String, i64, i64, i64, i64, i64, Option<f64>);
+    type Replied = (String, String, i64, i64, i64, i64, i64, f64, i64);
     let rows: Vec<Replied> = sqlx::query_as(sqlx::AssertSqlSafe(q))
         .bind(from)
         .bind(to)
@@ -591,47 +761,16 @@ pub async fn compute_grouped(
         .bind(leader)
         .fetch_all(&mut *tx)
         .await?;
-    for (c, m, replied, b_rated, b_sat, u_rated, u_sat, avg_days) in rows {
+    for (c, m, replied, b_rated, b_sat, u_rated, u_sat, days_sum, days_n) in rows {
         let t = cells.entry(cell(c, m)).or_default();
-        (
-            t.replied, t.b_rated, t.b_sat, t.u_rated, t.u_sat, t.avg_days,
-        ) = (replied, b_rated, b_sat, u_rated, u_sat, avg_days);
+        t.replied += replied;
+        t.b_rated += b_rated;
+        t.b_sat += b_sat;
+        t.u_rated += u_rated;
+        t.u_sat += u_sat;
+        t.days_sum += days_sum;
+        t.days_n += days_n;
     }
-
-    // A subset's clocks are those of its cases; `$n` is where its four parameters start.
-    let of_subset = |n: usize| {
-        format!(
-            "(${n}::bool or exists (select 1 from cases c where c.case_no = deadlines.case_no
-            and (${a}::text is null or c.source = ${a}) and (${b}::bool is not true or c.listed)
-            and (${c}::text is null or c.leader = ${c})))",
-            a = n + 1,
-            b = n + 2,
-            c = n + 3
-        )
-    };
-    let county_key = match grouping {
-        Grouping::Whole => "''",
-        Grouping::CountyMonth => "county",
-    };
-    let overdue: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {county_key},
-                count(*) filter (where kind = 'D1'),
-                count(*) filter (where kind in ('D3', 'D5', 'D6', 'D8', 'D10', 'supervision'))
-         from deadlines
-         where state = 'fired' and closed_at is null
-           and ($1::text is null or county = $1) and ($2::text is null or department = $2)
-           and {}
-         group by 1",
-        of_subset(3)
-    )))
-    .bind(county)
-    .bind(dept)
-    .bind(whole)
-    .bind(source)
-    .bind(listed)
-    .bind(leader)
-    .fetch_all(&mut *tx)
-    .await?;
 
     // Cell, kind, then met, met late, withdrawn, missed, open.
     type Outcomes = (String, String, String, i64, i64, i64, i64, i64);
@@ -662,19 +801,17 @@ pub async fn compute_grouped(
     .fetch_all(&mut *tx)
     .await?;
     for (c, m, kind, met, met_late, withdrawn, missed, open) in rows {
-        let o = DeadlineOutcomes {
-            met,
-            met_late,
-            withdrawn,
-            missed,
-            open,
-            on_time: Rate::new(met, met + met_late + missed),
-        };
-        cells
-            .entry(cell(c, m))
-            .or_default()
-            .deadlines
-            .insert(kind, o);
+        cells.entry(cell(c, m)).or_default().add_outcomes(
+            kind,
+            DeadlineOutcomes {
+                met,
+                met_late,
+                withdrawn,
+                missed,
+                open,
+                on_time: Rate::new(0, 0),
+            },
+        );
     }
 
     let channels: Vec<(String, String, Option<String>, bool, i64)> =
@@ -707,20 +844,26 @@ pub async fn compute_grouped(
             .or_default() += n;
     }
 
-    // The snapshot, into every cell of its county (and the whole cell even when nothing else
-    // happened in the period).
-    for (c, b, u) in overdue {
-        if grouping == Grouping::Whole {
-            let t = cells.entry(Cell::default()).or_default();
-            (t.b_overdue, t.u_overdue) = (b, u);
-            continue;
-        }
-        for (_, t) in cells.iter_mut().filter(|(k, _)| k.county == c) {
-            (t.b_overdue, t.u_overdue) = (b, u);
+    Ok(())
+}
+
+/// The cell's key columns (select list, group by), by the column whose month places a row.
+/// Rows are grouped by the truncated timestamp and only each group's key is formatted:
+/// `to_char` on every row cost seconds over a city's year.
+fn cell_keys(grouping: Grouping, column: &str) -> (String, String) {
+    match grouping {
+        Grouping::Whole => (
+            "'' as county_key, '' as month_key".to_owned(),
+            "1, 2".to_owned(),
+        ),
+        Grouping::CountyMonth => {
+            let month = format!("date_trunc('month', {column} at time zone 'Asia/Shanghai')");
+            (
+                format!("county as county_key, to_char({month}, 'YYYY-MM') as month_key"),
+                format!("county, {month}"),
+            )
         }
     }
-    tx.commit().await?;
-    Ok(cells)
 }
 
 fn pct(r: &Rate) -> String {
