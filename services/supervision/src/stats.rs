@@ -115,6 +115,20 @@ pub struct DeadlineOutcomes {
     pub on_time: Rate,
 }
 
+impl DeadlineOutcomes {
+    /// No clock at all (the rate is no score).
+    pub fn none() -> Self {
+        Self {
+            met: 0,
+            met_late: 0,
+            withdrawn: 0,
+            missed: 0,
+            open: 0,
+            on_time: Rate::new(0, 0),
+        }
+    }
+}
+
 /// The KPI report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kpis {
@@ -377,14 +391,10 @@ pub struct Tally {
 impl Tally {
     /// Adds one deadline kind's outcomes (the rate is recomputed from the sums).
     fn add_outcomes(&mut self, kind: String, o: DeadlineOutcomes) {
-        let t = self.deadlines.entry(kind).or_insert(DeadlineOutcomes {
-            met: 0,
-            met_late: 0,
-            withdrawn: 0,
-            missed: 0,
-            open: 0,
-            on_time: Rate::new(0, 0),
-        });
+        let t = self
+            .deadlines
+            .entry(kind)
+            .or_insert_with(DeadlineOutcomes::none);
         t.met += o.met;
         t.met_late += o.met_late;
         t.withdrawn += o.withdrawn;
@@ -809,7 +819,7 @@ async fn live_period(
                 withdrawn,
                 missed,
                 open,
-                on_time: Rate::new(0, 0),
+                ..DeadlineOutcomes::none()
             },
         );
     }

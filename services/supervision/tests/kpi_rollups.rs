@@ -169,21 +169,18 @@ async fn rolled_up_months_equal_the_rows_before_and_after_folding_and_after_chan
     assert_rollups_equal_rows(pool, &counties, "changed and folded").await;
 
     // What the triggers kept is what a rebuild from the tables computes.
-    let kept: Vec<(NaiveDate, String, String, String, i64, f64)> = sqlx::query_as(
-        "select month, county, department, fact, n, days from kpi_months where n <> 0
-         order by 1, 2, 3, 4",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("rollups");
+    let rollups = async || -> Vec<(NaiveDate, String, String, String, i64, f64)> {
+        sqlx::query_as(
+            "select month, county, department, fact, n, days from kpi_months where n <> 0
+             order by 1, 2, 3, 4",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("rollups")
+    };
+    let kept = rollups().await;
     stats::rollup::rebuild(pool).await.expect("rebuild");
-    let rebuilt: Vec<(NaiveDate, String, String, String, i64, f64)> = sqlx::query_as(
-        "select month, county, department, fact, n, days from kpi_months where n <> 0
-         order by 1, 2, 3, 4",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("rollups");
+    let rebuilt = rollups().await;
     assert!(kept.len() > 500, "{}", kept.len());
     assert_eq!(kept, rebuilt);
 }

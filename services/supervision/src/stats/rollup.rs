@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use xinfang_domain::deadline::CST;
 use xinfang_domain::deadline_plan::start_of_day;
 
-use super::{Cell, DeadlineOutcomes, Grouping, Period, Rate, Tally, cell_keys};
+use super::{Cell, DeadlineOutcomes, Grouping, Period, Tally, cell_keys};
 
 /// How a period is counted: whole past months from the rollups, the other days from the rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,14 +224,7 @@ fn add_fact(t: &mut Tally, fact: &str, n: i64, days: f64, basically_satisfied_co
                 let Some((kind, state)) = rest.rsplit_once(':') else {
                     return;
                 };
-                let mut o = DeadlineOutcomes {
-                    met: 0,
-                    met_late: 0,
-                    withdrawn: 0,
-                    missed: 0,
-                    open: 0,
-                    on_time: Rate::new(0, 0),
-                };
+                let mut o = DeadlineOutcomes::none();
                 match state {
                     "met" => o.met = n,
                     "met_late" => o.met_late = n,
