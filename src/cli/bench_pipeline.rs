@@ -54,9 +54,9 @@ pub struct Args {
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
     /// Seconds the services idle after the run before their resident set is read (the
-    /// all-in-one process's footprint at rest; the default covers one of its 30-second
-    /// memory trims); 0 skips it.
-    #[arg(long, default_value_t = 35)]
+    /// all-in-one process's footprint at rest; the default covers the first 30-second memory
+    /// trim after the fingerprints' segmenter has been idle for a minute); 0 skips it.
+    #[arg(long, default_value_t = 95)]
     pub idle_secs: u64,
     /// Print one JSON object as the last line.
     #[arg(long)]

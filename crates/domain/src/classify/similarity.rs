@@ -12,7 +12,8 @@
 //! store the slots bit-for-bit as `int4[]` (`as i32`) or as `bytea`.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +78,7 @@ impl From<Fingerprint> for Vec<u32> {
 /// Fingerprint with the shared segmenter (default dictionary plus the shipped gazetteer's place
 /// names, deliberately not the classification rules, so editing a rule never moves fingerprints).
 pub fn fingerprint(text: &str) -> Fingerprint {
-    fingerprint_with(shared_segmenter(), text)
+    fingerprint_with(&shared_segmenter(), text)
 }
 
 /// Fingerprint with a given segmenter; use the same one for everything you compare.
@@ -141,13 +142,35 @@ fn is_content_word(w: &str) -> bool {
     !(starts_numeric && rest <= 2)
 }
 
-fn shared_segmenter() -> &'static Segmenter {
-    static SEGMENTER: OnceLock<Segmenter> = OnceLock::new();
-    SEGMENTER.get_or_init(|| match Gazetteer::from_toml_str(EMBEDDED_GAZETTEER) {
-        Ok(g) => Segmenter::new(g.place_names()),
-        // The shipped gazetteer is tested; without it, plain jieba still segments.
-        Err(_) => Segmenter::new([]),
-    })
+/// The fingerprints' segmenter while in use, and when it was last used.
+static SEGMENTER: Mutex<Option<(Arc<Segmenter>, Instant)>> = Mutex::new(None);
+
+/// The fingerprints' segmenter: a jieba of its own (about 25 MB), built on first use (tens of
+/// milliseconds) and kept while fingerprints are being taken.
+fn shared_segmenter() -> Arc<Segmenter> {
+    let mut held = SEGMENTER.lock().unwrap_or_else(PoisonError::into_inner);
+    let segmenter = match held.take() {
+        Some((s, _)) => s,
+        None => Arc::new(match Gazetteer::from_toml_str(EMBEDDED_GAZETTEER) {
+            Ok(g) => Segmenter::new(g.place_names()),
+            // The shipped gazetteer is tested; without it, plain jieba still segments.
+            Err(_) => Segmenter::new([]),
+        }),
+    };
+    *held = Some((segmenter.clone(), Instant::now()));
+    segmenter
+}
+
+/// Lets go of the fingerprints' segmenter when nothing took a fingerprint for `idle`, so an
+/// idle process does not keep it resident (the next fingerprint builds it again, identical);
+/// true when it was released. Fingerprints being taken keep their own reference.
+pub fn release_idle_segmenter(idle: Duration) -> bool {
+    let mut held = SEGMENTER.lock().unwrap_or_else(PoisonError::into_inner);
+    if held.as_ref().is_some_and(|(_, used)| used.elapsed() >= idle) {
+        *held = None;
+        return true;
+    }
+    false
 }
 
 /// FNV-1a, 64-bit: stable across Rust versions and processes, unlike `DefaultHasher`.
@@ -449,9 +472,21 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_segmenter_is_released_and_rebuilt_identical() {
+        let before = fingerprint(WAGES);
+        assert!(
+            !release_idle_segmenter(Duration::from_secs(3600)),
+            "just used: kept"
+        );
+        // (Other tests may take fingerprints meanwhile: only a release is asserted.)
+        assert!(release_idle_segmenter(Duration::ZERO), "idle: released");
+        assert_eq!(fingerprint(WAGES), before, "rebuilt, the same fingerprints");
+    }
+
+    #[test]
     fn numbers_punctuation_and_single_characters_are_not_features() {
         let s = shared_segmenter();
-        let words = content_words(s, "2023年拖欠我们12000元工资，三万块！");
+        let words = content_words(&s, "2023年拖欠我们12000元工资，三万块！");
         assert!(
             words.iter().all(|w| !w.chars().any(|c| c.is_ascii_digit())),
             "{words:?}"
