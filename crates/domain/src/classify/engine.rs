@@ -628,17 +628,18 @@ impl Classifier {
 
 /// The terms that made a rule fire, or `None` when it does not.
 fn fire(rule: &Rule, doc: &Doc<'_>) -> Option<Vec<String>> {
+    // What must match first: most rules fail there, before their (often long) `none` lists.
+    let mut matched: Vec<&Pattern> = Vec::with_capacity(1 + rule.all.len());
+    if !rule.any.is_empty() {
+        matched.push(doc.first_match(&rule.any)?);
+    }
+    for item in &rule.all {
+        matched.push(doc.first_match(item)?);
+    }
     if rule.none.iter().any(|p| doc.matches(p)) {
         return None;
     }
-    let mut evidence = Vec::new();
-    if !rule.any.is_empty() {
-        evidence.push(doc.first_match(&rule.any)?.display());
-    }
-    for item in &rule.all {
-        evidence.push(doc.first_match(item)?.display());
-    }
-    Some(evidence)
+    Some(matched.into_iter().map(Pattern::display).collect())
 }
 
 #[cfg(test)]

@@ -166,7 +166,10 @@ fn shared_segmenter() -> Arc<Segmenter> {
 /// true when it was released. Fingerprints being taken keep their own reference.
 pub fn release_idle_segmenter(idle: Duration) -> bool {
     let mut held = SEGMENTER.lock().unwrap_or_else(PoisonError::into_inner);
-    if held.as_ref().is_some_and(|(_, used)| used.elapsed() >= idle) {
+    if held
+        .as_ref()
+        .is_some_and(|(_, used)| used.elapsed() >= idle)
+    {
         *held = None;
         return true;
     }
