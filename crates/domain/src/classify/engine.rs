@@ -327,10 +327,12 @@ impl Classifier {
             / 5.0;
         let rules_department = rules_best.map(|(d, _)| d);
 
-        // The term models vote on top of the rules, in proportion to their probability.
+        // The term models vote on top of the rules, in proportion to their probability; the
+        // text's bigrams are read once for the three of them.
+        let keys = super::term_model::feature_keys(&normalised);
         let mut type_model_favourite: Option<(PetitionType, f32)> = None;
         if settings.type_model_weight > 0.0 {
-            for (label, p) in self.type_model.posteriors(&normalised) {
+            for (label, p) in self.type_model.posteriors_of(&keys) {
                 if let Ok(t) = PetitionType::parse(label) {
                     types.add(t, settings.type_model_weight * p);
                     if type_model_favourite.is_none_or(|(_, bp)| p > bp) {
@@ -341,7 +343,7 @@ impl Classifier {
         }
         let mut department_posteriors = Vec::new();
         if settings.department_model_weight > 0.0 {
-            department_posteriors = self.department_model.posteriors(&normalised);
+            department_posteriors = self.department_model.posteriors_of(&keys);
             let mut best: Option<(&str, f32)> = None;
             for &(code, p) in &department_posteriors {
                 departments.add(code, settings.department_model_weight * p);
@@ -356,7 +358,7 @@ impl Classifier {
 
         let mut diversion_posteriors = Vec::new();
         if settings.diversion_model_weight > 0.0 {
-            diversion_posteriors = self.diversion_model.posteriors(&normalised);
+            diversion_posteriors = self.diversion_model.posteriors_of(&keys);
             for &(label, p) in &diversion_posteriors {
                 let d = if label == NO_DIVERSION {
                     None

@@ -37,6 +37,40 @@ pub fn features(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The keys ([`key`]) of [`features`]`(text)`, sorted and without repeats, computed without a
+/// string per feature: what [`TermModel::posteriors_of`] reads. The classifier computes them once
+/// for its three models.
+pub fn feature_keys(text: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len() / 3);
+    let mut prev: Option<char> = None;
+    let mut ascii = String::new();
+    let mut flush = |run: &mut String, out: &mut Vec<u64>| {
+        if run.len() >= 2 {
+            out.push(key(run));
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_cjk(c) {
+            if let Some(p) = prev {
+                out.push((u64::from(u32::from(p)) << 32) | u64::from(u32::from(c)));
+            }
+            prev = Some(c);
+        } else {
+            prev = None;
+        }
+        if c.is_ascii_alphanumeric() {
+            ascii.push(c.to_ascii_lowercase());
+        } else {
+            flush(&mut ascii, &mut out);
+        }
+    }
+    flush(&mut ascii, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn flush_ascii(run: &mut String, out: &mut BTreeSet<String>) {
     if run.len() >= 2 {
         out.insert(std::mem::take(run));
@@ -174,25 +208,46 @@ impl TermModel {
     /// known feature gets the uniform distribution, one with fewer than
     /// [`FULL_EVIDENCE_FEATURES`] a proportionally flatter one.
     pub fn posteriors(&self, text: &str) -> Vec<(&str, f32)> {
+        self.posteriors_of(&feature_keys(text))
+    }
+
+    /// [`Self::posteriors`] of a text's [`feature_keys`].
+    pub fn posteriors_of(&self, keys: &[u64]) -> Vec<(&str, f32)> {
         if self.labels.is_empty() {
             return Vec::new();
         }
         let vocabulary = self.index.len() as f64;
+        // A feature a label never saw adds ln(smoothing / denominator) to it: added once per
+        // known feature below, so only the labels that did see it need a logarithm.
+        let denominators: Vec<f64> = self
+            .totals
+            .iter()
+            .map(|t| *t as f64 + self.smoothing * vocabulary)
+            .collect();
+        let unseen: Vec<f64> = denominators
+            .iter()
+            .map(|d| (self.smoothing / d).ln())
+            .collect();
         let mut log_likelihood = vec![0.0_f64; self.labels.len()];
         let mut known = 0_usize;
-        for f in features(text) {
-            let Some(per_label) = self.row(key(&f)) else {
+        for &k in keys {
+            let Some(per_label) = self.row(k) else {
                 continue;
             };
             known += 1;
-            for (li, ll) in log_likelihood.iter_mut().enumerate() {
-                let n = per_label
-                    .iter()
-                    .find(|(l, _)| usize::from(*l) == li)
-                    .map_or(0, |(_, n)| *n);
-                let denominator = self.totals[li] as f64 + self.smoothing * vocabulary;
-                *ll += ((f64::from(n) + self.smoothing) / denominator).ln();
+            for &(l, n) in per_label {
+                let li = usize::from(l);
+                if let (Some(ll), Some(d), Some(u)) = (
+                    log_likelihood.get_mut(li),
+                    denominators.get(li),
+                    unseen.get(li),
+                ) {
+                    *ll += ((f64::from(n) + self.smoothing) / d).ln() - u;
+                }
             }
+        }
+        for (ll, u) in log_likelihood.iter_mut().zip(&unseen) {
+            *ll += known as f64 * u;
         }
         let uniform = 1.0 / self.labels.len() as f32;
         if known == 0 {
@@ -231,6 +286,21 @@ mod tests {
         assert!(!f.contains("接，") && !f.contains("，I"));
         let f = features("打12345热线");
         assert!(f.contains("12345") && f.contains("热线") && !f.contains("打1"));
+    }
+
+    #[test]
+    fn feature_keys_are_the_keys_of_the_features() {
+        for text in [
+            "拨打１２３４５没人接，ICU费用",
+            "打12345热线，热线打不通，ab c",
+            "",
+            "我家低保被取消了，申请低保乡里不批",
+        ] {
+            let mut want: Vec<u64> = features(text).iter().map(|f| key(f)).collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(feature_keys(text), want, "{text}");
+        }
     }
 
     fn model() -> TermModel {
