@@ -44,7 +44,7 @@ pub fn feature_keys(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 3);
     let mut prev: Option<char> = None;
     let mut ascii = String::new();
-    let mut flush = |run: &mut String, out: &mut Vec<u64>| {
+    let flush = |run: &mut String, out: &mut Vec<u64>| {
         if run.len() >= 2 {
             out.push(key(run));
         }
