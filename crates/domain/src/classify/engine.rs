@@ -848,6 +848,20 @@ mod tests {
             "{:?}",
             c.reasons
         );
+        // The examples' vote for a court channel does not overturn it either…
+        let c =
+            shared().classify("工地包工头欠我半年工钱共三万元，电话不接，请求人社部门帮忙追讨。");
+        assert_eq!(c.diversion, None, "{:?}", c.reasons);
+        // …unless a court has already judged the wages.
+        let c = shared().classify(
+            "包工头欠我们十二个人的工钱，法院判决他支付六万元，我们申请了强制执行，半年了还没执行到位。",
+        );
+        assert_eq!(
+            c.diversion,
+            Some(Diversion::CourtEnforcement),
+            "{:?}",
+            c.reasons
+        );
         let c = shared().classify("我被公司无故辞退，没有签劳动合同，要求公司支付经济补偿金。");
         assert_eq!(c.diversion, Some(Diversion::Arbitration), "{:?}", c.reasons);
     }
