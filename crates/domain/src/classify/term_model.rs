@@ -16,24 +16,12 @@ use std::collections::{BTreeSet, HashMap};
 /// petition does not make it more of that class.
 pub fn features(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut prev: Option<char> = None;
-    let mut ascii = String::new();
-    for c in text.chars() {
-        if is_cjk(c) {
-            if let Some(p) = prev {
-                out.insert([p, c].iter().collect());
-            }
-            prev = Some(c);
-        } else {
-            prev = None;
-        }
-        if c.is_ascii_alphanumeric() {
-            ascii.push(c.to_ascii_lowercase());
-        } else {
-            flush_ascii(&mut ascii, &mut out);
-        }
-    }
-    flush_ascii(&mut ascii, &mut out);
+    walk(text, |f| {
+        out.insert(match f {
+            Feature::Bigram(a, b) => [a, b].iter().collect(),
+            Feature::Ascii(run) => run.to_owned(),
+        });
+    });
     out
 }
 
@@ -42,40 +30,47 @@ pub fn features(text: &str) -> BTreeSet<String> {
 /// for its three models.
 pub fn feature_keys(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 3);
+    walk(text, |f| {
+        out.push(match f {
+            Feature::Bigram(a, b) => pair_key(a, b),
+            Feature::Ascii(run) => key(run),
+        })
+    });
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+enum Feature<'a> {
+    Bigram(char, char),
+    Ascii(&'a str),
+}
+
+/// The one walk over a text that both forms of its features share: each pair of adjacent CJK
+/// characters, and each lower-cased run of two or more ASCII letters or digits.
+fn walk(text: &str, mut sink: impl FnMut(Feature<'_>)) {
     let mut prev: Option<char> = None;
-    let mut ascii = String::new();
-    let flush = |run: &mut String, out: &mut Vec<u64>| {
-        if run.len() >= 2 {
-            out.push(key(run));
-        }
-        run.clear();
-    };
+    let mut run = String::new();
     for c in text.chars() {
         if is_cjk(c) {
             if let Some(p) = prev {
-                out.push((u64::from(u32::from(p)) << 32) | u64::from(u32::from(c)));
+                sink(Feature::Bigram(p, c));
             }
             prev = Some(c);
         } else {
             prev = None;
         }
         if c.is_ascii_alphanumeric() {
-            ascii.push(c.to_ascii_lowercase());
+            run.push(c.to_ascii_lowercase());
         } else {
-            flush(&mut ascii, &mut out);
+            if run.len() >= 2 {
+                sink(Feature::Ascii(&run));
+            }
+            run.clear();
         }
     }
-    flush(&mut ascii, &mut out);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-fn flush_ascii(run: &mut String, out: &mut BTreeSet<String>) {
     if run.len() >= 2 {
-        out.insert(std::mem::take(run));
-    } else {
-        run.clear();
+        sink(Feature::Ascii(&run));
     }
 }
 
@@ -89,9 +84,7 @@ fn is_cjk(c: char) -> bool {
 fn key(feature: &str) -> u64 {
     let mut chars = feature.chars();
     match (chars.next(), chars.next(), chars.next()) {
-        (Some(a), Some(b), None) if is_cjk(a) && is_cjk(b) => {
-            (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
-        }
+        (Some(a), Some(b), None) if is_cjk(a) && is_cjk(b) => pair_key(a, b),
         _ => {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
             for &b in feature.as_bytes() {
@@ -101,6 +94,10 @@ fn key(feature: &str) -> u64 {
             h | (1 << 63)
         }
     }
+}
+
+fn pair_key(a: char, b: char) -> u64 {
+    (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
 }
 
 /// Feature counts per label. Built by [`TermModel::train`]; then read-only and thread-safe.
