@@ -655,10 +655,16 @@ impl Handler for RegistryHandler {
             }
             sqlx::query(
                 "update cases set
-                   -- case.* and review.* arrive on separate consumers, in either order:
-                   -- once terminated (the end of the road), a late event never reopens it.
-                   status = case when terminated_at is not null then status
-                                 else coalesce($2, status) end,
+                   -- case.* and review.* arrive on separate consumers, in either order, and a
+                   -- redelivery can come after later events: once terminated (the end of the
+                   -- road) a late event never reopens it, and an event older than the one that
+                   -- set the status never sets it back.
+                   status = case when terminated_at is not null or $2 is null
+                                      or $11 < coalesce(status_at, '-infinity') then status
+                                 else $2 end,
+                   status_at = case when terminated_at is not null or $2 is null
+                                         or $11 < coalesce(status_at, '-infinity') then status_at
+                                    else $11 end,
                    current_department = case when $12 then null
                                         else coalesce($3, current_department) end,
                    milestones = case when $4::text is null then milestones

@@ -88,14 +88,21 @@ impl App {
         case_no: &str,
         data: Value,
     ) {
-        let env = Envelope::new(
-            kind,
-            Some(case_no.to_owned()),
-            county.clone(),
-            chrono::Utc::now(),
-            data,
-        )
-        .unwrap();
+        self.publish_at(county, family, kind, case_no, data, chrono::Utc::now())
+            .await
+    }
+
+    /// As [`Self::publish`], with the envelope's time `at` (an event delivered late).
+    async fn publish_at(
+        &self,
+        county: &xinfang_domain::county::CountyCode,
+        family: &str,
+        kind: &str,
+        case_no: &str,
+        data: Value,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let env = Envelope::new(kind, Some(case_no.to_owned()), county.clone(), at, data).unwrap();
         let subj = match family {
             "case" => subject::case_event(county, kind).unwrap(),
             "review" => subject::review_event(county, kind).unwrap(),
@@ -656,6 +663,50 @@ async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
         })
         .await;
     assert_eq!(app.status_of(&case_no).await, "terminated");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_delivered_after_a_later_one_does_not_set_the_status_back() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    let replied_at = chrono::Utc::now();
+    app.publish_at(
+        &app.env.county,
+        "case",
+        "replied",
+        &case_no,
+        json!({"case_no": case_no, "department": "rsj", "served_on": "2026-12-01"}),
+        replied_at,
+    )
+    .await;
+    app.env
+        .wait_for("the reply to set the status", 20, async || {
+            app.status_of(&case_no).await == "replied"
+        })
+        .await;
+    // The extension happened before the reply; its message comes again after it (a redelivery).
+    app.publish_at(
+        &app.env.county,
+        "case",
+        "extended",
+        &case_no,
+        json!({"case_no": case_no, "days": 30, "reason": "需要现场核查"}),
+        replied_at - chrono::Duration::days(3),
+    )
+    .await;
+    app.env
+        .wait_for("the late extension on the timeline", 20, async || {
+            app.get(&format!("/v1/cases/{case_no}")).await.1["timeline"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|e| e["event"] == "extended"))
+        })
+        .await;
+    assert_eq!(app.status_of(&case_no).await, "replied");
     app.stop().await;
 }
 
