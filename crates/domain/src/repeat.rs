@@ -61,6 +61,18 @@ impl Default for Thresholds {
     }
 }
 
+/// What a new petition says about its petitioner's earlier ones
+/// ([`crate::classify::Classifier::follow_up`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Nothing either way.
+    Unsaid,
+    /// It raises something raised before ("上次反映过", "还是那件事").
+    Again,
+    /// It says this time it is another matter ("这次是另一件事").
+    AnotherMatter,
+}
+
 impl Thresholds {
     fn admits(&self, e: &EarlierCase, refers_back: bool) -> bool {
         let t = match (e.same_department, refers_back) {
@@ -83,14 +95,20 @@ impl Thresholds {
 /// - otherwise (still open at the same level) the petition is merged into the earlier case.
 ///
 /// A proposed refusal waits for a clerk ([`review`]). A different matter from the same person
-/// (below the thresholds) is not a repeat. `refers_back`: the new petition says it raises
-/// something raised before ([`crate::classify::Classifier::refers_to_earlier_petition`]).
+/// (below the thresholds, or one the petitioner says is another matter) is not a repeat:
+/// `follow_up` lowers the bar when the petition says it raised this before, and removes the
+/// link when it says this time it is something else, however much the texts share (the same
+/// employer, the same village).
 pub fn link(
     registering: &CountyCode,
     earlier: &[EarlierCase],
     thresholds: Thresholds,
-    refers_back: bool,
+    follow_up: FollowUp,
 ) -> Option<RepeatLink> {
+    if follow_up == FollowUp::AnotherMatter {
+        return None;
+    }
+    let refers_back = follow_up == FollowUp::Again;
     let best = earlier
         .iter()
         .filter(|e| thresholds.admits(e, refers_back))
@@ -366,7 +384,7 @@ mod tests {
             &c("411282"),
             &[earlier(0.5, "411282", false, false)],
             T,
-            false,
+            FollowUp::Unsaid,
         );
         assert_eq!(
             merged.as_ref().unwrap().disposition,
@@ -381,7 +399,7 @@ mod tests {
             &c("411282"),
             &[earlier(0.5, "411282", true, true)],
             T,
-            false,
+            FollowUp::Unsaid,
         );
         assert_eq!(with_registry(terminated.clone(), best), terminated);
     }
@@ -411,38 +429,55 @@ mod tests {
     }
 
     #[test]
+    fn a_petition_saying_it_is_another_matter_is_not_linked() {
+        let mut e = earlier(0.9, "411282", false, false);
+        e.same_department = true;
+        assert!(link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Unsaid).is_some());
+        assert_eq!(link(&c("411282"), &[e], T, FollowUp::AnotherMatter), None);
+    }
+
+    #[test]
     fn a_different_matter_is_not_a_repeat() {
         assert_eq!(
             link(
                 &c("411282"),
                 &[earlier(0.2, "411282", false, false)],
                 T,
-                false
+                FollowUp::Unsaid
             ),
             None
         );
-        assert_eq!(link(&c("411282"), &[], T, false), None);
+        assert_eq!(link(&c("411282"), &[], T, FollowUp::Unsaid), None);
     }
 
     #[test]
     fn the_same_department_lowers_the_bar() {
         let mut e = earlier(0.4, "411282", false, false);
-        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, false), None);
+        assert_eq!(
+            link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Unsaid),
+            None
+        );
         e.same_department = true;
-        assert!(link(&c("411282"), std::slice::from_ref(&e), T, false).is_some());
+        assert!(link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Unsaid).is_some());
         e.similarity = 0.29;
-        assert_eq!(link(&c("411282"), &[e], T, false), None);
+        assert_eq!(link(&c("411282"), &[e], T, FollowUp::Unsaid), None);
     }
 
     #[test]
     fn saying_it_was_raised_before_lowers_the_bar_only_for_the_same_department() {
         let mut e = earlier(0.12, "411282", false, false);
-        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, true), None);
+        assert_eq!(
+            link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Again),
+            None
+        );
         e.same_department = true;
-        assert_eq!(link(&c("411282"), std::slice::from_ref(&e), T, false), None);
-        assert!(link(&c("411282"), std::slice::from_ref(&e), T, true).is_some());
+        assert_eq!(
+            link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Unsaid),
+            None
+        );
+        assert!(link(&c("411282"), std::slice::from_ref(&e), T, FollowUp::Again).is_some());
         e.similarity = 0.05;
-        assert_eq!(link(&c("411282"), &[e], T, true), None);
+        assert_eq!(link(&c("411282"), &[e], T, FollowUp::Again), None);
     }
 
     #[test]
@@ -453,7 +488,7 @@ mod tests {
         let mut b = earlier(0.6, "411282", false, false);
         b.case_no = "B".into();
         assert_eq!(
-            link(&c("411282"), &[a, b], T, false).map(|l| l.of),
+            link(&c("411282"), &[a, b], T, FollowUp::Unsaid).map(|l| l.of),
             Some("B".into())
         );
     }
@@ -462,7 +497,7 @@ mod tests {
     fn same_matter_same_level_is_merged_with_the_count_kept() {
         let mut e = earlier(0.8, "411282", false, false);
         e.count = 2;
-        let l = link(&c("411282"), &[e], T, false).unwrap();
+        let l = link(&c("411282"), &[e], T, FollowUp::Unsaid).unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
         assert_eq!(l.count, 3);
     }
@@ -473,7 +508,7 @@ mod tests {
             &c("411200"),
             &[earlier(0.8, "411282", false, false)],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::NotAccepted);
@@ -485,7 +520,7 @@ mod tests {
             &c("411200"),
             &[earlier(0.8, "411282", false, true)],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Related);
@@ -495,7 +530,7 @@ mod tests {
             &c("411200"),
             &[earlier(0.8, "410102", false, false)],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
@@ -507,11 +542,11 @@ mod tests {
     fn art19_refusal_is_proposed_only_within_the_earlier_time_limit() {
         let mut e = earlier(0.8, "411282", false, false);
         e.due = Some(ts("2026-03-01T15:59:59Z"));
-        let l = link(&c("411200"), std::slice::from_ref(&e), T, false).unwrap();
+        let l = link(&c("411200"), std::slice::from_ref(&e), T, FollowUp::Unsaid).unwrap();
         assert_eq!(l.disposition, RepeatDisposition::NotAccepted);
         assert_eq!(l.earlier_due, Some(ts("2026-03-01T15:59:59Z")));
         e.out_of_time = true;
-        let l = link(&c("411200"), &[e], T, false).unwrap();
+        let l = link(&c("411200"), &[e], T, FollowUp::Unsaid).unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Related);
         assert!(!l.proposed && l.earlier_due.is_none());
     }
@@ -524,7 +559,7 @@ mod tests {
             &c("411282"),
             &[earlier(0.9, "411282", false, true)],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Related);
@@ -533,7 +568,7 @@ mod tests {
             &c("411282"),
             &[earlier(0.9, "411282", false, false)],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::Merged);
@@ -547,7 +582,7 @@ mod tests {
         done.case_no = "DONE".into();
         let mut open = earlier(0.6, "411282", false, false);
         open.case_no = "OPEN".into();
-        let l = link(&c("411282"), &[open, done], T, false).unwrap();
+        let l = link(&c("411282"), &[open, done], T, FollowUp::Unsaid).unwrap();
         assert_eq!(
             (l.of.as_str(), l.disposition),
             ("OPEN", RepeatDisposition::Merged)
@@ -697,7 +732,7 @@ mod tests {
                 &c("411200"),
                 &[earlier(0.9, "411282", false, false)],
                 T,
-                false,
+                FollowUp::Unsaid,
             ),
             petitioner_key: "k".into(),
             contact: None,
@@ -768,7 +803,7 @@ mod tests {
                 earlier(0.7, "411282", true, true),
             ],
             T,
-            false,
+            FollowUp::Unsaid,
         )
         .unwrap();
         assert_eq!(l.disposition, RepeatDisposition::NotReaccepted);

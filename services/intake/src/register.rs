@@ -104,7 +104,6 @@ impl Registrar {
         // The ID number's division prefix places a matter whose text names no place.
         let classification = classifier
             .classify_with_id_number(&v.text, v.petitioner.id_number.as_ref().map(|i| i.as_str()));
-        let matter = classifier.matter(&v.text);
         let petitioner_key = self.petitioner_key(&v);
         let contact = Contact {
             name: v.petitioner.name.as_str().to_owned(),
@@ -142,8 +141,10 @@ impl Registrar {
             ),
         );
         // The topic words come from the redacted text: supervision keeps them, never names.
-        let matter_words: std::collections::BTreeMap<String, f32> = classifier
-            .matter(&redacted_text)
+        // Repeats are compared on it too: the petitioner's own name, on every petition they
+        // write, says nothing about whether two of them are one matter.
+        let matter = classifier.matter(&redacted_text);
+        let matter_words: std::collections::BTreeMap<String, f32> = matter
             .weights()
             .iter()
             .map(|(w, weight)| (w.clone(), (weight * 1000.0).round() / 1000.0))
@@ -179,7 +180,7 @@ impl Registrar {
         // ID number: two people with different ID numbers may share a family phone. Both texts
         // are compared as segmented now, so older cases need no stored fingerprint.
         let rows = sqlx::query(
-            "select case_no, county, text, department, current_department, status, terminated_at,
+            "select case_no, county, coalesce(text_redacted, text) as text, department, current_department, status, terminated_at,
                     repeat_count, deadlines
              from cases
              where (repeat_of is null or repeat_disposition = 'related')
@@ -225,7 +226,7 @@ impl Registrar {
             &v.county,
             &earlier,
             self.settings.repeat_thresholds(),
-            classifier.refers_to_earlier_petition(&v.text),
+            classifier.follow_up(&v.text),
         );
         // Matters of the same petitioner terminated elsewhere in the province (the provincial
         // 终结库 review imported): compared by fingerprint, the only trace of their text.

@@ -351,8 +351,8 @@ fn simulate_repeat_links(
                 due: None,
             })
             .collect();
-        let refers_back = c.refers_to_earlier_petition(&r.text);
-        let got = crate::repeat::link(&county, &earlier, thresholds, refers_back).map(|l| l.of);
+        let got =
+            crate::repeat::link(&county, &earlier, thresholds, c.follow_up(&r.text)).map(|l| l.of);
         linked[i] = got.is_some();
         let want = (!r.repeat_of.is_empty()).then(|| root(&r.repeat_of));
         match (&got, &want) {

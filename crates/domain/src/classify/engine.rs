@@ -11,13 +11,14 @@ use std::collections::HashSet;
 
 use super::calibration::Signals;
 use super::examples::{self, Example};
-use super::gazetteer::Gazetteer;
+use super::gazetteer::{Gazetteer, PlaceKind};
 use super::matter::{MatterWords, WordWeights};
 use super::rules::{ClassifierRules, Pattern, Rule};
 use super::segment::Segmenter;
 use super::term_model::TermModel;
 use super::{Classification, EMBEDDED_EXAMPLES, EMBEDDED_GAZETTEER, EMBEDDED_RULES, RulesError};
 use crate::petition::{Art31Branch, Diversion, PetitionType};
+use crate::repeat::FollowUp;
 
 /// The diversion model's label for "no other legal channel".
 const NO_DIVERSION: &str = "none";
@@ -506,6 +507,20 @@ impl Classifier {
 
         let county = self.gazetteer.locate(&normalised).map(|m| {
             reasons.push(m.reason());
+            // A proposal that names no more than "the city" (`市区`, `市里`) is about the city
+            // as a whole: a city-wide policy is the city level's, as a grievance about one
+            // facility in the city centre is the district's.
+            if petition_type == PetitionType::Suggestion
+                && m.kind == PlaceKind::Cue
+                && let Some(city) = self.gazetteer.city_level()
+                && city.code != m.county
+            {
+                reasons.push(format!(
+                    "a proposal about the city as a whole: county {} ({})",
+                    city.name, city.code
+                ));
+                return city.code.clone();
+            }
             m.county
         });
         if county.is_none() {
@@ -603,17 +618,26 @@ impl Classifier {
             &self.segmenter,
             &self.rules.synonyms,
             &self.word_weights,
-            &normalise(text),
+            &normalise(&crate::confidential::without_masks(text)),
         )
     }
 
-    /// True when the text says it raises something raised before (上次反映过, 再次, 还是那个事) and
-    /// does not say it is another matter this time. Lowers the bar for linking a repeat.
-    pub fn refers_to_earlier_petition(&self, text: &str) -> bool {
+    /// What the text says about the petitioner's earlier petitions: that it raises something
+    /// raised before (上次反映过, 再次, 还是那个事; lowers the bar for linking a repeat), or plainly
+    /// that this time it is another matter (这次是另一件事; no link).
+    pub fn follow_up(&self, text: &str) -> FollowUp {
         let normalised = normalise(text);
         let doc = Doc::new(&normalised, &self.segmenter);
         let cues = &self.rules.follow_up;
-        doc.first_match(&cues.again).is_some() && doc.first_match(&cues.another_matter).is_none()
+        if doc.first_match(&cues.new_matter).is_some() {
+            FollowUp::AnotherMatter
+        } else if doc.first_match(&cues.again).is_some()
+            && doc.first_match(&cues.another_matter).is_none()
+        {
+            FollowUp::Again
+        } else {
+            FollowUp::Unsaid
+        }
     }
 
     /// The rules that fire on a text, for tuning tools and tests.
@@ -720,6 +744,29 @@ mod tests {
         for outside in [Some("410305196001010011"), Some("abc"), Some(""), None] {
             assert!(c.classify_with_id_number(text, outside).county.is_none());
         }
+    }
+
+    #[test]
+    fn a_proposal_about_the_city_as_a_whole_is_the_city_levels() {
+        let c = shared();
+        let county = |t: &str| {
+            let got = c.classify(t);
+            (got.petition_type, got.county.map(|c| c.as_str().to_owned()))
+        };
+        assert_eq!(
+            county("建议市区的公交线路晚上延长到十点收车，方便下夜班的人。"),
+            (PetitionType::Suggestion, Some("411200".to_owned()))
+        );
+        // A grievance about one place in the city centre stays the district's.
+        assert_eq!(
+            county("我在市区一家饭店吃饭后上吐下泻，店家不认账，请求处理。"),
+            (PetitionType::Grievance, Some("411202".to_owned()))
+        );
+        // A proposal naming a street is about that street.
+        assert_eq!(
+            county("建议在湖滨区崤山路口加装红绿灯，市区车越来越多。").1,
+            Some("411202".to_owned())
+        );
     }
 
     /// Issue #19 item 1 (§5.5 row 6): reporting someone else's wrongdoing as an informant is
@@ -935,14 +982,43 @@ mod tests {
     }
 
     #[test]
+    fn the_masks_of_a_redacted_text_are_not_words_of_its_matter() {
+        let c = shared();
+        let m =
+            c.matter("来访人〔姓名已隐去〕，电话〔电话已隐去〕，反映小区电梯坏了三个月没人修。");
+        let words = m.words();
+        assert!(words.contains("电梯"), "{words:?}");
+        for w in ["姓名", "隐去", "电话", "已隐去"] {
+            assert!(!words.contains(w), "`{w}` in {words:?}");
+        }
+        // Two redacted petitions about different things share nothing through their masks.
+        let other = c.matter("〔姓名已隐去〕反映村里低保名额分配不公。");
+        assert_eq!(m.overlap(&other), 0.0);
+    }
+
+    #[test]
     fn a_follow_up_refers_back_unless_it_says_it_is_another_matter() {
         let c = shared();
-        assert!(c.refers_to_earlier_petition("上回反映的工钱到现在还没给，请再催一催。"));
-        assert!(c.refers_to_earlier_petition("我再次反映小区电梯的问题。"));
-        assert!(!c.refers_to_earlier_petition(
-            "上回打电话说的是补贴，这次说的是另外一个事：土地流转款没给。"
-        ));
-        assert!(!c.refers_to_earlier_petition("包工头拖欠我们工资，请求帮助追讨。"));
+        let f = |t: &str| c.follow_up(t);
+        assert_eq!(
+            f("上回反映的工钱到现在还没给，请再催一催。"),
+            FollowUp::Again
+        );
+        assert_eq!(f("我再次反映小区电梯的问题。"), FollowUp::Again);
+        assert_eq!(
+            f("上回打电话说的是补贴，这次说的是另外一个事：土地流转款没给。"),
+            FollowUp::AnotherMatter
+        );
+        // Might be something else: no lower bar, but no veto either.
+        assert_eq!(
+            f("上次反映过以后，这次反映的是工地又开工了。"),
+            FollowUp::Unsaid
+        );
+        assert_eq!(
+            f("还是我。上次反映的是解除合同，这次是另一件：社保断缴。"),
+            FollowUp::AnotherMatter
+        );
+        assert_eq!(f("包工头拖欠我们工资，请求帮助追讨。"), FollowUp::Unsaid);
     }
 
     #[test]

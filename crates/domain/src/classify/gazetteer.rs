@@ -230,6 +230,13 @@ impl Gazetteer {
         })
     }
 
+    /// The city's own level (`411200`: its organs, enterprises and city-wide matters), if listed.
+    pub fn city_level(&self) -> Option<&CountyEntry> {
+        self.counties
+            .iter()
+            .find(|c| c.code.as_str().ends_with("00"))
+    }
+
     /// The unit a division code belongs to, current or former (`411222` -> 陕州区).
     pub fn county_for_code(&self, code: &str) -> Option<&CountyEntry> {
         self.counties

@@ -188,8 +188,11 @@ pub struct ClassifierRules {
 pub struct FollowUpCues {
     /// "Again", "last time I reported", "still that matter".
     pub again: Vec<Pattern>,
-    /// "This time it is another matter": overrides `again`.
+    /// Might be about something else ("这次反映的是…"): cancels `again`.
     pub another_matter: Vec<Pattern>,
+    /// Says plainly that this time it is another matter ("这次是另一件事"): no repeat link at
+    /// all, however much the two petitions share.
+    pub new_matter: Vec<Pattern>,
 }
 
 // ---- the TOML shape -----------------------------------------------------------------------
@@ -224,6 +227,8 @@ struct RepeatFile {
     again: Vec<String>,
     #[serde(default)]
     another_matter: Vec<String>,
+    #[serde(default)]
+    new_matter: Vec<String>,
     /// Groups of words people use for the same thing; the first stands for the group.
     #[serde(default)]
     synonyms: Vec<Vec<String>>,
@@ -351,6 +356,11 @@ impl ClassifierRules {
             follow_up
                 .another_matter
                 .extend(expand(item, &lexicon, "repeat.another_matter")?);
+        }
+        for item in &file.repeat.new_matter {
+            follow_up
+                .new_matter
+                .extend(expand(item, &lexicon, "repeat.new_matter")?);
         }
         let mut synonyms = HashMap::new();
         for (i, group) in file.repeat.synonyms.iter().enumerate() {
