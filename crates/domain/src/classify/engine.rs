@@ -510,8 +510,10 @@ impl Classifier {
             // A proposal that names no more than "the city" (`市区`, `市里`) is about the city
             // as a whole: a city-wide policy is the city level's, as a grievance about one
             // facility in the city centre is the district's.
+            // So is one that says it is for the whole city (`建议全市…`), whatever it names.
             if petition_type == PetitionType::Suggestion
-                && m.kind == PlaceKind::Cue
+                && (m.kind == PlaceKind::Cue
+                    || self.gazetteer.city_wide_scope(&normalised).is_some())
                 && let Some(city) = self.gazetteer.city_level()
                 && city.code != m.county
             {
@@ -761,6 +763,11 @@ mod tests {
         assert_eq!(
             county("我在市区一家饭店吃饭后上吐下泻，店家不认账，请求处理。"),
             (PetitionType::Grievance, Some("411202".to_owned()))
+        );
+        // One for the whole city is the city level's, even when it names a street.
+        assert_eq!(
+            county("建议全市的出租车都装上计价器，从火车站到湖滨广场一口价三十太乱了。").1,
+            Some("411200".to_owned())
         );
         // A proposal naming a street is about that street.
         assert_eq!(

@@ -43,6 +43,8 @@ pub struct CountyEntry {
     /// Codes the unit had before (陕县 411222 became 陕州区 411203): still printed in old ID cards.
     pub former_codes: Vec<CountyCode>,
     names: Vec<(String, PlaceKind)>,
+    /// Words that say a proposal is about the whole unit (`全市`): listed for the city level.
+    scope: Vec<String>,
 }
 
 /// The checked gazetteer.
@@ -117,6 +119,8 @@ struct CountyFile {
     places: Vec<String>,
     #[serde(default)]
     cues: Vec<String>,
+    #[serde(default)]
+    scope: Vec<String>,
 }
 
 /// A mention found in the text.
@@ -205,6 +209,12 @@ impl Gazetteer {
                 name: c.name,
                 former_codes,
                 names,
+                scope: c
+                    .scope
+                    .into_iter()
+                    .map(|w| w.trim().to_owned())
+                    .filter(|w| !w.is_empty())
+                    .collect(),
             });
         }
         if counties.is_empty() {
@@ -235,6 +245,15 @@ impl Gazetteer {
         self.counties
             .iter()
             .find(|c| c.code.as_str().ends_with("00"))
+    }
+
+    /// The city-wide scope word the text uses (`全市`, `我市`), if any.
+    pub fn city_wide_scope(&self, text: &str) -> Option<&str> {
+        self.city_level()?
+            .scope
+            .iter()
+            .find(|w| text.contains(w.as_str()))
+            .map(String::as_str)
     }
 
     /// The unit a division code belongs to, current or former (`411222` -> 陕州区).
