@@ -112,6 +112,10 @@ pub struct TermModel {
     cells: Vec<(u16, u32)>,
     /// Per label: the sum of its examples' feature counts.
     totals: Vec<u64>,
+    /// `gain[n]` = ln((n + smoothing) / smoothing): what a feature seen `n` times with a label
+    /// adds to that label over one it never saw (the label's denominator cancels), so scoring
+    /// needs no logarithm per cell.
+    gain: Vec<f64>,
     smoothing: f64,
     /// How sharply per-feature evidence turns into probability (see [`Self::posteriors`]).
     sharpness: f32,
@@ -170,13 +174,19 @@ impl TermModel {
         }
         rows.push(u32::try_from(cells.len()).unwrap_or(u32::MAX));
         cells.shrink_to_fit();
+        let smoothing = f64::from(smoothing.max(1e-6));
+        let most = cells.iter().map(|&(_, n)| n).max().unwrap_or(0);
+        let gain = (0..=most)
+            .map(|n| ((f64::from(n) + smoothing) / smoothing).ln())
+            .collect();
         Self {
             labels,
             index,
             rows,
             cells,
             totals,
-            smoothing: f64::from(smoothing.max(1e-6)),
+            gain,
+            smoothing,
             sharpness,
         }
     }
@@ -215,7 +225,7 @@ impl TermModel {
         }
         let vocabulary = self.index.len() as f64;
         // A feature a label never saw adds ln(smoothing / denominator) to it: added once per
-        // known feature below, so only the labels that did see it need a logarithm.
+        // known feature below, so the labels that did see it add only their `gain`.
         let denominators: Vec<f64> = self
             .totals
             .iter()
@@ -233,13 +243,11 @@ impl TermModel {
             };
             known += 1;
             for &(l, n) in per_label {
-                let li = usize::from(l);
-                if let (Some(ll), Some(d), Some(u)) = (
-                    log_likelihood.get_mut(li),
-                    denominators.get(li),
-                    unseen.get(li),
-                ) {
-                    *ll += ((f64::from(n) + self.smoothing) / d).ln() - u;
+                if let Some(ll) = log_likelihood.get_mut(usize::from(l)) {
+                    *ll +=
+                        self.gain.get(n as usize).copied().unwrap_or_else(|| {
+                            ((f64::from(n) + self.smoothing) / self.smoothing).ln()
+                        });
                 }
             }
         }
