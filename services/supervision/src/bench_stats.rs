@@ -177,7 +177,7 @@ async fn bench(
     let indexes = drop_secondary_indexes(&pool).await?;
     // Rolled up once after the load, as the migration does, not row by row during COPY.
     sqlx::raw_sql(
-        "alter table cases disable trigger kpi_cases; alter table deadlines disable trigger kpi_deadlines",
+        "alter table cases disable trigger kpi_cases; alter table deadlines disable trigger kpi_deadlines_insert",
     )
     .execute(&pool)
     .await?;
@@ -216,7 +216,7 @@ async fn bench(
     let t = Instant::now();
     crate::stats::rollup::rebuild(&pool).await?;
     sqlx::raw_sql(
-        "alter table cases enable trigger kpi_cases; alter table deadlines enable trigger kpi_deadlines",
+        "alter table cases enable trigger kpi_cases; alter table deadlines enable trigger kpi_deadlines_insert",
     )
     .execute(&pool)
     .await?;
