@@ -122,6 +122,17 @@ impl App {
             .to_owned()
     }
 
+    /// Waits until the case's timeline shows an entry of `event` (the registry consumed it).
+    async fn wait_for_timeline_event(&self, case_no: &str, event: &str) {
+        self.env
+            .wait_for(&format!("`{event}` on the timeline"), 20, async || {
+                self.get(&format!("/v1/cases/{case_no}")).await.1["timeline"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|e| e["event"] == event))
+            })
+            .await;
+    }
+
     /// Publishes `case.terminated` (entered the 终结库) and waits for the registry to show it.
     async fn terminate(&self, case_no: &str) {
         self.publish(
@@ -655,13 +666,7 @@ async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
         json!({"case_no": case_no, "level": "rereview"}),
     )
     .await;
-    app.env
-        .wait_for("the late decision on the timeline", 20, async || {
-            app.get(&format!("/v1/cases/{case_no}")).await.1["timeline"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|e| e["event"] == "decided"))
-        })
-        .await;
+    app.wait_for_timeline_event(&case_no, "decided").await;
     assert_eq!(app.status_of(&case_no).await, "terminated");
     app.stop().await;
 }
@@ -699,13 +704,7 @@ async fn an_event_delivered_after_a_later_one_does_not_set_the_status_back() {
         replied_at - chrono::Duration::days(3),
     )
     .await;
-    app.env
-        .wait_for("the late extension on the timeline", 20, async || {
-            app.get(&format!("/v1/cases/{case_no}")).await.1["timeline"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|e| e["event"] == "extended"))
-        })
-        .await;
+    app.wait_for_timeline_event(&case_no, "extended").await;
     assert_eq!(app.status_of(&case_no).await, "replied");
     app.stop().await;
 }
