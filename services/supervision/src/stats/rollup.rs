@@ -240,9 +240,10 @@ fn add_fact(t: &mut Tally, fact: &str, n: i64, days: f64, basically_satisfied_co
     }
 }
 
-/// Folds up to `limit` deltas into the rollups; the number folded. One compactor at a time
-/// per schema (an advisory lock), so two never upsert the same counters in another order.
-pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<u64> {
+/// Folds up to `limit` deltas into the rollups; the number folded, or `None` when another
+/// compactor is folding. One compactor at a time per schema (an advisory lock), so two never
+/// upsert the same counters in another order.
+pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<Option<u64>> {
     let mut tx = pool.begin().await?;
     let held: bool = sqlx::query_scalar(
         "select pg_try_advisory_xact_lock(hashtext(current_schema() || '.kpi'))",
@@ -250,7 +251,7 @@ pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<u64> {
     .fetch_one(&mut *tx)
     .await?;
     if !held {
-        return Ok(0);
+        return Ok(None);
     }
     let folded = sqlx::query(
         "with moved as (
@@ -268,7 +269,7 @@ pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<u64> {
     .await?
     .rows_affected();
     tx.commit().await?;
-    Ok(folded)
+    Ok(Some(folded))
 }
 
 /// Rebuilds the rollups from `cases` and `deadlines` (after a bulk load with the triggers off).
@@ -290,7 +291,8 @@ pub async fn run(pool: PgPool, every: Duration, shutdown: CancellationToken) {
         loop {
             match compact(&pool, BATCH).await {
                 // A full round: more may be waiting.
-                Ok(n) if n > 0 && !shutdown.is_cancelled() => continue,
+                Ok(Some(n)) if n > 0 && !shutdown.is_cancelled() => continue,
+                // Nothing left, or another compactor has it in hand.
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "folding KPI deltas failed; retrying next round");
