@@ -856,7 +856,21 @@ mod tests {
             "{:?}",
             c.reasons
         );
-        let bad = EMBEDDED_RULES.replace("accusation_floor = 0.3", "accusation_floor = 1.5");
+        let bad: String = EMBEDDED_RULES
+            .lines()
+            .map(|l| {
+                if l.starts_with("accusation_floor =") {
+                    "accusation_floor = 1.5"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(
+            bad, EMBEDDED_RULES,
+            "the shipped rules set accusation_floor"
+        );
         let e = ClassifierRules::from_toml_str(&bad).unwrap_err();
         assert!(e.to_string().contains("accusation_floor"), "{e}");
     }
