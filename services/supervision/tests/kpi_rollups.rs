@@ -203,3 +203,51 @@ async fn rolled_up_months_equal_the_rows_before_and_after_folding_and_after_chan
     assert!(kept.len() > 500, "{}", kept.len());
     assert_eq!(kept, rebuilt);
 }
+
+#[tokio::test]
+async fn a_compactor_that_finds_another_folding_says_so_instead_of_nothing_left() {
+    let h = Harness::start("").await;
+    let pool = h.pool();
+    let county = h.county().to_string();
+    // Another compactor's round: it holds the lock (after the service's own round, if one is
+    // under way), so the delta written next stays unfolded until it lets go.
+    let mut other = pool.begin().await.expect("tx");
+    sqlx::query("select pg_advisory_xact_lock(hashtext(current_schema() || '.kpi'))")
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    sqlx::query(
+        "insert into kpi_deltas (month, county, department, fact, n)
+         values (date '2026-01-01', $1, '', 'registered', 1)",
+    )
+    .bind(&county)
+    .execute(pool)
+    .await
+    .expect("a delta");
+    let pending: i64 = sqlx::query_scalar("select count(*) from kpi_deltas")
+        .fetch_one(pool)
+        .await
+        .expect("deltas");
+    assert!(pending > 0);
+    assert_eq!(
+        stats::rollup::compact(pool, 10_000).await.expect("fold"),
+        None,
+        "busy is not 'nothing left'"
+    );
+    other.rollback().await.expect("release");
+    fold_everything(pool, 10_000).await;
+    let pending: i64 = sqlx::query_scalar("select count(*) from kpi_deltas")
+        .fetch_one(pool)
+        .await
+        .expect("deltas");
+    assert_eq!(pending, 0);
+    let n: i64 = sqlx::query_scalar(
+        "select n from kpi_months
+         where month = date '2026-01-01' and county = $1 and fact = 'registered'",
+    )
+    .bind(&county)
+    .fetch_one(pool)
+    .await
+    .expect("folded");
+    assert_eq!(n, 1);
+}
