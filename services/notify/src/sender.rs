@@ -321,9 +321,11 @@ async fn lane(
         if shutdown.is_cancelled() {
             break;
         }
-        // Refill once half the slots are free: one claim query per few sends, not per send.
+        // Refill whenever a slot is free. (Waiting for half of them starved the lane: with
+        // more than half the sends hanging at a relay, the free slots stayed idle.) The loop
+        // only comes round on a send finishing, a wake-up or the poll interval.
         let free = concurrency - in_flight.len();
-        if free * 2 >= concurrency {
+        if free > 0 {
             let limit = (free as i64).min(s.batch_size.max(1));
             match store::claim(
                 &pool,
