@@ -109,6 +109,14 @@ async fn assert_rollups_equal_rows(pool: &sqlx::PgPool, counties: &[String], whe
     }
 }
 
+/// Deltas written and not yet folded.
+async fn pending_deltas(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from kpi_deltas")
+        .fetch_one(pool)
+        .await
+        .expect("deltas")
+}
+
 /// Folds until no delta is left, waiting while the service's own compactor holds the lock
 /// (it may be mid-round: "busy" is not "empty").
 async fn fold_everything(pool: &sqlx::PgPool, limit: i64) {
@@ -146,10 +154,7 @@ async fn rolled_up_months_equal_the_rows_before_and_after_folding_and_after_chan
     // The load's deltas may or may not have been folded by the service's compactor yet.
     assert_rollups_equal_rows(pool, &counties, "after the load").await;
     fold_everything(pool, 10_000).await;
-    let pending: i64 = sqlx::query_scalar("select count(*) from kpi_deltas")
-        .fetch_one(pool)
-        .await
-        .expect("deltas");
+    let pending = pending_deltas(pool).await;
     assert_eq!(pending, 0, "everything folded");
     assert_rollups_equal_rows(pool, &counties, "folded").await;
 
@@ -224,10 +229,7 @@ async fn a_compactor_that_finds_another_folding_says_so_instead_of_nothing_left(
     .execute(pool)
     .await
     .expect("a delta");
-    let pending: i64 = sqlx::query_scalar("select count(*) from kpi_deltas")
-        .fetch_one(pool)
-        .await
-        .expect("deltas");
+    let pending = pending_deltas(pool).await;
     assert!(pending > 0);
     assert_eq!(
         stats::rollup::compact(pool, 10_000).await.expect("fold"),
@@ -236,10 +238,7 @@ async fn a_compactor_that_finds_another_folding_says_so_instead_of_nothing_left(
     );
     other.rollback().await.expect("release");
     fold_everything(pool, 10_000).await;
-    let pending: i64 = sqlx::query_scalar("select count(*) from kpi_deltas")
-        .fetch_one(pool)
-        .await
-        .expect("deltas");
+    let pending = pending_deltas(pool).await;
     assert_eq!(pending, 0);
     let n: i64 = sqlx::query_scalar(
         "select n from kpi_months
