@@ -162,6 +162,12 @@ impl Default for EmailSettings {
 }
 
 impl EmailSettings {
+    /// The longest one send may take: connecting, the greeting and the message's commands,
+    /// each within `timeout_secs`.
+    pub fn whole_send(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.max(1) * 3)
+    }
+
     pub fn effective_port(&self) -> u16 {
         match (self.port, self.security) {
             (0, SmtpSecurity::Starttls) => 587,

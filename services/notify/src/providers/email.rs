@@ -85,6 +85,10 @@ pub struct EmailSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     domain: String,
+    /// Bound on one whole send. lettre's timeout covers single commands, and a relay that
+    /// accepts the connection and never greets held sends past it (over 30 s with 10 s set),
+    /// long enough to outlive the delivery's lease and let another sender take the row.
+    whole_send: Duration,
 }
 
 impl EmailSender {
@@ -140,7 +144,15 @@ impl EmailSender {
             transport: b.build(),
             from,
             domain,
+            whole_send: s.whole_send(),
         })
+    }
+
+    /// Caps one whole send at `limit` when that is shorter than the settings' bound (the
+    /// delivery's lease: past it another sender may take the row while this one still sends).
+    pub fn within(mut self, limit: Duration) -> Self {
+        self.whole_send = self.whole_send.min(limit.max(Duration::from_secs(1)));
+        self
     }
 
     /// Builds the message (plain text, UTF-8).
@@ -207,9 +219,14 @@ impl EmailSender {
         extras: EmailExtras<'_>,
     ) -> Result<Option<String>, SendError> {
         let msg = self.message_with(m, extras)?;
-        match self.transport.send(msg).await {
-            Ok(resp) => Ok(Some(resp.code().to_string())),
-            Err(e) => {
+        let sent = tokio::time::timeout(self.whole_send, self.transport.send(msg)).await;
+        match sent {
+            Err(_) => Err(SendError::Transient(format!(
+                "smtp: no answer within {} s",
+                self.whole_send.as_secs()
+            ))),
+            Ok(Ok(resp)) => Ok(Some(resp.code().to_string())),
+            Ok(Err(e)) => {
                 let text = mask::scrub(&format!("smtp: {e}"));
                 if e.is_permanent() || e.is_client() {
                     Err(SendError::Permanent(text))
@@ -224,6 +241,64 @@ impl EmailSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_relay_that_never_greets_fails_the_send_within_the_bound() {
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = relay.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((socket, _)) = relay.accept().await {
+                sockets.push(socket);
+            }
+        });
+        let s = EmailSettings {
+            enabled: true,
+            security: SmtpSecurity::Plain,
+            port,
+            timeout_secs: 1,
+            from: "noreply@xf.example.cn".into(),
+            ..Default::default()
+        };
+        let sender = EmailSender::new(&s).unwrap();
+        let started = std::time::Instant::now();
+        let err = sender
+            .send(EmailMessage {
+                id: uuid::Uuid::now_v7(),
+                to: "li@example.com",
+                subject: "s",
+                body: "b",
+            })
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, SendError::Transient(_)), "{err}");
+        assert!(
+            took <= s.whole_send() + Duration::from_millis(500),
+            "held {took:?}, bound {:?}",
+            s.whole_send()
+        );
+        // A lease shorter than that bound caps it.
+        let s = EmailSettings {
+            timeout_secs: 10,
+            ..s
+        };
+        let sender = EmailSender::new(&s).unwrap().within(Duration::from_secs(1));
+        let started = std::time::Instant::now();
+        let err = sender
+            .send(EmailMessage {
+                id: uuid::Uuid::now_v7(),
+                to: "li@example.com",
+                subject: "s",
+                body: "b",
+            })
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, SendError::Transient(_)), "{err}");
+        assert!(took < Duration::from_millis(1500), "held {took:?}");
+        held.abort();
+    }
 
     #[tokio::test]
     async fn messages_carry_the_delivery_id_and_refuse_bad_addresses() {

@@ -63,7 +63,9 @@ impl Providers {
     /// Builds the providers `[notify]` configures.
     pub fn from_settings(s: &NotifySettings) -> anyhow::Result<Self> {
         let email = if s.email.enabled {
-            Some(Arc::new(email::EmailSender::new(&s.email)?))
+            // A send must end before its lease does, or another sender takes the row.
+            let lease = std::time::Duration::from_secs(s.sender.lease_secs);
+            Some(Arc::new(email::EmailSender::new(&s.email)?.within(lease)))
         } else {
             None
         };

@@ -29,6 +29,9 @@ pub async fn wait_listening(port: u16, what: &str) {
 
 /// aiosmtpd importable by `python3`, installed by infra/test-tools.sh when missing.
 pub fn ensure_aiosmtpd() {
+    // One installer at a time: tests start together, and concurrent pip runs collide.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     let ok = || {
         Command::new("python3")
             .args(["-c", "import aiosmtpd"])
