@@ -1,0 +1,6 @@
+// `sqlx::migrate!` embeds the migrations at compile time: rebuild when one is added.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=auth_migrations");
+    println!("cargo:rerun-if-changed=tests/migrations");
+}
