@@ -270,6 +270,87 @@ async fn a_crash_between_commit_and_ack_leads_to_exactly_one_effect() {
     h.stop().await;
 }
 
+/// One batch with a failing message, a refused one and a copy of a good one: the good ones
+/// take effect once, the failing one leaves neither effect nor inbox row (so a later delivery
+/// applies it), and handling the same batch again changes nothing.
+#[tokio::test]
+async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
+    let h = Harness::new(5, 30).await;
+    let good = h.env("registered");
+    let flaky = h.env("flaky");
+    let poison = h.env("poison");
+    let other = h.env("assigned");
+    for e in [&good, &flaky, &poison, &other] {
+        nats::publish(&h.js, &h.case_subject(&e.kind), e)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // The same event again under another message id: JetStream keeps both.
+    h.publish_raw(
+        h.case_subject("registered").as_str(),
+        serde_json::to_vec(&good).unwrap(),
+        "copy",
+    )
+    .await;
+    let settings = h.host.infra.settings.platform.consumer.clone();
+    let stream = h.host.infra.stream(&h.county).unwrap();
+    let c = nats::ensure_consumer(&stream, "svc_case", &h.spec().filter, &settings)
+        .await
+        .unwrap();
+    let msgs: Vec<_> = c
+        .fetch()
+        .max_messages(10)
+        .messages()
+        .await
+        .unwrap()
+        .filter_map(|m| async { m.ok() })
+        .collect()
+        .await;
+    assert_eq!(msgs.len(), 5);
+    let kinds = |settlements: &[consumer::Settlement]| -> Vec<&'static str> {
+        settlements
+            .iter()
+            .map(|s| match s {
+                consumer::Settlement::Ack => "ack",
+                consumer::Settlement::Retry { .. } => "retry",
+                consumer::Settlement::DeadLetter { .. } => "dead",
+            })
+            .collect()
+    };
+    let first = consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
+    assert_eq!(kinds(&first), ["ack", "retry", "dead", "ack", "ack"]);
+    assert_eq!(
+        h.effects("registered").await,
+        1,
+        "the copy is not applied again"
+    );
+    assert_eq!(h.effects("assigned").await, 1);
+    assert_eq!(
+        h.effects("flaky").await,
+        0,
+        "a failed message's effect is undone"
+    );
+    assert_eq!(h.effects("poison").await, 0);
+    let inbox: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select event_id from inbox where consumer = 'svc_case' order by 1")
+            .fetch_all(&h.host.pool)
+            .await
+            .unwrap();
+    let mut expected = vec![good.id, other.id];
+    expected.sort();
+    assert_eq!(inbox, expected, "only the applied events are in the inbox");
+    let again = consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
+    assert_eq!(kinds(&again), ["ack", "retry", "dead", "ack", "ack"]);
+    assert_eq!(h.effects("registered").await, 1);
+    assert_eq!(h.effects("assigned").await, 1);
+    for m in msgs {
+        m.ack().await.unwrap();
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn an_event_that_keeps_failing_is_dead_lettered_with_its_error() {
     let h = Harness::new(3, 30).await;
