@@ -75,6 +75,9 @@ impl SmsSink {
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                // Replies are small writes: with Nagle's algorithm each waited for the
+                // client's delayed ACK (~40 ms), which capped the bench at ~200 SMS a second.
+                let _ = stream.set_nodelay(true);
                 let (log, secret) = (l.clone(), secret.clone());
                 conns.spawn(async move {
                     let _ = serve_http(stream, &log, &secret).await;
@@ -177,12 +180,12 @@ async fn serve_http(stream: TcpStream, log: &SmsLog, secret: &str) -> anyhow::Re
                 }
             }
         };
-        let head = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        // Head and body in one write: one segment per answer.
+        let reply = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
             answer.len()
         );
-        w.write_all(head.as_bytes()).await?;
-        w.write_all(answer.as_bytes()).await?;
+        w.write_all(reply.as_bytes()).await?;
         if close {
             return Ok(());
         }
@@ -265,6 +268,7 @@ impl SmtpSink {
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
                 let log = l.clone();
                 conns.spawn(async move {
                     let _ = serve_smtp(stream, &log).await;
