@@ -256,13 +256,13 @@ async fn together<H: Handler>(
     .await?
     .into_iter()
     .collect();
+    let mut duplicates = 0u64;
     for (msg, env) in messages.iter().zip(parsed) {
         let Some(env) = env else { continue };
         // A message is handled once per batch: a second copy in the same batch, like one
         // whose inbox row an earlier batch wrote, is a duplicate.
         if !fresh.remove(&env.id) {
-            metrics::counter!("xf_events_duplicate_total", "consumer" => spec.name.clone())
-                .increment(1);
+            duplicates += 1;
             continue;
         }
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
@@ -280,6 +280,9 @@ async fn together<H: Handler>(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     tx.commit().await?;
+    // Counted once committed: an attempt that fails is redone, and counts there.
+    metrics::counter!("xf_events_duplicate_total", "consumer" => spec.name.clone())
+        .increment(duplicates);
     Ok(())
 }
 

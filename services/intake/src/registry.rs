@@ -643,17 +643,9 @@ impl Handler for RegistryHandler {
             let (Some(u), Some(case_no)) = (update, case_no) else {
                 return Ok(());
             };
-            let known: bool =
-                sqlx::query_scalar("select exists(select 1 from cases where case_no = $1)")
-                    .bind(&case_no)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if !known {
-                // A case of another deployment (e.g. a county case reviewed at the city).
-                tracing::debug!(case_no = %case_no, event = %kind, "event for a case this registry does not hold");
-                return Ok(());
-            }
-            sqlx::query(
+            // No row updated: a case of another deployment (one round trip, not a lookup
+            // first: this runs for every event of every case).
+            let known = sqlx::query(
                 "update cases set
                    -- case.* and review.* arrive on separate consumers, in either order, and a
                    -- redelivery can come after later events: once terminated (the end of the
@@ -696,7 +688,14 @@ impl Handler for RegistryHandler {
             .bind(u.decision.as_ref().map(|d| d.0))
             .bind(u.decision.as_ref().map(|d| d.1.clone()))
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
+            if !known {
+                // A case of another deployment (e.g. a county case reviewed at the city).
+                tracing::debug!(case_no = %case_no, event = %kind, "event for a case this registry does not hold");
+                return Ok(());
+            }
             if u.summary.is_empty() {
                 return Ok(());
             }

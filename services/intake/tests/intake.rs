@@ -671,6 +671,45 @@ async fn a_review_event_arriving_after_termination_does_not_reopen_the_case() {
     app.stop().await;
 }
 
+/// An event about a case this registry does not hold (a county case reviewed at the city) is
+/// passed over: acked at once, not retried into the dead-letter subject.
+#[tokio::test]
+async fn an_event_for_a_case_held_elsewhere_is_passed_over() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let elsewhere = format!("XF-{county}-2026-999999");
+    app.publish(
+        &app.env.county,
+        "case",
+        "replied",
+        &elsewhere,
+        json!({"case_no": elsewhere, "department": "rsj", "served_on": "2026-12-01"}),
+    )
+    .await;
+    // An event of a case it holds, after it on the same consumer.
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    app.publish(
+        &app.env.county,
+        "case",
+        "accepted",
+        &case_no,
+        json!({"case_no": case_no, "department": "rsj", "accepted_on": "2026-11-26", "at": chrono::Utc::now()}),
+    )
+    .await;
+    app.wait_for_timeline_event(&case_no, "accepted").await;
+    let stream = app.env.infra.stream(&app.env.county).unwrap();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("intake_registry_case").await.unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    assert_eq!(info.num_redelivered, 0, "handled the first time: {info:?}");
+    assert_eq!(app.get(&format!("/v1/cases/{elsewhere}")).await.0, 404);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn an_event_delivered_after_a_later_one_does_not_set_the_status_back() {
     let app = App::start().await;
