@@ -58,6 +58,14 @@ pub struct Args {
     /// trim after the fingerprints' segmenter has been idle for a minute); 0 skips it.
     #[arg(long, default_value_t = 95)]
     pub idle_secs: u64,
+    /// All-in-one: run ANALYZE on the scratch database once, this many seconds into the run;
+    /// 0 never. The database is new: until autovacuum's first round (up to a minute) its
+    /// tables have no statistics, and statements prepared meanwhile keep plans made for empty
+    /// tables (a sequential scan of `cases` for each registration's repeat lookup). This
+    /// stands in for that first round, which a deployment up for a minute has had. (Every 2 s
+    /// instead cost more than it saved: 0.44 s of PostgreSQL's time each.)
+    #[arg(long, default_value_t = 2)]
+    pub analyze_secs: u64,
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
@@ -198,6 +206,8 @@ async fn all_in_one(
         smtp_port: smtp.port(),
     };
     let scratch = scratch::Scratch::create(loaded, a.counties, &wiring).await?;
+    let analyzer =
+        (a.analyze_secs > 0).then(|| scratch.analyze_after(Duration::from_secs(a.analyze_secs)));
     let infra = &scratch.env.infra;
     let shutdown = infra.shutdown.clone();
     let outcome = tokio::select! {
@@ -222,6 +232,9 @@ async fn all_in_one(
         }),
     };
     let idle_rss_kib = idle_rss(&outcome, a, bar, None).await;
+    if let Some(analyzer) = analyzer {
+        analyzer.abort();
+    }
     bar.phase("removing the scratch deployment");
     let platform = infra.settings.platform.clone();
     scratch.remove().await;

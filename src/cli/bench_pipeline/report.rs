@@ -84,6 +84,7 @@ pub struct Report {
     n: usize,
     counties: usize,
     concurrency: usize,
+    analyze_secs: Option<u64>,
     rate: Option<f64>,
     texts: usize,
     texts_examined: usize,
@@ -170,6 +171,7 @@ impl Report {
             n: a.n,
             counties: a.counties,
             concurrency: a.concurrency,
+            analyze_secs: (!a.external && a.analyze_secs > 0).then_some(a.analyze_secs),
             rate: a.rate,
             texts: texts.texts.len(),
             texts_examined: texts.examined,
@@ -232,8 +234,12 @@ impl Report {
             ),
             None => format!("as fast as {} requests in flight allow", self.concurrency),
         };
+        let analyzed = match self.analyze_secs {
+            Some(secs) => format!("; the scratch database analyzed after {secs} s"),
+            None => String::new(),
+        };
         let mut s = format!(
-            "pipeline:   {} petitions over {} counties, {mode}; {} distinct texts ({build})\n",
+            "pipeline:   {} petitions over {} counties, {mode}; {} distinct texts ({build}){analyzed}\n",
             self.n, self.counties, self.texts
         );
         s += &format!(
@@ -358,6 +364,7 @@ impl Report {
             "n": self.n,
             "counties": self.counties,
             "concurrency": self.concurrency,
+            "analyze_secs": self.analyze_secs,
             "rate": self.rate,
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             "texts": self.texts,

@@ -4,8 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::{Connection, Executor};
 use xinfang_domain::access::Role;
 use xinfang_domain::county::CountyCode;
 use xinfang_platform::config::{Database, Loaded, PlatformSettings, Secret};
@@ -106,6 +108,22 @@ impl Scratch {
             counties,
             dir_file,
             database,
+        })
+    }
+
+    /// Runs ANALYZE on the scratch database once, `after` from now (see `--analyze-secs`).
+    pub fn analyze_after(&self, after: Duration) -> tokio::task::JoinHandle<()> {
+        let url = self.database.url.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let round = async {
+                let mut c = sqlx::PgConnection::connect(url.expose()).await?;
+                c.execute("analyze").await?;
+                c.close().await
+            };
+            if let Err(e) = round.await {
+                eprintln!("warning: ANALYZE of the scratch database failed: {e}");
+            }
         })
     }
 
