@@ -2,9 +2,9 @@
 //! the handlers' effects and any outbox rows; the batch commits, and only then are messages
 //! acked. The batch is first tried whole (its inbox rows in one statement, no savepoints);
 //! if any message fails, that attempt is undone and the batch is redone with each message
-//! under its own savepoint, so one failing message does not undo the others. Failures are nak'ed with exponential backoff, and a message that
-//! still fails after `max_deliveries` (or is malformed) goes to `xf.<county>.dlq.<consumer>`
-//! with its error.
+//! under its own savepoint, so one failing message does not undo the others. Failures are
+//! nak'ed with exponential backoff, and a message that still fails after `max_deliveries` (or
+//! is malformed) goes to `xf.<county>.dlq.<consumer>` with its error.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -135,6 +135,29 @@ impl Harness {
         }
     }
 
+    /// Up to `max` messages of `svc_case`'s durable consumer, fetched by hand (a batch the
+    /// test hands to `handle_batch` itself), with the consumer.
+    async fn fetch_batch(
+        &self,
+        max: usize,
+    ) -> (jetstream::consumer::PullConsumer, Vec<jetstream::Message>) {
+        let settings = &self.host.infra.settings.platform.consumer;
+        let stream = self.host.infra.stream(&self.county).unwrap();
+        let c = nats::ensure_consumer(&stream, "svc_case", &self.spec().filter, settings)
+            .await
+            .unwrap();
+        let msgs = c
+            .fetch()
+            .max_messages(max)
+            .messages()
+            .await
+            .unwrap()
+            .filter_map(|m| async { m.ok() })
+            .collect()
+            .await;
+        (c, msgs)
+    }
+
     fn start_consumer(&self) {
         self.host
             .spawn_consumer(
@@ -235,19 +258,7 @@ async fn a_crash_between_commit_and_ack_leads_to_exactly_one_effect() {
         .await
         .unwrap();
     let settings = h.host.infra.settings.platform.consumer.clone();
-    let stream = h.host.infra.stream(&h.county).unwrap();
-    let c = nats::ensure_consumer(&stream, "svc_case", &h.spec().filter, &settings)
-        .await
-        .unwrap();
-    let msgs: Vec<_> = c
-        .fetch()
-        .max_messages(10)
-        .messages()
-        .await
-        .unwrap()
-        .filter_map(|m| async { m.ok() })
-        .collect()
-        .await;
+    let (c, msgs) = h.fetch_batch(10).await;
     assert_eq!(msgs.len(), 1);
     let settlements =
         consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
@@ -295,19 +306,7 @@ async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
     )
     .await;
     let settings = h.host.infra.settings.platform.consumer.clone();
-    let stream = h.host.infra.stream(&h.county).unwrap();
-    let c = nats::ensure_consumer(&stream, "svc_case", &h.spec().filter, &settings)
-        .await
-        .unwrap();
-    let msgs: Vec<_> = c
-        .fetch()
-        .max_messages(10)
-        .messages()
-        .await
-        .unwrap()
-        .filter_map(|m| async { m.ok() })
-        .collect()
-        .await;
+    let (_, msgs) = h.fetch_batch(10).await;
     assert_eq!(msgs.len(), 5);
     let kinds = |settlements: &[consumer::Settlement]| -> Vec<&'static str> {
         settlements

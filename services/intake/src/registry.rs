@@ -643,8 +643,8 @@ impl Handler for RegistryHandler {
             let (Some(u), Some(case_no)) = (update, case_no) else {
                 return Ok(());
             };
-            // No row updated: a case of another deployment (one round trip, not a lookup
-            // first: this runs for every event of every case).
+            // Whether the case is held here is what the update finds (no lookup first: this
+            // runs for every event of every case).
             let known = sqlx::query(
                 "update cases set
                    -- case.* and review.* arrive on separate consumers, in either order, and a

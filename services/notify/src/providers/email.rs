@@ -242,6 +242,21 @@ impl EmailSender {
 mod tests {
     use super::*;
 
+    /// Sends one message that must fail; the error and how long the send took.
+    async fn failed_send(sender: &EmailSender) -> (SendError, Duration) {
+        let started = std::time::Instant::now();
+        let err = sender
+            .send(EmailMessage {
+                id: uuid::Uuid::now_v7(),
+                to: "li@example.com",
+                subject: "s",
+                body: "b",
+            })
+            .await
+            .unwrap_err();
+        (err, started.elapsed())
+    }
+
     #[tokio::test]
     async fn a_relay_that_never_greets_fails_the_send_within_the_bound() {
         let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -261,17 +276,7 @@ mod tests {
             ..Default::default()
         };
         let sender = EmailSender::new(&s).unwrap();
-        let started = std::time::Instant::now();
-        let err = sender
-            .send(EmailMessage {
-                id: uuid::Uuid::now_v7(),
-                to: "li@example.com",
-                subject: "s",
-                body: "b",
-            })
-            .await
-            .unwrap_err();
-        let took = started.elapsed();
+        let (err, took) = failed_send(&sender).await;
         assert!(matches!(err, SendError::Transient(_)), "{err}");
         assert!(
             took <= s.whole_send() + Duration::from_millis(500),
@@ -284,17 +289,7 @@ mod tests {
             ..s
         };
         let sender = EmailSender::new(&s).unwrap().within(Duration::from_secs(1));
-        let started = std::time::Instant::now();
-        let err = sender
-            .send(EmailMessage {
-                id: uuid::Uuid::now_v7(),
-                to: "li@example.com",
-                subject: "s",
-                body: "b",
-            })
-            .await
-            .unwrap_err();
-        let took = started.elapsed();
+        let (err, took) = failed_send(&sender).await;
         assert!(matches!(err, SendError::Transient(_)), "{err}");
         assert!(took < Duration::from_millis(1500), "held {took:?}");
         held.abort();
