@@ -633,7 +633,12 @@ async fn petitioner_notices_go_out_once_by_sms_and_email() {
             or d::text like '%' || $2 || '%'",
     )
     .bind(PETITIONER_MOBILE)
-    .bind(PETITIONER_EMAIL.split('@').next().unwrap_or(PETITIONER_EMAIL))
+    .bind(
+        PETITIONER_EMAIL
+            .split('@')
+            .next()
+            .unwrap_or(PETITIONER_EMAIL),
+    )
     .fetch_one(h.pool())
     .await
     .unwrap();
