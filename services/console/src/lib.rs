@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chart;
 pub mod gateway;
 pub mod live;
+pub mod names;
 pub mod pages;
 pub mod role;
 pub mod service;

@@ -80,7 +80,8 @@ pub async fn start(infra: Infra, urls: ServiceUrls) -> anyhow::Result<Console> {
     }
     let users = user_store(&p.database).await?;
     let auth = AuthStore::connect(&p.database).await?;
-    let templates = Templates::load()?;
+    let names = crate::names::Names::new(infra.directory()?);
+    let templates = Templates::load(names.clone())?;
     let live = LiveHub::new();
     infra.tracker.spawn(live.clone().follow(
         infra.nats.clone(),
@@ -102,6 +103,7 @@ pub async fn start(infra: Infra, urls: ServiceUrls) -> anyhow::Result<Console> {
         key_prefix: p.redis.key_prefix.clone(),
         backend: Backend::new(urls)?,
         templates,
+        names,
         sign_in_attempts,
         live,
         served: Arc::new(infra.streams.keys().map(|c| c.to_string()).collect()),

@@ -22,6 +22,8 @@ pub struct AppState {
     pub key_prefix: String,
     pub backend: Backend,
     pub templates: Templates,
+    /// The directory's names for county and organ codes.
+    pub names: crate::names::Names,
     /// Failed sign-ins per user name.
     pub sign_in_attempts: FailedAttempts,
     pub live: LiveHub,

@@ -139,6 +139,15 @@ async fn a_clerk_registers_prints_decides_a_repeat_and_corrects_a_classification
         page.body.contains(first_reason),
         "the classifier's reasons are shown"
     );
+    // In the clerk's language: no reason opens with a developer's English word ("rule …").
+    for r in api["reasons"].as_array().unwrap() {
+        let r = r.as_str().unwrap();
+        assert!(!r.starts_with(|c: char| c.is_ascii_alphabetic()), "{r}");
+    }
+    assert!(
+        page.body.contains(&format!("<dd>测试县（{county}）</dd>")),
+        "the registering county by its name"
+    );
 
     // The receipt carries the 查询码 and says where to query.
     let receipt = clerk.get(&format!("/clerk/cases/{first}/receipt")).await;

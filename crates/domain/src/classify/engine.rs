@@ -23,6 +23,14 @@ use crate::repeat::FollowUp;
 /// The diversion model's label for "no other legal channel".
 const NO_DIVERSION: &str = "none";
 
+/// The reason given when the text names no place.
+const COUNTY_UNKNOWN: &str = "事项发生地未识别：文中未提及地名";
+
+/// A diversion, or its absence, as the clerk reads it.
+fn diversion_zh(d: Option<Diversion>) -> &'static str {
+    d.map_or("不导入其他法定途径", Diversion::zh)
+}
+
 /// Built once (it loads the jieba dictionary), then `classify` is pure and thread-safe.
 #[derive(Debug)]
 pub struct Classifier {
@@ -249,6 +257,42 @@ impl Classifier {
         &self.segmenter
     }
 
+    /// A department's short name for the clerk (its code if the directory lacks it).
+    fn department_zh<'a>(&'a self, code: &'a str) -> &'a str {
+        self.rules.departments.name_of(code).unwrap_or(code)
+    }
+
+    /// What a fired rule found and what it voted for, e.g.
+    /// `命中「拖欠、工资」：申诉求决、人社局 +2.5（规则 dept.rsj.wages）`.
+    fn fired_reason(&self, rule: &Rule, evidence: &[String]) -> String {
+        let v = &rule.votes;
+        let mut votes: Vec<String> = Vec::new();
+        if let Some(t) = v.petition_type {
+            votes.push(t.zh().to_owned());
+        }
+        if let Some(d) = &v.department {
+            votes.push(self.department_zh(d).to_owned());
+        }
+        if let Some(d) = v.diversion {
+            votes.push(diversion_zh(d).to_owned());
+        }
+        if let Some(b) = v.branch {
+            votes.push(format!("第三十一条{}", b.zh()));
+        }
+        match v.accuses_official {
+            Some(true) => votes.push("涉及党员或公职人员".to_owned()),
+            Some(false) => votes.push("不涉及党员或公职人员".to_owned()),
+            None => {}
+        }
+        format!(
+            "命中「{}」：{} +{}（规则 {}）",
+            evidence.join("、"),
+            votes.join("、"),
+            rule.weight,
+            rule.id
+        )
+    }
+
     /// Classifies one petition text.
     pub fn classify(&self, text: &str) -> Classification {
         self.classify_with_signals(text).0
@@ -314,7 +358,7 @@ impl Classifier {
                     decided_diversion.get_or_insert(rule);
                 }
             }
-            reasons.push(format!("rule {} [{}] +{w}", rule.id, evidence.join(", ")));
+            reasons.push(self.fired_reason(rule, &evidence));
         }
 
         // What the rules alone would route to: agreement with the models is a signal.
@@ -353,7 +397,10 @@ impl Classifier {
                 }
             }
             if let Some((code, p)) = best {
-                reasons.push(format!("examples suggest department {code} (p={p:.2})"));
+                reasons.push(format!(
+                    "相近的样例多由{}办理（p={p:.2}）",
+                    self.department_zh(code)
+                ));
             }
         }
 
@@ -381,7 +428,7 @@ impl Classifier {
             .entries
             .get(ti)
             .map_or(PetitionType::Grievance, |(t, _)| *t);
-        reasons.push(format!("type {} (p={type_p:.2})", petition_type.zh()));
+        reasons.push(format!("信访类型：{}（p={type_p:.2}）", petition_type.zh()));
         let type_margin = lead(&type_scores, ti, settings.temperature);
         let mut overruled = false;
         if let Some((t, id)) = decided_type
@@ -389,7 +436,7 @@ impl Classifier {
         {
             overruled = true;
             reasons.push(format!(
-                "rule {id} decides the type {}: overrules the weighed vote for {}",
+                "规则 {id} 直接判定类型为{}，不采用加权结果{}",
                 t.zh(),
                 petition_type.zh()
             ));
@@ -411,8 +458,8 @@ impl Classifier {
             if p >= floor {
                 overruled = true;
                 reasons.push(format!(
-                    "type 检举控告 likely enough (p={p:.2} ≥ {floor:.2}) to keep the petitioner \
-                     confidential until a clerk decides, instead of {}",
+                    "可能是检举控告（p={p:.2} ≥ {floor:.2}）：先按检举控告对信访人保密，由登记人员\
+                     确定（加权结果为{}）",
                     petition_type.zh()
                 ));
                 type_p = p;
@@ -438,7 +485,10 @@ impl Classifier {
             }
             _ => 0.0,
         };
-        reasons.push(format!("department {department} (p={dept_p:.2})"));
+        reasons.push(format!(
+            "承办单位：{}（p={dept_p:.2}）",
+            self.department_zh(&department)
+        ));
 
         // Diversion and branch apply to 申诉求决 only (Art 31).
         let (diversion, branch) = if petition_type == PetitionType::Grievance {
@@ -457,11 +507,10 @@ impl Classifier {
                     if d != weighed && (instead_of.is_empty() || instead_of.contains(&weighed)) =>
                 {
                     overruled = true;
-                    let name = |d: Option<Diversion>| d.map_or("no diversion", Diversion::zh);
                     reasons.push(format!(
-                        "rule {id} decides {}: overrules the weighed vote for {}",
-                        name(d),
-                        name(weighed)
+                        "规则 {id} 直接判定{}，不采用加权结果{}",
+                        diversion_zh(d),
+                        diversion_zh(weighed)
                     ));
                     d
                 }
@@ -475,9 +524,9 @@ impl Classifier {
                     .map_or(Art31Branch::Residual, |(b, _)| *b),
             };
             if let Some(d) = diversion {
-                reasons.push(format!("diversion {}", d.zh()));
+                reasons.push(format!("导入法定途径：{}", d.zh()));
             }
-            reasons.push(format!("branch {}", branch.zh()));
+            reasons.push(format!("第三十一条处理途径：{}", branch.zh()));
             (diversion, Some(branch))
         } else {
             (None, None)
@@ -492,14 +541,16 @@ impl Classifier {
         let accuses_official = petition_type == PetitionType::Accusation
             && (accuses >= settings.accuses_official_threshold || to_discipline_organ);
         if accuses_official {
-            reasons.push("accuses an official: keep the petitioner confidential".to_owned());
+            reasons.push("检举党员或公职人员：对信访人信息保密（第三十条）".to_owned());
             // §5.5 row 2: accusations against officials go to the discipline organ, whatever
             // sector the misconduct happened in.
             if let Some(organ) = &settings.accused_official_department
                 && *organ != department
             {
                 reasons.push(format!(
-                    "accusation against an official: department {organ} instead of {department}"
+                    "检举党员或公职人员：交{}办理，而非{}",
+                    self.department_zh(organ),
+                    self.department_zh(&department)
                 ));
                 department = organ.clone();
             }
@@ -518,7 +569,7 @@ impl Classifier {
                 && city.code != m.county
             {
                 reasons.push(format!(
-                    "a proposal about the city as a whole: county {} ({})",
+                    "针对全市的建议：事项发生地定为{}（{}）",
                     city.name, city.code
                 ));
                 return city.code.clone();
@@ -526,7 +577,7 @@ impl Classifier {
             m.county
         });
         if county.is_none() {
-            reasons.push("county unknown: no place named".to_owned());
+            reasons.push(COUNTY_UNKNOWN.to_owned());
         }
 
         let label_of = |d: Option<Diversion>| d.map_or(NO_DIVERSION, Diversion::zh);
@@ -567,7 +618,7 @@ impl Classifier {
         let needs_triage = confidence < settings.triage_threshold;
         if needs_triage {
             reasons.push(format!(
-                "needs triage: confidence {confidence:.2} below {:.2}",
+                "置信度 {confidence:.2} 低于 {:.2}：需人工分类",
                 settings.triage_threshold
             ));
         }
@@ -604,9 +655,9 @@ impl Classifier {
         }
         if let Some(entry) = self.gazetteer.county_for_code(prefix) {
             c.county = Some(entry.code.clone());
-            c.reasons.retain(|r| !r.starts_with("county unknown"));
+            c.reasons.retain(|r| r != COUNTY_UNKNOWN);
             c.reasons.push(format!(
-                "county {} ({}) from the petitioner's registered residence (no place named)",
+                "事项发生地：{}（{}），依据信访人户籍地（文中未提及地名）",
                 entry.name, entry.code
             ));
         }
@@ -725,16 +776,57 @@ mod tests {
         assert!(!c.accuses_official);
     }
 
+    /// The clerk reads the reasons: what each rule found and voted for, departments by their
+    /// names, in Chinese; the rule's id stays for whoever maintains the rules.
+    #[test]
+    fn reasons_say_in_chinese_what_was_found_and_where_it_points() {
+        let c = shared().classify("灵宝市某公司拖欠我们三个月工资，请求帮助追讨。");
+        let fired: Vec<&String> = c
+            .reasons
+            .iter()
+            .filter(|r| r.starts_with("命中「"))
+            .collect();
+        assert!(!fired.is_empty(), "{:?}", c.reasons);
+        assert!(
+            fired
+                .iter()
+                .all(|r| r.contains("（规则 ") && r.contains(" +")),
+            "{fired:?}"
+        );
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.starts_with("承办单位：人社局（p=")),
+            "the department by its name: {:?}",
+            c.reasons
+        );
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.starts_with("事项发生地：灵宝市（411282），依据")),
+            "{:?}",
+            c.reasons
+        );
+        assert!(
+            c.reasons
+                .iter()
+                .all(|r| !r.starts_with(|ch: char| ch.is_ascii_alphabetic())),
+            "{:?}",
+            c.reasons
+        );
+    }
+
     #[test]
     fn county_falls_back_to_the_id_number_only_when_no_place_is_named() {
         let c = shared();
         let text = "我家的低保今年被停了，请求恢复。";
         let got = c.classify_with_id_number(text, Some("41122219600101001X"));
         assert_eq!(got.county.as_ref().map(|c| c.as_str()), Some("411203"));
+        assert!(got.reasons.iter().any(|r| r.contains("依据信访人户籍地")));
         assert!(
+            !got.reasons.iter().any(|r| r == COUNTY_UNKNOWN),
+            "the county is no longer unknown: {:?}",
             got.reasons
-                .iter()
-                .any(|r| r.contains("registered residence"))
         );
         assert!(
             got.reasons
@@ -852,7 +944,7 @@ mod tests {
         let c = with_floor(Some(0.000_1));
         assert_eq!(c.petition_type, PetitionType::Accusation);
         assert!(
-            c.reasons.iter().any(|r| r.contains("likely enough")),
+            c.reasons.iter().any(|r| r.contains("可能是检举控告")),
             "{:?}",
             c.reasons
         );
@@ -912,7 +1004,7 @@ mod tests {
         assert!(
             c.reasons
                 .iter()
-                .any(|r| r.contains("div.none.wage_arrears decides") && r.contains("overrules")),
+                .any(|r| r.contains("规则 div.none.wage_arrears 直接判定") && r.contains("不采用")),
             "{:?}",
             c.reasons
         );

@@ -25,12 +25,13 @@ pub enum PlaceKind {
 }
 
 impl PlaceKind {
-    fn label(self) -> &'static str {
+    /// What the clerk is told the county was read from.
+    fn zh(self) -> &'static str {
         match self {
-            PlaceKind::County => "county name",
-            PlaceKind::Town => "town/street",
-            PlaceKind::Place => "place",
-            PlaceKind::Cue => "cue",
+            PlaceKind::County => "县（市、区）名",
+            PlaceKind::Town => "乡镇（街道）名",
+            PlaceKind::Place => "地名",
+            PlaceKind::Cue => "地域提示词",
         }
     }
 }
@@ -67,10 +68,10 @@ impl PlaceMatch {
     /// A line for the clerk.
     pub fn reason(&self) -> String {
         format!(
-            "county {} ({}) from {} `{}`",
+            "事项发生地：{}（{}），依据{}「{}」",
             self.county_name,
             self.county,
-            self.kind.label(),
+            self.kind.zh(),
             self.matched
         )
     }

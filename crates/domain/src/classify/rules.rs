@@ -97,7 +97,7 @@ impl Pattern {
         match self {
             Pattern::Substring(w) | Pattern::Token(w) => w.clone(),
             Pattern::Near(parts) => parts.join("…"),
-            Pattern::Lead(w) => format!("{w} (opening)"),
+            Pattern::Lead(w) => format!("{w}（开头）"),
         }
     }
 }
@@ -181,6 +181,9 @@ pub struct ClassifierRules {
     pub follow_up: FollowUpCues,
     /// Word → the word standing for its synonym group (`工钱` → `工资`), for comparing matters.
     pub synonyms: HashMap<String, String>,
+    /// The directory the rules were checked against: its names tell the clerk which
+    /// department a vote went to.
+    pub departments: Departments,
 }
 
 /// How a petition says it raises something raised before (`[repeat]` in the rules file).
@@ -386,6 +389,7 @@ impl ClassifierRules {
             rules,
             follow_up,
             synonyms,
+            departments: departments.clone(),
         })
     }
 

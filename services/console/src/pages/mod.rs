@@ -144,7 +144,8 @@ pub struct Templates(Arc<Environment<'static>>);
 
 impl Templates {
     /// Compiles every template; a broken one stops the start with its name and line.
-    pub fn load() -> anyhow::Result<Self> {
+    /// `names` puts the directory's names on codes (`county`, `organ` filters).
+    pub fn load(names: crate::names::Names) -> anyhow::Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         for (name, src) in TEMPLATES {
@@ -158,6 +159,9 @@ impl Templates {
         env.add_filter("cst", crate::words::cst_time);
         env.add_filter("dept", practices::form::dept_name);
         env.add_filter("clock_zh", department::deadlines::kind_zh);
+        let n = names.clone();
+        env.add_filter("county", move |code: &str| n.county(code));
+        env.add_filter("organ", move |organ: &str| names.organ(organ));
         Ok(Self(Arc::new(env)))
     }
 

@@ -135,6 +135,10 @@ pub(super) async fn view(
             disposition_zh => case["repeat_disposition"].as_str().map(disposition_zh),
             earlier => earlier.as_ref().map(template_value),
             earlier_error => earlier_error,
+            held_zh => routing
+                .as_ref()
+                .and_then(|r| r["held_reason"].as_str())
+                .map(super::triage::held_zh),
             routing => routing.as_ref().map(template_value),
             departments => department_names(),
             department_options => template_value(&department_options()),

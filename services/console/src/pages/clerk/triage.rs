@@ -36,6 +36,15 @@ fn kind_of(held: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// Routing's hold reason as the clerk reads it: what to do, or the reason itself if it is not
+/// one this page knows.
+pub(super) fn held_zh(held: &str) -> String {
+    match kind_of(held) {
+        ("held", _) => held.to_owned(),
+        (_, todo) => todo.to_owned(),
+    }
+}
+
 pub async fn queue(
     State(state): State<AppState>,
     Staff(s): Staff,
@@ -133,5 +142,10 @@ mod tests {
             "merged"
         );
         assert_eq!(kind_of("something new").0, "held");
+        assert_eq!(held_zh("something new"), "something new");
+        assert_eq!(
+            held_zh("classification needs triage: awaiting a clerk's reclassification"),
+            "人工分类（分类置信度低）"
+        );
     }
 }

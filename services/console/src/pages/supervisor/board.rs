@@ -189,8 +189,16 @@ async fn render(
     let mut groups: Vec<Group> = Vec::new();
     for (idx, clock) in rows.into_iter().enumerate() {
         let title = match f.sort {
-            "county" => format!("{} · {}", clock.county, clock.dept_name),
-            "dept" => format!("{} · {}", clock.dept_name, clock.county),
+            "county" => format!(
+                "{} · {}",
+                state.names.county(&clock.county),
+                clock.dept_name
+            ),
+            "dept" => format!(
+                "{} · {}",
+                clock.dept_name,
+                state.names.county(&clock.county)
+            ),
             _ => String::new(),
         };
         let mine = failed_row.as_ref().is_some_and(|v| {
