@@ -381,10 +381,106 @@ pub async fn run<H: Handler>(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let consumer = ensure_consumer(&stream, &spec.name, &spec.filter, &settings).await?;
-    tracing::info!(consumer = %spec.name, filter = %spec.filter, "consumer started");
+    run_merged(pool, js, vec![(stream, spec)], handler, settings, shutdown).await
+}
+
+/// Runs one durable consumer per county stream as ONE loop: what is ready on any of them is
+/// handled in the same batch transaction. With the load spread over seven counties, a
+/// consumer per county saw a seventh of it and committed seven times as often; merged, a
+/// service commits as often as it would for one county. Each county keeps its own durable
+/// consumer (position, acks, dead-letter subject); the specs differ only in county and filter.
+/// An in-flight batch always completes before returning.
+pub async fn run_merged<H: Handler>(
+    pool: PgPool,
+    js: jetstream::Context,
+    sources: Vec<(jetstream::stream::Stream, ConsumerSpec)>,
+    handler: Arc<H>,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(name) = sources.first().map(|(_, spec)| spec.name.clone()) else {
+        return Ok(());
+    };
     let batch = settings.batch_size.max(1);
+    let mut consumers = Vec::with_capacity(sources.len());
+    let mut specs = Vec::with_capacity(sources.len());
+    for (stream, spec) in sources {
+        let consumer = ensure_consumer(&stream, &spec.name, &spec.filter, &settings).await?;
+        tracing::info!(consumer = %spec.name, filter = %spec.filter, "consumer started");
+        consumers.push(consumer);
+        specs.push(spec);
+    }
+    // Each county's pull runs on its own task and hands messages over in order; the loop
+    // below takes whatever has arrived, from any county, as one batch.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, jetstream::Message)>(batch);
+    let pulls: Vec<_> = consumers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tokio::spawn(pull(
+                i,
+                c.clone(),
+                name.clone(),
+                batch,
+                tx.clone(),
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
     let mut sample = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            _ = sample.tick() => {
+                sample_consumers(&consumers, &name).await;
+                continue;
+            }
+            _ = shutdown.cancelled() => break,
+        };
+        // Every pull ended: only at shutdown.
+        let Some(first) = first else { break };
+        let mut taken = vec![first];
+        while taken.len() < batch {
+            match rx.try_recv() {
+                Ok(m) => taken.push(m),
+                Err(_) => break,
+            }
+        }
+        let (from, msgs): (Vec<usize>, Vec<jetstream::Message>) = taken.into_iter().unzip();
+        let settlements = handle_batch(&pool, &specs[0], handler.as_ref(), &settings, &msgs).await;
+        for ((i, msg), s) in from.into_iter().zip(msgs).zip(settlements) {
+            settle(&js, &specs[i], vec![msg], vec![s]).await;
+        }
+    }
+    // Handed over but not taken: released for another instance now, not after ack_wait.
+    rx.close();
+    let mut released = 0usize;
+    while let Ok((_, m)) = rx.try_recv() {
+        if m.ack_with(AckKind::Nak(None)).await.is_ok() {
+            released += 1;
+        }
+    }
+    if released > 0 {
+        tracing::info!(consumer = %name, released, "released prefetched messages at shutdown");
+    }
+    for p in pulls {
+        let _ = p.await;
+    }
+    tracing::info!(consumer = %name, "consumer stopped");
+    Ok(())
+}
+
+/// One county's pull: forwards its messages, in order, to the merged loop until `shutdown`,
+/// pulling anew when the server stops answering the request.
+async fn pull(
+    index: usize,
+    consumer: jetstream::consumer::PullConsumer,
+    name: String,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<(usize, jetstream::Message)>,
+    shutdown: CancellationToken,
+) {
     'outer: loop {
         let messages = match consumer
             .stream()
@@ -396,54 +492,58 @@ pub async fn run<H: Handler>(
         {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(consumer = %spec.name, error = %e, "pull failed; retrying");
+                tracing::warn!(consumer = %name, error = %e, "pull failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => break,
+                    _ = shutdown.cancelled() => return,
                 }
             }
         };
-        let mut chunks = messages.ready_chunks(batch);
+        let mut messages = messages.ready_chunks(batch);
         loop {
             let chunk = tokio::select! {
-                c = chunks.next() => c,
-                _ = sample.tick() => {
-                    sample_consumer(&consumer, &spec.name).await;
-                    continue;
-                }
+                c = messages.next() => c,
                 _ = shutdown.cancelled() => {
-                    release_buffered(&mut chunks, &spec.name).await;
-                    break 'outer;
+                    release_buffered(&mut messages, &name).await;
+                    return;
                 }
             };
             let Some(chunk) = chunk else { continue 'outer };
-            let mut msgs = Vec::with_capacity(chunk.len());
             let mut stalled = false;
-            for m in chunk {
+            let mut chunk = chunk.into_iter();
+            while let Some(m) = chunk.next() {
                 match m {
-                    Ok(m) => msgs.push(m),
+                    Ok(m) => {
+                        let permit = tokio::select! {
+                            p = tx.reserve() => p,
+                            _ = shutdown.cancelled() => {
+                                let _ = m.ack_with(AckKind::Nak(None)).await;
+                                for rest in chunk.by_ref().flatten() {
+                                    let _ = rest.ack_with(AckKind::Nak(None)).await;
+                                }
+                                release_buffered(&mut messages, &name).await;
+                                return;
+                            }
+                        };
+                        // The loop is gone only when the process stops.
+                        let Ok(permit) = permit else { return };
+                        permit.send((index, m));
+                    }
                     // A pull request answered by nobody (its consumer leader died, the request
                     // was lost) is never re-sent by the stream, which still counts its messages
                     // as pending: pull anew, and the new request reaches the new leader.
                     Err(e) if pull_stalled(e.kind()) => {
-                        tracing::warn!(consumer = %spec.name, error = %e, "pull stalled; pulling anew");
+                        tracing::warn!(consumer = %name, error = %e, "pull stalled; pulling anew");
                         stalled = true;
                     }
-                    Err(e) => tracing::debug!(consumer = %spec.name, error = %e, "pull status"),
+                    Err(e) => tracing::debug!(consumer = %name, error = %e, "pull status"),
                 }
-            }
-            if !msgs.is_empty() {
-                let settlements =
-                    handle_batch(&pool, &spec, handler.as_ref(), &settings, &msgs).await;
-                settle(&js, &spec, msgs, settlements).await;
             }
             if stalled {
                 continue 'outer;
             }
         }
     }
-    tracing::info!(consumer = %spec.name, "consumer stopped");
-    Ok(())
 }
 
 /// Errors after which the pull stream gets no more messages: its outstanding request went
@@ -475,14 +575,20 @@ where
     }
 }
 
-/// Publishes the consumer's backlog as gauges: pending (not yet delivered), waiting for ack,
-/// and redelivered.
-async fn sample_consumer(consumer: &jetstream::consumer::PullConsumer, name: &str) {
-    let mut c = consumer.clone();
-    if let Ok(info) = c.info().await {
-        let labels = [("consumer", name.to_owned())];
-        metrics::gauge!("xf_consumer_pending", &labels).set(info.num_pending as f64);
-        metrics::gauge!("xf_consumer_ack_pending", &labels).set(info.num_ack_pending as f64);
-        metrics::gauge!("xf_consumer_redelivered", &labels).set(info.num_redelivered as f64);
+/// Publishes the consumer's backlog as gauges, summed over its counties: pending (not yet
+/// delivered), waiting for ack, and redelivered.
+async fn sample_consumers(consumers: &[jetstream::consumer::PullConsumer], name: &str) {
+    let (mut pending, mut ack_pending, mut redelivered) = (0u64, 0u64, 0u64);
+    for consumer in consumers {
+        let mut c = consumer.clone();
+        if let Ok(info) = c.info().await {
+            pending += info.num_pending;
+            ack_pending += info.num_ack_pending as u64;
+            redelivered += info.num_redelivered as u64;
+        }
     }
+    let labels = [("consumer", name.to_owned())];
+    metrics::gauge!("xf_consumer_pending", &labels).set(pending as f64);
+    metrics::gauge!("xf_consumer_ack_pending", &labels).set(ack_pending as f64);
+    metrics::gauge!("xf_consumer_redelivered", &labels).set(redelivered as f64);
 }

@@ -238,21 +238,44 @@ impl ServiceHost {
         filter: String,
         handler: Arc<H>,
     ) -> anyhow::Result<()> {
-        let stream = self.infra.stream(county)?;
-        let spec = ConsumerSpec {
-            county: county.clone(),
-            name: format!("{}_{name}", self.name),
-            filter,
-        };
-        xinfang_domain::subject::token("consumer", &spec.name)?;
+        self.spawn_consumers(
+            std::slice::from_ref(county),
+            name,
+            |_| Ok(filter.clone()),
+            handler,
+        )
+    }
+
+    /// Runs the durable consumer `<service>_<name>` on each of `counties`' streams (`filter`
+    /// gives each its subjects) as one loop that batches them together
+    /// ([`consumer::run_merged`]).
+    pub fn spawn_consumers<H: Handler>(
+        &self,
+        counties: &[CountyCode],
+        name: &str,
+        filter: impl Fn(&CountyCode) -> anyhow::Result<String>,
+        handler: Arc<H>,
+    ) -> anyhow::Result<()> {
+        let name = format!("{}_{name}", self.name);
+        xinfang_domain::subject::token("consumer", &name)?;
+        let mut sources = Vec::with_capacity(counties.len());
+        for county in counties {
+            let spec = ConsumerSpec {
+                county: county.clone(),
+                name: name.clone(),
+                filter: filter(county)?,
+            };
+            sources.push((self.infra.stream(county)?, spec));
+        }
         let pool = self.pool.clone();
         let js = self.infra.js.clone();
         let settings = self.infra.settings.platform.consumer.clone();
         let shutdown = self.infra.shutdown.clone();
         let infra = self.infra.clone();
         self.infra.tracker.spawn(async move {
-            let name = spec.name.clone();
-            if let Err(e) = consumer::run(pool, js, stream, spec, handler, settings, shutdown).await {
+            if let Err(e) =
+                consumer::run_merged(pool, js, sources, handler, settings, shutdown).await
+            {
                 tracing::error!(consumer = %name, error = %e, "consumer failed; stopping the process");
                 infra.fail(format!("consumer {name}: {e:#}"));
             }

@@ -52,6 +52,8 @@ impl Handler for Recorder {
 
 struct Harness {
     county: CountyCode,
+    /// Every county of the deployment, `county` (the city) first.
+    counties: Vec<CountyCode>,
     host: ServiceHost,
     js: jetstream::Context,
     shutdown: CancellationToken,
@@ -60,15 +62,23 @@ struct Harness {
 
 impl Harness {
     async fn new(max_deliveries: i64, ack_wait_secs: u64) -> Harness {
-        let n = uuid::Uuid::now_v7().as_u128();
+        Self::with_counties(max_deliveries, ack_wait_secs, 1).await
+    }
+
+    /// A deployment of `n` counties, each with its own stream.
+    async fn with_counties(max_deliveries: i64, ack_wait_secs: u64, n: usize) -> Harness {
+        let nonce = uuid::Uuid::now_v7().as_u128();
         // A city-level code (xxxx00) so the county is its own city: one stream per test.
         let base = xinfang_platform::testing::unique_base().await.unwrap();
-        let county = CountyCode::parse(&format!("{base}00")).unwrap();
+        let counties: Vec<CountyCode> = (0..n)
+            .map(|i| CountyCode::parse(&format!("{base}{i:02}")).unwrap())
+            .collect();
+        let county = counties[0].clone();
         let db_name = format!("xf_test_{}", uuid::Uuid::now_v7().simple());
         let mut p = PlatformSettings::default();
         p.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
         p.database.max_connections = 4;
-        p.deployment.counties = vec![county.to_string()];
+        p.deployment.counties = counties.iter().map(|c| c.to_string()).collect();
         p.deployment.city = county.to_string();
         p.consumer.max_deliveries = max_deliveries;
         p.consumer.ack_wait_secs = ack_wait_secs;
@@ -76,7 +86,7 @@ impl Harness {
         p.consumer.backoff_max_ms = 100;
         p.consumer.batch_size = 50;
         p.outbox.poll_interval_ms = 50;
-        p.redis.key_prefix = format!("xftest{}", n % 1_000_000);
+        p.redis.key_prefix = format!("xftest{}", nonce % 1_000_000);
         // Every process loads the deployment's holiday calendar at start (a missing file stops it).
         p.paths.calendar =
             xinfang_platform::testing::repo_root().join("config/calendar/holidays-cn.toml");
@@ -84,13 +94,16 @@ impl Harness {
         let infra = Infra::connect(Loaded::from_platform(p).unwrap(), "test", shutdown.clone())
             .await
             .expect("local NATS, Postgres and Redis must be running");
-        // Start from an empty stream even if a previous run left one behind.
-        infra.stream(&county).unwrap().purge().await.unwrap();
+        // Start from empty streams even if a previous run left one behind.
+        for c in &counties {
+            infra.stream(c).unwrap().purge().await.unwrap();
+        }
         let host = ServiceHost::start(&infra, "svc", "svc", &MIGRATOR)
             .await
             .unwrap();
         Harness {
             county,
+            counties,
             js: infra.js.clone(),
             host,
             shutdown,
@@ -206,10 +219,9 @@ impl Harness {
     async fn stop(self) {
         self.shutdown.cancel();
         self.host.infra.drain(Duration::from_secs(10)).await;
-        let _ = self
-            .js
-            .delete_stream(subject::stream_name(&self.county))
-            .await;
+        for c in &self.counties {
+            let _ = self.js.delete_stream(subject::stream_name(c)).await;
+        }
         self.host.pool.close().await;
         let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
             .await
@@ -221,6 +233,91 @@ impl Harness {
         .execute(&admin)
         .await;
     }
+}
+
+/// One loop serves a consumer on every county's stream: each county's events are handled once,
+/// a poison message is dead-lettered on its own county's subject, and each county's durable
+/// consumer acknowledges exactly its own messages.
+#[tokio::test]
+async fn one_loop_serves_every_county_and_each_keeps_its_own_dead_letters() {
+    let h = Harness::with_counties(3, 30, 2).await;
+    let (a, b) = (h.counties[0].clone(), h.counties[1].clone());
+    let envelope = |county: &CountyCode, kind: &str| {
+        Envelope::new(
+            kind,
+            Some("XF-T-1".into()),
+            county.clone(),
+            chrono::Utc::now(),
+            json!({"n": 1}),
+        )
+        .unwrap()
+    };
+    for county in [&a, &b] {
+        for _ in 0..5 {
+            let e = envelope(county, "registered");
+            nats::publish(
+                &h.js,
+                &subject::case_event(county, "registered").unwrap(),
+                &e,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    }
+    let poison = envelope(&b, "poison");
+    nats::publish(&h.js, &subject::case_event(&b, "poison").unwrap(), &poison)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    h.host
+        .spawn_consumers(
+            &h.counties,
+            "case",
+            |c| Ok(subject::family_filter(c, "case")?),
+            Arc::new(Recorder),
+        )
+        .unwrap();
+    let stream_b = h.host.infra.stream(&b).unwrap();
+    let dlq_b = subject::dead_letter(&b, "svc_case").unwrap();
+    h.wait_for(
+        "both counties handled and the poison dead-lettered",
+        async || {
+            h.effects("registered").await == 10
+                && count_subject(&h.js, &stream_b, dlq_b.as_str()).await == 1
+        },
+    )
+    .await;
+    let stream_a = h.host.infra.stream(&a).unwrap();
+    let dlq_a = subject::dead_letter(&a, "svc_case").unwrap();
+    assert_eq!(
+        count_subject(&h.js, &stream_a, dlq_a.as_str()).await,
+        0,
+        "nothing of county b's is dead-lettered on county a's subject"
+    );
+    for (county, handled) in [(&a, 5), (&b, 6)] {
+        let mut c: jetstream::consumer::PullConsumer = h
+            .host
+            .infra
+            .stream(county)
+            .unwrap()
+            .get_consumer("svc_case")
+            .await
+            .unwrap();
+        let info = c.info().await.unwrap().clone();
+        assert_eq!(
+            (
+                info.ack_floor.stream_sequence,
+                info.num_ack_pending,
+                info.num_pending
+            ),
+            (handled, 0, 0),
+            "county {county}: its own messages acknowledged, nothing left"
+        );
+    }
+    h.stop().await;
 }
 
 #[tokio::test]

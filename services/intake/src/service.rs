@@ -70,15 +70,15 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         sources: p.sources(),
     };
     let registry = Arc::new(RegistryHandler);
+    for family in ["case", "review", "deadline"] {
+        host.spawn_consumers(
+            &infra.counties(),
+            &format!("registry_{family}"),
+            |c| Ok(subject::family_filter(c, family)?),
+            registry.clone(),
+        )?;
+    }
     for county in infra.counties() {
-        for family in ["case", "review", "deadline"] {
-            host.spawn_consumer(
-                &county,
-                &format!("registry_{family}"),
-                subject::family_filter(&county, family)?,
-                registry.clone(),
-            )?;
-        }
         let sub = crate::commands::subscribe(&infra.nats, &county).await?;
         infra.tracker.spawn(crate::commands::serve(
             infra.nats.clone(),

@@ -100,23 +100,31 @@ pub async fn start_with(infra: Infra, opts: Options) -> anyhow::Result<Notify> {
         host.directory()?;
     }
     let handler = Arc::new(NotifyHandler::new(core.clone()));
-    for county in infra.counties() {
-        for family in ["case", "dept"] {
-            let filter = subject::family_filter(&county, family)?;
-            host.spawn_consumer(&county, family, filter, handler.clone())?;
-        }
+    let counties = infra.counties();
+    for family in ["case", "dept"] {
+        host.spawn_consumers(
+            &counties,
+            family,
+            |c| Ok(subject::family_filter(c, family)?),
+            handler.clone(),
+        )?;
     }
     // Reports (the weekly analysis) of every served county and of the city, for the leaders.
     let reports = Arc::new(crate::report::ReportHandler::new(core.clone()));
-    for county in infra.counties() {
-        let filter = subject::family_filter(&county, "report")?;
-        host.spawn_consumer(&county, "report", filter, reports.clone())?;
-    }
+    host.spawn_consumers(
+        &counties,
+        "report",
+        |c| Ok(subject::family_filter(c, "report")?),
+        reports,
+    )?;
     // Review decisions are published on the city's subjects (escalation): listen there too.
-    for county in infra.streams.keys() {
-        let filter = subject::family_filter(county, "review")?;
-        host.spawn_consumer(county, "review", filter, handler.clone())?;
-    }
+    let with_city: Vec<_> = infra.streams.keys().cloned().collect();
+    host.spawn_consumers(
+        &with_city,
+        "review",
+        |c| Ok(subject::family_filter(c, "review")?),
+        handler.clone(),
+    )?;
     infra.tracker.spawn(sender::run(
         core.clone(),
         host.pool.clone(),

@@ -73,21 +73,19 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Review> {
     });
     let facts = Arc::new(CaseFacts);
     let reviews = Arc::new(ReviewEvents { ctx: ctx.clone() });
-    for county in &served {
-        host.spawn_consumer(
-            county,
-            "case",
-            subject::family_filter(county, "case")?,
-            facts.clone(),
-        )?;
-        // The upper level handles what is published on its own review subjects.
-        host.spawn_consumer(
-            county,
-            "review",
-            subject::family_filter(county, "review")?,
-            reviews.clone(),
-        )?;
-    }
+    host.spawn_consumers(
+        &served,
+        "case",
+        |c| Ok(subject::family_filter(c, "case")?),
+        facts.clone(),
+    )?;
+    // The upper level handles what is published on its own review subjects.
+    host.spawn_consumers(
+        &served,
+        "review",
+        |c| Ok(subject::family_filter(c, "review")?),
+        reviews.clone(),
+    )?;
     if ctx.settings.sweep_enabled {
         infra
             .tracker

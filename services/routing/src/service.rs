@@ -81,14 +81,12 @@ pub async fn start(infra: Infra) -> anyhow::Result<Started> {
         served: served.clone(),
     });
     let handler = Arc::new(CaseEvents { ctx: ctx.clone() });
-    for county in infra.counties() {
-        host.spawn_consumer(
-            &county,
-            "case",
-            subject::family_filter(&county, "case")?,
-            handler.clone(),
-        )?;
-    }
+    host.spawn_consumers(
+        &infra.counties(),
+        "case",
+        |c| Ok(subject::family_filter(c, "case")?),
+        handler.clone(),
+    )?;
     // Commands: every county with a stream, the city included (its organs act on cases that
     // fell back to the city).
     for county in served {

@@ -69,18 +69,16 @@ pub async fn start_with(infra: Infra, clock: Clock) -> anyhow::Result<Supervisio
         infra.shutdown.clone(),
     ));
     let counties = infra.counties();
-    for county in &counties {
-        for (name, family) in [("case", Family::Case), ("review", Family::Review)] {
-            host.spawn_consumer(
-                county,
-                name,
-                subject::family_filter(county, name)?,
-                Arc::new(DeadlineHandler {
-                    family,
-                    rules: rules.clone(),
-                }),
-            )?;
-        }
+    for (name, family) in [("case", Family::Case), ("review", Family::Review)] {
+        host.spawn_consumers(
+            &counties,
+            name,
+            |c| Ok(subject::family_filter(c, name)?),
+            Arc::new(DeadlineHandler {
+                family,
+                rules: rules.clone(),
+            }),
+        )?;
     }
     let index = TimerIndex::new(
         infra.redis.clone(),
