@@ -1,24 +1,22 @@
 //! Case numbers `XF-<county>-<yyyy>-<seq>` (gap-free per county and year) and query codes.
 
 use rand::Rng;
-use sqlx::PgConnection;
 use xinfang_domain::county::CountyCode;
 
-/// Takes the next number inside the registering transaction. The row lock serialises
-/// registrations of one county and year across instances until commit; a rollback returns
-/// the number, so the sequence has no gaps.
-pub async fn next(conn: &mut PgConnection, county: &CountyCode, year: i32) -> sqlx::Result<String> {
-    let seq: i64 = sqlx::query_scalar(
-        "insert into case_sequences (county, year, last) values ($1, $2, 1)
+/// The start of a statement that takes the next number of county `$3` and year `$1` inside the
+/// registering transaction, as `next.case_no` (the same text as [`format`]). The row lock
+/// serialises registrations of one county and year across instances until commit; a
+/// rollback returns the number, so the sequence has no gaps. The registration's insert
+/// follows it in the same statement: the lock is taken as late in the transaction as it can be.
+pub const TAKE_NEXT: &str = "with taken as (
+         insert into case_sequences (county, year, last) values ($3, $1, 1)
          on conflict (county, year) do update set last = case_sequences.last + 1
-         returning last",
-    )
-    .bind(county.as_str())
-    .bind(year)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(format(county, year, seq))
-}
+         returning last
+     ), next as (
+         select 'XF-' || $3 || '-' || lpad($1::text, 4, '0') || '-'
+                || lpad(last::text, greatest(6, length(last::text)), '0') as case_no
+         from taken
+     )";
 
 pub fn format(county: &CountyCode, year: i32, seq: i64) -> String {
     format!("XF-{county}-{year:04}-{seq:06}")

@@ -273,7 +273,8 @@ impl Registrar {
         let status = "registered";
         // The year in China Standard Time (UTC+8, no DST).
         let year = (now + chrono::Duration::hours(8)).year();
-        let case_no = case_number::next(&mut tx, &v.county, year).await?;
+        // Chosen before the number: from the number on, the county's registrations wait for
+        // this one to commit, so that stretch holds as few round trips as it can.
         let query_code = loop {
             let code = case_number::query_code();
             let taken: bool =
@@ -289,70 +290,7 @@ impl Registrar {
             Some(i) => Some(self.keys.seal(i.as_str().as_bytes())?),
             None => None,
         };
-        let matter_county = classification.county.clone();
-        sqlx::query(
-            "insert into cases (case_no, query_code, county, matter_county, channel, received_at,
-                registered_at, clerk_id, petitioner_sealed, id_number_sealed, id_number_hash, mobile_hash,
-                petitioner_key, group_size, representatives_sealed, text,
-                petition_type, branch, diversion, department, accuses_official, confidential,
-                urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
-                repeat_count, status, milestones, text_redacted)
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$31,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,
-                $20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$32)",
-        )
-        .bind(&case_no)
-        .bind(&query_code)
-        .bind(v.county.as_str())
-        .bind(matter_county.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(v.channel.as_str())
-        .bind(v.received_at)
-        .bind(now)
-        .bind(&v.clerk_id)
-        .bind(&sealed.0)
-        .bind(&id_hash)
-        .bind(&mobile_hash)
-        .bind(&petitioner_key)
-        .bind(v.group_size as i32)
-        .bind(&representatives)
-        .bind(&v.text)
-        .bind(classification.petition_type.as_str())
-        .bind(classification.branch.map(|b| b.as_str()))
-        .bind(classification.diversion.map(|d| d.as_str()))
-        .bind(&classification.department)
-        .bind(classification.accuses_official)
-        .bind(confidential)
-        .bind(v.urgent)
-        .bind(classification.confidence)
-        .bind(classification.needs_triage)
-        .bind(serde_json::to_value(&classification.reasons).map_err(anyhow::Error::from)?)
-        .bind(link.as_ref().map(|l| l.of.clone()))
-        .bind(link.as_ref().map(|l| l.disposition.as_str()))
-        .bind(1i32)
-        .bind(status)
-        .bind(serde_json::json!({"received_at": v.received_at, "registered_at": now}))
-        .bind(&id_sealed)
-        .bind(&redacted_text)
-        .execute(&mut *tx)
-        .await?;
-        if source.code != xinfang_domain::case_source::ORDINARY {
-            sqlx::query("update cases set source = $2 where case_no = $1")
-                .bind(&case_no)
-                .bind(&source.code)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(l) = &link {
-            sqlx::query(
-                "update cases set repeat_proposed = $2, repeat_similarity = $3,
-                    repeat_earlier_due = $4 where case_no = $1",
-            )
-            .bind(&case_no)
-            .bind(l.proposed)
-            .bind(l.similarity)
-            .bind(l.earlier_due)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Before the number: it needs none.
         if let Some(l) = &link
             && l.disposition == RepeatDisposition::Merged
         {
@@ -364,6 +302,48 @@ impl Registrar {
             .execute(&mut *tx)
             .await?;
         }
+        let matter_county = classification.county.clone();
+        // The number is taken by the insert itself (case_number::TAKE_NEXT), as late as the
+        // transaction allows.
+        let case_no: String = sqlx::query_scalar(INSERT_CASE.as_str())
+            .bind(year)
+            .bind(&query_code)
+            .bind(v.county.as_str())
+            .bind(matter_county.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(v.channel.as_str())
+            .bind(v.received_at)
+            .bind(now)
+            .bind(&v.clerk_id)
+            .bind(&sealed.0)
+            .bind(&id_hash)
+            .bind(&mobile_hash)
+            .bind(&petitioner_key)
+            .bind(v.group_size as i32)
+            .bind(&representatives)
+            .bind(&v.text)
+            .bind(classification.petition_type.as_str())
+            .bind(classification.branch.map(|b| b.as_str()))
+            .bind(classification.diversion.map(|d| d.as_str()))
+            .bind(&classification.department)
+            .bind(classification.accuses_official)
+            .bind(confidential)
+            .bind(v.urgent)
+            .bind(classification.confidence)
+            .bind(classification.needs_triage)
+            .bind(serde_json::to_value(&classification.reasons).map_err(anyhow::Error::from)?)
+            .bind(link.as_ref().map(|l| l.of.clone()))
+            .bind(link.as_ref().map(|l| l.disposition.as_str()))
+            .bind(1i32)
+            .bind(status)
+            .bind(serde_json::json!({"received_at": v.received_at, "registered_at": now}))
+            .bind(&id_sealed)
+            .bind(&redacted_text)
+            .bind(&source.code)
+            .bind(link.as_ref().map(|l| l.proposed))
+            .bind(link.as_ref().map(|l| l.similarity))
+            .bind(link.as_ref().and_then(|l| l.earlier_due))
+            .fetch_one(&mut *tx)
+            .await?;
         let data = events::Registered {
             case_no: case_no.clone(),
             query_code: query_code.clone(),
@@ -452,6 +432,26 @@ impl Registrar {
         })
     }
 }
+
+/// The registration's insert, which takes the case number itself (case_number::TAKE_NEXT).
+static INSERT_CASE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{}
+             insert into cases (case_no, query_code, county, matter_county, channel, received_at,
+                registered_at, clerk_id, petitioner_sealed, id_number_sealed, id_number_hash, mobile_hash,
+                petitioner_key, group_size, representatives_sealed, text,
+                petition_type, branch, diversion, department, accuses_official, confidential,
+                urgent, confidence, needs_triage, reasons, repeat_of, repeat_disposition,
+                repeat_count, status, milestones, text_redacted, source, repeat_proposed,
+                repeat_similarity, repeat_earlier_due)
+             select next.case_no, $2,$3,$4,$5,$6,$7,$8,$9,$31,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,
+                $20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$32, $33, coalesce($34, false),
+                $35, $36
+             from next
+             returning case_no",
+        case_number::TAKE_NEXT
+    )
+});
 
 /// Registry statuses after which a matter is no longer pending at its level.
 pub fn is_finished(status: &str) -> bool {

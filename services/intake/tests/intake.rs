@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::Datelike;
 use serde_json::{Value, json};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::subject;
@@ -477,12 +478,33 @@ async fn concurrent_registrations_get_gap_free_unique_numbers() {
         }));
     }
     let mut seqs = Vec::new();
+    let year = (chrono::Utc::now() + chrono::Duration::hours(8)).year();
     for t in tasks {
         let no = t.await.unwrap();
-        seqs.push(no.rsplit('-').next().unwrap().parse::<u32>().unwrap());
+        let seq = no.rsplit('-').next().unwrap().parse::<u32>().unwrap();
+        // The number the database composes reads as the one the code documents.
+        assert_eq!(
+            no,
+            xinfang_intake::case_number::format(&app.env.county, year, seq.into())
+        );
+        seqs.push(seq);
     }
     seqs.sort();
     assert_eq!(seqs, (1..=n as u32).collect::<Vec<_>>());
+    // Past six digits the number grows a digit; it is never cut.
+    sqlx::query("update case_sequences set last = 999999 where county = $1")
+        .bind(&county)
+        .execute(&app.started.host.pool)
+        .await
+        .unwrap();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    assert_eq!(
+        r["case_no"],
+        json!(format!("XF-{county}-{year}-1000000")),
+        "{r}"
+    );
     app.stop().await;
 }
 
