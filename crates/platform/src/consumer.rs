@@ -517,16 +517,16 @@ async fn pull(
                         let permit = tokio::select! {
                             p = tx.reserve() => p,
                             _ = shutdown.cancelled() => {
-                                let _ = m.ack_with(AckKind::Nak(None)).await;
-                                for rest in chunk.by_ref().flatten() {
-                                    let _ = rest.ack_with(AckKind::Nak(None)).await;
-                                }
-                                release_buffered(&mut messages, &name).await;
+                                release_held(m, chunk, &mut messages, &name).await;
                                 return;
                             }
                         };
-                        // The loop is gone only when the process stops.
-                        let Ok(permit) = permit else { return };
+                        // The loop is gone only when the process stops: release what is
+                        // here for another instance.
+                        let Ok(permit) = permit else {
+                            release_held(m, chunk, &mut messages, &name).await;
+                            return;
+                        };
                         permit.send((index, m));
                     }
                     // A pull request answered by nobody (its consumer leader died, the request
@@ -551,6 +551,24 @@ async fn pull(
 fn pull_stalled(kind: jetstream::consumer::pull::MessagesErrorKind) -> bool {
     use jetstream::consumer::pull::MessagesErrorKind as K;
     matches!(kind, K::MissingHeartbeat | K::NoResponders | K::Pull)
+}
+
+/// Releases a message in hand, the rest of its chunk and what the pull stream still holds.
+async fn release_held<S>(
+    held: jetstream::Message,
+    chunk: impl Iterator<Item = Result<jetstream::Message, jetstream::consumer::pull::MessagesError>>,
+    buffered: &mut S,
+    name: &str,
+) where
+    S: futures::Stream<
+            Item = Vec<Result<jetstream::Message, jetstream::consumer::pull::MessagesError>>,
+        > + Unpin,
+{
+    let _ = held.ack_with(AckKind::Nak(None)).await;
+    for rest in chunk.flatten() {
+        let _ = rest.ack_with(AckKind::Nak(None)).await;
+    }
+    release_buffered(buffered, name).await;
 }
 
 /// Hands back what the pull stream had already received but no batch had taken: a nak makes
