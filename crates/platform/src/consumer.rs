@@ -299,44 +299,43 @@ fn consume_span(spec: &ConsumerSpec, env: &Envelope, delivered: i64) -> tracing:
     )
 }
 
-/// Acks, naks or dead-letters each message according to its settlement.
+/// Acks, naks or dead-letters a message according to its settlement, on its county's
+/// consumer (`spec`).
 pub async fn settle(
     js: &jetstream::Context,
     spec: &ConsumerSpec,
-    messages: Vec<jetstream::Message>,
-    settlements: Vec<Settlement>,
+    msg: jetstream::Message,
+    s: Settlement,
 ) {
-    for (msg, s) in messages.into_iter().zip(settlements) {
-        // Per consumer and subject; subjects are bounded (counties × departments × types).
-        let labels = [
-            ("consumer", spec.name.clone()),
-            ("subject", msg.subject.to_string()),
-        ];
-        let r = match s {
-            Settlement::Ack => {
-                metrics::counter!("xf_events_handled_total", &labels).increment(1);
-                msg.ack().await
-            }
-            Settlement::Retry { delay, .. } => {
-                metrics::counter!("xf_events_failed_total", &labels).increment(1);
-                msg.ack_with(AckKind::Nak(Some(delay))).await
-            }
-            Settlement::DeadLetter { error } => match dead_letter(js, spec, &msg, &error).await {
-                Ok(()) => {
-                    metrics::counter!("xf_events_dead_lettered_total", &labels).increment(1);
-                    msg.ack_with(AckKind::Term).await
-                }
-                Err(e) => {
-                    tracing::error!(consumer = %spec.name, error = %e, "dead-letter publish failed; will retry");
-                    msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                        .await
-                }
-            },
-        };
-        if let Err(e) = r {
-            // The server redelivers after ack_wait; the inbox makes that harmless.
-            tracing::warn!(consumer = %spec.name, error = %e, "ack failed");
+    // Per consumer and subject; subjects are bounded (counties × departments × types).
+    let labels = [
+        ("consumer", spec.name.clone()),
+        ("subject", msg.subject.to_string()),
+    ];
+    let r = match s {
+        Settlement::Ack => {
+            metrics::counter!("xf_events_handled_total", &labels).increment(1);
+            msg.ack().await
         }
+        Settlement::Retry { delay, .. } => {
+            metrics::counter!("xf_events_failed_total", &labels).increment(1);
+            msg.ack_with(AckKind::Nak(Some(delay))).await
+        }
+        Settlement::DeadLetter { error } => match dead_letter(js, spec, &msg, &error).await {
+            Ok(()) => {
+                metrics::counter!("xf_events_dead_lettered_total", &labels).increment(1);
+                msg.ack_with(AckKind::Term).await
+            }
+            Err(e) => {
+                tracing::error!(consumer = %spec.name, error = %e, "dead-letter publish failed; will retry");
+                msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                    .await
+            }
+        },
+    };
+    if let Err(e) = r {
+        // The server redelivers after ack_wait; the inbox makes that harmless.
+        tracing::warn!(consumer = %spec.name, error = %e, "ack failed");
     }
 }
 
@@ -454,20 +453,16 @@ pub async fn run_merged<H: Handler>(
         let (from, msgs): (Vec<usize>, Vec<jetstream::Message>) = taken.into_iter().unzip();
         let settlements = handle_batch(&pool, &specs[0], handler.as_ref(), &settings, &msgs).await;
         for ((i, msg), s) in from.into_iter().zip(msgs).zip(settlements) {
-            settle(&js, &specs[i], vec![msg], vec![s]).await;
+            settle(&js, &specs[i], msg, s).await;
         }
     }
     // Handed over but not taken: released for another instance now, not after ack_wait.
     rx.close();
-    let mut released = 0usize;
+    let mut handed_over = Vec::new();
     while let Ok((_, m)) = rx.try_recv() {
-        if m.ack_with(AckKind::Nak(None)).await.is_ok() {
-            released += 1;
-        }
+        handed_over.push(m);
     }
-    if released > 0 {
-        tracing::info!(consumer = %name, released, "released prefetched messages at shutdown");
-    }
+    release(handed_over, &name).await;
     for p in pulls {
         let _ = p.await;
     }
@@ -568,11 +563,12 @@ async fn release_held<S>(
             Item = Vec<Result<jetstream::Message, jetstream::consumer::pull::MessagesError>>,
         > + Unpin,
 {
-    let _ = held.ack_with(AckKind::Nak(None)).await;
-    for rest in chunk.flatten() {
-        let _ = rest.ack_with(AckKind::Nak(None)).await;
+    let mut held = vec![held];
+    held.extend(chunk.flatten());
+    while let Some(Some(more)) = futures::FutureExt::now_or_never(buffered.next()) {
+        held.extend(more.into_iter().flatten());
     }
-    release_buffered(buffered, name).await;
+    release(held, name).await;
 }
 
 /// Hands back what the pull stream had already received but no batch had taken: a nak makes
@@ -584,12 +580,19 @@ where
             Item = Vec<Result<jetstream::Message, jetstream::consumer::pull::MessagesError>>,
         > + Unpin,
 {
-    let mut released = 0usize;
+    let mut buffered = Vec::new();
     while let Some(Some(chunk)) = futures::FutureExt::now_or_never(chunks.next()) {
-        for m in chunk.into_iter().flatten() {
-            if m.ack_with(AckKind::Nak(None)).await.is_ok() {
-                released += 1;
-            }
+        buffered.extend(chunk.into_iter().flatten());
+    }
+    release(buffered, name).await;
+}
+
+/// Naks `messages` so the server redelivers them now, to this or another instance.
+async fn release(messages: Vec<jetstream::Message>, name: &str) {
+    let mut released = 0usize;
+    for m in messages {
+        if m.ack_with(AckKind::Nak(None)).await.is_ok() {
+            released += 1;
         }
     }
     if released > 0 {

@@ -8,6 +8,8 @@ use xinfang_domain::classify::Departments;
 use xinfang_domain::county::CountyCode;
 use xinfang_platform::directory::DirectoryHandle;
 
+use crate::pages::practices::form::dept_name;
+
 #[derive(Clone)]
 pub struct Names {
     directory: Arc<DirectoryHandle>,
@@ -31,27 +33,19 @@ impl Names {
             .unwrap_or_else(|| code.to_owned())
     }
 
-    /// An organ, `411202:rsj` → `湖滨区人社局`; a bare department code → its short name.
+    /// An organ, `411202:rsj` → `湖滨区人社局`; otherwise as [`dept_name`] reads it
+    /// (`rsj` → `人社局`, an unknown county as its code).
     pub fn organ(&self, organ: &str) -> String {
-        let (county, code) = match organ.split_once(':') {
-            Some((c, d)) => (Some(c), d),
-            None => (None, organ),
-        };
         let directory = self.directory.current();
-        let known = CountyCode::parse(county.unwrap_or_default())
-            .ok()
-            .and_then(|c| directory.county(&c).cloned());
-        let in_county = known
-            .as_ref()
-            .and_then(|c| c.department(code))
-            .map(|d| d.name.clone());
-        let name = in_county.or_else(|| Departments::embedded().name_of(code).map(str::to_owned));
-        match (known, county, name) {
-            (Some(c), _, Some(n)) => format!("{}{n}", c.name),
-            (None, Some(c), Some(n)) => format!("{n}（{c}）"),
-            (None, None, Some(n)) => n,
-            _ => organ.to_owned(),
-        }
+        let named = organ.split_once(':').and_then(|(county, code)| {
+            let county = directory.county(&CountyCode::parse(county).ok()?)?;
+            let dept = county
+                .department(code)
+                .map(|d| d.name.clone())
+                .or_else(|| Departments::embedded().name_of(code).map(str::to_owned))?;
+            Some(format!("{}{dept}", county.name))
+        });
+        named.unwrap_or_else(|| dept_name(organ))
     }
 }
 
