@@ -461,6 +461,9 @@ async fn every_role_works_its_cases_in_a_real_browser() {
     let page = browser::wait_text(&desk, "及时受理率", 10).await;
     assert!(page.contains("按期办结率"), "{page}");
     assert!(desk.find(Locator::Css("svg")).await.is_ok(), "a chart");
+    // The counties' chart and the selector name the counties; no code is shown.
+    assert!(page.contains("测试县"), "{page}");
+    assert!(!page.contains(&county) && !page.contains(&city), "{page}");
     screenshot(&desk, "supervisor-kpi").await;
     // The bureau's practices (issue #15): the weekly analysis with its charts, the lists.
     // This week's, which has the petitions registered above (last week's is the default).

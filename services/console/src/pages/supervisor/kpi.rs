@@ -253,8 +253,14 @@ pub async fn kpi(
         chart::bars("登记件数（按类型）", &r.by_type, "件"),
         chart::bars("登记件数（按承办单位）", &r.by_dept, "件"),
     ];
-    let county_chart =
-        (r.by_county.len() > 1).then(|| chart::bars("登记件数（按县市区）", &r.by_county, "件"));
+    // By name on the page; the selector's values and the CSV keep the codes.
+    let by_county_named: Vec<(String, f64)> = r
+        .by_county
+        .iter()
+        .map(|(c, n)| (state.names.county(c), *n))
+        .collect();
+    let county_chart = (by_county_named.len() > 1)
+        .then(|| chart::bars("登记件数（按县市区）", &by_county_named, "件"));
     let csv_query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("month", &sel.month_str())
         .append_pair("county", sel.county.as_deref().unwrap_or_default())
