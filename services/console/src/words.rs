@@ -26,6 +26,19 @@ pub fn petition_type_zh(raw: &str) -> String {
         .unwrap_or_else(|_| raw.to_owned())
 }
 
+/// An Art 31 branch as the regulation numbers its items, `31_6` → `（六）`, for a clerk who knows
+/// them as 第三十一条第（六）项; anything else gives nothing.
+pub fn art31_item(raw: &str) -> String {
+    const ITEMS: [&str; 6] = ["（一）", "（二）", "（三）", "（四）", "（五）", "（六）"];
+    Art31Branch::parse(raw)
+        .ok()
+        .and_then(|_| raw.strip_prefix("31_"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| ITEMS.get(n.checked_sub(1)?))
+        .map(|s| (*s).to_owned())
+        .unwrap_or_default()
+}
+
 pub fn channel_zh(raw: &str) -> String {
     Channel::parse(raw)
         .map(|c| c.zh().to_owned())
@@ -59,6 +72,10 @@ mod tests {
         assert_eq!(status_zh("accepted"), "已受理");
         assert_eq!(petition_type_zh("accusation"), "检举控告");
         assert_eq!(petition_type_zh("31_2"), "仲裁");
+        assert_eq!(art31_item("31_6"), "（六）");
+        assert_eq!(art31_item("31_1"), "（一）");
+        assert_eq!(art31_item("31_9"), "");
+        assert_eq!(art31_item("accusation"), "");
         assert_eq!(channel_zh("visit"), "走访");
         assert_eq!(status_zh("no_such_state"), "no_such_state");
         assert_eq!(cst_time("2026-12-04T01:30:00Z"), "2026-12-04 09:30");

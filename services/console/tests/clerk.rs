@@ -148,6 +148,15 @@ async fn a_clerk_registers_prints_decides_a_repeat_and_corrects_a_classification
         page.body.contains(&format!("<dd>测试县（{county}）</dd>")),
         "the registering county by its name"
     );
+    // Art 31's branches as the regulation numbers its items (（六）调查核实…), not as wire codes.
+    assert!(!page.body.contains(">31_") && !page.body.contains("31_1 "));
+    for (i, b) in xinfang_domain::petition::Art31Branch::ALL
+        .iter()
+        .enumerate()
+    {
+        let item = ["（一）", "（二）", "（三）", "（四）", "（五）", "（六）"][i];
+        assert!(page.body.contains(&format!("{item}{}", b.zh())), "{item}");
+    }
 
     // The receipt carries the 查询码 and says where to query.
     let receipt = clerk.get(&format!("/clerk/cases/{first}/receipt")).await;

@@ -154,6 +154,7 @@ impl Templates {
         }
         env.add_filter("status_zh", crate::words::status_zh);
         env.add_filter("type_zh", crate::words::petition_type_zh);
+        env.add_filter("art31_item", crate::words::art31_item);
         env.add_filter("channel_zh", crate::words::channel_zh);
         env.add_filter("kind_zh", crate::words::deadline_kind_zh);
         env.add_filter("cst", crate::words::cst_time);
