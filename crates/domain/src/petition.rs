@@ -116,6 +116,21 @@ wire_enum!(
     }
 );
 
+impl Art31Branch {
+    /// The item as the regulation numbers it, for readers who know the branches as
+    /// 第三十一条第（六）项: `（一）` … `（六）`.
+    pub fn item_zh(self) -> &'static str {
+        match self {
+            Self::LegalProcedure => "（一）",
+            Self::Arbitration => "（二）",
+            Self::PartyAppeal => "（三）",
+            Self::AdministrativeProcedure => "（四）",
+            Self::DutyPerformance => "（五）",
+            Self::Residual => "（六）",
+        }
+    }
+}
+
 wire_enum!(
     /// The legal channel a matter is diverted into (导入法定途径).
     Diversion, "diversion" {
@@ -182,6 +197,16 @@ impl Diversion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn art31_items_are_numbered_as_the_regulation_numbers_them() {
+        let numerals = ["一", "二", "三", "四", "五", "六"];
+        assert_eq!(Art31Branch::ALL.len(), numerals.len());
+        for b in Art31Branch::ALL {
+            let n: usize = b.as_str().trim_start_matches("31_").parse().unwrap();
+            assert_eq!(b.item_zh(), format!("（{}）", numerals[n - 1]));
+        }
+    }
 
     #[test]
     fn wire_and_chinese_spellings_round_trip() {

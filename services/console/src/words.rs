@@ -26,16 +26,10 @@ pub fn petition_type_zh(raw: &str) -> String {
         .unwrap_or_else(|_| raw.to_owned())
 }
 
-/// An Art 31 branch as the regulation numbers its items, `31_6` → `（六）`, for a clerk who knows
-/// them as 第三十一条第（六）项; anything else gives nothing.
+/// An Art 31 branch's item number, `31_6` → `（六）`; anything else gives nothing.
 pub fn art31_item(raw: &str) -> String {
-    const ITEMS: [&str; 6] = ["（一）", "（二）", "（三）", "（四）", "（五）", "（六）"];
     Art31Branch::parse(raw)
-        .ok()
-        .and_then(|_| raw.strip_prefix("31_"))
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|n| ITEMS.get(n.checked_sub(1)?))
-        .map(|s| (*s).to_owned())
+        .map(|b| b.item_zh().to_owned())
         .unwrap_or_default()
 }
 
