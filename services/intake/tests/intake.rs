@@ -725,7 +725,15 @@ async fn an_event_for_a_case_held_elsewhere_is_passed_over() {
     let stream = app.env.infra.stream(&app.env.county).unwrap();
     let mut consumer: async_nats::jetstream::consumer::PullConsumer =
         stream.get_consumer("intake_registry_case").await.unwrap();
-    let info = consumer.info().await.unwrap();
+    // The timeline row commits before the handler acks, so the last ack may still be in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let info = loop {
+        let info = consumer.info().await.unwrap().clone();
+        if info.num_ack_pending == 0 || std::time::Instant::now() > deadline {
+            break info;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(info.num_ack_pending, 0, "{info:?}");
     assert_eq!(info.num_redelivered, 0, "handled the first time: {info:?}");
     assert_eq!(app.get(&format!("/v1/cases/{elsewhere}")).await.0, 404);
