@@ -57,6 +57,8 @@ struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     fn new(text: &'a str, segmenter: &Segmenter) -> Self {
+        // The rules read the body: an official greeted in the salutation is the addressee.
+        let text = after_salutation(text);
         let tokens = segmenter.tokens(text).into_iter().map(|t| t.word).collect();
         let sentences = text
             .split(['。', '！', '？', '!', '?', '；', ';', '\n'])
@@ -85,12 +87,52 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Clause ends for [`after_salutation`] and [`lead_clause`].
+const STOPS: [char; 12] = [
+    '，', ',', '。', '！', '？', '!', '?', '；', ';', '：', ':', '\n',
+];
+
+/// What follows a letter's salutation (`尊敬的市委书记：您好！`, `市长您好，`): the official named
+/// there is who the letter is addressed to, not whom it is about. A short clause before a colon is
+/// skipped unless it reports (`举报人：` opens an accusation), and so is a greeting.
+fn after_salutation(text: &str) -> &str {
+    const REPORTS: [&str; 5] = ["举报", "检举", "控告", "揭发", "投诉"];
+    const GREETINGS: [&str; 4] = ["您好", "你好", "领导好", "大家好"];
+    // Whom a letter is addressed to; a heading (`建议：`, `诉求：`) is content.
+    const ADDRESSEES: [&str; 22] = [
+        "尊敬", "敬爱", "领导", "书记", "市长", "县长", "区长", "乡长", "镇长", "局长", "主任",
+        "部长", "同志", "政府", "信访", "热线", "纪委", "监委", "委员会", "工作人员", "您", "你",
+    ];
+    let mut rest = text.trim_start();
+    loop {
+        let Some((i, stop)) = rest.char_indices().find(|(_, c)| STOPS.contains(c)) else {
+            return rest;
+        };
+        let clause = rest[..i].trim();
+        let after = rest[i + stop.len_utf8()..].trim_start();
+        let short = clause.chars().count() <= 12;
+        let greeting = GREETINGS.iter().any(|g| clause.ends_with(g))
+            || clause.starts_with("尊敬的")
+            || clause.starts_with("敬爱的");
+        // `王局长，您好，…`: the name before a greeting.
+        let greeted = GREETINGS.iter().any(|g| {
+            after
+                .strip_prefix(g)
+                .is_some_and(|a| a.starts_with(STOPS) || a.is_empty())
+        });
+        let addressed = (matches!(stop, '：' | ':') || greeted)
+            && ADDRESSEES.iter().any(|a| clause.contains(a))
+            && !REPORTS.iter().any(|r| clause.contains(r));
+        if !clause.is_empty() && !(short && (addressed || greeting)) {
+            return rest;
+        }
+        rest = after;
+    }
+}
+
 /// The opening clause, skipping a salutation (`尊敬的王书记：`), which names an addressee and
 /// not the subject.
 fn lead_clause(text: &str) -> &str {
-    const STOPS: [char; 12] = [
-        '，', ',', '。', '！', '？', '!', '?', '；', ';', '：', ':', '\n',
-    ];
     let mut rest = text.trim_start();
     loop {
         let Some((i, stop)) = rest.char_indices().find(|(_, c)| STOPS.contains(c)) else {
@@ -748,6 +790,39 @@ mod tests {
         let parts = vec!["不服".to_owned(), "决定".to_owned()];
         assert!(in_order("我不服这个处罚决定", &parts));
         assert!(!in_order("决定了，我不服", &parts));
+    }
+
+    #[test]
+    fn the_rules_read_past_the_salutation() {
+        assert_eq!(
+            after_salutation("尊敬的市委书记：您好！我是会兴街道的住户。"),
+            "我是会兴街道的住户。"
+        );
+        assert_eq!(after_salutation("市长您好：健身房老板收了钱跑了"), "健身房老板收了钱跑了");
+        assert_eq!(after_salutation("王局长，您好，我家"), "我家");
+        // A report's own heading stays: it says what the letter is.
+        assert_eq!(after_salutation("举报人：张某某。"), "举报人：张某某。");
+        // A long clause before a colon is the matter itself.
+        assert_eq!(
+            after_salutation("某村支书把低保名额都给了他的亲戚们：一共五户"),
+            "某村支书把低保名额都给了他的亲戚们：一共五户"
+        );
+        assert_eq!(after_salutation("您好"), "您好");
+        assert_eq!(after_salutation(""), "");
+    }
+
+    /// The official a letter is addressed to is not accused by it; one named in its body is.
+    #[test]
+    fn an_official_greeted_is_not_accused() {
+        let c = shared().classify(
+            "市长您好：我在湖滨区一家健身房办了卡，老板收了我们三百多人的钱就关门跑了，请求帮我们退钱。",
+        );
+        assert!(!c.accuses_official, "{:?}", c.reasons);
+        assert_ne!(c.petition_type, PetitionType::Accusation, "{:?}", c.reasons);
+        let c = shared().classify(
+            "市长您好：我们村的村支书收了开发商的钱，把村里的地低价卖了，请求查处。",
+        );
+        assert!(c.accuses_official, "{:?}", c.reasons);
     }
 
     #[test]
