@@ -464,77 +464,147 @@ fn classify_examples_cross_validated() {
     );
 }
 
-/// Triage (`needs_triage`) must catch at least half the errors while holding at most 15% of the
-/// petitions, on examples the term models did not learn from. Prints the calibration curve and
-/// a freshly fitted `[calibration]` table for the rules file.
+/// The blind sets (`tests/data/petitions-holdout-*.jsonl`), each by a writer the rules and the
+/// examples never saw, classified by the shipped classifier: what it meets in a bureau.
+fn blind_outcomes() -> Vec<(String, Vec<super::calibration::Outcome>)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("tests/data")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("petitions-holdout-") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let rows = dev_rows(&std::fs::read_to_string(path).expect("blind set"));
+            let outcomes = rows
+                .iter()
+                .map(|r| {
+                    let (got, signals) = classifier().classify_with_signals(&r.text);
+                    super::calibration::Outcome {
+                        id: r.id.clone(),
+                        expected_type: r.petition_type,
+                        got_type: got.petition_type,
+                        signals,
+                        confidence: got.confidence,
+                        type_ok: got.petition_type == r.petition_type,
+                        department_ok: got.department == r.department,
+                        diversion_ok: got.diversion == r.diversion,
+                    }
+                })
+                .collect();
+            (path.display().to_string(), outcomes)
+        })
+        .collect()
+}
+
+/// Triage (`needs_triage`) must catch at least half the type and department errors while holding
+/// at most 15% of the petitions, on text by writers the classifier never saw.
+///
+/// The confidence model is fitted on the blind sets, because text by other hands is what the
+/// classifier meets in a bureau: cross-validated examples, whose writers the term models know,
+/// are wrong less and differently (fitted on them, triage held 16–34% of each new writer's
+/// petitions). The honest estimate leaves whole sets out: fitted on four fifths of the writers,
+/// with the threshold that holds 14% of those, it is scored on the fifth it never saw. Prints the
+/// calibration curve and a freshly fitted `[calibration]` table and threshold for the rules file.
 #[test]
 fn classify_triage_is_calibrated() {
-    use super::calibration::{self, cross_fitted, reliability, triage_at, triage_curve};
-    let examples = super::examples::parse(super::EMBEDDED_EXAMPLES).expect("examples");
-    let gazetteer = super::Gazetteer::from_toml_str(super::EMBEDDED_GAZETTEER).expect("gazetteer");
-    let rules = super::ClassifierRules::from_toml_str(super::EMBEDDED_RULES).expect("rules");
-    let outcomes =
-        calibration::cross_validated(&rules, &gazetteer, &examples, 5, written_after_the_rules)
-            .expect("cross-validation");
+    use super::calibration::{self, Outcome, reliability, triage_at, triage_curve};
+    const FOLDS: usize = 5;
+    let sets = blind_outcomes();
+    let outcomes: Vec<&Outcome> = sets.iter().flat_map(|(_, v)| v).collect();
+    assert!(sets.len() >= 10, "blind sets: {}", sets.len());
     let errors = outcomes.iter().filter(|o| !o.correct()).count();
     println!(
-        "cross-validated: {} petitions, {errors} wrong in type or department",
+        "blind sets: {} of {} petitions, {errors} wrong in type or department",
+        sets.len(),
         outcomes.len()
     );
 
-    let uncalibrated: Vec<(f32, bool)> = outcomes
-        .iter()
-        .map(|o| (o.signals.type_p.min(o.signals.dept_p), o.correct()))
-        .collect();
-    let honest = cross_fitted(&outcomes, 5);
-    for (name, scored) in [
-        ("min(type, department)", &uncalibrated),
-        ("calibrated, cross-fitted", &honest),
-    ] {
-        println!("triage by {name}:");
-        for p in triage_curve(scored) {
-            println!(
-                "  hold {:>5.1}% (below {:.3}) → catches {:>5.1}% of errors",
-                p.held * 100.0,
-                p.threshold,
-                p.errors_caught * 100.0
-            );
+    // Leave writers out: each fold's sets scored by a fit (and threshold) made without them.
+    let (mut honest, mut curve) = (Vec::new(), Vec::new());
+    for k in 0..FOLDS {
+        let (train, test): (Vec<_>, Vec<_>) =
+            sets.iter().enumerate().partition(|(i, _)| i % FOLDS != k);
+        let train: Vec<&Outcome> = train.iter().flat_map(|(_, (_, v))| v).collect();
+        let fitted = calibration::fit(&train.iter().map(|o| o.sample()).collect::<Vec<_>>());
+        let scored: Vec<(f32, bool)> = train
+            .iter()
+            .map(|o| (fitted.confidence(&o.signals), o.correct()))
+            .collect();
+        let threshold = calibration::threshold_for_share(&scored, 0.14).threshold;
+        for o in test.iter().flat_map(|(_, (_, v))| v) {
+            let confidence = fitted.confidence(&o.signals);
+            curve.push((confidence, o.correct()));
+            // Shifted so that one threshold (0.5) reads every fold.
+            honest.push((confidence - threshold + 0.5, o.correct()));
         }
     }
-    println!("calibration curve (cross-fitted): confidence bin, n, mean confidence, accuracy");
-    for b in reliability(&honest, 10) {
+    let unseen = triage_at(&honest, 0.5);
+    println!(
+        "writers left out ({FOLDS} folds): holds {:.1}%, catches {:.1}% of errors",
+        unseen.held * 100.0,
+        unseen.errors_caught * 100.0
+    );
+    println!("calibration curve (writers left out): confidence bin, n, mean confidence, accuracy");
+    for b in reliability(&curve, 10) {
         println!(
             "  {:.1}–{:.1} {:>4} {:.3} {:.3}",
             b.from, b.to, b.n, b.mean_confidence, b.accuracy
         );
     }
     let samples: Vec<_> = outcomes.iter().map(|o| o.sample()).collect();
-    println!("refit on all:\n{}", calibration::fit(&samples).to_toml());
+    let refit = calibration::fit(&samples);
+    let refit_scored: Vec<(f32, bool)> = outcomes
+        .iter()
+        .map(|o| (refit.confidence(&o.signals), o.correct()))
+        .collect();
+    println!(
+        "refit on all (holds 15% below {:.3}):\n{}",
+        calibration::threshold_for_share(&refit_scored, 0.15).threshold,
+        refit.to_toml()
+    );
 
+    let rules = super::ClassifierRules::from_toml_str(super::EMBEDDED_RULES).expect("rules");
+    assert!(
+        rules.settings.calibration.is_some(),
+        "rules.toml has no [calibration]"
+    );
     let shipped: Vec<(f32, bool)> = outcomes
         .iter()
         .map(|o| (o.confidence, o.correct()))
         .collect();
     let at = triage_at(&shipped, rules.settings.triage_threshold);
-    let at_15 = calibration::threshold_for_share(&shipped, 0.15);
-    println!(
-        "shipped calibration holds 15% below {:.3}, catching {:.1}%",
-        at_15.threshold,
-        at_15.errors_caught * 100.0
-    );
     println!(
         "shipped calibration, threshold {}: holds {:.1}%, catches {:.1}% of errors",
         rules.settings.triage_threshold,
         at.held * 100.0,
         at.errors_caught * 100.0
     );
+    for p in triage_curve(&shipped) {
+        println!(
+            "  hold {:>5.1}% (below {:.3}) → catches {:>5.1}% of errors",
+            p.held * 100.0,
+            p.threshold,
+            p.errors_caught * 100.0
+        );
+    }
+    // The target, on writers the fit never saw and with what ships.
     assert!(
-        rules.settings.calibration.is_some(),
-        "rules.toml has no [calibration]"
+        unseen.held <= 0.15 && unseen.errors_caught >= 0.5,
+        "{unseen:?}"
     );
-    // The target: at least half the errors caught while holding at most 15%; and better
-    // than the uncalibrated certainty at the same share held.
     assert!(at.held <= 0.15 && at.errors_caught >= 0.5, "{at:?}");
+    // Better than the uncalibrated certainty at the same share held.
+    let uncalibrated: Vec<(f32, bool)> = outcomes
+        .iter()
+        .map(|o| (o.signals.type_p.min(o.signals.dept_p), o.correct()))
+        .collect();
     let before = calibration::threshold_for_share(&uncalibrated, at.held);
     assert!(
         at.errors_caught > before.errors_caught,

@@ -100,8 +100,28 @@ fn after_salutation(text: &str) -> &str {
     const GREETINGS: [&str; 4] = ["您好", "你好", "领导好", "大家好"];
     // Whom a letter is addressed to; a heading (`建议：`, `诉求：`) is content.
     const ADDRESSEES: [&str; 22] = [
-        "尊敬", "敬爱", "领导", "书记", "市长", "县长", "区长", "乡长", "镇长", "局长", "主任",
-        "部长", "同志", "政府", "信访", "热线", "纪委", "监委", "委员会", "工作人员", "您", "你",
+        "尊敬",
+        "敬爱",
+        "领导",
+        "书记",
+        "市长",
+        "县长",
+        "区长",
+        "乡长",
+        "镇长",
+        "局长",
+        "主任",
+        "部长",
+        "同志",
+        "政府",
+        "信访",
+        "热线",
+        "纪委",
+        "监委",
+        "委员会",
+        "工作人员",
+        "您",
+        "你",
     ];
     let mut rest = text.trim_start();
     loop {
@@ -798,7 +818,10 @@ mod tests {
             after_salutation("尊敬的市委书记：您好！我是会兴街道的住户。"),
             "我是会兴街道的住户。"
         );
-        assert_eq!(after_salutation("市长您好：健身房老板收了钱跑了"), "健身房老板收了钱跑了");
+        assert_eq!(
+            after_salutation("市长您好：健身房老板收了钱跑了"),
+            "健身房老板收了钱跑了"
+        );
         assert_eq!(after_salutation("王局长，您好，我家"), "我家");
         // A report's own heading stays: it says what the letter is.
         assert_eq!(after_salutation("举报人：张某某。"), "举报人：张某某。");
@@ -819,9 +842,8 @@ mod tests {
         );
         assert!(!c.accuses_official, "{:?}", c.reasons);
         assert_ne!(c.petition_type, PetitionType::Accusation, "{:?}", c.reasons);
-        let c = shared().classify(
-            "市长您好：我们村的村支书收了开发商的钱，把村里的地低价卖了，请求查处。",
-        );
+        let c = shared()
+            .classify("市长您好：我们村的村支书收了开发商的钱，把村里的地低价卖了，请求查处。");
         assert!(c.accuses_official, "{:?}", c.reasons);
     }
 
