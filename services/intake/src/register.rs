@@ -181,7 +181,7 @@ impl Registrar {
         // are compared as segmented now, so older cases need no stored fingerprint.
         let rows = sqlx::query(
             "select case_no, county, coalesce(text_redacted, text) as text, department, current_department, status, terminated_at,
-                    repeat_count, deadlines
+                    repeat_count, deadlines, confidential
              from cases
              where (repeat_of is null or repeat_disposition = 'related')
                and (petitioner_key = $1
@@ -197,7 +197,11 @@ impl Registrar {
         .fetch_all(&mut *tx)
         .await?;
         let mut earlier = Vec::with_capacity(rows.len());
+        let mut confidential_matters = std::collections::HashSet::new();
         for r in &rows {
+            if r.try_get::<bool, _>("confidential")? {
+                confidential_matters.insert(r.try_get::<String, _>("case_no")?);
+            }
             let county: String = r.try_get("county")?;
             let Ok(county) = CountyCode::parse(&county) else {
                 continue;
@@ -265,6 +269,21 @@ impl Registrar {
         };
         let registry_of = registry.as_ref().map(|m| m.case_no.clone());
         let link = repeat::with_registry(local, registry);
+        // A follow-up of an accusation ("上回反映的账，钱到底去哪了") may say too little to read as
+        // one, yet names the same informant: it stays as confidential as the matter it repeats.
+        let mut classification = classification;
+        let mut confidential = confidential;
+        if let Some(l) = link
+            .as_ref()
+            .filter(|l| confidential_matters.contains(&l.of))
+            && !confidential
+        {
+            confidential = true;
+            classification.reasons.push(format!(
+                "与此前保密事项 {} 为同一事项：对信访人信息保密（第三十条）",
+                l.of
+            ));
+        }
         let from_registry = link
             .as_ref()
             .is_some_and(|l| Some(&l.of) == registry_of.as_ref());

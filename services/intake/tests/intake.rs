@@ -453,6 +453,59 @@ async fn repeats_are_merged_refused_or_not_linked_by_rule() {
     app.stop().await;
 }
 
+/// A follow-up that says too little to read as an accusation is still the informant's: linked to
+/// a confidential matter, it is as confidential (Art 30), and the reasons say why.
+#[tokio::test]
+async fn a_follow_up_of_an_accusation_stays_confidential() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, first) = app
+        .post(&app.petition(
+            &county,
+            ID_A,
+            "13800138000",
+            "举报我村会计许某某把村集体苹果园每年四万八的承包费装进自己腰包，村里账目三年不公开，请纪委调查处理。",
+        ))
+        .await;
+    let first_no = first["case_no"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first["classification"]["petition_type"],
+        json!("accusation"),
+        "{first}"
+    );
+    let follow_up = "上回反映我们村苹果园承包费的事，到现在没人来查，承包费到底去哪儿了谁也说不清，请求派人把村里的账查清楚。";
+    let (_, again) = app
+        .post(&app.petition(&county, ID_A, "13800138000", follow_up))
+        .await;
+    // What the test is about: on its own the text is not read as an accusation.
+    assert_ne!(
+        again["classification"]["petition_type"],
+        json!("accusation"),
+        "{again}"
+    );
+    assert_eq!(again["repeat"]["of"], json!(first_no), "{again}");
+    let again_no = again["case_no"].as_str().unwrap();
+    let (_, case) = app.get(&format!("/v1/cases/{again_no}")).await;
+    assert_eq!(case["confidential"], json!(true), "{case}");
+    assert!(
+        again["classification"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains(&first_no)),
+        "{again}"
+    );
+    // Another matter of the same petitioner is not.
+    let (_, other) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let (_, case) = app
+        .get(&format!("/v1/cases/{}", other["case_no"].as_str().unwrap()))
+        .await;
+    assert_eq!(case["confidential"], json!(false), "{case}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn concurrent_registrations_get_gap_free_unique_numbers() {
     let app = App::start().await;
