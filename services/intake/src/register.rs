@@ -268,20 +268,23 @@ impl Registrar {
             repeat::best_registry_match(candidates, self.settings.repeat_threshold_registry)
         };
         let registry_of = registry.as_ref().map(|m| m.case_no.clone());
-        let link = repeat::with_registry(local, registry);
         // A follow-up of an accusation ("上回反映的账，钱到底去哪了") may say too little to read as
-        // one, yet names the same informant: it stays as confidential as the matter it repeats.
+        // one, yet names the same informant: it stays as confidential as the local matter it
+        // repeats, even when a province registry match takes the link, and a clerk looks at it.
+        let follows_confidential = local
+            .as_ref()
+            .map(|l| l.of.clone())
+            .filter(|of| confidential_matters.contains(of));
+        let link = repeat::with_registry(local, registry);
         let mut classification = classification;
         let mut confidential = confidential;
-        if let Some(l) = link
-            .as_ref()
-            .filter(|l| confidential_matters.contains(&l.of))
+        if let Some(of) = follows_confidential
             && !confidential
         {
             confidential = true;
+            classification.needs_triage = true;
             classification.reasons.push(format!(
-                "与此前保密事项 {} 为同一事项：对信访人信息保密（第三十条）",
-                l.of
+                "与此前保密事项 {of} 为同一事项：对信访人信息保密（第三十条），需人工分类"
             ));
         }
         let from_registry = link

@@ -487,6 +487,7 @@ async fn a_follow_up_of_an_accusation_stays_confidential() {
     let again_no = again["case_no"].as_str().unwrap();
     let (_, case) = app.get(&format!("/v1/cases/{again_no}")).await;
     assert_eq!(case["confidential"], json!(true), "{case}");
+    assert_eq!(case["needs_triage"], json!(true), "{case}");
     assert!(
         again["classification"]["reasons"]
             .as_array()

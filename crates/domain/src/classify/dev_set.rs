@@ -464,8 +464,10 @@ fn classify_examples_cross_validated() {
     );
 }
 
-/// The blind sets (`tests/data/petitions-holdout-*.jsonl`), each by a writer the rules and the
-/// examples never saw, classified by the shipped classifier: what it meets in a bureau.
+/// The blind sets (`tests/data/petitions-holdout-*.jsonl`), each by its own writer and measured
+/// once before any change was made for it (docs/classification-sets.md), classified by the
+/// shipped classifier: the nearest thing to what it meets in a bureau. Rules were tuned on their
+/// mismatches after that measurement, so their errors here are fewer than on a new writer's.
 fn blind_outcomes() -> Vec<(String, Vec<super::calibration::Outcome>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data");
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -600,14 +602,34 @@ fn classify_triage_is_calibrated() {
         "{unseen:?}"
     );
     assert!(at.held <= 0.15 && at.errors_caught >= 0.5, "{at:?}");
-    // Better than the uncalibrated certainty at the same share held.
+    // On writers left out, the raw certainty min(type, department) ranks errors about as well
+    // (it catches as many at the same share held), but as a probability it is off: the
+    // calibrated confidence must say how often it is right, and say it better than the raw one.
     let uncalibrated: Vec<(f32, bool)> = outcomes
         .iter()
         .map(|o| (o.signals.type_p.min(o.signals.dept_p), o.correct()))
         .collect();
-    let before = calibration::threshold_for_share(&uncalibrated, at.held);
+    let before = calibration::threshold_for_share(&uncalibrated, unseen.held);
+    let gap = |scored: &[(f32, bool)]| {
+        reliability(scored, 10)
+            .iter()
+            .map(|b| b.n as f64 * (b.mean_confidence - b.accuracy).abs())
+            .sum::<f64>()
+            / scored.len() as f64
+    };
+    let (calibrated_gap, raw_gap) = (gap(&curve), gap(&uncalibrated));
+    println!(
+        "raw certainty at {:.1}% held catches {:.1}%; expected calibration error: calibrated \
+         (writers left out) {calibrated_gap:.3}, raw {raw_gap:.3}",
+        before.held * 100.0,
+        before.errors_caught * 100.0
+    );
     assert!(
-        at.errors_caught > before.errors_caught,
-        "calibrated {at:?} vs uncalibrated {before:?}"
+        unseen.errors_caught >= before.errors_caught,
+        "calibrated {unseen:?} vs uncalibrated {before:?}"
+    );
+    assert!(
+        calibrated_gap <= 0.05 && calibrated_gap < raw_gap,
+        "calibration error {calibrated_gap} (raw {raw_gap})"
     );
 }

@@ -92,16 +92,17 @@ const STOPS: [char; 12] = [
     '，', ',', '。', '！', '？', '!', '?', '；', ';', '：', ':', '\n',
 ];
 
-/// What follows a letter's salutation (`尊敬的市委书记：您好！`, `市长您好，`): the official named
-/// there is who the letter is addressed to, not whom it is about. A short clause before a colon is
-/// skipped unless it reports (`举报人：` opens an accusation), and so is a greeting.
+/// What follows a letter's salutation (`尊敬的市委书记：您好！`, `市长您好，`, `纪委领导：`): the
+/// official named there is who the letter is addressed to, not whom it is about. A salutation is
+/// a short clause that ends with a greeting, or ends with whom it addresses and is followed by a
+/// colon or a greeting or opens with 尊敬的. A clause that says what the letter is about
+/// (`举报人：`, `关于村书记贪污的问题：`, `村书记王某贪污：`, `对信访平台提几点建议：`) is the letter.
 fn after_salutation(text: &str) -> &str {
-    const REPORTS: [&str; 5] = ["举报", "检举", "控告", "揭发", "投诉"];
-    const GREETINGS: [&str; 4] = ["您好", "你好", "领导好", "大家好"];
-    // Whom a letter is addressed to; a heading (`建议：`, `诉求：`) is content.
-    const ADDRESSEES: [&str; 22] = [
-        "尊敬",
-        "敬爱",
+    const HEADINGS: [&str; 10] = [
+        "举报", "检举", "控告", "揭发", "投诉", "反映", "关于", "问题", "情况", "的事",
+    ];
+    const GREETINGS: [&str; 5] = ["您好", "你好", "领导好", "大家好", "同志们好"];
+    const ADDRESSEES: [&str; 26] = [
         "领导",
         "书记",
         "市长",
@@ -114,7 +115,8 @@ fn after_salutation(text: &str) -> &str {
         "部长",
         "同志",
         "政府",
-        "信访",
+        "信访局",
+        "信访办",
         "热线",
         "纪委",
         "监委",
@@ -122,6 +124,11 @@ fn after_salutation(text: &str) -> &str {
         "工作人员",
         "您",
         "你",
+        "先生",
+        "女士",
+        "们",
+        "各位",
+        "大家",
     ];
     let mut rest = text.trim_start();
     loop {
@@ -130,20 +137,21 @@ fn after_salutation(text: &str) -> &str {
         };
         let clause = rest[..i].trim();
         let after = rest[i + stop.len_utf8()..].trim_start();
-        let short = clause.chars().count() <= 12;
-        let greeting = GREETINGS.iter().any(|g| clause.ends_with(g))
-            || clause.starts_with("尊敬的")
-            || clause.starts_with("敬爱的");
         // `王局长，您好，…`: the name before a greeting.
         let greeted = GREETINGS.iter().any(|g| {
             after
                 .strip_prefix(g)
                 .is_some_and(|a| a.starts_with(STOPS) || a.is_empty())
         });
-        let addressed = (matches!(stop, '：' | ':') || greeted)
-            && ADDRESSEES.iter().any(|a| clause.contains(a))
-            && !REPORTS.iter().any(|r| clause.contains(r));
-        if !clause.is_empty() && !(short && (addressed || greeting)) {
+        let respectful = ["尊敬的", "敬爱的", "致"]
+            .iter()
+            .any(|r| clause.starts_with(r));
+        let addressed = ADDRESSEES.iter().any(|a| clause.ends_with(a))
+            && (matches!(stop, '：' | ':') || greeted || respectful);
+        let salutation = clause.chars().count() <= 12
+            && !HEADINGS.iter().any(|h| clause.contains(h))
+            && (GREETINGS.iter().any(|g| clause.ends_with(g)) || addressed);
+        if !clause.is_empty() && !salutation {
             return rest;
         }
         rest = after;
@@ -825,6 +833,28 @@ mod tests {
         assert_eq!(after_salutation("王局长，您好，我家"), "我家");
         // A report's own heading stays: it says what the letter is.
         assert_eq!(after_salutation("举报人：张某某。"), "举报人：张某某。");
+        assert_eq!(
+            after_salutation("关于村书记贪污的问题：他把补助款私分了。"),
+            "关于村书记贪污的问题：他把补助款私分了。"
+        );
+        assert_eq!(
+            after_salutation("纪委领导：村支书王某贪污。"),
+            "村支书王某贪污。"
+        );
+        // What the letter is about, before a colon or without punctuation after 尊敬的.
+        for kept in [
+            "村书记王某贪污：他把补助款装进自己腰包。",
+            "反映镇政府乱收费：每户收两百。",
+            "对网上信访平台提几点建议：一是…",
+            "尊敬的书记村主任贪污，还打人。",
+            "村主任，把低保给了亲戚。",
+        ] {
+            assert_eq!(after_salutation(kept), kept);
+        }
+        assert_eq!(
+            after_salutation("尊敬的领导：我要反映村主任的问题：他把低保给了亲戚。"),
+            "我要反映村主任的问题：他把低保给了亲戚。"
+        );
         // A long clause before a colon is the matter itself.
         assert_eq!(
             after_salutation("某村支书把低保名额都给了他的亲戚们：一共五户"),
