@@ -6,6 +6,25 @@
 //! petitioner. The handling department still needs the matter to act on it; contact with the
 //! informant goes through the bureau.
 
+/// Whether a petition is confidential from its registration on (Art 30 para 3): read as an
+/// accusation or as naming an official, or linked as a repeat of a confidential matter
+/// (`repeats`). A follow-up ("上回反映的账，钱到底去哪了") may say too little to be read as an
+/// accusation, yet names the same informant; such a one is also held for a clerk, and its reasons
+/// say which matter it follows.
+pub fn at_registration(c: &mut crate::classify::Classification, repeats: Option<&str>) -> bool {
+    if c.accuses_official || c.petition_type == crate::petition::PetitionType::Accusation {
+        return true;
+    }
+    let Some(of) = repeats else {
+        return false;
+    };
+    c.needs_triage = true;
+    c.reasons.push(format!(
+        "与此前保密事项 {of} 为同一事项：对信访人信息保密（第三十条），需人工分类"
+    ));
+    true
+}
+
 /// What the registration knows that identifies the informant (and anyone else it names:
 /// co-petitioners, representatives). Only used to find them inside the text.
 #[derive(Default, Clone)]
@@ -280,6 +299,45 @@ pub fn redact_text(text: &str, ids: &Identifiers) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_follow_up_of_a_confidential_matter_is_confidential_and_held() {
+        use crate::petition::PetitionType;
+        let grievance = crate::classify::Classification {
+            petition_type: PetitionType::Grievance,
+            branch: None,
+            diversion: None,
+            department: "xzzf".to_owned(),
+            county: None,
+            accuses_official: false,
+            confidence: 0.9,
+            needs_triage: false,
+            reasons: Vec::new(),
+        };
+        let mut c = grievance.clone();
+        assert!(!super::at_registration(&mut c, None));
+        assert_eq!(c, grievance);
+        assert!(super::at_registration(
+            &mut c,
+            Some("XF-411282-2026-000001")
+        ));
+        assert!(c.needs_triage);
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.contains("XF-411282-2026-000001"))
+        );
+        // An accusation is confidential on its own: nothing to add.
+        let mut c = crate::classify::Classification {
+            petition_type: PetitionType::Accusation,
+            ..grievance
+        };
+        assert!(super::at_registration(
+            &mut c,
+            Some("XF-411282-2026-000001")
+        ));
+        assert!(!c.needs_triage && c.reasons.is_empty());
+    }
+
     use super::*;
 
     fn ids() -> Identifiers {

@@ -102,7 +102,7 @@ impl Registrar {
         // One classifier for the whole registration, whatever a retraining swaps in meanwhile.
         let classifier = self.classifier.current();
         // The ID number's division prefix places a matter whose text names no place.
-        let classification = classifier
+        let mut classification = classifier
             .classify_with_id_number(&v.text, v.petitioner.id_number.as_ref().map(|i| i.as_str()));
         let petitioner_key = self.petitioner_key(&v);
         let contact = Contact {
@@ -153,9 +153,6 @@ impl Registrar {
             .gazetteer()
             .town(&redacted_text)
             .map(|(_, town)| town);
-        let confidential = classification.accuses_official
-            || classification.petition_type == xinfang_domain::petition::PetitionType::Accusation;
-
         let id_hash = v
             .petitioner
             .id_number
@@ -268,25 +265,17 @@ impl Registrar {
             repeat::best_registry_match(candidates, self.settings.repeat_threshold_registry)
         };
         let registry_of = registry.as_ref().map(|m| m.case_no.clone());
-        // A follow-up of an accusation ("上回反映的账，钱到底去哪了") may say too little to read as
-        // one, yet names the same informant: it stays as confidential as the local matter it
-        // repeats, even when a province registry match takes the link, and a clerk looks at it.
-        let follows_confidential = local
+        // Read from the local link: a province registry match may take the link below, and the
+        // follow-up of a confidential matter stays confidential all the same.
+        let repeats_confidential = local
             .as_ref()
             .map(|l| l.of.clone())
             .filter(|of| confidential_matters.contains(of));
         let link = repeat::with_registry(local, registry);
-        let mut classification = classification;
-        let mut confidential = confidential;
-        if let Some(of) = follows_confidential
-            && !confidential
-        {
-            confidential = true;
-            classification.needs_triage = true;
-            classification.reasons.push(format!(
-                "与此前保密事项 {of} 为同一事项：对信访人信息保密（第三十条），需人工分类"
-            ));
-        }
+        let confidential = xinfang_domain::confidential::at_registration(
+            &mut classification,
+            repeats_confidential.as_deref(),
+        );
         let from_registry = link
             .as_ref()
             .is_some_and(|l| Some(&l.of) == registry_of.as_ref());

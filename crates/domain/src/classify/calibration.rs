@@ -176,6 +176,30 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A classification (with the signals it was reached by) scored against a petition's labels.
+    pub fn scored(
+        id: &str,
+        expected: (
+            crate::petition::PetitionType,
+            &str,
+            Option<crate::petition::Diversion>,
+        ),
+        got: &super::Classification,
+        signals: Signals,
+    ) -> Self {
+        let (expected_type, expected_department, expected_diversion) = expected;
+        Outcome {
+            id: id.to_owned(),
+            expected_type,
+            got_type: got.petition_type,
+            signals,
+            confidence: got.confidence,
+            type_ok: got.petition_type == expected_type,
+            department_ok: got.department == expected_department,
+            diversion_ok: got.diversion == expected_diversion,
+        }
+    }
+
     /// Right in the fields that send a case to the wrong place or expose an informant: type and
     /// department (the triage target counts these).
     pub fn correct(&self) -> bool {
@@ -207,16 +231,12 @@ pub fn cross_validated(
         let c = Classifier::new(rules.clone(), gazetteer.clone(), &train)?;
         for e in examples.iter().skip(k).step_by(folds).filter(|e| scored(e)) {
             let (got, signals) = c.classify_with_signals(&e.text);
-            out.push(Outcome {
-                id: e.id.clone(),
-                expected_type: e.petition_type,
-                got_type: got.petition_type,
+            out.push(Outcome::scored(
+                &e.id,
+                (e.petition_type, &e.department, e.diversion),
+                &got,
                 signals,
-                confidence: got.confidence,
-                type_ok: got.petition_type == e.petition_type,
-                department_ok: got.department == e.department,
-                diversion_ok: got.diversion == e.diversion,
-            });
+            ));
         }
     }
     Ok(out)

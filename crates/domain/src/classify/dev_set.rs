@@ -488,16 +488,12 @@ fn blind_outcomes() -> Vec<(String, Vec<super::calibration::Outcome>)> {
                 .iter()
                 .map(|r| {
                     let (got, signals) = classifier().classify_with_signals(&r.text);
-                    super::calibration::Outcome {
-                        id: r.id.clone(),
-                        expected_type: r.petition_type,
-                        got_type: got.petition_type,
+                    super::calibration::Outcome::scored(
+                        &r.id,
+                        (r.petition_type, &r.department, r.diversion),
+                        &got,
                         signals,
-                        confidence: got.confidence,
-                        type_ok: got.petition_type == r.petition_type,
-                        department_ok: got.department == r.department,
-                        diversion_ok: got.diversion == r.diversion,
-                    }
+                    )
                 })
                 .collect();
             (path.display().to_string(), outcomes)
