@@ -38,6 +38,9 @@ fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
             "40",
             "--idle-secs",
             "1",
+            // Warm-up petitions are drained and forgotten: the counts below are the run's.
+            "--warmup",
+            "20",
         ])
         .arg("--json")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -50,6 +53,11 @@ fn thirty_petitions_pass_every_hop_once_and_each_gets_one_receipt_sms() {
             .unwrap_or_else(|| panic!("{k} is a count: {v}"))
     };
     assert_eq!(num("n"), N);
+    assert_eq!(num("warmup"), 20, "{stdout}");
+    assert!(
+        stdout.contains("after a warm-up of 20 petitions"),
+        "{stdout}"
+    );
     assert_eq!(num("accepted"), N, "{stdout}");
     assert_eq!(num("lost"), 0, "{stdout}");
     assert_eq!(num("duplicated"), 0, "{stdout}");

@@ -58,13 +58,19 @@ pub struct Args {
     /// trim after the fingerprints' segmenter has been idle for a minute); 0 skips it.
     #[arg(long, default_value_t = 95)]
     pub idle_secs: u64,
-    /// All-in-one: run ANALYZE on the scratch database once, this many seconds into the run;
-    /// 0 never. The database is new: until autovacuum's first round (up to a minute) its
-    /// tables have no statistics, and statements prepared meanwhile keep plans made for empty
-    /// tables (a sequential scan of `cases` for each registration's repeat lookup). This
-    /// stands in for that first round, which a deployment up for a minute has had. (Every 2 s
-    /// instead cost more than it saved: 0.44 s of PostgreSQL's time each.)
-    #[arg(long, default_value_t = 2)]
+    /// All-in-one: before the measured run, register this many petitions of other
+    /// petitioners, wait until every service has handled them and every notice is sent, and
+    /// run ANALYZE; 0 skips it. The database is new: statements prepared on empty tables keep
+    /// plans made for them (sequential scans of `deadlines` and `cases`, a nested loop over
+    /// the KPI deltas) while the tables grow under the load. The warm-up measures a
+    /// deployment that has cases and statistics, as one that has been up a while has.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    /// All-in-one: also run ANALYZE this many seconds into the measured run; 0 never. (With
+    /// `--warmup 0`, `--analyze-secs 2` is how sessions 12–14 measured: a stand-in for
+    /// autovacuum's first round. Every 2 s cost more than it saved: 0.44 s of PostgreSQL's
+    /// time each.)
+    #[arg(long, default_value_t = 0)]
     pub analyze_secs: u64,
     /// Print one JSON object as the last line.
     #[arg(long)]
@@ -110,6 +116,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 fn validate(a: &Args) -> Result<(), String> {
     if !(1..=1_000_000).contains(&a.n) {
         return Err("--n must be between 1 and 1000000".into());
+    }
+    if a.warmup > 100_000 {
+        return Err("--warmup must be at most 100000".into());
     }
     if !(1..=99).contains(&a.counties) {
         return Err("--counties must be between 1 and 99".into());
@@ -206,21 +215,38 @@ async fn all_in_one(
         smtp_port: smtp.port(),
     };
     let scratch = scratch::Scratch::create(loaded, a.counties, &wiring).await?;
-    let analyzer =
-        (a.analyze_secs > 0).then(|| scratch.analyze_after(Duration::from_secs(a.analyze_secs)));
+    let mut analyzer = None;
     let infra = &scratch.env.infra;
     let shutdown = infra.shutdown.clone();
     let outcome = tokio::select! {
         r = async {
             bar.phase("starting intake, routing, supervision, review, notify and the console");
             let running = scratch::start_services(infra).await?;
+            let target = load::Target {
+                url: format!("http://{}/v1/petitions", running.intake),
+                token: running.token,
+            };
+            if a.warmup > 0 {
+                // Petitioners of their own, far from the measured run's, so none is a repeat.
+                let warm = System {
+                    infra,
+                    counties: &scratch.counties,
+                    target: target.clone(),
+                    receipts: Receipts::Sink(&sms),
+                    first_petitioner: load::PETITIONER_SPACE / 2,
+                };
+                warm_up(&warm, a, &texts, bar).await?;
+                bar.phase("warm-up: ANALYZE");
+                scratch.analyze_after(Duration::ZERO).await?;
+                sms.forget();
+                smtp.forget();
+            }
+            analyzer = (a.analyze_secs > 0)
+                .then(|| scratch.analyze_after(Duration::from_secs(a.analyze_secs)));
             let system = System {
                 infra,
                 counties: &scratch.counties,
-                target: load::Target {
-                    url: format!("http://{}/v1/petitions", running.intake),
-                    token: running.token,
-                },
+                target,
                 receipts: Receipts::Sink(&sms),
                 first_petitioner: 0,
             };
@@ -356,6 +382,65 @@ async fn baseline(
             None
         }
     }
+}
+
+/// `--warmup`: registers the petitions and waits until nothing is on its way (outboxes
+/// published, the services' consumers caught up, no notice pending).
+async fn warm_up(
+    system: &System<'_>,
+    a: &Args,
+    texts: &load::Texts,
+    bar: &Bar,
+) -> anyhow::Result<()> {
+    let p = &system.infra.settings.platform;
+    let petitions = load::petitions(
+        a.warmup,
+        system.counties,
+        &texts.texts,
+        system.first_petitioner,
+    );
+    bar.count(
+        &format!("warm-up: posting petitions, {} in flight", a.concurrency),
+        a.warmup,
+    );
+    let outcomes = load::run(&system.target, petitions, a.concurrency, None, |done| {
+        bar.at(done)
+    })
+    .await?;
+    let refused = outcomes.iter().filter(|o| o.case_no.is_none()).count();
+    if refused > 0 {
+        anyhow::bail!(
+            "warm-up: {refused} of {} petitions were not accepted",
+            a.warmup
+        );
+    }
+    bar.phase("warm-up: waiting until every service has handled them");
+    let db = backlog::Db::connect(&p.database).await?;
+    let streams: Vec<_> = system.infra.streams.values().cloned().collect();
+    let give_up = Instant::now() + Duration::from_secs(a.timeout_secs);
+    let drained = loop {
+        let b = db.snapshot(&streams).await?;
+        let unsent = ["pending", "retrying"]
+            .iter()
+            .filter_map(|s| b.deliveries.get(*s))
+            .sum::<i64>();
+        if b.outbox_total() == 0 && b.consumer_total() == 0 && unsent == 0 {
+            break true;
+        }
+        if Instant::now() >= give_up {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    db.close().await;
+    if !drained {
+        anyhow::bail!(
+            "warm-up: the services had not handled its {} petitions within --timeout-secs {}",
+            a.warmup,
+            a.timeout_secs
+        );
+    }
+    Ok(())
 }
 
 /// What the load runs against.

@@ -120,6 +120,19 @@ impl SmsSink {
         }
     }
 
+    /// Forgets what was received so far (a bench's warm-up); idempotency keys are kept, so
+    /// a late replay of a forgotten message still counts as a replay.
+    pub fn forget(&self) {
+        self.log
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.log.replays.store(0, Ordering::Relaxed);
+        self.log.bad_signatures.store(0, Ordering::Relaxed);
+        self.log.bad_requests.store(0, Ordering::Relaxed);
+    }
+
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -299,6 +312,20 @@ impl SmtpSink {
             recipients: self.log.recipients.load(Ordering::Relaxed),
             replays: self.log.replays.load(Ordering::Relaxed),
         }
+    }
+
+    /// Forgets what was delivered so far (a bench's warm-up); Message-IDs are kept, so a
+    /// late replay of a forgotten message still counts as a replay.
+    pub fn forget(&self) {
+        self.log
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .records
+            .clear();
+        self.log.messages.store(0, Ordering::Relaxed);
+        self.log.recipients.store(0, Ordering::Relaxed);
+        self.log.replays.store(0, Ordering::Relaxed);
     }
 
     pub fn stop(&self) {

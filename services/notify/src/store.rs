@@ -272,25 +272,51 @@ pub async fn claim(
         .collect()
 }
 
+/// Gives back claims that were never sent (the lane stopped, or they waited too long for a
+/// slot): the lease ends now and the attempt is not counted. Guarded like a result.
+pub async fn release(pool: &PgPool, claims: &[Claimed]) -> Result<u64, sqlx::Error> {
+    if claims.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = claims.iter().map(|c| c.id).collect();
+    let attempts: Vec<i32> = claims.iter().map(|c| c.attempts).collect();
+    let r = sqlx::query(
+        "update deliveries d set lease_until = null, attempts = d.attempts - 1, updated_at = now()
+         from unnest($1::uuid[], $2::int[]) as c(id, attempts)
+         where d.id = c.id and d.attempts = c.attempts and d.status not in ('sent', 'failed', 'dead')",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// Result of one attempt. Every update is guarded by the claim's attempt number, so a
 /// sender whose lease expired cannot overwrite a newer attempt's result.
+///
+/// The guards say "not finished" (`status not in ('sent', 'failed', 'dead')`), not "pending or
+/// retrying": the same condition under the table's check, but one the partial due index's
+/// predicate cannot match. Written as the index's own predicate, a plan made while the queue
+/// was empty (statistics from a quiet hour) read the whole due index for every result once a
+/// backlog built up: 0.8 ms per sent message at 3,000 pending in `bench pipeline`.
+pub const MARK_SENT: &str = "update deliveries set status = 'sent', sent_at = $3, provider_id = $4,
+        lease_until = null, last_error = null, updated_at = now()
+    where id = $1 and attempts = $2 and status not in ('sent', 'failed', 'dead')";
+
 pub async fn mark_sent(
     pool: &PgPool,
     c: &Claimed,
     now: DateTime<Utc>,
     provider_id: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
-        "update deliveries set status = 'sent', sent_at = $3, provider_id = $4,
-                lease_until = null, last_error = null, updated_at = now()
-         where id = $1 and attempts = $2 and status in ('pending', 'retrying')",
-    )
-    .bind(c.id)
-    .bind(c.attempts)
-    .bind(now)
-    .bind(provider_id)
-    .execute(pool)
-    .await?;
+    let r = sqlx::query(MARK_SENT)
+        .bind(c.id)
+        .bind(c.attempts)
+        .bind(now)
+        .bind(provider_id)
+        .execute(pool)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -304,7 +330,7 @@ pub async fn mark_retry(
     let r = sqlx::query(
         "update deliveries set status = 'retrying', next_attempt_at = $3, deferred = $4,
                 last_error = $5, lease_until = null, updated_at = now()
-         where id = $1 and attempts = $2 and status in ('pending', 'retrying')",
+         where id = $1 and attempts = $2 and status not in ('sent', 'failed', 'dead')",
     )
     .bind(c.id)
     .bind(c.attempts)
@@ -321,7 +347,7 @@ pub async fn defer(pool: &PgPool, c: &Claimed, until: DateTime<Utc>) -> Result<b
     let r = sqlx::query(
         "update deliveries set next_attempt_at = $3, deferred = true, attempts = attempts - 1,
                 lease_until = null, updated_at = now()
-         where id = $1 and attempts = $2 and status in ('pending', 'retrying')",
+         where id = $1 and attempts = $2 and status not in ('sent', 'failed', 'dead')",
     )
     .bind(c.id)
     .bind(c.attempts)
@@ -342,7 +368,7 @@ pub async fn mark_final(
     let r = sqlx::query(
         "update deliveries set status = $3, last_error = $4, lease_until = null,
                 updated_at = now()
-         where id = $1 and attempts = $2 and status in ('pending', 'retrying')",
+         where id = $1 and attempts = $2 and status not in ('sent', 'failed', 'dead')",
     )
     .bind(c.id)
     .bind(c.attempts)

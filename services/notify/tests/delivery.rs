@@ -1453,3 +1453,109 @@ async fn a_full_case_delivers_exactly_what_the_plan_says() {
     );
     h.stop().await;
 }
+
+/// A result's update finds its row by the primary key whatever the statistics say. With
+/// statistics taken while nothing was pending (a quiet hour) and a backlog since, a guard
+/// written as the due index's own predicate made the generic plan read that whole index for
+/// every message sent.
+#[tokio::test]
+async fn a_result_is_recorded_by_its_key_after_a_quiet_hour() {
+    let h = Harness::start(Utc::now()).await;
+    let mut conn = h.pool().acquire().await.unwrap();
+    let row = |status: &'static str| {
+        format!(
+            "insert into deliveries (id, event_id, recipient, channel, notice, audience, county,
+                 address_sealed, address_masked, body, status, attempts, next_attempt_at)
+             select gen_random_uuid(), gen_random_uuid(), 'r' || g, 'sms', 'receipt', 'petitioner',
+                 '411202', 'sealed', '138****0000', 'body', '{status}', 1, now() + interval '1 day'
+             from generate_series(1, 3000) g"
+        )
+    };
+    sqlx::query(sqlx::AssertSqlSafe(row("sent")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("analyze deliveries")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(row("pending")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("set plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "prepare mark_sent_plan as {}",
+        xinfang_notify::store::MARK_SENT
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "explain execute mark_sent_plan(gen_random_uuid(), 1, now(), 'provider-id')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("deliveries_pkey"), "{plan}");
+    assert!(!plan.contains("deliveries_due"), "{plan}");
+    drop(conn.detach());
+    h.stop().await;
+}
+
+/// A claim never sent goes back at once: its lease ends and the attempt is not counted; a
+/// second release (or one after a newer claim) changes nothing.
+#[tokio::test]
+async fn a_claim_not_sent_is_released_uncounted() {
+    let h = Harness::start(Utc::now()).await;
+    let later = Utc::now() + chrono::Duration::days(2);
+    // Due only "later", so the running sender leaves it alone.
+    sqlx::query(
+        "insert into deliveries (id, event_id, recipient, channel, notice, audience, county,
+             address_sealed, address_masked, body, next_attempt_at)
+         values (gen_random_uuid(), gen_random_uuid(), 'release-test', 'email', 'receipt',
+             'petitioner', '411202', 'sealed', 'z***@example.com', 'body', now() + interval '1 day')",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let claimed = xinfang_notify::store::claim(h.pool(), "email", later, 10, 600)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1);
+    let state = || async {
+        sqlx::query_as::<_, (i32, Option<DateTime<Utc>>)>(
+            "select attempts, lease_until from deliveries where recipient = 'release-test'",
+        )
+        .fetch_one(h.pool())
+        .await
+        .unwrap()
+    };
+    assert!(state().await.1.is_some(), "claimed with a lease");
+    assert_eq!(
+        xinfang_notify::store::release(h.pool(), &claimed)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(state().await, (0, None));
+    assert_eq!(
+        xinfang_notify::store::release(h.pool(), &claimed)
+            .await
+            .unwrap(),
+        0,
+        "the guard refuses a stale release"
+    );
+    // Claimable again at once.
+    let again = xinfang_notify::store::claim(h.pool(), "email", later, 10, 600)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    h.stop().await;
+}

@@ -185,6 +185,7 @@ pub fn mobile(i: usize) -> String {
 }
 
 /// Where to post.
+#[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub token: String,

@@ -85,6 +85,8 @@ pub struct Report {
     counties: usize,
     concurrency: usize,
     analyze_secs: Option<u64>,
+    /// Petitions registered and drained before the measured run (all-in-one).
+    warmup: usize,
     rate: Option<f64>,
     texts: usize,
     texts_examined: usize,
@@ -172,6 +174,7 @@ impl Report {
             counties: a.counties,
             concurrency: a.concurrency,
             analyze_secs: (!a.external && a.analyze_secs > 0).then_some(a.analyze_secs),
+            warmup: if a.external { 0 } else { a.warmup },
             rate: a.rate,
             texts: texts.texts.len(),
             texts_examined: texts.examined,
@@ -234,10 +237,16 @@ impl Report {
             ),
             None => format!("as fast as {} requests in flight allow", self.concurrency),
         };
-        let analyzed = match self.analyze_secs {
-            Some(secs) => format!("; the scratch database analyzed after {secs} s"),
-            None => String::new(),
-        };
+        let mut analyzed = String::new();
+        if self.warmup > 0 {
+            analyzed += &format!(
+                "; after a warm-up of {} petitions, drained, then ANALYZE",
+                self.warmup
+            );
+        }
+        if let Some(secs) = self.analyze_secs {
+            analyzed += &format!("; the scratch database analyzed after {secs} s");
+        }
         let mut s = format!(
             "pipeline:   {} petitions over {} counties, {mode}; {} distinct texts ({build}){analyzed}\n",
             self.n, self.counties, self.texts
@@ -365,6 +374,7 @@ impl Report {
             "counties": self.counties,
             "concurrency": self.concurrency,
             "analyze_secs": self.analyze_secs,
+            "warmup": self.warmup,
             "rate": self.rate,
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             "texts": self.texts,

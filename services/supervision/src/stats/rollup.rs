@@ -253,10 +253,15 @@ pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<Option<u64>> {
     if !held {
         return Ok(None);
     }
+    // The oldest `limit` deltas as a range up to a bound the sub-selects compute once. (As
+    // `id in (select ... limit $1)` the statement kept a plan made while the table was empty,
+    // a nested loop over both sides: 3 s to fold 3,000 deltas in `bench pipeline`.)
     let folded = sqlx::query(
         "with moved as (
             delete from kpi_deltas
-            where id in (select id from kpi_deltas order by id limit $1)
+            where id <= coalesce(
+                (select id from kpi_deltas order by id offset $1 - 1 limit 1),
+                (select max(id) from kpi_deltas))
             returning month, county, department, fact, n, days)
          insert into kpi_months (month, county, department, fact, n, days)
          select month, county, department, fact, sum(n), sum(days) from moved
@@ -264,7 +269,7 @@ pub async fn compact(pool: &PgPool, limit: i64) -> sqlx::Result<Option<u64>> {
          on conflict (month, county, department, fact)
          do update set n = kpi_months.n + excluded.n, days = kpi_months.days + excluded.days",
     )
-    .bind(limit)
+    .bind(limit.max(1))
     .execute(&mut *tx)
     .await?
     .rows_affected();
