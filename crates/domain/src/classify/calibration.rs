@@ -48,10 +48,13 @@ pub struct Signals {
     /// 1 for a 检举控告 result, 1 for a 建议意见 result: the types err differently.
     pub accusation: f32,
     pub suggestion: f32,
+    /// The lesser of `type_p` and `dept_p`: the confidence before calibration. A sum of the
+    /// two cannot express "the weaker of them", which ranks other writers' errors well.
+    pub certainty: f32,
 }
 
 /// The signals' names, in the order of [`Signals::values`].
-pub const SIGNALS: [&str; 17] = [
+pub const SIGNALS: [&str; 18] = [
     "type_p",
     "dept_p",
     "dept_margin",
@@ -69,6 +72,7 @@ pub const SIGNALS: [&str; 17] = [
     "dept_contenders",
     "accusation",
     "suggestion",
+    "certainty",
 ];
 
 impl Signals {
@@ -91,6 +95,7 @@ impl Signals {
             self.dept_contenders,
             self.accusation,
             self.suggestion,
+            self.certainty,
         ]
     }
 }

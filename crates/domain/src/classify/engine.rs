@@ -679,6 +679,7 @@ impl Classifier {
             dept_contenders,
             accusation: flag(petition_type == PetitionType::Accusation),
             suggestion: flag(petition_type == PetitionType::Suggestion),
+            certainty: type_p.min(dept_p),
         };
         let confidence = match &settings.calibration {
             Some(c) => c.confidence(&signals),
