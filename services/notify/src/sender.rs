@@ -294,9 +294,21 @@ pub async fn run(core: Arc<Core>, pool: PgPool, schema: String, shutdown: Cancel
 /// 10,000 sends in `bench pipeline`).
 const CLAIM_AHEAD_PER_SLOT: usize = 4;
 
+/// How long a claimed delivery may wait for a send slot: a quarter of its lease. The send
+/// that follows is bounded by the rest ([`send_bound`]), so it ends before the lease does and
+/// no other sender takes the row while this one still sends (an e-mail has no idempotency key).
+pub fn wait_bound(lease: Duration) -> Duration {
+    lease / 4
+}
+
+/// The longest a send may take once started: the lease less [`wait_bound`].
+pub fn send_bound(lease: Duration) -> Duration {
+    lease - wait_bound(lease)
+}
+
 /// Claimed deliveries waiting for a send slot. A row's lease runs from its claim, so one
-/// that waited half its lease is given back (released, its attempt not counted) rather
-/// than sent so late that another sender may take it meanwhile.
+/// that waited longer than [`wait_bound`] is given back (released, its attempt not counted)
+/// rather than sent so late that its lease could end mid-send.
 struct Claims {
     waiting: std::collections::VecDeque<(tokio::time::Instant, Claimed)>,
     stale_after: Duration,
@@ -306,7 +318,7 @@ struct Claims {
 
 impl Claims {
     fn new(lease_secs: u64) -> Self {
-        Self::stale_after(Duration::from_secs(lease_secs.max(1)) / 2)
+        Self::stale_after(wait_bound(Duration::from_secs(lease_secs.max(1))))
     }
 
     fn stale_after(stale_after: Duration) -> Self {
@@ -329,13 +341,13 @@ impl Claims {
         self.waiting.extend(claimed.into_iter().map(|c| (at, c)));
     }
 
-    /// The next claim still well within its lease.
+    /// The next claim that has not waited longer than its bound.
     fn next(&mut self) -> Option<Claimed> {
         while let Some((at, c)) = self.waiting.pop_front() {
             if at.elapsed() < self.stale_after {
                 return Some(c);
             }
-            tracing::debug!(delivery = %c.id, "claimed delivery waited half its lease; let go");
+            tracing::debug!(delivery = %c.id, "claimed delivery waited too long for a send slot; let go");
             self.stale.push(c);
         }
         None
@@ -486,8 +498,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_claim_waits_and_sends_within_its_lease() {
+        for secs in [1, 7, 120, 3600] {
+            let lease = Duration::from_secs(secs);
+            assert!(wait_bound(lease) > Duration::ZERO, "{secs}");
+            assert!(send_bound(lease) >= wait_bound(lease), "{secs}");
+            assert_eq!(wait_bound(lease) + send_bound(lease), lease, "{secs}");
+        }
+    }
+
     #[tokio::test]
-    async fn claims_are_started_in_order_and_let_go_after_half_their_lease() {
+    async fn claims_are_started_in_order_and_let_go_after_their_wait_bound() {
         let mut q = Claims::stale_after(Duration::from_millis(40));
         q.push(vec![claimed(1), claimed(2)]);
         assert_eq!(q.next().map(|c| c.id), Some(uuid::Uuid::from_u128(1)));

@@ -63,9 +63,12 @@ impl Providers {
     /// Builds the providers `[notify]` configures.
     pub fn from_settings(s: &NotifySettings) -> anyhow::Result<Self> {
         let email = if s.email.enabled {
-            // A send must end before its lease does, or another sender takes the row.
+            // A send must end before its lease does, or another sender takes the row; the
+            // claim may have waited up to `sender::wait_bound` of it for a slot.
             let lease = std::time::Duration::from_secs(s.sender.lease_secs);
-            Some(Arc::new(email::EmailSender::new(&s.email)?.within(lease)))
+            Some(Arc::new(
+                email::EmailSender::new(&s.email)?.within(crate::sender::send_bound(lease)),
+            ))
         } else {
             None
         };
