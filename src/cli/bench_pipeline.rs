@@ -384,8 +384,8 @@ async fn baseline(
     }
 }
 
-/// `--warmup`: registers the petitions and waits until nothing is on its way (outboxes
-/// published, the services' consumers caught up, no notice pending).
+/// `--warmup`: registers the petitions and waits until nothing is on its way
+/// ([`backlog::Backlog::quiet`]).
 async fn warm_up(
     system: &System<'_>,
     a: &Args,
@@ -419,12 +419,7 @@ async fn warm_up(
     let streams: Vec<_> = system.infra.streams.values().cloned().collect();
     let give_up = Instant::now() + Duration::from_secs(a.timeout_secs);
     let drained = loop {
-        let b = db.snapshot(&streams).await?;
-        let unsent = ["pending", "retrying"]
-            .iter()
-            .filter_map(|s| b.deliveries.get(*s))
-            .sum::<i64>();
-        if b.outbox_total() == 0 && b.consumer_total() == 0 && unsent == 0 {
+        if db.snapshot(&streams).await?.quiet() {
             break true;
         }
         if Instant::now() >= give_up {

@@ -329,9 +329,14 @@ impl Claims {
         }
     }
 
+    /// The claims let go since the last call, to be released.
+    fn take_stale(&mut self) -> Vec<Claimed> {
+        std::mem::take(&mut self.stale)
+    }
+
     /// Everything not sent: the stale ones and those still waiting.
     fn drain_unsent(&mut self) -> Vec<Claimed> {
-        let mut all = std::mem::take(&mut self.stale);
+        let mut all = self.take_stale();
         all.extend(self.waiting.drain(..).map(|(_, c)| c));
         all
     }
@@ -402,8 +407,9 @@ async fn lane(
         {
             in_flight.spawn(process_logged(core.clone(), pool.clone(), c));
         }
-        if !claims.stale.is_empty() {
-            release_logged(&pool, std::mem::take(&mut claims.stale)).await;
+        let stale = claims.take_stale();
+        if !stale.is_empty() {
+            release_logged(&pool, stale).await;
         }
         if in_flight.len() < concurrency && claims.is_empty() {
             let limit = ahead.min(s.batch_size.max(1));

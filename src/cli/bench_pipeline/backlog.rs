@@ -42,6 +42,16 @@ impl Backlog {
         self.consumers.values().sum()
     }
 
+    /// Nothing on its way: every outbox published, the services' consumers caught up, no
+    /// notice waiting to be sent (the departments' feeds apart: nobody reads them here).
+    pub fn quiet(&self) -> bool {
+        let unsent: i64 = ["pending", "retrying"]
+            .iter()
+            .filter_map(|s| self.deliveries.get(*s))
+            .sum();
+        self.outbox_total() == 0 && self.consumer_total() == 0 && unsent == 0
+    }
+
     /// The consumer furthest behind.
     pub fn worst_consumer(&self) -> Option<(&str, u64)> {
         self.consumers
