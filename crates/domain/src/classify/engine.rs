@@ -280,16 +280,27 @@ impl Classifier {
     ) -> Result<Self, RulesError> {
         let segmenter = Segmenter::new(gazetteer.place_names().chain(rules.vocabulary()));
         let s = &rules.settings;
-        let learn = |label: fn(&Example) -> &str| {
-            TermModel::train(
+        let options = xinfang_svm::Options {
+            c: s.model_c,
+            min_df: s.model_min_df,
+            sharpness: s.model_sharpness,
+            ..xinfang_svm::Options::default()
+        };
+        let learn = |label: fn(&Example) -> &str, costs: &[xinfang_svm::LabelCost]| {
+            super::term_model::train(
                 examples.iter().map(|e| (e.text.as_str(), label(e))),
-                s.model_smoothing,
-                s.model_sharpness,
+                options,
+                costs,
             )
         };
-        let department_model = learn(|e| e.department.as_str());
-        let type_model = learn(|e| e.petition_type.zh());
-        let diversion_model = learn(|e| e.diversion.map_or(NO_DIVERSION, |d| d.zh()));
+        let department_model = learn(|e| e.department.as_str(), &[]);
+        // A missed accusation exposes its informant (Art 30 para 3); a false alarm costs a glance.
+        let accusation_cost = [xinfang_svm::LabelCost {
+            label: PetitionType::Accusation.zh().to_owned(),
+            cost: s.accusation_model_cost,
+        }];
+        let type_model = learn(|e| e.petition_type.zh(), &accusation_cost);
+        let diversion_model = learn(|e| e.diversion.map_or(NO_DIVERSION, |d| d.zh()), &[]);
         let word_weights = WordWeights::learn(
             &segmenter,
             &rules.synonyms,
@@ -1123,12 +1134,38 @@ mod tests {
     /// dispute over the employment contract is still arbitration.
     #[test]
     fn migrant_wages_go_to_labour_inspection_and_contract_disputes_to_arbitration() {
-        let c = shared().classify(
-            "我在灵宝市某建筑公司工地干了八个月，老板一直拖欠工资共计三万六千元，多次讨要无果。请求有关部门责令公司支付拖欠的工资。",
-        );
+        let text = "我在灵宝市某建筑公司工地干了八个月，老板一直拖欠工资共计三万六千元，多次讨要无果。请求有关部门责令公司支付拖欠的工资。";
+        let c = shared().classify(text);
         assert_eq!(c.diversion, None, "{:?}", c.reasons);
         assert_eq!(c.branch, Some(Art31Branch::DutyPerformance));
         assert_eq!(c.department, "rsj");
+        // Examples that send every wage matter to arbitration outvote the rules' weights; the
+        // rule still decides, and the reasons say whose vote it overturned.
+        let examples: String = [
+            "工地老板拖欠工资不给，请求支付工资",
+            "公司拖欠我的工资三个月，请求支付",
+            "建筑公司欠工资，老板不给钱",
+            "拖欠工资多次讨要无果，请求责令支付",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "{{\"id\":\"W{i}\",\"text\":\"{t}\",\"type\":\"申诉求决\",\"dept\":\"rsj\",\"diversion\":\"仲裁\"}}\n"
+            )
+        })
+        .chain(std::iter::once(
+            "{\"id\":\"L0\",\"text\":\"低保被取消了请求恢复\",\"type\":\"申诉求决\",\"dept\":\"mzj\",\"diversion\":\"\"}\n".to_owned(),
+        ))
+        .collect();
+        let taught = Classifier::new(
+            ClassifierRules::from_toml_str(EMBEDDED_RULES).expect("shipped rules"),
+            Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).expect("shipped gazetteer"),
+            &examples::parse(&examples).expect("examples"),
+        )
+        .expect("classifier");
+        let c = taught.classify(text);
+        assert_eq!(c.diversion, None, "{:?}", c.reasons);
         assert!(
             c.reasons
                 .iter()

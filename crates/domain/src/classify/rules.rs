@@ -161,10 +161,14 @@ pub struct Settings {
     pub department_model_weight: f32,
     pub type_model_weight: f32,
     pub diversion_model_weight: f32,
-    /// Pseudo-count for words a class's examples never used.
-    pub model_smoothing: f32,
-    /// How sharply the models' per-word evidence becomes probability.
+    /// The term models' regularisation: how closely they fit the examples (the SVM's C).
+    pub model_c: f32,
+    /// Words in fewer examples than this are not learnt.
+    pub model_min_df: u32,
+    /// How sharply the models' decision values become probability.
     pub model_sharpness: f32,
+    /// How much more a missed 检举控告 costs the type model than a false alarm while it learns.
+    pub accusation_model_cost: f32,
     /// Turns a classification's signals into the probability it is right (`[calibration]`).
     pub calibration: Option<Calibration>,
     /// Where an accusation against an official goes whatever its sector (§5.5 row 2).
@@ -255,22 +259,34 @@ struct SettingsFile {
     type_model_weight: f32,
     #[serde(default)]
     diversion_model_weight: f32,
-    #[serde(default = "default_model_smoothing")]
-    model_smoothing: f32,
+    #[serde(default = "default_model_c")]
+    model_c: f32,
+    #[serde(default = "default_model_min_df")]
+    model_min_df: u32,
     #[serde(default = "default_model_sharpness")]
     model_sharpness: f32,
+    #[serde(default = "default_accusation_model_cost")]
+    accusation_model_cost: f32,
     #[serde(default)]
     accused_official_department: Option<String>,
     #[serde(default)]
     accusation_floor: Option<f32>,
 }
 
-fn default_model_smoothing() -> f32 {
-    0.1
+fn default_model_c() -> f32 {
+    1.0
+}
+
+fn default_model_min_df() -> u32 {
+    2
 }
 
 fn default_model_sharpness() -> f32 {
-    4.0
+    6.0
+}
+
+fn default_accusation_model_cost() -> f32 {
+    1.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -456,8 +472,15 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
     )?;
     check_weight(s.type_model_weight, at, "type_model_weight", true)?;
     check_weight(s.diversion_model_weight, at, "diversion_model_weight", true)?;
-    check_weight(s.model_smoothing, at, "model_smoothing", false)?;
+    check_weight(s.model_c, at, "model_c", false)?;
+    if !(1..=1000).contains(&s.model_min_df) {
+        return Err(RulesError::invalid(
+            at,
+            "model_min_df must be a whole number from 1 to 1000",
+        ));
+    }
     check_weight(s.model_sharpness, at, "model_sharpness", false)?;
+    check_weight(s.accusation_model_cost, at, "accusation_model_cost", false)?;
     if !departments.contains(&s.default_department) {
         return Err(RulesError::invalid(
             at,
@@ -498,8 +521,10 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         department_model_weight: s.department_model_weight,
         type_model_weight: s.type_model_weight,
         diversion_model_weight: s.diversion_model_weight,
-        model_smoothing: s.model_smoothing,
+        model_c: s.model_c,
+        model_min_df: s.model_min_df,
         model_sharpness: s.model_sharpness,
+        accusation_model_cost: s.accusation_model_cost,
         calibration: None,
         accused_official_department: s.accused_official_department,
         accusation_floor: s.accusation_floor,
