@@ -553,7 +553,7 @@ impl Classifier {
         let mut dept_scores: Vec<f32> = departments.entries.iter().map(|(_, s)| *s).collect();
         dept_scores.push(settings.default_department_score);
         let top = top_probability(&dept_scores, settings.temperature);
-        let (mut department, dept_p) = match top {
+        let (mut department, mut dept_p) = match top {
             Some((i, p)) if i < departments.entries.len() => {
                 (departments.entries[i].0.to_owned(), p)
             }
@@ -612,6 +612,38 @@ impl Classifier {
         } else {
             (None, None)
         };
+
+        // §5.5: the discipline organ takes accusations against Party members and officials, and
+        // Party members' appeals; nothing else. A grievance or proposal weighed to it (the
+        // department model hears an official named) goes to the next department.
+        if petition_type != PetitionType::Accusation
+            && diversion != Some(Diversion::PartyAppeal)
+            && let Some(organ) = settings.accused_official_department.as_deref()
+            && organ == department
+        {
+            let next = departments
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, (d, s))| *d != organ && *s > settings.default_department_score)
+                .reduce(|best, e| if e.1.1 > best.1.1 { e } else { best });
+            let (to, at) = match next {
+                Some((i, (d, _))) => ((*d).to_owned(), i),
+                // The pseudo-candidate: routed by hand.
+                None => (
+                    settings.default_department.clone(),
+                    departments.entries.len(),
+                ),
+            };
+            reasons.push(format!(
+                "{}只受理检举控告和党员申诉：改由{}办理",
+                self.department_zh(organ),
+                self.department_zh(&to)
+            ));
+            dept_p = probability_of(&dept_scores, Some(at), settings.temperature);
+            department = to;
+            overruled = true;
+        }
 
         // Art 30 confidentiality attaches to 检举控告 matters; a grievance that merely names an
         // official (e.g. contesting a 城管 seizure) is not an accusation.
@@ -811,6 +843,29 @@ mod tests {
     pub(crate) fn shared() -> &'static Classifier {
         static C: OnceLock<Classifier> = OnceLock::new();
         C.get_or_init(|| Classifier::embedded().expect("shipped classification data is valid"))
+    }
+
+    /// The shipped rules and gazetteer with term models learnt from these examples only:
+    /// (text, department code, type, diversion).
+    fn taught(examples: &[(&str, &str, &str, &str)]) -> Classifier {
+        let jsonl: String = examples
+            .iter()
+            .enumerate()
+            .map(|(i, (text, dept, kind, diversion))| {
+                serde_json::json!({
+                    "id": format!("X{i}"), "text": text, "type": kind, "dept": dept,
+                    "diversion": diversion,
+                })
+                .to_string()
+                    + "\n"
+            })
+            .collect();
+        Classifier::new(
+            ClassifierRules::from_toml_str(EMBEDDED_RULES).expect("shipped rules"),
+            Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).expect("shipped gazetteer"),
+            &examples::parse(&jsonl).expect("examples"),
+        )
+        .expect("classifier")
     }
 
     /// Classifies `text` with the shipped data and checks its type, naming the reasons if not.
@@ -1141,29 +1196,28 @@ mod tests {
         assert_eq!(c.department, "rsj");
         // Examples that send every wage matter to arbitration outvote the rules' weights; the
         // rule still decides, and the reasons say whose vote it overturned.
-        let examples: String = [
-            "工地老板拖欠工资不给，请求支付工资",
-            "公司拖欠我的工资三个月，请求支付",
-            "建筑公司欠工资，老板不给钱",
-            "拖欠工资多次讨要无果，请求责令支付",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            format!(
-                "{{\"id\":\"W{i}\",\"text\":\"{t}\",\"type\":\"申诉求决\",\"dept\":\"rsj\",\"diversion\":\"仲裁\"}}\n"
-            )
-        })
-        .chain(std::iter::once(
-            "{\"id\":\"L0\",\"text\":\"低保被取消了请求恢复\",\"type\":\"申诉求决\",\"dept\":\"mzj\",\"diversion\":\"\"}\n".to_owned(),
-        ))
-        .collect();
-        let taught = Classifier::new(
-            ClassifierRules::from_toml_str(EMBEDDED_RULES).expect("shipped rules"),
-            Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).expect("shipped gazetteer"),
-            &examples::parse(&examples).expect("examples"),
-        )
-        .expect("classifier");
+        let taught = taught(&[
+            (
+                "工地老板拖欠工资不给，请求支付工资",
+                "rsj",
+                "申诉求决",
+                "仲裁",
+            ),
+            (
+                "公司拖欠我的工资三个月，请求支付",
+                "rsj",
+                "申诉求决",
+                "仲裁",
+            ),
+            ("建筑公司欠工资，老板不给钱", "rsj", "申诉求决", "仲裁"),
+            (
+                "拖欠工资多次讨要无果，请求责令支付",
+                "rsj",
+                "申诉求决",
+                "仲裁",
+            ),
+            ("低保被取消了请求恢复", "mzj", "申诉求决", ""),
+        ]);
         let c = taught.classify(text);
         assert_eq!(c.diversion, None, "{:?}", c.reasons);
         assert!(
@@ -1189,6 +1243,37 @@ mod tests {
         );
         let c = shared().classify("我被公司无故辞退，没有签劳动合同，要求公司支付经济补偿金。");
         assert_eq!(c.diversion, Some(Diversion::Arbitration), "{:?}", c.reasons);
+    }
+
+    /// §5.5: 纪委监委 takes accusations against officials and Party members' appeals only; a
+    /// grievance the department model sends there goes to the next department, and says so.
+    #[test]
+    fn the_discipline_organ_takes_no_grievance() {
+        // Examples that teach the department model that market fees are the discipline organ's.
+        let taught = taught(&[
+            ("集市管理员收摊位费不给票", "jwjw", "申诉求决", ""),
+            ("集市上收管理费不开收据", "jwjw", "申诉求决", ""),
+            ("摊位费每天都收，不给票据", "jwjw", "申诉求决", ""),
+            ("低保被取消了请求恢复", "mzj", "申诉求决", ""),
+            ("路灯坏了没人修请求维修", "cgj", "申诉求决", ""),
+        ]);
+        let c = taught.classify("我在集市上卖袜子，摊位费每天都收，收了不给票，请求给我开收据。");
+        assert_eq!(c.petition_type, PetitionType::Grievance, "{:?}", c.reasons);
+        assert_ne!(c.department, "jwjw", "{:?}", c.reasons);
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.contains("纪委监委只受理检举控告和党员申诉")),
+            "{:?}",
+            c.reasons
+        );
+        // A Party member's appeal against a discipline decision stays with the organ.
+        let c = shared().classify(
+            "我是中共党员，去年因为一次工作失误被给予党内警告处分，我认为处分过重，事实认定有误，\
+             特此申请复查，请求撤销处分。",
+        );
+        assert_eq!(c.diversion, Some(Diversion::PartyAppeal), "{:?}", c.reasons);
+        assert_eq!(c.department, "jwjw", "{:?}", c.reasons);
     }
 
     #[test]
