@@ -125,14 +125,14 @@ pub fn train<'a>(
     )
 }
 
-/// [`TermModel::posteriors_of`] a text.
-pub fn posteriors<'m>(model: &'m TermModel, text: &str) -> Vec<(&'m str, f32)> {
-    model.posteriors_of(&feature_keys(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`TermModel::posteriors_of`] a text.
+    fn posteriors<'m>(model: &'m TermModel, text: &str) -> Vec<(&'m str, f32)> {
+        model.posteriors_of(&feature_keys(text))
+    }
 
     #[test]
     fn features_are_cjk_bigrams_and_ascii_runs() {
