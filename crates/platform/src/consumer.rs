@@ -62,6 +62,23 @@ pub trait Handler: Send + Sync + 'static {
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies a batch's fresh events, in order, when the batch is tried whole (no
+    /// savepoints): any error undoes the batch, which is then redone one [`Handler::handle`]
+    /// per message. Each message comes with its consume span. The default handles them one by
+    /// one; a handler whose events are statements of one shape may apply them together.
+    fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        msgs: &[(Incoming<'_>, tracing::Span)],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for (msg, span) in msgs {
+                self.handle(conn, msg).instrument(span.clone()).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A durable consumer: `name` is a lowercase token unique per service and filter.
@@ -257,6 +274,7 @@ async fn together<H: Handler>(
     .into_iter()
     .collect();
     let mut duplicates = 0u64;
+    let mut incoming = Vec::with_capacity(fresh.len());
     for (msg, env) in messages.iter().zip(parsed) {
         let Some(env) = env else { continue };
         // A message is handled once per batch: a second copy in the same batch, like one
@@ -268,17 +286,19 @@ async fn together<H: Handler>(
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         let span = consume_span(spec, env, delivered);
         trace_context::set_parent_from(&span, msg.headers.as_ref());
-        let incoming = Incoming {
-            subject: msg.subject.as_str(),
-            envelope: env,
-            delivered,
-        };
-        handler
-            .handle(&mut tx, &incoming)
-            .instrument(span)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        incoming.push((
+            Incoming {
+                subject: msg.subject.as_str(),
+                envelope: env,
+                delivered,
+            },
+            span,
+        ));
     }
+    handler
+        .handle_all(&mut tx, &incoming)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
     // Counted once committed: an attempt that fails is redone, and counts there.
     metrics::counter!("xf_events_duplicate_total", "consumer" => spec.name.clone())

@@ -621,114 +621,245 @@ async fn registry_termination(conn: &mut PgConnection, env: &Envelope) -> Result
     Ok(())
 }
 
+/// One event's change to one case, as [`apply`] takes it.
+struct Change {
+    case_no: String,
+    update: Update,
+    event_id: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    kind: String,
+}
+
+/// What one event asks of the registry.
+enum Work {
+    /// A matter of the province's terminated-matters list (no case of this registry).
+    Imported(Envelope),
+    Case(Change),
+}
+
+fn work_of(msg: &Incoming<'_>) -> Option<Work> {
+    let env = msg.envelope;
+    if family(msg.subject) == "review"
+        && env.kind == xinfang_domain::termination_registry::REGISTRY_TERMINATION
+    {
+        return Some(Work::Imported(env.clone()));
+    }
+    Some(Work::Case(Change {
+        update: interpret(msg.subject, env)?,
+        case_no: env.case_id.clone()?,
+        event_id: env.id,
+        at: env.at,
+        kind: env.kind.clone(),
+    }))
+}
+
+async fn perform(conn: &mut PgConnection, work: Vec<Work>) -> Result<(), HandlerError> {
+    let mut changes = Vec::with_capacity(work.len());
+    for w in work {
+        match w {
+            Work::Imported(env) => registry_termination(conn, &env).await?,
+            Work::Case(c) => changes.push(c),
+        }
+    }
+    apply(conn, &changes).await
+}
+
 impl Handler for RegistryHandler {
     fn handle(
         &self,
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        // A matter of the province's terminated-matters list (no case of this registry).
-        let imported = (family(msg.subject) == "review"
-            && msg.envelope.kind == xinfang_domain::termination_registry::REGISTRY_TERMINATION)
-            .then(|| msg.envelope.clone());
-        let update = interpret(msg.subject, msg.envelope);
-        let case_no = msg.envelope.case_id.clone();
-        let event_id = msg.envelope.id;
-        let at = msg.envelope.at;
-        let kind = msg.envelope.kind.clone();
-        async move {
-            if let Some(env) = imported {
-                return registry_termination(conn, &env).await;
-            }
-            let (Some(u), Some(case_no)) = (update, case_no) else {
-                return Ok(());
-            };
-            // Whether the case is held here is what the update finds (no lookup first: this
-            // runs for every event of every case).
-            let known = sqlx::query(
-                "update cases set
-                   -- case.* and review.* arrive on separate consumers, in either order, and a
-                   -- redelivery can come after later events: once terminated (the end of the
-                   -- road) a late event never reopens it, and an event older than the one that
-                   -- set the status never sets it back.
-                   status = case when terminated_at is not null or $2 is null
-                                      or $11 < coalesce(status_at, '-infinity') then status
-                                 else $2 end,
-                   status_at = case when terminated_at is not null or $2 is null
-                                         or $11 < coalesce(status_at, '-infinity') then status_at
-                                    else $11 end,
-                   current_department = case when $12 then null
-                                        else coalesce($3, current_department) end,
-                   milestones = case when $4::text is null then milestones
-                                else jsonb_set(milestones, array[$4::text], $5::jsonb, true) end,
-                   deadlines = case when $6::text is null then deadlines
-                                else jsonb_set(deadlines, array[$6::text],
-                                               coalesce(deadlines->$6::text, '{}'::jsonb) || $7::jsonb,
-                                               true) end,
-                   decisions = case when $13::text is null then decisions
-                                else jsonb_set(decisions, array[$13::text], $14::jsonb, true) end,
-                   overdue = overdue or $8,
-                   final_without_appeal = final_without_appeal or $9,
-                   terminated_at = case when $10 then coalesce(terminated_at, $11) else terminated_at end,
-                   updated_at = now()
-                 where case_no = $1",
-            )
-            .bind(&case_no)
-            .bind(u.status)
-            .bind(&u.department)
-            .bind(u.milestone.as_ref().map(|m| m.0))
-            .bind(u.milestone.as_ref().map(|m| m.1.clone()))
-            .bind(u.deadline.as_ref().map(|d| d.0.clone()))
-            .bind(u.deadline.as_ref().map(|d| d.1.clone()))
-            .bind(u.overdue)
-            .bind(u.final_without_appeal)
-            .bind(u.terminated)
-            .bind(at)
-            .bind(u.clear_department)
-            .bind(u.decision.as_ref().map(|d| d.0))
-            .bind(u.decision.as_ref().map(|d| d.1.clone()))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-                == 1;
-            if !known {
-                // A case of another deployment (e.g. a county case reviewed at the city).
-                tracing::debug!(case_no = %case_no, event = %kind, "event for a case this registry does not hold");
-                return Ok(());
-            }
-            if u.summary.is_empty() {
-                return Ok(());
-            }
-            sqlx::query(
-                "insert into timeline (case_no, at, event, event_id, summary, public)
-                 values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
-            )
-            .bind(&case_no)
-            .bind(at)
-            .bind(&kind)
-            .bind(event_id)
-            .bind(&u.summary)
-            .bind(u.public)
-            .execute(&mut *conn)
-            .await?;
-            // The staff-only detail: a line of its own, under an id derived from the event's.
-            if let Some(detail) = &u.staff_detail {
-                sqlx::query(
-                    "insert into timeline (case_no, at, event, event_id, summary, public)
-                     values ($1, $2, $3, md5($4::text || ':staff')::uuid, $5, false)
-                     on conflict (event_id) do nothing",
-                )
-                .bind(&case_no)
-                .bind(at)
-                .bind(&kind)
-                .bind(event_id)
-                .bind(detail)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(())
+        let work: Vec<Work> = work_of(msg).into_iter().collect();
+        perform(conn, work)
+    }
+
+    /// A batch's changes in a few statements instead of one update per event: under load the
+    /// registry's per-event update was the most frequent statement of the whole system.
+    fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        msgs: &[(Incoming<'_>, tracing::Span)],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let work: Vec<Work> = msgs
+            .iter()
+            .filter_map(|(msg, span)| span.in_scope(|| work_of(msg)))
+            .collect();
+        perform(conn, work)
+    }
+}
+
+/// Applies changes in order: round k updates each case named in `changes` with its k-th change,
+/// all cases of a round in one statement (a statement updates a row once). Then the timeline
+/// lines of the cases held here.
+async fn apply(conn: &mut PgConnection, changes: &[Change]) -> Result<(), HandlerError> {
+    let mut rounds: Vec<Vec<&Change>> = Vec::new();
+    let mut nth: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for c in changes {
+        let k = nth.entry(c.case_no.as_str()).or_insert(0);
+        if rounds.len() <= *k {
+            rounds.push(Vec::new());
+        }
+        rounds[*k].push(c);
+        *k += 1;
+    }
+    let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for round in &rounds {
+        known.extend(update_round(conn, round).await?);
+    }
+    let mut lines: Vec<&Change> = Vec::new();
+    for c in changes {
+        if !known.contains(&c.case_no) {
+            // A case of another deployment (e.g. a county case reviewed at the city).
+            tracing::debug!(case_no = %c.case_no, event = %c.kind, "event for a case this registry does not hold");
+        } else if !c.update.summary.is_empty() {
+            lines.push(c);
         }
     }
+    timeline(conn, &lines).await
+}
+
+/// One round: each case at most once. Returns the cases this registry holds.
+async fn update_round(conn: &mut PgConnection, round: &[&Change]) -> sqlx::Result<Vec<String>> {
+    let n = round.len();
+    let mut case_no = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut department = Vec::with_capacity(n);
+    let mut clear = Vec::with_capacity(n);
+    let mut milestone = Vec::with_capacity(n);
+    let mut milestone_value = Vec::with_capacity(n);
+    let mut deadline = Vec::with_capacity(n);
+    let mut deadline_value = Vec::with_capacity(n);
+    let mut decision = Vec::with_capacity(n);
+    let mut decision_value = Vec::with_capacity(n);
+    let mut overdue = Vec::with_capacity(n);
+    let mut final_without_appeal = Vec::with_capacity(n);
+    let mut terminated = Vec::with_capacity(n);
+    let mut at = Vec::with_capacity(n);
+    for c in round {
+        let u = &c.update;
+        case_no.push(c.case_no.as_str());
+        status.push(u.status);
+        department.push(u.department.as_deref());
+        clear.push(u.clear_department);
+        milestone.push(u.milestone.as_ref().map(|m| m.0));
+        milestone_value.push(u.milestone.as_ref().map(|m| m.1.clone()));
+        deadline.push(u.deadline.as_ref().map(|d| d.0.as_str()));
+        deadline_value.push(u.deadline.as_ref().map(|d| d.1.clone()));
+        decision.push(u.decision.as_ref().map(|d| d.0));
+        decision_value.push(u.decision.as_ref().map(|d| d.1.clone()));
+        overdue.push(u.overdue);
+        final_without_appeal.push(u.final_without_appeal);
+        terminated.push(u.terminated);
+        at.push(c.at);
+    }
+    // Whether a case is held here is what the update finds (no lookup first: this runs for
+    // every event of every case).
+    sqlx::query_scalar(
+        "update cases c set
+           -- case.* and review.* arrive on separate consumers, in either order, and a
+           -- redelivery can come after later events: once terminated (the end of the road) a
+           -- late event never reopens it, and an event older than the one that set the status
+           -- never sets it back.
+           status = case when c.terminated_at is not null or u.status is null
+                              or u.at < coalesce(c.status_at, '-infinity') then c.status
+                         else u.status end,
+           status_at = case when c.terminated_at is not null or u.status is null
+                                 or u.at < coalesce(c.status_at, '-infinity') then c.status_at
+                            else u.at end,
+           current_department = case when u.clear then null
+                                else coalesce(u.department, c.current_department) end,
+           milestones = case when u.milestone is null then c.milestones
+                        else jsonb_set(c.milestones, array[u.milestone], u.milestone_value, true) end,
+           deadlines = case when u.deadline is null then c.deadlines
+                       else jsonb_set(c.deadlines, array[u.deadline],
+                                      coalesce(c.deadlines->u.deadline, '{}'::jsonb) || u.deadline_value,
+                                      true) end,
+           decisions = case when u.decision is null then c.decisions
+                       else jsonb_set(c.decisions, array[u.decision], u.decision_value, true) end,
+           overdue = c.overdue or u.overdue,
+           final_without_appeal = c.final_without_appeal or u.final_without_appeal,
+           terminated_at = case when u.terminated then coalesce(c.terminated_at, u.at)
+                           else c.terminated_at end,
+           updated_at = now()
+         from unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::jsonb[],
+                     $7::text[], $8::jsonb[], $9::text[], $10::jsonb[], $11::bool[], $12::bool[],
+                     $13::bool[], $14::timestamptz[])
+           as u(case_no, status, department, clear, milestone, milestone_value, deadline,
+                deadline_value, decision, decision_value, overdue, final_without_appeal,
+                terminated, at)
+         where c.case_no = u.case_no
+         returning c.case_no",
+    )
+    .bind(&case_no)
+    .bind(&status)
+    .bind(&department)
+    .bind(&clear)
+    .bind(&milestone)
+    .bind(&milestone_value)
+    .bind(&deadline)
+    .bind(&deadline_value)
+    .bind(&decision)
+    .bind(&decision_value)
+    .bind(&overdue)
+    .bind(&final_without_appeal)
+    .bind(&terminated)
+    .bind(&at)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The timeline lines of `changes`, and the staff-only detail lines under ids derived from
+/// their events' (all idempotent by event id).
+async fn timeline(conn: &mut PgConnection, changes: &[&Change]) -> Result<(), HandlerError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let case_no: Vec<&str> = changes.iter().map(|c| c.case_no.as_str()).collect();
+    let at: Vec<_> = changes.iter().map(|c| c.at).collect();
+    let kind: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    let event_id: Vec<_> = changes.iter().map(|c| c.event_id).collect();
+    let summary: Vec<&str> = changes.iter().map(|c| c.update.summary.as_str()).collect();
+    let public: Vec<bool> = changes.iter().map(|c| c.update.public).collect();
+    let detail: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.update.staff_detail.as_deref())
+        .collect();
+    sqlx::query(
+        "insert into timeline (case_no, at, event, event_id, summary, public)
+         select case_no, at, event, event_id, summary, public
+         from unnest($1::text[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::bool[])
+           with ordinality as t(case_no, at, event, event_id, summary, public, ordinality)
+         order by ordinality
+         on conflict (event_id) do nothing",
+    )
+    .bind(&case_no)
+    .bind(&at)
+    .bind(&kind)
+    .bind(&event_id)
+    .bind(&summary)
+    .bind(&public)
+    .execute(&mut *conn)
+    .await?;
+    if detail.iter().any(Option::is_some) {
+        sqlx::query(
+            "insert into timeline (case_no, at, event, event_id, summary, public)
+             select case_no, at, event, md5(event_id::text || ':staff')::uuid, detail, false
+             from unnest($1::text[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[])
+               with ordinality as t(case_no, at, event, event_id, detail, ordinality)
+             where detail is not null
+             order by ordinality
+             on conflict (event_id) do nothing",
+        )
+        .bind(&case_no)
+        .bind(&at)
+        .bind(&kind)
+        .bind(&event_id)
+        .bind(&detail)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
