@@ -572,7 +572,7 @@ impl Classifier {
         ));
 
         // Diversion and branch apply to 申诉求决 only (Art 31).
-        let (diversion, branch) = if petition_type == PetitionType::Grievance {
+        let (mut diversion, mut branch) = if petition_type == PetitionType::Grievance {
             let none_score = diversions.score(&None);
             let weighed = diversions
                 .entries
@@ -616,6 +616,37 @@ impl Classifier {
         // §5.5: the discipline organ takes accusations against Party members and officials, and
         // Party members' appeals; nothing else. A grievance or proposal weighed to it (the
         // department model hears an official named) goes to the next department.
+        // Unless the department model is sure it is the organ's: its examples are accusations
+        // against officials, so the matter is taken as one (a missed accusation sends the
+        // informant's name to those reported; Art 30 para 3), and a clerk confirms it.
+        if petition_type != PetitionType::Accusation
+            && diversion != Some(Diversion::PartyAppeal)
+            && decided_type.is_none_or(|(t, _)| t == PetitionType::Accusation)
+            && let Some(organ) = settings.accused_official_department.as_deref()
+            && organ == department
+            && let Some(floor) = settings.discipline_model_floor
+            && let Some(p) = department_posteriors
+                .iter()
+                .find(|(code, _)| *code == organ)
+                .map(|(_, p)| *p)
+            && p >= floor
+        {
+            reasons.push(format!(
+                "相近的样例是向{}的检举控告（p={p:.2} ≥ {floor:.2}）：按检举控告对信访人保密，由登记人员确定\
+                 （加权结果为{}）",
+                self.department_zh(organ),
+                petition_type.zh()
+            ));
+            let at = types
+                .entries
+                .iter()
+                .position(|(x, _)| *x == PetitionType::Accusation);
+            type_p = probability_of(&type_scores, at, settings.temperature);
+            petition_type = PetitionType::Accusation;
+            diversion = None;
+            branch = None;
+            overruled = true;
+        }
         if petition_type != PetitionType::Accusation
             && diversion != Some(Diversion::PartyAppeal)
             && let Some(organ) = settings.accused_official_department.as_deref()
@@ -848,6 +879,16 @@ mod tests {
     /// The shipped rules and gazetteer with term models learnt from these examples only:
     /// (text, department code, type, diversion).
     fn taught(examples: &[(&str, &str, &str, &str)]) -> Classifier {
+        taught_with(examples, |_| {})
+    }
+
+    /// [`taught`], with the shipped rules changed by `change` first.
+    fn taught_with(
+        examples: &[(&str, &str, &str, &str)],
+        change: impl FnOnce(&mut ClassifierRules),
+    ) -> Classifier {
+        let mut rules = ClassifierRules::from_toml_str(EMBEDDED_RULES).expect("shipped rules");
+        change(&mut rules);
         let jsonl: String = examples
             .iter()
             .enumerate()
@@ -861,7 +902,7 @@ mod tests {
             })
             .collect();
         Classifier::new(
-            ClassifierRules::from_toml_str(EMBEDDED_RULES).expect("shipped rules"),
+            rules,
             Gazetteer::from_toml_str(EMBEDDED_GAZETTEER).expect("shipped gazetteer"),
             &examples::parse(&jsonl).expect("examples"),
         )
@@ -1245,19 +1286,24 @@ mod tests {
         assert_eq!(c.diversion, Some(Diversion::Arbitration), "{:?}", c.reasons);
     }
 
+    /// Examples that teach the department model that market fees are the discipline organ's.
+    const FEES_TO_THE_ORGAN: &[(&str, &str, &str, &str)] = &[
+        ("集市管理员收摊位费不给票", "jwjw", "申诉求决", ""),
+        ("集市上收管理费不开收据", "jwjw", "申诉求决", ""),
+        ("摊位费每天都收，不给票据", "jwjw", "申诉求决", ""),
+        ("低保被取消了请求恢复", "mzj", "申诉求决", ""),
+        ("路灯坏了没人修请求维修", "cgj", "申诉求决", ""),
+    ];
+    const MARKET_FEES: &str = "我在集市上卖袜子，摊位费每天都收，收了不给票，请求给我开收据。";
+
     /// §5.5: 纪委监委 takes accusations against officials and Party members' appeals only; a
     /// grievance the department model sends there goes to the next department, and says so.
     #[test]
     fn the_discipline_organ_takes_no_grievance() {
-        // Examples that teach the department model that market fees are the discipline organ's.
-        let taught = taught(&[
-            ("集市管理员收摊位费不给票", "jwjw", "申诉求决", ""),
-            ("集市上收管理费不开收据", "jwjw", "申诉求决", ""),
-            ("摊位费每天都收，不给票据", "jwjw", "申诉求决", ""),
-            ("低保被取消了请求恢复", "mzj", "申诉求决", ""),
-            ("路灯坏了没人修请求维修", "cgj", "申诉求决", ""),
-        ]);
-        let c = taught.classify("我在集市上卖袜子，摊位费每天都收，收了不给票，请求给我开收据。");
+        let unsure = taught_with(FEES_TO_THE_ORGAN, |r| {
+            r.settings.discipline_model_floor = None;
+        });
+        let c = unsure.classify(MARKET_FEES);
         assert_eq!(c.petition_type, PetitionType::Grievance, "{:?}", c.reasons);
         assert_ne!(c.department, "jwjw", "{:?}", c.reasons);
         assert!(
@@ -1267,6 +1313,12 @@ mod tests {
             "{:?}",
             c.reasons
         );
+        // So does one whose writer says outright it accuses nobody, however sure the model is.
+        let c = taught(FEES_TO_THE_ORGAN).classify(
+            "我不是要举报谁，我在集市上卖袜子，摊位费每天都收，收了不给票，请求给我开收据。",
+        );
+        assert_eq!(c.petition_type, PetitionType::Grievance, "{:?}", c.reasons);
+        assert_ne!(c.department, "jwjw", "{:?}", c.reasons);
         // A Party member's appeal against a discipline decision stays with the organ.
         let c = shared().classify(
             "我是中共党员，去年因为一次工作失误被给予党内警告处分，我认为处分过重，事实认定有误，\
@@ -1274,6 +1326,32 @@ mod tests {
         );
         assert_eq!(c.diversion, Some(Diversion::PartyAppeal), "{:?}", c.reasons);
         assert_eq!(c.department, "jwjw", "{:?}", c.reasons);
+    }
+
+    /// A grievance the department model is sure is the discipline organ's (whose examples are
+    /// accusations against officials) is taken as an accusation, confidential, for a clerk to
+    /// confirm: the rules missed what the examples recognise.
+    #[test]
+    fn what_the_model_is_sure_is_the_organs_is_taken_as_an_accusation() {
+        let c = taught(FEES_TO_THE_ORGAN).classify(MARKET_FEES);
+        assert_eq!(c.petition_type, PetitionType::Accusation, "{:?}", c.reasons);
+        assert_eq!(c.department, "jwjw", "{:?}", c.reasons);
+        assert!(c.accuses_official && c.needs_triage, "{:?}", c.reasons);
+        assert_eq!((c.diversion, c.branch), (None, None), "{:?}", c.reasons);
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.contains("按检举控告对信访人保密，由登记人员确定")),
+            "{:?}",
+            c.reasons
+        );
+        // Less sure than the floor: the organ does not take it.
+        let c = taught_with(FEES_TO_THE_ORGAN, |r| {
+            r.settings.discipline_model_floor = Some(0.99);
+        })
+        .classify(MARKET_FEES);
+        assert_eq!(c.petition_type, PetitionType::Grievance, "{:?}", c.reasons);
+        assert_ne!(c.department, "jwjw", "{:?}", c.reasons);
     }
 
     #[test]

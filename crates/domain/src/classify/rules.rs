@@ -175,6 +175,10 @@ pub struct Settings {
     pub accused_official_department: Option<String>,
     /// Choose 检举控告 whenever its probability reaches this, even when another type weighs more.
     pub accusation_floor: Option<f32>,
+    /// A grievance or proposal routed to the discipline organ whose department model gives
+    /// that organ at least this probability is taken as 检举控告 (the organ's examples are
+    /// accusations); below it the matter goes to the next department.
+    pub discipline_model_floor: Option<f32>,
 }
 
 /// The validated classification rules.
@@ -271,6 +275,8 @@ struct SettingsFile {
     accused_official_department: Option<String>,
     #[serde(default)]
     accusation_floor: Option<f32>,
+    #[serde(default)]
+    discipline_model_floor: Option<f32>,
 }
 
 fn default_model_c() -> f32 {
@@ -503,6 +509,14 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
             "must be a probability between 0 and 1 (exclusive)",
         ));
     }
+    if let Some(f) = s.discipline_model_floor
+        && !(f.is_finite() && f > 0.0 && f <= 1.0)
+    {
+        return Err(RulesError::invalid(
+            "settings.discipline_model_floor",
+            "must be a probability above 0 and at most 1",
+        ));
+    }
     let mut type_prior = Vec::new();
     for (name, w) in s.type_prior {
         let t = PetitionType::parse(&name)
@@ -528,6 +542,7 @@ fn check_settings(s: SettingsFile, departments: &Departments) -> Result<Settings
         calibration: None,
         accused_official_department: s.accused_official_department,
         accusation_floor: s.accusation_floor,
+        discipline_model_floor: s.discipline_model_floor,
     })
 }
 
