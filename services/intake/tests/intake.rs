@@ -473,7 +473,7 @@ async fn a_follow_up_of_an_accusation_stays_confidential() {
         json!("accusation"),
         "{first}"
     );
-    let follow_up = "上回反映我们村苹果园承包费的事，到现在没人来查，承包费到底去哪儿了谁也说不清，请求派人把村里的账查清楚。";
+    let follow_up = "上回反映我们村苹果园承包费的事，到现在也没人给个答复，请求尽快给个说法。";
     let (_, again) = app
         .post(&app.petition(&county, ID_A, "13800138000", follow_up))
         .await;
