@@ -825,12 +825,19 @@ async fn timeline(conn: &mut PgConnection, changes: &[&Change]) -> Result<(), Ha
         .iter()
         .map(|c| c.update.staff_detail.as_deref())
         .collect();
+    // Each event's line, then its staff-only detail (if any), in the batch's order.
     sqlx::query(
         "insert into timeline (case_no, at, event, event_id, summary, public)
-         select case_no, at, event, event_id, summary, public
-         from unnest($1::text[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::bool[])
-           with ordinality as t(case_no, at, event, event_id, summary, public, ordinality)
-         order by ordinality
+         select t.case_no, t.at, t.event, l.event_id, l.summary, l.public
+         from unnest($1::text[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::bool[],
+                     $7::text[])
+           with ordinality as t(case_no, at, event, event_id, summary, public, detail, ordinality)
+         cross join lateral (values
+             (t.event_id, t.summary, t.public, 0),
+             (md5(t.event_id::text || ':staff')::uuid, t.detail, false, 1)
+           ) as l(event_id, summary, public, line)
+         where l.summary is not null
+         order by t.ordinality, l.line
          on conflict (event_id) do nothing",
     )
     .bind(&case_no)
@@ -839,26 +846,9 @@ async fn timeline(conn: &mut PgConnection, changes: &[&Change]) -> Result<(), Ha
     .bind(&event_id)
     .bind(&summary)
     .bind(&public)
+    .bind(&detail)
     .execute(&mut *conn)
     .await?;
-    if detail.iter().any(Option::is_some) {
-        sqlx::query(
-            "insert into timeline (case_no, at, event, event_id, summary, public)
-             select case_no, at, event, md5(event_id::text || ':staff')::uuid, detail, false
-             from unnest($1::text[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[])
-               with ordinality as t(case_no, at, event, event_id, detail, ordinality)
-             where detail is not null
-             order by ordinality
-             on conflict (event_id) do nothing",
-        )
-        .bind(&case_no)
-        .bind(&at)
-        .bind(&kind)
-        .bind(&event_id)
-        .bind(&detail)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 

@@ -31,7 +31,8 @@ async fn registered(conn: &mut PgConnection, case_no: &str) {
 }
 
 /// A case's life: assignment, its clocks, acceptance, an event delivered late (older than the
-/// status it would set), a reply and its clock closing.
+/// status it would set), a conference (a public line and a staff-only one), a reply and its
+/// clock closing.
 fn life(case_no: &str, t0: DateTime<Utc>) -> Vec<(String, Envelope)> {
     let at = |h: i64| t0 + Duration::hours(h);
     let clock = |state: &str, reason: &str, h: i64| {
@@ -54,6 +55,14 @@ fn life(case_no: &str, t0: DateTime<Utc>) -> Vec<(String, Envelope)> {
             "assigned",
             0,
             json!({"department": "zjj", "mode": "forward"}),
+        ),
+        (
+            "case",
+            "conference_held",
+            4,
+            json!({"case_no": case_no, "conference": "0190e5a0-0000-7000-8000-000000000001",
+                   "kind": "difficult_case", "held_at": at(4), "minutes": "各方同意补发工资",
+                   "decisions": [], "by": "clerk", "at": at(4)}),
         ),
         (
             "case",
@@ -177,7 +186,14 @@ async fn a_batch_leaves_each_case_as_its_events_in_order_do() {
         by_one.0
     );
     assert_eq!(by_one.0["deadlines"]["D5"]["state"], "met", "{}", by_one.0);
-    assert_eq!(by_one.1.len(), 4, "{:?}", by_one.1);
+    // Four public lines, and the conference's as a public and a staff-only line.
+    assert_eq!(by_one.1.len(), 6, "{:?}", by_one.1);
+    assert_eq!(
+        (by_one.1[3].2, by_one.1[4].2),
+        (true, false),
+        "{:?}",
+        by_one.1
+    );
     let one_view = renamed(by_one, one);
     for case_no in [two, three] {
         let view = renamed(shown(&mut conn, case_no).await, case_no);

@@ -511,6 +511,11 @@ impl Classifier {
             .map_or(PetitionType::Grievance, |(t, _)| *t);
         reasons.push(format!("信访类型：{}（p={type_p:.2}）", petition_type.zh()));
         let type_margin = lead(&type_scores, ti, settings.temperature);
+        // How likely the weighing finds a type other than its favourite.
+        let probability_of_type = |t: PetitionType| {
+            let at = types.entries.iter().position(|(x, _)| *x == t);
+            probability_of(&type_scores, at, settings.temperature)
+        };
         let mut overruled = false;
         if let Some((t, id)) = decided_type
             && t != petition_type
@@ -522,8 +527,7 @@ impl Classifier {
                 petition_type.zh()
             ));
             // As sure as the weighing was of the decided type: a close call goes to triage.
-            let at = types.entries.iter().position(|(x, _)| *x == t);
-            type_p = probability_of(&type_scores, at, settings.temperature);
+            type_p = probability_of_type(t);
             petition_type = t;
         } else if decided_type.is_none()
             && petition_type != PetitionType::Accusation
@@ -531,11 +535,7 @@ impl Classifier {
         {
             // The costs are not symmetric: a false alarm costs a clerk a glance, a missed
             // accusation sends the informant's name to those reported (Art 30 para 3).
-            let at = types
-                .entries
-                .iter()
-                .position(|(x, _)| *x == PetitionType::Accusation);
-            let p = probability_of(&type_scores, at, settings.temperature);
+            let p = probability_of_type(PetitionType::Accusation);
             if p >= floor {
                 overruled = true;
                 reasons.push(format!(
@@ -615,64 +615,57 @@ impl Classifier {
 
         // §5.5: the discipline organ takes accusations against Party members and officials, and
         // Party members' appeals; nothing else. A grievance or proposal weighed to it (the
-        // department model hears an official named) goes to the next department.
-        // Unless the department model is sure it is the organ's: its examples are accusations
-        // against officials, so the matter is taken as one (a missed accusation sends the
-        // informant's name to those reported; Art 30 para 3), and a clerk confirms it.
+        // department model hears an official named) goes to the next department, unless the
+        // department model is sure it is the organ's: its examples are accusations against
+        // officials, so the matter is taken as one (a missed accusation sends the informant's
+        // name to those reported; Art 30 para 3), and a clerk confirms it.
         if petition_type != PetitionType::Accusation
             && diversion != Some(Diversion::PartyAppeal)
-            && decided_type.is_none_or(|(t, _)| t == PetitionType::Accusation)
             && let Some(organ) = settings.accused_official_department.as_deref()
             && organ == department
-            && let Some(floor) = settings.discipline_model_floor
-            && let Some(p) = department_posteriors
+        {
+            let sure = department_posteriors
                 .iter()
                 .find(|(code, _)| *code == organ)
                 .map(|(_, p)| *p)
-            && p >= floor
-        {
-            reasons.push(format!(
-                "相近的样例是向{}的检举控告（p={p:.2} ≥ {floor:.2}）：按检举控告对信访人保密，由登记人员确定\
-                 （加权结果为{}）",
-                self.department_zh(organ),
-                petition_type.zh()
-            ));
-            let at = types
-                .entries
-                .iter()
-                .position(|(x, _)| *x == PetitionType::Accusation);
-            type_p = probability_of(&type_scores, at, settings.temperature);
-            petition_type = PetitionType::Accusation;
-            diversion = None;
-            branch = None;
-            overruled = true;
-        }
-        if petition_type != PetitionType::Accusation
-            && diversion != Some(Diversion::PartyAppeal)
-            && let Some(organ) = settings.accused_official_department.as_deref()
-            && organ == department
-        {
-            let next = departments
-                .entries
-                .iter()
-                .enumerate()
-                .filter(|(_, (d, s))| *d != organ && *s > settings.default_department_score)
-                .reduce(|best, e| if e.1.1 > best.1.1 { e } else { best });
-            let (to, at) = match next {
-                Some((i, (d, _))) => ((*d).to_owned(), i),
-                // The pseudo-candidate: routed by hand.
-                None => (
-                    settings.default_department.clone(),
-                    departments.entries.len(),
-                ),
-            };
-            reasons.push(format!(
-                "{}只受理检举控告和党员申诉：改由{}办理",
-                self.department_zh(organ),
-                self.department_zh(&to)
-            ));
-            dept_p = probability_of(&dept_scores, Some(at), settings.temperature);
-            department = to;
+                .zip(settings.discipline_model_floor)
+                .filter(|(p, floor)| p >= floor)
+                // A rule that decided the type (「我不是要举报谁」) is not overruled.
+                .filter(|_| decided_type.is_none());
+            if let Some((p, floor)) = sure {
+                reasons.push(format!(
+                    "相近的样例是向{}的检举控告（p={p:.2} ≥ {floor:.2}）：按检举控告对信访人保密，由登记人员确定\
+                     （加权结果为{}）",
+                    self.department_zh(organ),
+                    petition_type.zh()
+                ));
+                type_p = probability_of_type(PetitionType::Accusation);
+                petition_type = PetitionType::Accusation;
+                diversion = None;
+                branch = None;
+            } else {
+                let next = departments
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (d, s))| *d != organ && *s > settings.default_department_score)
+                    .reduce(|best, e| if e.1.1 > best.1.1 { e } else { best });
+                let (to, at) = match next {
+                    Some((i, (d, _))) => ((*d).to_owned(), i),
+                    // The pseudo-candidate: routed by hand.
+                    None => (
+                        settings.default_department.clone(),
+                        departments.entries.len(),
+                    ),
+                };
+                reasons.push(format!(
+                    "{}只受理检举控告和党员申诉：改由{}办理",
+                    self.department_zh(organ),
+                    self.department_zh(&to)
+                ));
+                dept_p = probability_of(&dept_scores, Some(at), settings.temperature);
+                department = to;
+            }
             overruled = true;
         }
 
