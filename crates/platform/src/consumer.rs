@@ -20,6 +20,7 @@ use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::subject;
 
+use crate::case_order::{CaseOrder, Position};
 use crate::config::Consumer as ConsumerSettings;
 use crate::nats::{MSG_ID, ensure_consumer};
 use crate::trace_context;
@@ -93,8 +94,17 @@ pub struct ConsumerSpec {
 #[derive(Debug)]
 pub enum Settlement {
     Ack,
-    Retry { delay: Duration, error: String },
-    DeadLetter { error: String },
+    Retry {
+        delay: Duration,
+        error: String,
+    },
+    DeadLetter {
+        error: String,
+    },
+    /// Not handled: an earlier event of its case is waiting for its retry; comes back after it.
+    Wait {
+        delay: Duration,
+    },
 }
 
 /// Exponential backoff with full jitter, from the delivery count.
@@ -111,6 +121,8 @@ pub fn backoff(settings: &ConsumerSettings, delivered: i64) -> Duration {
 
 /// Handles a batch in one transaction and returns each message's settlement, in order.
 /// Nothing is acked here: [`settle`] does that after this returns, i.e. after the commit.
+/// The batch's messages are taken as one stream's; a case's events behind one that fails in
+/// the batch wait for it (see [`case_order`](crate::case_order)).
 pub async fn handle_batch<H: Handler>(
     pool: &PgPool,
     spec: &ConsumerSpec,
@@ -118,8 +130,40 @@ pub async fn handle_batch<H: Handler>(
     settings: &ConsumerSettings,
     messages: &[jetstream::Message],
 ) -> Vec<Settlement> {
+    let positions: Vec<Position> = messages.iter().map(|m| position(0, m)).collect();
+    let mut order = CaseOrder::new(Duration::from_secs(settings.ack_wait_secs));
+    handle_batch_in_order(
+        pool, spec, handler, settings, messages, &positions, &mut order,
+    )
+    .await
+}
+
+fn position(stream: usize, m: &jetstream::Message) -> Position {
+    Position {
+        stream,
+        sequence: m.info().map(|i| i.stream_sequence).unwrap_or(0),
+    }
+}
+
+fn delivered(m: &jetstream::Message) -> i64 {
+    m.info().map(|i| i.delivered).unwrap_or(1)
+}
+
+/// [`handle_batch`] for a consume loop: messages of a case whose earlier event is waiting for
+/// its retry (in `order`, across batches) wait too, and what this batch settles is recorded
+/// there.
+pub async fn handle_batch_in_order<H: Handler>(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    settings: &ConsumerSettings,
+    messages: &[jetstream::Message],
+    positions: &[Position],
+    order: &mut CaseOrder,
+) -> Vec<Settlement> {
+    let now = std::time::Instant::now();
     let mut out: Vec<Option<Settlement>> = (0..messages.len()).map(|_| None).collect();
-    let parsed: Vec<Option<Envelope>> = messages
+    let mut parsed: Vec<Option<Envelope>> = messages
         .iter()
         .enumerate()
         .map(|(i, m)| match Envelope::from_bytes(&m.payload) {
@@ -132,10 +176,54 @@ pub async fn handle_batch<H: Handler>(
             }
         })
         .collect();
+    // Set aside before anything is written: a waiting message is not handled at all.
+    let mut cases: Vec<Option<String>> = vec![None; messages.len()];
+    for (i, m) in messages.iter().enumerate() {
+        let Some(env) = &parsed[i] else { continue };
+        let case = env.case_id.clone();
+        if let Some(delay) = order.wait(
+            now,
+            case.as_deref(),
+            positions[i],
+            delivered(m),
+            settings.max_deliveries,
+        ) {
+            out[i] = Some(Settlement::Wait { delay });
+            parsed[i] = None;
+        } else {
+            cases[i] = case;
+        }
+    }
+    let settlements = apply(
+        pool, spec, handler, settings, messages, &parsed, positions, out,
+    )
+    .await;
+    for ((s, case), at) in settlements.iter().zip(&cases).zip(positions) {
+        match s {
+            Settlement::Ack | Settlement::DeadLetter { .. } => order.done(case.as_deref(), *at),
+            Settlement::Retry { delay, .. } => order.failed(now, case.as_deref(), *at, *delay),
+            Settlement::Wait { .. } => {}
+        }
+    }
+    settlements
+}
 
+/// The batch's settlements: whole if it can, else message by message. `out` holds what is
+/// settled already (malformed or waiting messages, whose `parsed` is None).
+#[allow(clippy::too_many_arguments)]
+async fn apply<H: Handler>(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    settings: &ConsumerSettings,
+    messages: &[jetstream::Message],
+    parsed: &[Option<Envelope>],
+    positions: &[Position],
+    mut out: Vec<Option<Settlement>>,
+) -> Vec<Settlement> {
     // Most batches succeed whole: three round trips per message (savepoint, inbox row,
     // release) were a third of every service's statements under load.
-    match together(pool, spec, handler, messages, &parsed).await {
+    match together(pool, spec, handler, messages, parsed).await {
         Ok(()) => {
             return out
                 .into_iter()
@@ -147,11 +235,24 @@ pub async fn handle_batch<H: Handler>(
         }
     }
 
+    // A case's events behind one that fails here wait for it, as across batches.
+    let mut failed: std::collections::HashMap<&str, (Position, Duration)> =
+        std::collections::HashMap::new();
     let result: Result<(), sqlx::Error> = async {
         let mut tx = pool.begin().await?;
-        for (i, (msg, env)) in messages.iter().zip(&parsed).enumerate() {
+        for (i, (msg, env)) in messages.iter().zip(parsed).enumerate() {
             let Some(env) = env else { continue };
-            let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+            let delivered = delivered(msg);
+            let case = env.case_id.as_deref();
+            if let Some((first, delay)) = case.and_then(|c| failed.get(c))
+                && positions[i].after(*first)
+                && delivered < settings.max_deliveries
+            {
+                out[i] = Some(Settlement::Wait {
+                    delay: *delay + crate::case_order::BEHIND,
+                });
+                continue;
+            }
             let span = consume_span(spec, env, delivered);
             trace_context::set_parent_from(&span, msg.headers.as_ref());
             tx.execute("savepoint xf_msg").await?;
@@ -192,8 +293,12 @@ pub async fn handle_batch<H: Handler>(
                     span.in_scope(|| tracing::warn!(error = %e, "event handling failed"));
                     out[i] = Some(match e {
                         HandlerError::Retry(e) if delivered < settings.max_deliveries => {
+                            let delay = backoff(settings, delivered);
+                            if let Some(case) = case {
+                                failed.entry(case).or_insert((positions[i], delay));
+                            }
                             Settlement::Retry {
-                                delay: backoff(settings, delivered),
+                                delay,
                                 error: format!("{e:#}"),
                             }
                         }
@@ -223,9 +328,9 @@ pub async fn handle_batch<H: Handler>(
             messages
                 .iter()
                 .zip(out)
-                .zip(&parsed)
+                .zip(parsed)
                 .map(|((m, s), env)| match (env, s) {
-                    (None, Some(malformed)) => malformed,
+                    (None, Some(settled)) => settled,
                     _ => Settlement::Retry {
                         delay: backoff(settings, m.info().map(|i| i.delivered).unwrap_or(1)),
                         error: format!("batch transaction: {e}"),
@@ -341,6 +446,10 @@ pub async fn settle(
             metrics::counter!("xf_events_failed_total", &labels).increment(1);
             msg.ack_with(AckKind::Nak(Some(delay))).await
         }
+        Settlement::Wait { delay } => {
+            metrics::counter!("xf_events_waiting_total", &labels).increment(1);
+            msg.ack_with(AckKind::Nak(Some(delay))).await
+        }
         Settlement::DeadLetter { error } => match dead_letter(js, spec, &msg, &error).await {
             Ok(()) => {
                 metrics::counter!("xf_events_dead_lettered_total", &labels).increment(1);
@@ -452,6 +561,7 @@ pub async fn run_merged<H: Handler>(
         .collect();
     drop(tx);
     let mut sample = tokio::time::interval(Duration::from_secs(15));
+    let mut order = CaseOrder::new(Duration::from_secs(settings.ack_wait_secs));
     loop {
         let first = tokio::select! {
             m = rx.recv() => m,
@@ -471,7 +581,21 @@ pub async fn run_merged<H: Handler>(
             }
         }
         let (from, msgs): (Vec<usize>, Vec<jetstream::Message>) = taken.into_iter().unzip();
-        let settlements = handle_batch(&pool, &specs[0], handler.as_ref(), &settings, &msgs).await;
+        let positions: Vec<Position> = from
+            .iter()
+            .zip(&msgs)
+            .map(|(i, m)| position(*i, m))
+            .collect();
+        let settlements = handle_batch_in_order(
+            &pool,
+            &specs[0],
+            handler.as_ref(),
+            &settings,
+            &msgs,
+            &positions,
+            &mut order,
+        )
+        .await;
         for ((i, msg), s) in from.into_iter().zip(msgs).zip(settlements) {
             settle(&js, &specs[i], msg, s).await;
         }

@@ -4,6 +4,7 @@ pub mod api_doc;
 pub mod attempts;
 pub mod auth;
 pub mod calendar;
+pub mod case_order;
 pub mod config;
 pub mod consumer;
 pub mod db;

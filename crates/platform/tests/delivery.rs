@@ -14,12 +14,16 @@ use tokio_util::sync::CancellationToken;
 use xinfang_domain::county::CountyCode;
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::subject;
+use xinfang_platform::case_order::{CaseOrder, Position};
 use xinfang_platform::config::{Loaded, PlatformSettings, Secret};
 use xinfang_platform::consumer::{self, ConsumerSpec, Handler, HandlerError, Incoming};
 use xinfang_platform::host::{Infra, ServiceHost};
 use xinfang_platform::{nats, outbox};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
+
+/// Failed first deliveries of `flaky_once` events (outside any transaction).
+static FIRST_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
 
 /// Records every event it handles; fails the kinds it is told to.
 struct Recorder;
@@ -32,6 +36,7 @@ impl Handler for Recorder {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let kind = msg.envelope.kind.clone();
         let id = msg.envelope.id;
+        let delivered = msg.delivered;
         async move {
             // Written before failing, to prove the savepoint rolls it back.
             sqlx::query("insert into effects (event_id, kind) values ($1, $2)")
@@ -43,6 +48,12 @@ impl Handler for Recorder {
                 "flaky" => Err(HandlerError::Retry(anyhow::anyhow!(
                     "dependency unavailable"
                 ))),
+                "flaky_once" if delivered == 1 => {
+                    FIRST_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+                    Err(HandlerError::Retry(anyhow::anyhow!(
+                        "dependency unavailable at first"
+                    )))
+                }
                 "poison" => Err(HandlerError::Reject(anyhow::anyhow!("refused by rule X"))),
                 _ => Ok(()),
             }
@@ -67,6 +78,16 @@ impl Harness {
 
     /// A deployment of `n` counties, each with its own stream.
     async fn with_counties(max_deliveries: i64, ack_wait_secs: u64, n: usize) -> Harness {
+        Self::with_backoff(max_deliveries, ack_wait_secs, n, 20).await
+    }
+
+    /// Retries after `backoff_initial_ms` (up to five times that).
+    async fn with_backoff(
+        max_deliveries: i64,
+        ack_wait_secs: u64,
+        n: usize,
+        backoff_initial_ms: u64,
+    ) -> Harness {
         let nonce = uuid::Uuid::now_v7().as_u128();
         // A city-level code (xxxx00) so the county is its own city: one stream per test.
         let base = xinfang_platform::testing::unique_base().await.unwrap();
@@ -82,8 +103,8 @@ impl Harness {
         p.deployment.city = county.to_string();
         p.consumer.max_deliveries = max_deliveries;
         p.consumer.ack_wait_secs = ack_wait_secs;
-        p.consumer.backoff_initial_ms = 20;
-        p.consumer.backoff_max_ms = 100;
+        p.consumer.backoff_initial_ms = backoff_initial_ms;
+        p.consumer.backoff_max_ms = backoff_initial_ms * 5;
         p.consumer.batch_size = 50;
         p.outbox.poll_interval_ms = 50;
         p.redis.key_prefix = format!("xftest{}", nonce % 1_000_000);
@@ -111,10 +132,15 @@ impl Harness {
         }
     }
 
+    /// An event of `kind` on a case of its own kind (events of one case wait for each other).
     fn env(&self, kind: &str) -> Envelope {
+        self.env_of(kind, &format!("XF-T-{kind}"))
+    }
+
+    fn env_of(&self, kind: &str, case: &str) -> Envelope {
         Envelope::new(
             kind,
-            Some("XF-T-1".into()),
+            Some(case.to_owned()),
             self.county.clone(),
             chrono::Utc::now(),
             json!({"n": 1}),
@@ -412,6 +438,7 @@ async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
                 consumer::Settlement::Ack => "ack",
                 consumer::Settlement::Retry { .. } => "retry",
                 consumer::Settlement::DeadLetter { .. } => "dead",
+                consumer::Settlement::Wait { .. } => "wait",
             })
             .collect()
     };
@@ -445,6 +472,170 @@ async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
         m.ack().await.unwrap();
     }
     h.stop().await;
+}
+
+/// The kinds of the effects applied, in the order they were applied.
+async fn applied(h: &Harness) -> Vec<String> {
+    sqlx::query_scalar("select kind from effects order by id")
+        .fetch_all(&h.host.pool)
+        .await
+        .unwrap()
+}
+
+/// A case's event that fails waits for its retry, and the case's later events wait behind it,
+/// in the batch and across batches; other cases go on, and an earlier event of the case is not
+/// held behind a later one that failed.
+#[tokio::test]
+async fn a_cases_later_events_wait_behind_its_failed_one() {
+    let h = Harness::new(5, 30).await;
+    let settings = h.host.infra.settings.platform.consumer.clone();
+    let kinds = |settlements: &[consumer::Settlement]| -> Vec<&'static str> {
+        settlements
+            .iter()
+            .map(|s| match s {
+                consumer::Settlement::Ack => "ack",
+                consumer::Settlement::Retry { .. } => "retry",
+                consumer::Settlement::DeadLetter { .. } => "dead",
+                consumer::Settlement::Wait { .. } => "wait",
+            })
+            .collect()
+    };
+    let positions = |msgs: &[jetstream::Message]| -> Vec<Position> {
+        msgs.iter()
+            .map(|m| Position {
+                stream: 0,
+                sequence: m.info().unwrap().stream_sequence,
+            })
+            .collect()
+    };
+    let mut order = CaseOrder::new(Duration::from_secs(30));
+    for e in [
+        h.env_of("flaky_once", "A"),
+        h.env_of("next", "A"),
+        h.env_of("other", "B"),
+    ] {
+        nats::publish(&h.js, &h.case_subject(&e.kind), &e)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // In one batch: A's second event waits, B's is applied.
+    let (_, batch) = h.fetch_batch(10).await;
+    assert_eq!(batch.len(), 3);
+    let s = consumer::handle_batch_in_order(
+        &h.host.pool,
+        &h.spec(),
+        &Recorder,
+        &settings,
+        &batch,
+        &positions(&batch),
+        &mut order,
+    )
+    .await;
+    assert_eq!(kinds(&s), ["retry", "wait", "ack"]);
+    assert_eq!(applied(&h).await, ["other"]);
+    // A later batch while the failed event's retry is pending: A's events still wait.
+    let late = h.env_of("late", "A");
+    nats::publish(&h.js, &h.case_subject("late"), &late)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let (_, second) = h.fetch_batch(1).await;
+    let s = consumer::handle_batch_in_order(
+        &h.host.pool,
+        &h.spec(),
+        &Recorder,
+        &settings,
+        &second,
+        &positions(&second),
+        &mut order,
+    )
+    .await;
+    assert_eq!(kinds(&s), ["wait"]);
+    assert_eq!(order.len(), 1, "A is held");
+    for m in second {
+        m.ack_with(jetstream::AckKind::Nak(Some(Duration::from_millis(400))))
+            .await
+            .unwrap();
+    }
+    for (m, s) in batch.into_iter().zip(s_or_naks()) {
+        m.ack_with(s).await.unwrap();
+    }
+    // The loop takes over: the failed event comes back first, then A's others, in order.
+    h.start_consumer();
+    h.wait_for("every event applied", async || applied(&h).await.len() == 4)
+        .await;
+    assert_eq!(applied(&h).await, ["other", "flaky_once", "next", "late"]);
+    // An earlier event is never held behind a later one of its case that failed.
+    let mut order = CaseOrder::new(Duration::from_secs(30));
+    let now = std::time::Instant::now();
+    order.failed(
+        now,
+        Some("C"),
+        Position {
+            stream: 0,
+            sequence: 50,
+        },
+        Duration::from_secs(1),
+    );
+    assert_eq!(
+        order.wait(
+            now,
+            Some("C"),
+            Position {
+                stream: 0,
+                sequence: 49
+            },
+            1,
+            5
+        ),
+        None
+    );
+    h.stop().await;
+}
+
+/// The consume loop keeps the holds across its batches: an event of the case that arrives
+/// while the failed one waits for its retry is applied after it.
+#[tokio::test]
+async fn the_loop_applies_a_case_in_order_when_its_first_event_fails() {
+    let h = Harness::with_backoff(5, 30, 1, 600).await;
+    h.start_consumer();
+    let case = format!("D-{}", uuid::Uuid::now_v7().simple());
+    let before = FIRST_ATTEMPTS.load(Ordering::SeqCst);
+    let first = h.env_of("flaky_once", &case);
+    nats::publish(&h.js, &h.case_subject(&first.kind), &first)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    h.wait_for("the first attempt to fail", async || {
+        FIRST_ATTEMPTS.load(Ordering::SeqCst) > before
+    })
+    .await;
+    // Its retry is due in 300–600 ms; these arrive before it.
+    for e in [h.env_of("next", &case), h.env_of("other", "E")] {
+        nats::publish(&h.js, &h.case_subject(&e.kind), &e)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    h.wait_for("every event applied", async || applied(&h).await.len() == 3)
+        .await;
+    assert_eq!(applied(&h).await, ["other", "flaky_once", "next"]);
+    h.stop().await;
+}
+
+/// How the first batch's messages are settled by hand: the failed one and the waiting one come
+/// back (the failed first), the applied one is acked.
+fn s_or_naks() -> [jetstream::AckKind; 3] {
+    [
+        jetstream::AckKind::Nak(Some(Duration::from_millis(200))),
+        jetstream::AckKind::Nak(Some(Duration::from_millis(300))),
+        jetstream::AckKind::Ack,
+    ]
 }
 
 #[tokio::test]

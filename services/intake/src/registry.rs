@@ -767,8 +767,15 @@ async fn update_round(conn: &mut PgConnection, round: &[&Change]) -> sqlx::Resul
            status_at = case when c.terminated_at is not null or u.status is null
                                  or u.at < coalesce(c.status_at, '-infinity') then c.status_at
                             else u.at end,
-           current_department = case when u.clear then null
-                                else coalesce(u.department, c.current_department) end,
+           -- The same for the handling unit: only an event at least as new as the one that
+           -- set it moves the case (access follows this column).
+           current_department = case when (u.clear or u.department is not null)
+                                          and u.at >= coalesce(c.department_at, '-infinity')
+                                     then case when u.clear then null else u.department end
+                                     else c.current_department end,
+           department_at = case when (u.clear or u.department is not null)
+                                     and u.at >= coalesce(c.department_at, '-infinity') then u.at
+                                else c.department_at end,
            milestones = case when u.milestone is null then c.milestones
                         else jsonb_set(c.milestones, array[u.milestone], u.milestone_value, true) end,
            deadlines = case when u.deadline is null then c.deadlines

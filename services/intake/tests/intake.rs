@@ -832,6 +832,63 @@ async fn an_event_delivered_after_a_later_one_does_not_set_the_status_back() {
     app.stop().await;
 }
 
+/// A late assignment (a redelivery after the case was transferred) does not hand the case back to
+/// the unit it left: access follows the current department.
+#[tokio::test]
+async fn an_assignment_delivered_after_a_transfer_does_not_move_the_case_back() {
+    let app = App::start().await;
+    let county = app.env.county.to_string();
+    let (_, r) = app
+        .post(&app.petition(&county, ID_A, "13800138000", WAGES))
+        .await;
+    let case_no = r["case_no"].as_str().unwrap().to_owned();
+    let department_of =
+        async || app.get(&format!("/v1/cases/{case_no}")).await.1["current_department"].clone();
+    let transferred_at = chrono::Utc::now();
+    app.publish_at(
+        &app.env.county,
+        "case",
+        "transferred",
+        &case_no,
+        json!({"case_no": case_no, "from": "rsj", "to": "zjj", "approved_by": "xfj"}),
+        transferred_at,
+    )
+    .await;
+    app.env
+        .wait_for("the transfer to move the case", 20, async || {
+            department_of().await == json!("zjj")
+        })
+        .await;
+    // The assignment to the first unit happened before the transfer; it comes again after it.
+    app.publish_at(
+        &app.env.county,
+        "case",
+        "assigned",
+        &case_no,
+        json!({"case_no": case_no, "department": "rsj", "mode": "assign"}),
+        transferred_at - chrono::Duration::days(3),
+    )
+    .await;
+    app.wait_for_timeline_event(&case_no, "assigned").await;
+    assert_eq!(department_of().await, json!("zjj"));
+    // A newer move still moves it.
+    app.publish_at(
+        &app.env.county,
+        "case",
+        "transferred",
+        &case_no,
+        json!({"case_no": case_no, "from": "zjj", "to": "zrzyj", "approved_by": "xfj"}),
+        transferred_at + chrono::Duration::minutes(1),
+    )
+    .await;
+    app.env
+        .wait_for("the newer transfer to move the case", 20, async || {
+            department_of().await == json!("zrzyj")
+        })
+        .await;
+    app.stop().await;
+}
+
 /// Issue #15: the source (信访事项来源) is recorded and travels on `case.registered` with
 /// what the weekly analysis needs — the town and the redacted text's topic words, never names.
 #[tokio::test]
