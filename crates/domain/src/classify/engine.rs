@@ -756,7 +756,7 @@ impl Classifier {
         let needs_triage = confidence < settings.triage_threshold;
         if needs_triage {
             reasons.push(format!(
-                "置信度 {confidence:.2} 低于 {:.2}：需人工分类",
+                "置信度 {confidence:.3} 低于 {}：需人工分类",
                 settings.triage_threshold
             ));
         }
