@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// After the failed event's retry is due, how much later its followers come back.
 pub const BEHIND: Duration = Duration::from_millis(100);
 
+/// Holds kept before expired ones are swept.
+const SWEEP_AT: usize = 1024;
+
 /// Where a message sits: which of the loop's streams (counties) and its sequence there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -86,6 +89,11 @@ impl CaseOrder {
     /// events wait for it. A case already held behind an earlier event stays held behind that.
     pub fn failed(&mut self, now: Instant, case: Option<&str>, at: Position, delay: Duration) {
         let Some(case) = case else { return };
+        // A hold whose event went to another instance is dropped when its case comes up again;
+        // one whose case never does would stay: sweep those before the map grows.
+        if self.held.len() >= SWEEP_AT {
+            self.held.retain(|_, h| now < h.expires);
+        }
         let due = now + delay;
         let hold = Hold {
             failed: at,
@@ -161,6 +169,18 @@ mod tests {
         o.done(Some("A"), at(10));
         assert_eq!(o.wait(now, Some("A"), at(11), 1, 5), None);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn holds_never_claimed_are_swept() {
+        let mut o = CaseOrder::new(GRACE);
+        let then = Instant::now();
+        for n in 0..SWEEP_AT {
+            o.failed(then, Some(&format!("C{n}")), at(1), Duration::ZERO);
+        }
+        assert_eq!(o.len(), SWEEP_AT);
+        o.failed(then + GRACE, Some("new"), at(2), Duration::ZERO);
+        assert_eq!(o.len(), 1, "only the new hold is left");
     }
 
     #[test]
