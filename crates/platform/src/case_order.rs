@@ -48,7 +48,7 @@ struct Hold {
 }
 
 /// The cases with an event waiting for its retry, per consume loop.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CaseOrder {
     held: HashMap<String, Hold>,
     /// How long past its due time a failed event may take to come back before its case is

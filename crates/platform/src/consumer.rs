@@ -177,31 +177,29 @@ pub async fn handle_batch_in_order<H: Handler>(
         })
         .collect();
     // Set aside before anything is written: a waiting message is not handled at all.
-    let mut cases: Vec<Option<String>> = vec![None; messages.len()];
     for (i, m) in messages.iter().enumerate() {
         let Some(env) = &parsed[i] else { continue };
-        let case = env.case_id.clone();
         if let Some(delay) = order.wait(
             now,
-            case.as_deref(),
+            env.case_id.as_deref(),
             positions[i],
             delivered(m),
             settings.max_deliveries,
         ) {
             out[i] = Some(Settlement::Wait { delay });
             parsed[i] = None;
-        } else {
-            cases[i] = case;
         }
     }
     let settlements = apply(
         pool, spec, handler, settings, messages, &parsed, positions, out,
     )
     .await;
-    for ((s, case), at) in settlements.iter().zip(&cases).zip(positions) {
+    // What was handled (its envelope is still here) settles its case's hold.
+    for ((s, env), at) in settlements.iter().zip(&parsed).zip(positions) {
+        let case = env.as_ref().and_then(|e| e.case_id.as_deref());
         match s {
-            Settlement::Ack | Settlement::DeadLetter { .. } => order.done(case.as_deref(), *at),
-            Settlement::Retry { delay, .. } => order.failed(now, case.as_deref(), *at, *delay),
+            Settlement::Ack | Settlement::DeadLetter { .. } => order.done(case, *at),
+            Settlement::Retry { delay, .. } => order.failed(now, case, *at, *delay),
             Settlement::Wait { .. } => {}
         }
     }

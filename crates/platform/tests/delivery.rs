@@ -431,17 +431,6 @@ async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
     let settings = h.host.infra.settings.platform.consumer.clone();
     let (_, msgs) = h.fetch_batch(10).await;
     assert_eq!(msgs.len(), 5);
-    let kinds = |settlements: &[consumer::Settlement]| -> Vec<&'static str> {
-        settlements
-            .iter()
-            .map(|s| match s {
-                consumer::Settlement::Ack => "ack",
-                consumer::Settlement::Retry { .. } => "retry",
-                consumer::Settlement::DeadLetter { .. } => "dead",
-                consumer::Settlement::Wait { .. } => "wait",
-            })
-            .collect()
-    };
     let first = consumer::handle_batch(&h.host.pool, &h.spec(), &Recorder, &settings, &msgs).await;
     assert_eq!(kinds(&first), ["ack", "retry", "dead", "ack", "ack"]);
     assert_eq!(
@@ -474,6 +463,19 @@ async fn one_failing_message_does_not_undo_the_rest_of_its_batch() {
     h.stop().await;
 }
 
+/// Each settlement's name, in order.
+fn kinds(settlements: &[consumer::Settlement]) -> Vec<&'static str> {
+    settlements
+        .iter()
+        .map(|s| match s {
+            consumer::Settlement::Ack => "ack",
+            consumer::Settlement::Retry { .. } => "retry",
+            consumer::Settlement::DeadLetter { .. } => "dead",
+            consumer::Settlement::Wait { .. } => "wait",
+        })
+        .collect()
+}
+
 /// The kinds of the effects applied, in the order they were applied.
 async fn applied(h: &Harness) -> Vec<String> {
     sqlx::query_scalar("select kind from effects order by id")
@@ -489,17 +491,6 @@ async fn applied(h: &Harness) -> Vec<String> {
 async fn a_cases_later_events_wait_behind_its_failed_one() {
     let h = Harness::new(5, 30).await;
     let settings = h.host.infra.settings.platform.consumer.clone();
-    let kinds = |settlements: &[consumer::Settlement]| -> Vec<&'static str> {
-        settlements
-            .iter()
-            .map(|s| match s {
-                consumer::Settlement::Ack => "ack",
-                consumer::Settlement::Retry { .. } => "retry",
-                consumer::Settlement::DeadLetter { .. } => "dead",
-                consumer::Settlement::Wait { .. } => "wait",
-            })
-            .collect()
-    };
     let positions = |msgs: &[jetstream::Message]| -> Vec<Position> {
         msgs.iter()
             .map(|m| Position {
@@ -560,7 +551,14 @@ async fn a_cases_later_events_wait_behind_its_failed_one() {
             .await
             .unwrap();
     }
-    for (m, s) in batch.into_iter().zip(s_or_naks()) {
+    // Settled by hand: the failed one and the waiting one come back (the failed first), the
+    // applied one is acked.
+    let by_hand = [
+        jetstream::AckKind::Nak(Some(Duration::from_millis(200))),
+        jetstream::AckKind::Nak(Some(Duration::from_millis(300))),
+        jetstream::AckKind::Ack,
+    ];
+    for (m, s) in batch.into_iter().zip(by_hand) {
         m.ack_with(s).await.unwrap();
     }
     // The loop takes over: the failed event comes back first, then A's others, in order.
@@ -626,16 +624,6 @@ async fn the_loop_applies_a_case_in_order_when_its_first_event_fails() {
         .await;
     assert_eq!(applied(&h).await, ["other", "flaky_once", "next"]);
     h.stop().await;
-}
-
-/// How the first batch's messages are settled by hand: the failed one and the waiting one come
-/// back (the failed first), the applied one is acked.
-fn s_or_naks() -> [jetstream::AckKind; 3] {
-    [
-        jetstream::AckKind::Nak(Some(Duration::from_millis(200))),
-        jetstream::AckKind::Nak(Some(Duration::from_millis(300))),
-        jetstream::AckKind::Ack,
-    ]
 }
 
 #[tokio::test]
