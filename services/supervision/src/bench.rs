@@ -267,6 +267,7 @@ async fn measure(
                         due_at: due,
                         warn_at: None,
                         provisional: false,
+                        fact_at: None,
                     }
                 })
                 .collect();

@@ -21,6 +21,7 @@ use xinfang_platform::calendar::CalendarHandle;
 use xinfang_platform::consumer::{Handler, HandlerError, Incoming};
 use xinfang_platform::directory::DirectoryHandle;
 
+use crate::marks::{self, EVERY_KIND, Mark};
 use crate::projection;
 use crate::settings::SupervisionSettings;
 use crate::store::{self, NewDeadline};
@@ -101,18 +102,21 @@ impl DeadlineHandler {
             }
             return Err(reject(format!("{} event carries no case number", env.kind)));
         };
+        store::lock_case(conn, &case_no).await?;
         projection::record(conn, self.family, env, &case_no).await?;
         if env.kind == xinfang_domain::events::kind::REGISTERED && self.family == Family::Case {
             crate::listed::store::on_registered(conn, env, &self.rules)
                 .await
                 .map_err(HandlerError::Retry)?;
         }
-        // The fact's own time (`case.assigned` names it `assigned_at`): whether a clock was met
-        // in time is judged by it.
+        // The fact's own time (`case.assigned` names it `assigned_at`, `case.registered`
+        // `registered_at`): whether a clock was met in time is judged by it, and facts that
+        // arrive out of their order are put back in it by it.
         let at = env
             .data
             .get("at")
             .or_else(|| env.data.get("assigned_at"))
+            .or_else(|| env.data.get("registered_at"))
             .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
             .unwrap_or(env.at);
         let mut changed = false;
@@ -140,25 +144,22 @@ impl DeadlineHandler {
             Step::StartRemand(s) => self.start(conn, case_no, county, at, s, true).await,
             Step::Close { tracked, reason } => {
                 let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
+                let kinds: Vec<&str> = codes.iter().map(String::as_str).collect();
+                // Remembered for a clock an older fact may still start (see `start`).
+                marks::remember(conn, case_no, &kinds, Mark::Closed, at, reason, None).await?;
                 Ok(!store::close(conn, case_no, Some(&codes), at, reason)
                     .await?
                     .is_empty())
             }
-            Step::CloseAll { reason } => Ok(!store::close(conn, case_no, None, at, reason)
-                .await?
-                .is_empty()),
-            Step::Extend { days } => self.extend(conn, case_no, days).await,
-            Step::Pause { at } => {
-                let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {
-                    tracing::warn!(case_no, "hearing started but the case has no D10 deadline");
-                    return Ok(false);
-                };
-                if row.state != "pending" {
-                    return Ok(false);
-                }
-                store::pause(conn, row.id, utc(at)).await?;
-                Ok(true)
+            Step::CloseAll { reason } => {
+                marks::remember(conn, case_no, &[EVERY_KIND], Mark::Closed, at, reason, None)
+                    .await?;
+                Ok(!store::close(conn, case_no, None, at, reason)
+                    .await?
+                    .is_empty())
             }
+            Step::Extend { days } => self.extend(conn, case_no, at, days).await,
+            Step::Pause { at } => self.pause(conn, case_no, utc(at)).await,
             Step::Resume { at } => self.resume(conn, case_no, utc(at)).await,
             Step::RecomputeHandling => self.recompute_handling(conn, case_no, county, at).await,
             Step::Nothing => Ok(false),
@@ -202,6 +203,22 @@ impl DeadlineHandler {
             // conference's decisions (practices), never by a fact.
             Tracked::SupervisionResponse | Tracked::ConferenceTask => return Ok(false),
         };
+        // Facts may arrive out of their order (another instance took the next one, or this one
+        // was retried): a clock that a newer fact restarted stays as it is, and one that a
+        // newer fact already settled is recorded as settled by it.
+        let kinds: &[&str] = match code {
+            "D5" | "D6" => &["D5", "D6"],
+            _ => std::slice::from_ref(&code),
+        };
+        let since = marks::since(conn, case_no, kinds, at).await?;
+        if since.superseded {
+            tracing::info!(
+                case_no,
+                deadline = code,
+                "a start from a fact older than the clock's newest; nothing changes"
+            );
+            return Ok(false);
+        }
         // A remand replaces whatever handling clock is still open (an earlier remand's too).
         let mut changed = remand
             && !store::close(
@@ -249,6 +266,7 @@ impl DeadlineHandler {
             due_at: due,
             warn_at: r.warn_at(s.tracked, trigger, due),
             provisional,
+            fact_at: Some(at),
         };
         store::insert_batch(conn, std::slice::from_ref(&row), false).await?;
         // The registry shows the clock; a review organ hears of the request addressed to it.
@@ -273,6 +291,45 @@ impl DeadlineHandler {
             announced_to_organ(s.tracked).then_some(&*directory),
         )
         .await?;
+        if let Some(closed) = since.closed {
+            store::close(
+                conn,
+                case_no,
+                Some(&[code.to_owned()]),
+                closed.at,
+                &closed.reason,
+            )
+            .await?;
+        } else if let Some(paused) = since.paused.filter(|_| code == "D10") {
+            self.pause(conn, case_no, paused.at).await?;
+        } else if let Some(extended) = since.extended.filter(|_| code == "D5" && !remand) {
+            let days = extended
+                .days
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(0);
+            self.extend(conn, case_no, extended.at, days).await?;
+        }
+        Ok(true)
+    }
+
+    /// A hearing started: D10 stops (Art 36 para 2). Before its clock exists (the request came
+    /// later), the start is remembered for it.
+    async fn pause(
+        &self,
+        conn: &mut PgConnection,
+        case_no: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, HandlerError> {
+        let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
+        let Some(row) = row.filter(|r| r.state == state::PENDING) else {
+            marks::remember(conn, case_no, &["D10"], Mark::Paused, at, "", None).await?;
+            return Ok(false);
+        };
+        store::pause(conn, row.id, at).await?;
+        // The hearing's end may have come first.
+        if let Some(end) = marks::first_since(conn, case_no, &["D10"], Mark::Resumed, at).await? {
+            self.resume(conn, case_no, end.at).await?;
+        }
         Ok(true)
     }
 
@@ -281,10 +338,17 @@ impl DeadlineHandler {
         &self,
         conn: &mut PgConnection,
         case_no: &str,
+        at: DateTime<Utc>,
         days: u32,
     ) -> Result<bool, HandlerError> {
         let Some(row) = store::latest_for_update(conn, case_no, &["D5", "D6"]).await? else {
-            tracing::warn!(case_no, "extension for a case without a handling deadline");
+            // The acceptance that starts it may come after (out of order).
+            tracing::info!(
+                case_no,
+                "extension before the handling deadline; remembered"
+            );
+            let d = i32::try_from(days).ok();
+            marks::remember(conn, case_no, &["D5"], Mark::Extended, at, "", d).await?;
             return Ok(false);
         };
         if row.state != "pending" && row.state != "paused" {
@@ -427,11 +491,12 @@ impl DeadlineHandler {
         case_no: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, HandlerError> {
-        let Some(row) = store::latest_for_update(conn, case_no, &["D10"]).await? else {
-            tracing::warn!(case_no, "hearing finished but the case has no D10 deadline");
-            return Ok(false);
-        };
-        let Some(started) = row.paused_at.filter(|_| row.state == "paused") else {
+        let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
+        let Some((row, started)) =
+            row.and_then(|r| r.paused_at.filter(|_| r.state == "paused").map(|p| (r, p)))
+        else {
+            // Its start (or the request) may come after (out of order).
+            marks::remember(conn, case_no, &["D10"], Mark::Resumed, at, "", None).await?;
             return Ok(false);
         };
         let end = at.max(started);

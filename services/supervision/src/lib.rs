@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod ids;
 pub mod indexer;
 pub mod listed;
+pub mod marks;
 pub mod practices;
 pub mod projection;
 pub mod recalendar;

@@ -91,14 +91,22 @@ pub async fn record(
                 return Ok(());
             };
             ensure(conn, case_no, county).await?;
+            // Each of type and unit keeps the newest fact's value: two reclassifications, or a
+            // reclassification and an assignment, may arrive in either order.
             sqlx::query(
-                "update cases set petition_type = $2, branch = $3, department = $4, updated_at = now()
+                "update cases set
+                    petition_type = case when classified_at > $5 then petition_type else $2 end,
+                    branch = case when classified_at > $5 then branch else $3 end,
+                    classified_at = greatest(classified_at, $5),
+                    department = case when department_at > $5 then department else $4 end,
+                    department_at = greatest(department_at, $5), updated_at = now()
                  where case_no = $1",
             )
             .bind(case_no)
             .bind(r.petition_type.as_str())
             .bind(r.branch.map(Art31Branch::as_str))
             .bind(&r.department)
+            .bind(event_at(env))
             .execute(&mut *conn)
             .await?;
         }
@@ -107,11 +115,18 @@ pub async fn record(
                 return Ok(());
             };
             ensure(conn, case_no, county).await?;
-            // A new assignment (or a transfer) restarts the unit's acceptance clock.
+            // A new assignment (or a transfer) restarts the unit's acceptance clock; an older
+            // one delivered late changes neither the unit, the type nor the unit's answer.
             sqlx::query(
-                "update cases set department = $2, petition_type = $3, branch = coalesce($4, branch),
-                        assigned_at = $5, unit_answered_at = null,
-                        disposed_at = coalesce(disposed_at, $5), updated_at = now()
+                "update cases set
+                    department = case when department_at > $5 then department else $2 end,
+                    department_at = greatest(department_at, $5),
+                    petition_type = case when classified_at > $5 then petition_type else $3 end,
+                    branch = case when classified_at > $5 then branch else coalesce($4, branch) end,
+                    classified_at = greatest(classified_at, $5),
+                    assigned_at = greatest(assigned_at, $5),
+                    unit_answered_at = case when unit_answered_at < $5 then null else unit_answered_at end,
+                    disposed_at = least(disposed_at, $5), updated_at = now()
                  where case_no = $1",
             )
             .bind(case_no)
@@ -149,9 +164,12 @@ pub async fn record(
             };
             ensure(conn, case_no, county).await?;
             sqlx::query(
-                "update cases set department = $2, accepted_at = $3, accepted_on = $4,
-                        unit_answered_at = coalesce(unit_answered_at, $3),
-                        disposed_at = coalesce(disposed_at, $3), updated_at = now()
+                "update cases set
+                    department = case when department_at > $3 then department else $2 end,
+                    department_at = greatest(department_at, $3),
+                    accepted_at = $3, accepted_on = $4,
+                    unit_answered_at = least(unit_answered_at, $3),
+                    disposed_at = least(disposed_at, $3), updated_at = now()
                  where case_no = $1",
             )
             .bind(case_no)
@@ -164,7 +182,7 @@ pub async fn record(
         kind::OBJECTED => {
             ensure(conn, case_no, county).await?;
             sqlx::query(
-                "update cases set unit_answered_at = coalesce(unit_answered_at, $2), updated_at = now()
+                "update cases set unit_answered_at = least(unit_answered_at, $2), updated_at = now()
                  where case_no = $1",
             )
             .bind(case_no)
@@ -217,7 +235,7 @@ fn event_at(env: &Envelope) -> DateTime<Utc> {
 
 async fn disposed(conn: &mut PgConnection, case_no: &str, at: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
-        "update cases set disposed_at = coalesce(disposed_at, $2), updated_at = now() where case_no = $1",
+        "update cases set disposed_at = least(disposed_at, $2), updated_at = now() where case_no = $1",
     )
     .bind(case_no)
     .bind(at)

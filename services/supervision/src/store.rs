@@ -30,6 +30,8 @@ pub struct NewDeadline {
     pub warn_at: Option<DateTime<Utc>>,
     /// The due time depends on a year the holiday calendar does not cover yet.
     pub provisional: bool,
+    /// The time of the fact that started it; `None` for clocks no case fact starts.
+    pub fact_at: Option<DateTime<Utc>>,
 }
 
 impl NewDeadline {
@@ -95,6 +97,7 @@ pub async fn insert_batch(
     let mut due_at = Vec::with_capacity(rows.len());
     let mut warn_at = Vec::with_capacity(rows.len());
     let mut provisional = Vec::with_capacity(rows.len());
+    let mut fact_at = Vec::with_capacity(rows.len());
     for r in rows {
         id.push(r.id);
         case_no.push(r.case_no.as_str());
@@ -106,14 +109,16 @@ pub async fn insert_batch(
         due_at.push(r.due_at);
         warn_at.push(r.warn_at);
         provisional.push(r.provisional);
+        fact_at.push(r.fact_at);
     }
     // The current span is the fact's (a consumer's or a request's): what fires continues it.
     let trace = serde_json::to_value(xinfang_platform::trace_context::current_as_pairs())
         .unwrap_or_else(|_| serde_json::json!([]));
     let done = sqlx::query(
-        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, provisional, indexed, trace)
-         select *, $11, $12 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bool[])
+        "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, provisional, fact_at, indexed, trace)
+         select *, $12, $13 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bool[],
+                              $11::timestamptz[])
          on conflict do nothing",
     )
     .bind(&id)
@@ -126,11 +131,23 @@ pub async fn insert_batch(
     .bind(&due_at)
     .bind(&warn_at)
     .bind(&provisional)
+    .bind(&fact_at)
     .bind(indexed)
     .bind(trace)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Holds the case until the transaction ends. Instances sharing a consumer may hold two facts
+/// of one case at once: the second waits for the first's commit and then sees its clocks (the
+/// facts' times put them in order; see `handlers`).
+pub async fn lock_case(conn: &mut PgConnection, case_no: &str) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))")
+        .bind(case_no)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Wakes the indexer once the transaction commits.
@@ -354,8 +371,9 @@ pub async fn cancel_open(
 }
 
 /// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None), as the fact
-/// `reason` means for each: open ones are met or withdrawn; passed ones not yet closed are met
-/// late, or keep `fired` and record the closing. Returns what it closed.
+/// `reason` at `at` means for each: open ones are met or withdrawn; passed ones not yet closed
+/// are met late, or keep `fired` and record the closing. A clock started by a fact newer than
+/// `at` is not this fact's to close (it arrived out of order). Returns what it closed.
 pub async fn close(
     conn: &mut PgConnection,
     case_no: &str,
@@ -369,11 +387,13 @@ pub async fn close(
         "select {COLUMNS} from deadlines
          where case_no = $1 and ($3 or kind = any($2))
            and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))
+           and (fact_at is null or fact_at <= $4)
          order by created_at, id for update"
     )))
     .bind(case_no)
     .bind(&kinds)
     .bind(all)
+    .bind(at)
     .fetch_all(&mut *conn)
     .await?;
     end(conn, rows, at, reason).await

@@ -179,6 +179,7 @@ pub async fn record(
             warn_at: rules.warn_at(Tracked::SupervisionResponse, s.at, s.respond_by),
             // A 督办 sets its own time; no calendar is consulted.
             provisional: false,
+            fact_at: None,
         })
         .collect();
     store::insert_batch(conn, &deadlines, false).await?;

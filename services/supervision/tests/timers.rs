@@ -94,6 +94,7 @@ fn due_rows(county: &str, n: usize, due: chrono::DateTime<Utc>) -> Vec<NewDeadli
             due_at: due,
             warn_at: None,
             provisional: false,
+            fact_at: None,
         })
         .collect()
 }

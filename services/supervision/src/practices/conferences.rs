@@ -640,6 +640,7 @@ pub async fn minutes(
                 warn_at: s.rules.warn_at(Tracked::ConferenceTask, now, *due),
                 // The conference sets the time; no calendar is consulted.
                 provisional: false,
+                fact_at: None,
             };
             let id = row.id;
             deadlines.push(row);

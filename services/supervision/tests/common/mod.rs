@@ -84,19 +84,26 @@ impl Harness {
         case_no: &str,
         data: T,
     ) {
-        let env = Envelope::new(
-            kind,
-            Some(case_no.to_owned()),
-            self.county(),
-            Utc::now(),
-            data,
-        )
-        .unwrap();
+        self.publish_at(subject, kind, case_no, data, Utc::now())
+            .await;
+    }
+
+    /// Publishes with the envelope's time set to `at`; returns the envelope's id.
+    pub async fn publish_at<T: Serialize>(
+        &self,
+        subject: subject::Subject,
+        kind: &str,
+        case_no: &str,
+        data: T,
+        at: DateTime<Utc>,
+    ) -> uuid::Uuid {
+        let env = Envelope::new(kind, Some(case_no.to_owned()), self.county(), at, data).unwrap();
         nats::publish(self.env.js(), &subject, &env)
             .await
             .unwrap()
             .await
             .unwrap();
+        env.id
     }
 
     pub async fn case_event<T: Serialize>(&self, kind: &str, case_no: &str, data: T) {
@@ -104,10 +111,38 @@ impl Harness {
         self.publish(s, kind, case_no, data).await;
     }
 
-    pub async fn review_event(&self, kind: &str, data: ReviewEvent) {
+    /// A case event whose envelope says it happened at `at`; returns the envelope's id.
+    pub async fn case_event_at<T: Serialize>(
+        &self,
+        kind: &str,
+        case_no: &str,
+        data: T,
+        at: DateTime<Utc>,
+    ) -> uuid::Uuid {
+        let s = subject::case_event(&self.county(), kind).unwrap();
+        self.publish_at(s, kind, case_no, data, at).await
+    }
+
+    /// Waits until supervision has handled the event `id` (its inbox has it).
+    pub async fn wait_handled(&self, id: uuid::Uuid) {
+        self.env
+            .wait_for(&format!("event {id} handled"), 15, async || {
+                sqlx::query_scalar::<_, bool>(
+                    "select exists(select 1 from inbox where event_id = $1)",
+                )
+                .bind(id)
+                .fetch_one(self.pool())
+                .await
+                .unwrap()
+            })
+            .await;
+    }
+
+    /// Publishes a review event; returns the envelope's id.
+    pub async fn review_event(&self, kind: &str, data: ReviewEvent) -> uuid::Uuid {
         let s = subject::review_event(&self.county(), kind).unwrap();
         let case_no = data.case_no.clone();
-        self.publish(s, kind, &case_no, data).await;
+        self.publish_at(s, kind, &case_no, data, Utc::now()).await
     }
 
     pub async fn deadlines(&self, case_no: &str) -> Vec<DeadlineRow> {

@@ -1,0 +1,154 @@
+//! `clock_marks`: what a fact did to a case's clocks of one kind, kept even when it found no
+//! clock to act on. A clock started later by an older fact (events out of their order) is then
+//! settled as the newer fact settled it, instead of running as if that fact never came.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+/// Every kind: a `CloseAll` (termination) ends whatever runs.
+pub const EVERY_KIND: &str = "*";
+
+/// What a fact did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Closed,
+    Paused,
+    Resumed,
+    Extended,
+}
+
+impl Mark {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mark::Closed => "closed",
+            Mark::Paused => "paused",
+            Mark::Resumed => "resumed",
+            Mark::Extended => "extended",
+        }
+    }
+}
+
+/// A remembered fact.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Remembered {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub days: Option<i32>,
+}
+
+/// Remembers that the fact at `at` did `mark` to the case's clocks of each of `kinds`.
+pub async fn remember(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kinds: &[&str],
+    mark: Mark,
+    at: DateTime<Utc>,
+    reason: &str,
+    days: Option<i32>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into clock_marks (case_no, kind, mark, at, reason, days)
+         select $1, k, $3, $4, $5, $6 from unnest($2::text[]) as k
+         on conflict do nothing",
+    )
+    .bind(case_no)
+    .bind(kinds)
+    .bind(mark.as_str())
+    .bind(at)
+    .bind(reason)
+    .bind(days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The earliest fact at or after `at` that did `mark` to a clock of one of `kinds` (or, for a
+/// closing, to every kind).
+pub async fn first_since(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kinds: &[&str],
+    mark: Mark,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<Remembered>> {
+    sqlx::query_as(
+        "select at, reason, days from clock_marks
+         where case_no = $1 and (kind = any($2) or ($3 = 'closed' and kind = '*'))
+           and mark = $3 and at >= $4
+         order by at limit 1",
+    )
+    .bind(case_no)
+    .bind(kinds)
+    .bind(mark.as_str())
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// What the case's clocks of one kind already know from facts at or after a start's fact.
+#[derive(Debug, Default)]
+pub struct Since {
+    /// A clock of the kind was started by a newer fact, or by this one and has ended.
+    pub superseded: bool,
+    /// The first closing since (a closing of every kind counts).
+    pub closed: Option<Remembered>,
+    /// The first hearing started since (D10).
+    pub paused: Option<Remembered>,
+    /// The first extension since (D5).
+    pub extended: Option<Remembered>,
+}
+
+/// [`Since`] for a start of `kinds` from the fact at `at`, in one statement (every start asks).
+pub async fn since(
+    conn: &mut PgConnection,
+    case_no: &str,
+    kinds: &[&str],
+    at: DateTime<Utc>,
+) -> sqlx::Result<Since> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        superseded: bool,
+        mark: Option<String>,
+        at: Option<DateTime<Utc>>,
+        reason: Option<String>,
+        days: Option<i32>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+            "select exists(select 1 from deadlines
+                           where case_no = $1 and kind = any($2)
+                             and (fact_at > $3 or (fact_at = $3 and state not in ('pending', 'paused'))))
+                        as superseded,
+                    m.mark, m.at, m.reason, m.days
+             from (select 1) as one
+             left join lateral (
+                 select distinct on (mark) mark, at, reason, days from clock_marks
+                 where case_no = $1 and (kind = any($2) or (kind = '*' and mark = 'closed'))
+                   and mark in ('closed', 'paused', 'extended') and at >= $3
+                 order by mark, at
+             ) as m on true",
+        )
+        .bind(case_no)
+        .bind(kinds)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Since::default();
+    for row in rows {
+        out.superseded = row.superseded;
+        let (Some(mark), Some(at)) = (row.mark, row.at) else {
+            continue;
+        };
+        let seen = Some(Remembered {
+            at,
+            reason: row.reason.unwrap_or_default(),
+            days: row.days,
+        });
+        match mark.as_str() {
+            "closed" => out.closed = seen,
+            "paused" => out.paused = seen,
+            "extended" => out.extended = seen,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
