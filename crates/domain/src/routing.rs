@@ -52,6 +52,10 @@ pub struct RoutingFacts {
     /// The management level of the accused cadre, when a clerk recorded it (Art 22 para 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accused_level: Option<CadreLevel>,
+    /// When the classification above was made (registration, then each reclassification): an
+    /// older reclassification delivered after a newer one does not replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classified_at: Option<DateTime<Utc>>,
 }
 
 impl RoutingFacts {
@@ -71,12 +75,13 @@ impl RoutingFacts {
             needs_triage: r.needs_triage,
             repeat: r.repeat.clone(),
             accused_level: None,
+            classified_at: Some(r.registered_at),
         }
     }
 
     /// The facts after a clerk's reclassification: the clerk's word replaces the classifier's,
     /// so the case no longer needs triage.
-    pub fn reclassified(&self, r: &Reclassified) -> Self {
+    pub fn reclassified(&self, r: &Reclassified, at: DateTime<Utc>) -> Self {
         Self {
             case_no: self.case_no.clone(),
             county: r.county.clone(),
@@ -92,6 +97,7 @@ impl RoutingFacts {
             needs_triage: false,
             repeat: self.repeat.clone(),
             accused_level: r.accused_level,
+            classified_at: Some(at),
         }
     }
 
@@ -613,6 +619,7 @@ mod tests {
             needs_triage: false,
             repeat: None,
             accused_level: None,
+            classified_at: None,
         }
     }
 
@@ -951,7 +958,7 @@ mod tests {
             reason: "accuses a village cadre".into(),
             accused_level: None,
         };
-        let g = f.reclassified(&r);
+        let g = f.reclassified(&r, Utc::now());
         assert!(!g.needs_triage && g.is_confidential());
         assert_eq!(route(decide_(&g)).lead.to_string(), "411282:jwjw");
     }
@@ -965,19 +972,22 @@ mod tests {
         f.branch = None;
         f.department = "jwjw".into();
         let reclassify = |f: &RoutingFacts, level: Option<CadreLevel>| {
-            f.reclassified(&Reclassified {
-                case_no: f.case_no.clone(),
-                petition_type: PetitionType::Accusation,
-                branch: None,
-                diversion: None,
-                department: "jwjw".into(),
-                county: f.county.clone(),
-                accuses_official: false,
-                assisting: Vec::new(),
-                by: "clerk-7".into(),
-                reason: "核实被举报人职级".into(),
-                accused_level: level,
-            })
+            f.reclassified(
+                &Reclassified {
+                    case_no: f.case_no.clone(),
+                    petition_type: PetitionType::Accusation,
+                    branch: None,
+                    diversion: None,
+                    department: "jwjw".into(),
+                    county: f.county.clone(),
+                    accuses_official: false,
+                    assisting: Vec::new(),
+                    by: "clerk-7".into(),
+                    reason: "核实被举报人职级".into(),
+                    accused_level: level,
+                },
+                Utc::now(),
+            )
         };
         let leader = route(decide_(&reclassify(&f, Some(CadreLevel::CountyLeader))));
         assert_eq!(leader.lead.to_string(), "411200:jwjw");

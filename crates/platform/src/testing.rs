@@ -170,12 +170,25 @@ impl TestEnv {
         case_no: &str,
         data: &T,
     ) {
+        self.publish_case_at(county, kind, case_no, data, chrono::Utc::now())
+            .await;
+    }
+
+    /// [`TestEnv::publish_case`] with the envelope's time set to `at`.
+    pub async fn publish_case_at<T: serde::Serialize>(
+        &self,
+        county: &CountyCode,
+        kind: &str,
+        case_no: &str,
+        data: &T,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
         let subj = subject::case_event(county, kind).expect("valid case subject");
         let env = xinfang_domain::envelope::Envelope::new(
             kind,
             Some(case_no.to_owned()),
             county.clone(),
-            chrono::Utc::now(),
+            at,
             data,
         )
         .expect("valid envelope");

@@ -778,9 +778,15 @@ async fn update_round(conn: &mut PgConnection, round: &[&Change]) -> sqlx::Resul
                                 else c.department_at end,
            milestones = case when u.milestone is null then c.milestones
                         else jsonb_set(c.milestones, array[u.milestone], u.milestone_value, true) end,
-           deadlines = case when u.deadline is null then c.deadlines
+           -- A clock's entry keeps when supervision last spoke of it (`as_of`): an older word
+           -- on it delivered late (another instance's relay) does not overwrite a newer one.
+           deadlines = case when u.deadline is null
+                                 or u.at < coalesce((c.deadlines->u.deadline->>'as_of')::timestamptz,
+                                                    '-infinity')
+                            then c.deadlines
                        else jsonb_set(c.deadlines, array[u.deadline],
-                                      coalesce(c.deadlines->u.deadline, '{}'::jsonb) || u.deadline_value,
+                                      coalesce(c.deadlines->u.deadline, '{}'::jsonb) || u.deadline_value
+                                          || jsonb_build_object('as_of', u.at),
                                       true) end,
            decisions = case when u.decision is null then c.decisions
                        else jsonb_set(c.decisions, array[u.decision], u.decision_value, true) end,

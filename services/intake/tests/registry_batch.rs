@@ -32,7 +32,7 @@ async fn registered(conn: &mut PgConnection, case_no: &str) {
 
 /// A case's life: assignment, its clocks, acceptance, an event delivered late (older than the
 /// status it would set), a conference (a public line and a staff-only one), a reply and its
-/// clock closing.
+/// clock closing, and the clock's start delivered again after that.
 fn life(case_no: &str, t0: DateTime<Utc>) -> Vec<(String, Envelope)> {
     let at = |h: i64| t0 + Duration::hours(h);
     let clock = |state: &str, reason: &str, h: i64| {
@@ -72,6 +72,9 @@ fn life(case_no: &str, t0: DateTime<Utc>) -> Vec<(String, Envelope)> {
                    "is_handling_opinion": true, "served_on": "2026-03-10"}),
         ),
         ("deadline", "closed", 6, clock("met", "replied", 6)),
+        // Supervision's earlier word on the clock, delivered after its closing (another
+        // instance's relay published it late): the clock stays met.
+        ("deadline", "scheduled", 2, clock("pending", "started", 2)),
     ];
     events
         .into_iter()

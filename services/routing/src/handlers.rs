@@ -136,9 +136,31 @@ async fn on_reclassified(
             r.case_no
         )));
     };
+    let bureau = OrganRef::new(
+        row.home_county.clone(),
+        ctx.directory.current().roles.petition_bureau.clone(),
+    );
+    if row.facts.classified_at.is_some_and(|newest| newest > at) {
+        // Another instance handled the clerk's newer reclassification first: it stands.
+        store::log_action(
+            conn,
+            &ActionLog {
+                case_no: &row.case_no,
+                organ: &bureau,
+                action: "reclassified",
+                request_id: None,
+                done: true,
+                rule: None,
+                event_id: None,
+                note: Some("older than the classification the case has; not applied"),
+            },
+        )
+        .await?;
+        return Ok(());
+    }
     let was_confidential = row.confidential();
     let level_before = row.facts.accused_level;
-    row.facts = row.facts.reclassified(&r);
+    row.facts = row.facts.reclassified(&r, at);
     // A diversion at intake that a clerk corrected (no unit ever accepted the matter): the
     // bureau takes its disposition back and routes the matter again by the new classification
     // — to a handling unit, or into the corrected legal channel.
@@ -192,10 +214,6 @@ async fn on_reclassified(
     store::save_case(conn, &row, None)
         .await
         .map_err(HandlerError::Retry)?;
-    let bureau = xinfang_domain::directory::OrganRef::new(
-        row.home_county.clone(),
-        ctx.directory.current().roles.petition_bureau.clone(),
-    );
     store::log_action(
         conn,
         &ActionLog {

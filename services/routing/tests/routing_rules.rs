@@ -572,6 +572,67 @@ async fn a_case_registered_twice_is_routed_once() {
     h.stop().await;
 }
 
+/// A clerk reclassifies a routed case twice and two routing instances handle the two events
+/// in reverse order: the newer classification stands, the older is logged as not applied.
+#[tokio::test]
+async fn an_older_reclassification_handled_last_does_not_replace_the_newer() {
+    let h = Harness::start().await;
+    let c = h.county();
+    let r = h.registered("zjj");
+    h.register(&r).await;
+    h.wait_events(&c, &filter(&c, "dept.zjj.assigned"), &r.case_no, 1)
+        .await;
+    let reclassified = |department: &str| Reclassified {
+        case_no: r.case_no.clone(),
+        petition_type: PetitionType::Grievance,
+        branch: Some(Art31Branch::Residual),
+        diversion: None,
+        department: department.into(),
+        county: c.clone(),
+        accuses_official: false,
+        by: "clerk".into(),
+        reason: "重新分类".into(),
+        assisting: vec![],
+        accused_level: None,
+    };
+    let t = chrono::Utc::now();
+    let (newer, older) = (
+        t + chrono::TimeDelta::seconds(2),
+        t + chrono::TimeDelta::seconds(1),
+    );
+    let kind = events::kind::RECLASSIFIED;
+    h.env
+        .publish_case_at(&c, kind, &r.case_no, &reclassified("slj"), newer)
+        .await;
+    h.env
+        .publish_case_at(&c, kind, &r.case_no, &reclassified("sthjj"), older)
+        .await;
+    let notes = async || -> Vec<Option<String>> {
+        sqlx::query_scalar(
+            "select note from actions where case_no = $1 and action = 'reclassified' order by id",
+        )
+        .bind(&r.case_no)
+        .fetch_all(h.pool())
+        .await
+        .unwrap()
+    };
+    h.env
+        .wait_for("both reclassifications handled", 15, async || {
+            notes().await.len() == 2
+        })
+        .await;
+    let department: Option<String> =
+        sqlx::query_scalar("select facts->>'department' from cases where case_no = $1")
+            .bind(&r.case_no)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(department.as_deref(), Some("slj"));
+    let last = notes().await.pop().flatten().unwrap_or_default();
+    assert!(last.contains("not applied"), "{last}");
+    h.stop().await;
+}
+
 /// A case routed as an ordinary grievance and then reclassified by a clerk as an accusation
 /// against an official: the unit that had it (perhaps the accused's own) loses it, what it had
 /// been given is on record, and 纪委监委 gets the case with the informant.
