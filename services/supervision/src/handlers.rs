@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -71,18 +73,55 @@ fn utc(at: DateTime<FixedOffset>) -> DateTime<Utc> {
     at.with_timezone(&Utc)
 }
 
+/// The case a fact is about: the payload's case number, else the envelope's.
+fn case_no_of(env: &xinfang_domain::envelope::Envelope) -> Option<String> {
+    env.data
+        .get("case_no")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| env.case_id.clone())
+}
+
 impl Handler for DeadlineHandler {
     fn handle(
         &self,
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        self.apply(conn, msg)
+        self.apply(conn, msg, true)
+    }
+
+    /// The batch's cases are locked first, in one order: two instances' batches holding the
+    /// same cases then never wait for each other in a circle.
+    async fn handle_all(
+        &self,
+        conn: &mut PgConnection,
+        msgs: &[(Incoming<'_>, tracing::Span)],
+    ) -> Result<(), HandlerError> {
+        let mut cases: Vec<String> = msgs
+            .iter()
+            .filter_map(|(m, _)| case_no_of(m.envelope))
+            .collect();
+        cases.sort_unstable();
+        cases.dedup();
+        store::lock_cases(conn, &cases).await?;
+        for (msg, span) in msgs {
+            self.apply(conn, msg, false)
+                .instrument(span.clone())
+                .await?;
+        }
+        Ok(())
     }
 }
 
 impl DeadlineHandler {
-    async fn apply(&self, conn: &mut PgConnection, msg: &Incoming<'_>) -> Result<(), HandlerError> {
+    /// `lock`: take the case's lock (a batch tried whole has taken all of them already).
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming<'_>,
+        lock: bool,
+    ) -> Result<(), HandlerError> {
         let env = msg.envelope;
         let mut steps = plan(self.family, &env.kind, &env.data).map_err(reject)?;
         if self.family == Family::Review
@@ -90,19 +129,15 @@ impl DeadlineHandler {
         {
             steps = review_steps_for(&env.county, &review, steps);
         }
-        let case_no = env
-            .data
-            .get("case_no")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .or_else(|| env.case_id.clone());
-        let Some(case_no) = case_no else {
+        let Some(case_no) = case_no_of(env) else {
             if steps.is_empty() {
                 return Ok(());
             }
             return Err(reject(format!("{} event carries no case number", env.kind)));
         };
-        store::lock_case(conn, &case_no).await?;
+        if lock {
+            store::lock_cases(conn, std::slice::from_ref(&case_no)).await?;
+        }
         projection::record(conn, self.family, env, &case_no).await?;
         if env.kind == xinfang_domain::events::kind::REGISTERED && self.family == Family::Case {
             crate::listed::store::on_registered(conn, env, &self.rules)

@@ -99,6 +99,8 @@ pub struct Since {
 }
 
 /// [`Since`] for a start of `kinds` from the fact at `at`, in one statement (every start asks).
+/// Only facts strictly after it count: routing stamps a reroute and the new unit's assignment
+/// with one instant, and that closing is the old unit's.
 pub async fn since(
     conn: &mut PgConnection,
     case_no: &str,
@@ -123,7 +125,7 @@ pub async fn since(
              left join lateral (
                  select distinct on (mark) mark, at, reason, days from clock_marks
                  where case_no = $1 and (kind = any($2) or (kind = '*' and mark = 'closed'))
-                   and mark in ('closed', 'paused', 'extended') and at >= $3
+                   and mark in ('closed', 'paused', 'extended') and at > $3
                  order by mark, at
              ) as m on true",
         )

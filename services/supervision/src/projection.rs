@@ -167,7 +167,8 @@ pub async fn record(
                 "update cases set
                     department = case when department_at > $3 then department else $2 end,
                     department_at = greatest(department_at, $3),
-                    accepted_at = $3, accepted_on = $4,
+                    accepted_on = case when accepted_at > $3 then accepted_on else $4 end,
+                    accepted_at = greatest(accepted_at, $3),
                     unit_answered_at = least(unit_answered_at, $3),
                     disposed_at = least(disposed_at, $3), updated_at = now()
                  where case_no = $1",

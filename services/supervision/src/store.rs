@@ -139,14 +139,21 @@ pub async fn insert_batch(
     Ok(done.rows_affected())
 }
 
-/// Holds the case until the transaction ends. Instances sharing a consumer may hold two facts
-/// of one case at once: the second waits for the first's commit and then sees its clocks (the
-/// facts' times put them in order; see `handlers`).
-pub async fn lock_case(conn: &mut PgConnection, case_no: &str) -> sqlx::Result<()> {
-    sqlx::query("select pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))")
-        .bind(case_no)
-        .execute(&mut *conn)
-        .await?;
+/// Holds the cases until the transaction ends, locked in the order given (callers sort them).
+/// Instances sharing a consumer may hold two facts of one case at once: the second waits for
+/// the first's commit and then sees its clocks (the facts' times put them in order; see
+/// `handlers`).
+pub async fn lock_cases(conn: &mut PgConnection, case_nos: &[String]) -> sqlx::Result<()> {
+    if case_nos.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "select count(pg_advisory_xact_lock(hashtext(current_schema()), hashtext(c.no)))
+         from unnest($1::text[]) with ordinality as c(no, n)",
+    )
+    .bind(case_nos)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -180,11 +187,13 @@ pub async fn publish_status(
         return Ok(());
     };
     let encode = |e: anyhow::Error| sqlx::Error::Encode(e.into());
+    // Stamped when published, not with the fact's time (`status.at`): the registry keeps the
+    // newest word on each clock by it, and facts' times mix precise instants with whole days.
     let env = Envelope::new(
         event,
         Some(status.case_no.clone()),
         county.clone(),
-        status.at,
+        Utc::now(),
         status,
     )
     .map_err(|e| encode(e.into()))?;
@@ -371,9 +380,8 @@ pub async fn cancel_open(
 }
 
 /// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None), as the fact
-/// `reason` at `at` means for each: open ones are met or withdrawn; passed ones not yet closed
-/// are met late, or keep `fired` and record the closing. A clock started by a fact newer than
-/// `at` is not this fact's to close (it arrived out of order). Returns what it closed.
+/// `reason` means for each: open ones are met or withdrawn; passed ones not yet closed are met
+/// late, or keep `fired` and record the closing. Returns what it closed.
 pub async fn close(
     conn: &mut PgConnection,
     case_no: &str,
@@ -387,13 +395,11 @@ pub async fn close(
         "select {COLUMNS} from deadlines
          where case_no = $1 and ($3 or kind = any($2))
            and (state in ('pending', 'paused') or (state = 'fired' and closed_at is null))
-           and (fact_at is null or fact_at <= $4)
          order by created_at, id for update"
     )))
     .bind(case_no)
     .bind(&kinds)
     .bind(all)
-    .bind(at)
     .fetch_all(&mut *conn)
     .await?;
     end(conn, rows, at, reason).await

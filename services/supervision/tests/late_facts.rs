@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::*;
-use xinfang_domain::events::{Objected, ReviewLevel, Transferred};
+use xinfang_domain::events::{ReviewLevel, Transferred};
 use xinfang_domain::petition::Art31Branch;
 
 /// Whole seconds, as far back as the test needs, so the times survive the database as they are.
@@ -133,25 +133,6 @@ async fn an_assignment_delivered_after_the_transfer_does_not_undo_it() {
     let d3 = rows.iter().find(|r| r.kind == "D3" && r.state == "pending");
     assert_eq!(d3.map(|r| r.due_at), Some(end_of_day_after(t2, 15)));
 
-    // The first unit's objection, made before the transfer, is handled after it: it answered
-    // the first unit's clocks, not the receiving unit's.
-    let objected_at = t1 + TimeDelta::minutes(30);
-    let late = h
-        .case_event_at(
-            "objected",
-            &case,
-            Objected {
-                case_no: case.clone(),
-                department: "sthjj".into(),
-                reason: "不属本单位职责".into(),
-                at: objected_at,
-            },
-            objected_at,
-        )
-        .await;
-    h.wait_handled(late).await;
-    let rows = h.deadlines(&case).await;
-    assert_eq!(open_kinds(&rows), vec!["D3", "D4"], "{rows:#?}");
     h.stop().await;
 }
 
@@ -271,7 +252,7 @@ async fn a_fact_waits_while_another_transaction_holds_its_case() {
     let (case, other) = (h.case_no(6), h.case_no(7));
     // What another instance handling a fact of the case does first.
     let mut holder = h.pool().begin().await.unwrap();
-    xinfang_supervision::store::lock_case(&mut holder, &case)
+    xinfang_supervision::store::lock_cases(&mut holder, std::slice::from_ref(&case))
         .await
         .unwrap();
     let t0 = base();
@@ -298,7 +279,7 @@ async fn a_fact_waits_while_another_transaction_holds_its_case() {
     h.wait_state(&case, "D1", "pending").await;
     // Another case is not held by it.
     let mut holder = h.pool().begin().await.unwrap();
-    xinfang_supervision::store::lock_case(&mut holder, &case)
+    xinfang_supervision::store::lock_cases(&mut holder, std::slice::from_ref(&case))
         .await
         .unwrap();
     let id = h
@@ -311,5 +292,45 @@ async fn a_fact_waits_while_another_transaction_holds_its_case() {
         .await;
     h.wait_handled(id).await;
     holder.rollback().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_reroute_and_the_new_units_assignment_at_one_instant_start_the_new_clocks() {
+    // Routing stamps the reroute (closing the first unit's clocks) and the new assignment with
+    // one instant; in their order, the new unit's clocks run.
+    let h = Harness::start("").await;
+    let c = h.county();
+    let case = h.case_no(8);
+    let (t0, t1) = (base(), base() + TimeDelta::hours(1));
+    h.case_event_at(
+        "registered",
+        &case,
+        registered(&case, &c, t0, "sthjj", false),
+        t0,
+    )
+    .await;
+    h.case_event_at("assigned", &case, assigned(&case, "sthjj", t0), t0)
+        .await;
+    h.wait_state(&case, "D3", "pending").await;
+    h.case_event_at(
+        "rerouted",
+        &case,
+        serde_json::json!({"case_no": case, "at": t1}),
+        t1,
+    )
+    .await;
+    let id = h
+        .case_event_at("assigned", &case, assigned(&case, "slj", t1), t1)
+        .await;
+    h.wait_handled(id).await;
+    let rows = h.deadlines(&case).await;
+    assert_eq!(open_kinds(&rows), vec!["D3", "D4"], "{rows:#?}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.state == "pending")
+            .all(|r| r.department.as_deref() == Some("slj")),
+        "{rows:#?}"
+    );
     h.stop().await;
 }
