@@ -334,3 +334,35 @@ async fn a_reroute_and_the_new_units_assignment_at_one_instant_start_the_new_clo
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_kpis_keep_the_newest_acceptance_when_an_older_one_comes_last() {
+    let h = Harness::start("").await;
+    let case = h.case_no(9);
+    let t0 = base() - TimeDelta::days(3);
+    // Unit A accepted, the case was rerouted, unit B accepted two days later; A's acceptance
+    // is handled last.
+    let (first, second) = (t0, t0 + TimeDelta::days(2));
+    let id = h
+        .case_event_at("accepted", &case, accepted(&case, "zjj", second), second)
+        .await;
+    h.wait_handled(id).await;
+    let id = h
+        .case_event_at("accepted", &case, accepted(&case, "rsj", first), first)
+        .await;
+    h.wait_handled(id).await;
+    let row: (
+        Option<String>,
+        Option<DateTime<Utc>>,
+        Option<chrono::NaiveDate>,
+    ) = sqlx::query_as("select department, accepted_at, accepted_on from cases where case_no = $1")
+        .bind(&case)
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        (Some("zjj".to_owned()), Some(second), Some(cst_date(second)))
+    );
+    h.stop().await;
+}
