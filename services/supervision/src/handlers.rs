@@ -2,7 +2,6 @@
 //! changes (see [`xinfang_domain::deadline_plan`]) and a projection update, in the consumer's
 //! batch transaction. Redis is brought in line by the indexer after the commit.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -27,6 +26,7 @@ use crate::marks::{self, EVERY_KIND, Mark};
 use crate::projection;
 use crate::settings::SupervisionSettings;
 use crate::store::{self, NewDeadline};
+use crate::writes::Writes;
 
 /// What handlers and the fire loop share: settings, the deadline rules, the calendar and the
 /// department directory.
@@ -83,16 +83,19 @@ fn case_no_of(env: &xinfang_domain::envelope::Envelope) -> Option<String> {
 }
 
 impl Handler for DeadlineHandler {
-    fn handle(
+    async fn handle(
         &self,
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        self.apply(conn, msg, true)
+    ) -> Result<(), HandlerError> {
+        let mut writes = Writes::default();
+        self.apply(conn, msg, true, &mut writes).await?;
+        writes.write(conn).await.map_err(HandlerError::Retry)
     }
 
     /// The batch's cases are locked first, in one order: two instances' batches holding the
-    /// same cases then never wait for each other in a circle.
+    /// same cases then never wait for each other in a circle. New clocks, their events, due
+    /// columns and marks are written together at the end ([`Writes`]).
     async fn handle_all(
         &self,
         conn: &mut PgConnection,
@@ -105,12 +108,13 @@ impl Handler for DeadlineHandler {
         cases.sort_unstable();
         cases.dedup();
         store::lock_cases(conn, &cases).await?;
+        let mut writes = Writes::default();
         for (msg, span) in msgs {
-            self.apply(conn, msg, false)
+            self.apply(conn, msg, false, &mut writes)
                 .instrument(span.clone())
                 .await?;
         }
-        Ok(())
+        writes.write(conn).await.map_err(HandlerError::Retry)
     }
 }
 
@@ -121,6 +125,7 @@ impl DeadlineHandler {
         conn: &mut PgConnection,
         msg: &Incoming<'_>,
         lock: bool,
+        w: &mut Writes,
     ) -> Result<(), HandlerError> {
         let env = msg.envelope;
         let mut steps = plan(self.family, &env.kind, &env.data).map_err(reject)?;
@@ -157,11 +162,11 @@ impl DeadlineHandler {
         let mut changed = false;
         for step in steps {
             changed |= self
-                .step(conn, &case_no, env.county.as_str(), at, step)
+                .step(conn, w, &case_no, env.county.as_str(), at, step)
                 .await?;
         }
         if changed {
-            store::wake_indexer(conn).await?;
+            w.wake();
         }
         Ok(())
     }
@@ -169,41 +174,48 @@ impl DeadlineHandler {
     async fn step(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         county: &str,
         at: DateTime<Utc>,
         step: Step,
     ) -> Result<bool, HandlerError> {
         match step {
-            Step::Start(s) => self.start(conn, case_no, county, at, s, false).await,
-            Step::StartRemand(s) => self.start(conn, case_no, county, at, s, true).await,
+            Step::Start(s) => self.start(conn, w, case_no, county, at, s, false).await,
+            Step::StartRemand(s) => self.start(conn, w, case_no, county, at, s, true).await,
             Step::Close { tracked, reason } => {
                 let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
                 let kinds: Vec<&str> = codes.iter().map(String::as_str).collect();
+                w.before(conn, case_no, Some(&kinds))
+                    .await
+                    .map_err(HandlerError::Retry)?;
+                let closed =
+                    store::close(conn, &mut w.outbox, case_no, Some(&codes), at, reason).await?;
                 // Remembered for a clock an older fact may still start (see `start`).
-                marks::remember(conn, case_no, &kinds, Mark::Closed, at, reason, None).await?;
-                Ok(!store::close(conn, case_no, Some(&codes), at, reason)
-                    .await?
-                    .is_empty())
+                w.remember(case_no, &kinds, Mark::Closed, at, reason, None);
+                Ok(!closed.is_empty())
             }
             Step::CloseAll { reason } => {
-                marks::remember(conn, case_no, &[EVERY_KIND], Mark::Closed, at, reason, None)
-                    .await?;
-                Ok(!store::close(conn, case_no, None, at, reason)
-                    .await?
-                    .is_empty())
+                w.before(conn, case_no, None)
+                    .await
+                    .map_err(HandlerError::Retry)?;
+                let closed = store::close(conn, &mut w.outbox, case_no, None, at, reason).await?;
+                w.remember(case_no, &[EVERY_KIND], Mark::Closed, at, reason, None);
+                Ok(!closed.is_empty())
             }
-            Step::Extend { days } => self.extend(conn, case_no, at, days).await,
-            Step::Pause { at } => self.pause(conn, case_no, utc(at)).await,
-            Step::Resume { at } => self.resume(conn, case_no, utc(at)).await,
-            Step::RecomputeHandling => self.recompute_handling(conn, case_no, county, at).await,
+            Step::Extend { days } => self.extend(conn, w, case_no, at, days).await,
+            Step::Pause { at } => self.pause(conn, w, case_no, utc(at)).await,
+            Step::Resume { at } => self.resume(conn, w, case_no, utc(at)).await,
+            Step::RecomputeHandling => self.recompute_handling(conn, w, case_no, county, at).await,
             Step::Nothing => Ok(false),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         county: &str,
         at: DateTime<Utc>,
@@ -245,6 +257,9 @@ impl DeadlineHandler {
             "D5" | "D6" => &["D5", "D6"],
             _ => std::slice::from_ref(&code),
         };
+        w.before(conn, case_no, Some(kinds))
+            .await
+            .map_err(HandlerError::Retry)?;
         let since = marks::since(conn, case_no, kinds, at).await?;
         if since.superseded {
             tracing::info!(
@@ -258,6 +273,7 @@ impl DeadlineHandler {
         let mut changed = remand
             && !store::close(
                 conn,
+                &mut w.outbox,
                 case_no,
                 Some(&["D5".to_owned(), "D6".to_owned()]),
                 at,
@@ -265,17 +281,20 @@ impl DeadlineHandler {
             )
             .await?
             .is_empty();
-        // A clock started again (re-assignment, a repeated fact) replaces the open one.
-        changed |= !store::cancel_open(conn, case_no, code, at, "restarted")
-            .await?
-            .is_empty();
-        if code == "D5" {
-            changed |= !store::cancel_open(conn, case_no, "D6", at, "restarted")
+        // A clock started again (re-assignment, a repeated fact) replaces the open one. Most
+        // starts find none (`since` looked), and skip the look.
+        if since.open {
+            changed |= !store::cancel_open(conn, &mut w.outbox, case_no, code, at, "restarted")
                 .await?
                 .is_empty();
+            if code == "D5" {
+                changed |= !store::cancel_open(conn, &mut w.outbox, case_no, "D6", at, "restarted")
+                    .await?
+                    .is_empty();
+            }
         }
         let due = due.map(utc);
-        projection::set_due(conn, case_no, code, due).await?;
+        w.set_due(case_no, code, due);
         let Some(due) = due else {
             // No time limit (handling configured as none for this type/branch).
             return Ok(changed);
@@ -303,8 +322,7 @@ impl DeadlineHandler {
             provisional,
             fact_at: Some(at),
         };
-        store::insert_batch(conn, std::slice::from_ref(&row), false).await?;
-        // The registry shows the clock; a review organ hears of the request addressed to it.
+        let to_organ = announced_to_organ(s.tracked);
         let status = DeadlineStatus {
             case_no: row.case_no.clone(),
             deadline: row.kind.clone(),
@@ -317,18 +335,31 @@ impl DeadlineHandler {
             reason: "started".to_owned(),
             at,
         };
+        w.start(row);
+        if to_organ {
+            // The organ's message lists the case's clocks, this one included.
+            w.before(conn, case_no, None)
+                .await
+                .map_err(HandlerError::Retry)?;
+        }
+        // The registry shows the clock; a review organ hears of the request addressed to it.
         let directory = r.directory.current();
-        store::publish_status(
+        store::queue_status(
             conn,
+            &mut w.outbox,
             kind::DEADLINE_SCHEDULED,
             &status,
             county,
-            announced_to_organ(s.tracked).then_some(&*directory),
+            to_organ.then_some(&*directory),
         )
         .await?;
         if let Some(closed) = since.closed {
+            w.before(conn, case_no, Some(&[code]))
+                .await
+                .map_err(HandlerError::Retry)?;
             store::close(
                 conn,
+                &mut w.outbox,
                 case_no,
                 Some(&[code.to_owned()]),
                 closed.at,
@@ -336,13 +367,13 @@ impl DeadlineHandler {
             )
             .await?;
         } else if let Some(paused) = since.paused.filter(|_| code == "D10") {
-            self.pause(conn, case_no, paused.at).await?;
+            self.pause(conn, w, case_no, paused.at).await?;
         } else if let Some(extended) = since.extended.filter(|_| code == "D5" && !remand) {
             let days = extended
                 .days
                 .and_then(|d| u32::try_from(d).ok())
                 .unwrap_or(0);
-            self.extend(conn, case_no, extended.at, days).await?;
+            self.extend(conn, w, case_no, extended.at, days).await?;
         }
         Ok(true)
     }
@@ -352,18 +383,22 @@ impl DeadlineHandler {
     async fn pause(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, HandlerError> {
+        w.before(conn, case_no, Some(&["D10"]))
+            .await
+            .map_err(HandlerError::Retry)?;
         let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
         let Some(row) = row.filter(|r| r.state == state::PENDING) else {
-            marks::remember(conn, case_no, &["D10"], Mark::Paused, at, "", None).await?;
+            w.remember(case_no, &["D10"], Mark::Paused, at, "", None);
             return Ok(false);
         };
-        store::pause(conn, row.id, at).await?;
+        store::pause(conn, &mut w.outbox, row.id, at).await?;
         // The hearing's end may have come first.
         if let Some(end) = marks::first_since(conn, case_no, &["D10"], Mark::Resumed, at).await? {
-            self.resume(conn, case_no, end.at).await?;
+            self.resume(conn, w, case_no, end.at).await?;
         }
         Ok(true)
     }
@@ -372,10 +407,14 @@ impl DeadlineHandler {
     async fn extend(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         at: DateTime<Utc>,
         days: u32,
     ) -> Result<bool, HandlerError> {
+        w.before(conn, case_no, Some(&["D5", "D6"]))
+            .await
+            .map_err(HandlerError::Retry)?;
         let Some(row) = store::latest_for_update(conn, case_no, &["D5", "D6"]).await? else {
             // The acceptance that starts it may come after (out of order).
             tracing::info!(
@@ -383,7 +422,7 @@ impl DeadlineHandler {
                 "extension before the handling deadline; remembered"
             );
             let d = i32::try_from(days).ok();
-            marks::remember(conn, case_no, &["D5"], Mark::Extended, at, "", d).await?;
+            w.remember(case_no, &["D5"], Mark::Extended, at, "", d);
             return Ok(false);
         };
         if row.state != "pending" && row.state != "paused" {
@@ -413,6 +452,7 @@ impl DeadlineHandler {
             .warn_at(Tracked::Statutory(due.kind), row.trigger_at, due_at);
         store::reschedule(
             conn,
+            &mut w.outbox,
             row.id,
             due.kind.code(),
             due_at,
@@ -421,7 +461,7 @@ impl DeadlineHandler {
             due.is_provisional(),
         )
         .await?;
-        projection::set_due(conn, case_no, "D6", Some(due_at)).await?;
+        w.set_due(case_no, "D6", Some(due_at));
         Ok(true)
     }
 
@@ -431,6 +471,7 @@ impl DeadlineHandler {
     async fn recompute_handling(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         county: &str,
         at: DateTime<Utc>,
@@ -440,18 +481,21 @@ impl DeadlineHandler {
         };
         let (t, b) = projection::type_and_branch(conn, case_no).await?;
         let rules = &self.rules;
+        w.before(conn, case_no, Some(&["D5", "D6"]))
+            .await
+            .map_err(HandlerError::Retry)?;
         match store::latest_for_update(conn, case_no, &["D5", "D6"]).await? {
             // No clock ran (none applied before, or an earlier reclassification stopped it):
             // start one if one applies now.
             None => {
-                self.start_handling(conn, case_no, county, at, accepted_on, department)
+                self.start_handling(conn, w, case_no, county, at, accepted_on, department)
                     .await
             }
             Some(row)
                 if (row.state == state::WITHDRAWN || row.state == state::LEGACY_CANCELLED)
                     && row.close_reason.as_deref() == Some("reclassified") =>
             {
-                self.start_handling(conn, case_no, county, at, accepted_on, department)
+                self.start_handling(conn, w, case_no, county, at, accepted_on, department)
                     .await
             }
             Some(row) if row.state == "pending" || row.state == "paused" => {
@@ -474,19 +518,21 @@ impl DeadlineHandler {
                     Err(_) => None,
                 };
                 let Some((kind, due_at, provisional)) = due else {
-                    store::cancel_open(conn, case_no, &row.kind, at, "reclassified").await?;
-                    projection::set_due(conn, case_no, "D5", None).await?;
+                    store::cancel_open(conn, &mut w.outbox, case_no, &row.kind, at, "reclassified")
+                        .await?;
+                    w.set_due(case_no, "D5", None);
                     return Ok(true);
                 };
                 if due_at == row.due_at && kind.code() == row.kind {
                     if provisional != row.provisional {
-                        store::set_provisional(conn, row.id, provisional).await?;
+                        store::set_provisional(conn, &mut w.outbox, row.id, provisional).await?;
                     }
                     return Ok(false);
                 }
                 let warn = rules.warn_at(Tracked::Statutory(kind), row.trigger_at, due_at);
                 store::reschedule(
                     conn,
+                    &mut w.outbox,
                     row.id,
                     kind.code(),
                     due_at,
@@ -495,16 +541,18 @@ impl DeadlineHandler {
                     provisional,
                 )
                 .await?;
-                projection::set_due(conn, case_no, kind.code(), Some(due_at)).await?;
+                w.set_due(case_no, kind.code(), Some(due_at));
                 Ok(true)
             }
             Some(_) => Ok(false),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn start_handling(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         county: &str,
         at: DateTime<Utc>,
@@ -516,22 +564,26 @@ impl DeadlineHandler {
             trigger: start_of_day(accepted_on),
             responsible: Responsible::Department(department),
         };
-        self.start(conn, case_no, county, at, start, false).await
+        self.start(conn, w, case_no, county, at, start, false).await
     }
 
     /// A hearing finished: its days are not counted (Art 36 para 2), so D10 moves out.
     async fn resume(
         &self,
         conn: &mut PgConnection,
+        w: &mut Writes,
         case_no: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, HandlerError> {
+        w.before(conn, case_no, Some(&["D10"]))
+            .await
+            .map_err(HandlerError::Retry)?;
         let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
         let Some((row, started)) =
             row.and_then(|r| r.paused_at.filter(|_| r.state == "paused").map(|p| (r, p)))
         else {
             // Its start (or the request) may come after (out of order).
-            marks::remember(conn, case_no, &["D10"], Mark::Resumed, at, "", None).await?;
+            w.remember(case_no, &["D10"], Mark::Resumed, at, "", None);
             return Ok(false);
         };
         let end = at.max(started);
@@ -565,6 +617,7 @@ impl DeadlineHandler {
         let pauses = serde_json::to_value(&intervals).map_err(reject)?;
         store::resume(
             conn,
+            &mut w.outbox,
             row.id,
             &pauses,
             secs,

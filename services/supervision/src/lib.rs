@@ -24,3 +24,4 @@ pub mod store;
 pub mod supervise;
 pub mod timers;
 pub mod weekly;
+pub mod writes;

@@ -18,7 +18,7 @@ pub enum Mark {
 }
 
 impl Mark {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Mark::Closed => "closed",
             Mark::Paused => "paused",
@@ -34,32 +34,6 @@ pub struct Remembered {
     pub at: DateTime<Utc>,
     pub reason: String,
     pub days: Option<i32>,
-}
-
-/// Remembers that the fact at `at` did `mark` to the case's clocks of each of `kinds`.
-pub async fn remember(
-    conn: &mut PgConnection,
-    case_no: &str,
-    kinds: &[&str],
-    mark: Mark,
-    at: DateTime<Utc>,
-    reason: &str,
-    days: Option<i32>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into clock_marks (case_no, kind, mark, at, reason, days)
-         select $1, k, $3, $4, $5, $6 from unnest($2::text[]) as k
-         on conflict do nothing",
-    )
-    .bind(case_no)
-    .bind(kinds)
-    .bind(mark.as_str())
-    .bind(at)
-    .bind(reason)
-    .bind(days)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// The earliest fact at or after `at` that did `mark` to a clock of one of `kinds` (or, for a
@@ -90,6 +64,8 @@ pub async fn first_since(
 pub struct Since {
     /// A clock of the kind was started by a newer fact, or by this one and has ended.
     pub superseded: bool,
+    /// A clock of the kind runs (pending or paused): the start replaces it.
+    pub open: bool,
     /// The first closing since (a closing of every kind counts).
     pub closed: Option<Remembered>,
     /// The first hearing started since (D10).
@@ -110,6 +86,7 @@ pub async fn since(
     #[derive(sqlx::FromRow)]
     struct Row {
         superseded: bool,
+        open: bool,
         mark: Option<String>,
         at: Option<DateTime<Utc>>,
         reason: Option<String>,
@@ -120,6 +97,9 @@ pub async fn since(
                            where case_no = $1 and kind = any($2)
                              and (fact_at > $3 or (fact_at = $3 and state not in ('pending', 'paused'))))
                         as superseded,
+                    exists(select 1 from deadlines
+                           where case_no = $1 and kind = any($2) and ref = ''
+                             and state in ('pending', 'paused')) as open,
                     m.mark, m.at, m.reason, m.days
              from (select 1) as one
              left join lateral (
@@ -137,6 +117,7 @@ pub async fn since(
     let mut out = Since::default();
     for row in rows {
         out.superseded = row.superseded;
+        out.open = row.open;
         let (Some(mark), Some(at)) = (row.mark, row.at) else {
             continue;
         };

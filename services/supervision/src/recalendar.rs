@@ -22,6 +22,7 @@ use xinfang_domain::deadline_plan::{REMAND_REF, Tracked};
 use crate::handlers::Rules;
 use crate::projection;
 use crate::store::{self, DeadlineRow};
+use xinfang_platform::outbox::Batch;
 
 /// Rows examined per transaction.
 const BATCH: i64 = 500;
@@ -108,6 +109,7 @@ pub async fn settle(pool: &PgPool, rules: &Rules) -> anyhow::Result<Settled> {
         };
         after = Some(last.id);
         let mut changed = false;
+        let mut events = Batch::default();
         for row in &rows {
             out.examined += 1;
             let Some((kind, due_at, provisional)) =
@@ -120,6 +122,7 @@ pub async fn settle(pool: &PgPool, rules: &Rules) -> anyhow::Result<Settled> {
                 let warn = tracked.and_then(|t| rules.warn_at(t, row.trigger_at, due_at));
                 store::reschedule(
                     &mut tx,
+                    &mut events,
                     row.id,
                     &kind,
                     due_at,
@@ -132,12 +135,13 @@ pub async fn settle(pool: &PgPool, rules: &Rules) -> anyhow::Result<Settled> {
                 out.moved += 1;
                 changed = true;
             } else if provisional != row.provisional {
-                store::set_provisional(&mut tx, row.id, provisional).await?;
+                store::set_provisional(&mut tx, &mut events, row.id, provisional).await?;
             }
             if !provisional {
                 out.settled += 1;
             }
         }
+        events.write(&mut tx).await?;
         if changed {
             store::wake_indexer(&mut tx).await?;
         }

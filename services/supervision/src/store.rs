@@ -12,6 +12,7 @@ use xinfang_domain::directory::{Directory, OrganRef};
 use xinfang_domain::envelope::Envelope;
 use xinfang_domain::events::{DeadlineStatus, DeptClock, DeptDeadlineStatus, kind};
 use xinfang_domain::subject;
+use xinfang_platform::outbox::Batch;
 
 /// When a pending row next needs attention: its warning if one is still to come, else its due.
 pub const NEXT_FIRE: &str = "case when warn_at is not null and warned_at is null and warn_at < due_at then warn_at else due_at end";
@@ -84,6 +85,25 @@ pub async fn insert_batch(
     rows: &[NewDeadline],
     indexed: bool,
 ) -> sqlx::Result<u64> {
+    // The current span is the fact's (a consumer's or a request's): what fires continues it.
+    let traces = vec![current_trace(); rows.len()];
+    insert_traced(conn, rows, &traces, indexed).await
+}
+
+/// The current span's trace context as stored with a clock (what fires continues it).
+pub fn current_trace() -> serde_json::Value {
+    serde_json::to_value(xinfang_platform::trace_context::current_as_pairs())
+        .unwrap_or_else(|_| serde_json::json!([]))
+}
+
+/// [`insert_batch`] with each row's own trace context (`traces[i]` for `rows[i]`): a batch's
+/// clocks come from several facts.
+pub async fn insert_traced(
+    conn: &mut PgConnection,
+    rows: &[NewDeadline],
+    traces: &[serde_json::Value],
+    indexed: bool,
+) -> sqlx::Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -111,14 +131,15 @@ pub async fn insert_batch(
         provisional.push(r.provisional);
         fact_at.push(r.fact_at);
     }
-    // The current span is the fact's (a consumer's or a request's): what fires continues it.
-    let trace = serde_json::to_value(xinfang_platform::trace_context::current_as_pairs())
-        .unwrap_or_else(|_| serde_json::json!([]));
     let done = sqlx::query(
         "insert into deadlines (id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at, provisional, fact_at, indexed, trace)
-         select *, $12, $13 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bool[],
-                              $11::timestamptz[])
+         select id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at,
+                provisional, fact_at, $12, trace
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bool[],
+                     $11::timestamptz[], $13::jsonb[])
+              as u(id, case_no, county, department, kind, ref, trigger_at, due_at, warn_at,
+                   provisional, fact_at, trace)
          on conflict do nothing",
     )
     .bind(&id)
@@ -133,7 +154,7 @@ pub async fn insert_batch(
     .bind(&provisional)
     .bind(&fact_at)
     .bind(indexed)
-    .bind(trace)
+    .bind(traces)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
@@ -182,6 +203,24 @@ pub async fn publish_status(
     county: &str,
     to_organ: Option<&Directory>,
 ) -> sqlx::Result<()> {
+    let mut out = Batch::default();
+    queue_status(conn, &mut out, event, status, county, to_organ).await?;
+    out.write(conn)
+        .await
+        .map_err(|e| sqlx::Error::Encode(e.into()))?;
+    Ok(())
+}
+
+/// [`publish_status`] into `out`, written by the caller (a consumer batch writes its events in
+/// one statement at its end).
+pub async fn queue_status(
+    conn: &mut PgConnection,
+    out: &mut Batch,
+    event: &str,
+    status: &DeadlineStatus,
+    county: &str,
+    to_organ: Option<&Directory>,
+) -> sqlx::Result<()> {
     let Ok(county) = CountyCode::parse(county) else {
         tracing::warn!(case_no = %status.case_no, "deadline has an invalid county; no event");
         return Ok(());
@@ -198,9 +237,9 @@ pub async fn publish_status(
     )
     .map_err(|e| encode(e.into()))?;
     let s = subject::deadline_event(&county, event).map_err(|e| encode(e.into()))?;
-    xinfang_platform::outbox::enqueue(conn, &s, &env)
-        .await
-        .map_err(encode)?;
+    // Each row continues its own fact's trace (a batch's events come from several).
+    let trace = current_trace();
+    out.push_traced(&s, &env, Some(&trace)).map_err(encode)?;
     if let Some(directory) = to_organ
         && let Some(organ) = status
             .department
@@ -231,9 +270,7 @@ pub async fn publish_status(
             &data,
         )
         .map_err(|e| encode(e.into()))?;
-        xinfang_platform::outbox::enqueue(conn, &s, &env)
-            .await
-            .map_err(encode)?;
+        out.push_traced(&s, &env, Some(&trace)).map_err(encode)?;
     }
     Ok(())
 }
@@ -307,6 +344,7 @@ pub fn status_of(row: &DeadlineRow, reason: &str, at: DateTime<Utc>) -> Deadline
 /// [`publish_status`] for a clock that moved, paused or resumed (`deadline.scheduled`).
 async fn announce(
     conn: &mut PgConnection,
+    events: &mut Batch,
     id: Uuid,
     reason: &str,
     at: DateTime<Utc>,
@@ -319,7 +357,15 @@ async fn announce(
     .await?;
     if let Some(row) = row {
         let status = status_of(&row, reason, at);
-        publish_status(conn, kind::DEADLINE_SCHEDULED, &status, &row.county, None).await?;
+        queue_status(
+            conn,
+            events,
+            kind::DEADLINE_SCHEDULED,
+            &status,
+            &row.county,
+            None,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -329,6 +375,7 @@ async fn announce(
 /// moot) left `fired` with the closing recorded. Publishes `deadline.closed` for each.
 async fn end(
     conn: &mut PgConnection,
+    out_events: &mut Batch,
     rows: Vec<DeadlineRow>,
     at: DateTime<Utc>,
     reason: &str,
@@ -352,7 +399,15 @@ async fn end(
         row.closed_at = Some(at);
         row.close_reason = Some(reason.to_owned());
         let status = status_of(&row, reason, at);
-        publish_status(conn, kind::DEADLINE_CLOSED, &status, &row.county, None).await?;
+        queue_status(
+            conn,
+            out_events,
+            kind::DEADLINE_CLOSED,
+            &status,
+            &row.county,
+            None,
+        )
+        .await?;
         out.push(row);
     }
     Ok(out)
@@ -362,6 +417,7 @@ async fn end(
 /// Returns what it withdrew.
 pub async fn cancel_open(
     conn: &mut PgConnection,
+    events: &mut Batch,
     case_no: &str,
     kind: &str,
     at: DateTime<Utc>,
@@ -376,7 +432,7 @@ pub async fn cancel_open(
     .bind(kind)
     .fetch_all(&mut *conn)
     .await?;
-    end(conn, rows, at, reason).await
+    end(conn, events, rows, at, reason).await
 }
 
 /// Closes the clocks of `kinds` on a case (all kinds when `kinds` is None), as the fact
@@ -384,6 +440,7 @@ pub async fn cancel_open(
 /// late, or keep `fired` and record the closing. Returns what it closed.
 pub async fn close(
     conn: &mut PgConnection,
+    events: &mut Batch,
     case_no: &str,
     kinds: Option<&[String]>,
     at: DateTime<Utc>,
@@ -402,7 +459,7 @@ pub async fn close(
     .bind(all)
     .fetch_all(&mut *conn)
     .await?;
-    end(conn, rows, at, reason).await
+    end(conn, events, rows, at, reason).await
 }
 
 /// The latest clock of one of `kinds` on a case, locked for update.
@@ -426,8 +483,10 @@ pub async fn latest_for_update(
 }
 
 /// Moves a clock: new kind, due and warning time; the warning may come again.
+#[allow(clippy::too_many_arguments)]
 pub async fn reschedule(
     conn: &mut PgConnection,
+    events: &mut Batch,
     id: Uuid,
     kind: &str,
     due_at: DateTime<Utc>,
@@ -450,7 +509,7 @@ pub async fn reschedule(
     .bind(provisional)
     .execute(&mut *conn)
     .await?;
-    announce(conn, id, "rescheduled", Utc::now()).await
+    announce(conn, events, id, "rescheduled", Utc::now()).await
 }
 
 /// Open clocks marked provisional, oldest first, locked (others skip them): what a calendar
@@ -478,6 +537,7 @@ pub async fn provisional_open(
 /// does), without moving it.
 pub async fn set_provisional(
     conn: &mut PgConnection,
+    events: &mut Batch,
     id: Uuid,
     provisional: bool,
 ) -> sqlx::Result<()> {
@@ -486,11 +546,16 @@ pub async fn set_provisional(
         .bind(provisional)
         .execute(&mut *conn)
         .await?;
-    announce(conn, id, "rescheduled", Utc::now()).await
+    announce(conn, events, id, "rescheduled", Utc::now()).await
 }
 
 /// Stops a clock while a hearing runs (D10).
-pub async fn pause(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn pause(
+    conn: &mut PgConnection,
+    events: &mut Batch,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "update deadlines set state = 'paused', paused_at = $2, indexed = false, updated_at = now()
          where id = $1 and state = 'pending'",
@@ -499,12 +564,14 @@ pub async fn pause(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    announce(conn, id, "paused", at).await
+    announce(conn, events, id, "paused", at).await
 }
 
 /// Records a finished pause and restarts the clock at its recomputed due time.
+#[allow(clippy::too_many_arguments)]
 pub async fn resume(
     conn: &mut PgConnection,
+    events: &mut Batch,
     id: Uuid,
     pauses: &serde_json::Value,
     paused_secs: f64,
@@ -527,7 +594,7 @@ pub async fn resume(
     .bind(provisional)
     .execute(&mut *conn)
     .await?;
-    announce(conn, id, "resumed", Utc::now()).await
+    announce(conn, events, id, "resumed", Utc::now()).await
 }
 
 /// Open clocks of `counties` (pending, paused, or fired and not yet met) due before `before`,
