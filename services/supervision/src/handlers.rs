@@ -109,6 +109,7 @@ impl Handler for DeadlineHandler {
         cases.dedup();
         store::lock_cases(conn, &cases).await?;
         let mut writes = Writes::default();
+        writes.learn_present(conn, &cases).await?;
         for (msg, span) in msgs {
             self.apply(conn, msg, false, &mut writes)
                 .instrument(span.clone())
@@ -257,10 +258,15 @@ impl DeadlineHandler {
             "D5" | "D6" => &["D5", "D6"],
             _ => std::slice::from_ref(&code),
         };
-        w.before(conn, case_no, Some(kinds))
-            .await
-            .map_err(HandlerError::Retry)?;
-        let since = marks::since(conn, case_no, kinds, at).await?;
+        let since = if w.none_of(case_no, kinds) {
+            // Nothing of the kind to read: nothing superseded, nothing open, nothing settled.
+            marks::Since::default()
+        } else {
+            w.before(conn, case_no, Some(kinds))
+                .await
+                .map_err(HandlerError::Retry)?;
+            marks::since(conn, case_no, kinds, at).await?
+        };
         if since.superseded {
             tracing::info!(
                 case_no,
@@ -461,6 +467,7 @@ impl DeadlineHandler {
             due.is_provisional(),
         )
         .await?;
+        w.touch(case_no, due.kind.code());
         w.set_due(case_no, "D6", Some(due_at));
         Ok(true)
     }
@@ -541,6 +548,7 @@ impl DeadlineHandler {
                     provisional,
                 )
                 .await?;
+                w.touch(case_no, kind.code());
                 w.set_due(case_no, kind.code(), Some(due_at));
                 Ok(true)
             }

@@ -21,6 +21,21 @@ async fn ensure(conn: &mut PgConnection, case_no: &str, county: &str) -> sqlx::R
     Ok(())
 }
 
+/// Runs the update on the case's row, creating the row first when the fact came before the
+/// registration (no row yet): one statement when it is there, as it nearly always is.
+async fn update_or_create<'q>(
+    conn: &mut PgConnection,
+    case_no: &str,
+    county: &str,
+    update: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> sqlx::Result<()> {
+    if update().execute(&mut *conn).await?.rows_affected() == 0 {
+        ensure(conn, case_no, county).await?;
+        update().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 fn data<T: serde::de::DeserializeOwned>(env: &Envelope) -> Option<T> {
     // The planner has already rejected payloads that break the contract.
     env.data_as::<T>().ok()
@@ -90,51 +105,51 @@ pub async fn record(
             let Some(r) = data::<Reclassified>(env) else {
                 return Ok(());
             };
-            ensure(conn, case_no, county).await?;
             // Each of type and unit keeps the newest fact's value: two reclassifications, or a
             // reclassification and an assignment, may arrive in either order.
-            sqlx::query(
-                "update cases set
-                    petition_type = case when classified_at > $5 then petition_type else $2 end,
-                    branch = case when classified_at > $5 then branch else $3 end,
-                    classified_at = greatest(classified_at, $5),
-                    department = case when department_at > $5 then department else $4 end,
-                    department_at = greatest(department_at, $5), updated_at = now()
-                 where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(r.petition_type.as_str())
-            .bind(r.branch.map(Art31Branch::as_str))
-            .bind(&r.department)
-            .bind(event_at(env))
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set
+                        petition_type = case when classified_at > $5 then petition_type else $2 end,
+                        branch = case when classified_at > $5 then branch else $3 end,
+                        classified_at = greatest(classified_at, $5),
+                        department = case when department_at > $5 then department else $4 end,
+                        department_at = greatest(department_at, $5), updated_at = now()
+                     where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(r.petition_type.as_str())
+                .bind(r.branch.map(Art31Branch::as_str))
+                .bind(&r.department)
+                .bind(event_at(env))
+            })
             .await?;
         }
         kind::ASSIGNED => {
             let Some(a) = data::<Assigned>(env) else {
                 return Ok(());
             };
-            ensure(conn, case_no, county).await?;
             // A new assignment (or a transfer) restarts the unit's acceptance clock; an older
             // one delivered late changes neither the unit, the type nor the unit's answer.
-            sqlx::query(
-                "update cases set
-                    department = case when department_at > $5 then department else $2 end,
-                    department_at = greatest(department_at, $5),
-                    petition_type = case when classified_at > $5 then petition_type else $3 end,
-                    branch = case when classified_at > $5 then branch else coalesce($4, branch) end,
-                    classified_at = greatest(classified_at, $5),
-                    assigned_at = greatest(assigned_at, $5),
-                    unit_answered_at = case when unit_answered_at < $5 then null else unit_answered_at end,
-                    disposed_at = least(disposed_at, $5), updated_at = now()
-                 where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(organ_code(&a.department, a.organ_county.as_deref()))
-            .bind(a.petition_type.as_str())
-            .bind(a.branch.map(Art31Branch::as_str))
-            .bind(a.assigned_at)
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set
+                        department = case when department_at > $5 then department else $2 end,
+                        department_at = greatest(department_at, $5),
+                        petition_type = case when classified_at > $5 then petition_type else $3 end,
+                        branch = case when classified_at > $5 then branch else coalesce($4, branch) end,
+                        classified_at = greatest(classified_at, $5),
+                        assigned_at = greatest(assigned_at, $5),
+                        unit_answered_at = case when unit_answered_at < $5 then null else unit_answered_at end,
+                        disposed_at = least(disposed_at, $5), updated_at = now()
+                     where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(organ_code(&a.department, a.organ_county.as_deref()))
+                .bind(a.petition_type.as_str())
+                .bind(a.branch.map(Art31Branch::as_str))
+                .bind(a.assigned_at)
+            })
             .await?;
         }
         kind::DIVERTED => {
@@ -162,63 +177,63 @@ pub async fn record(
             let Some(a) = data::<Accepted>(env) else {
                 return Ok(());
             };
-            ensure(conn, case_no, county).await?;
-            sqlx::query(
-                "update cases set
-                    department = case when department_at > $3 then department else $2 end,
-                    department_at = greatest(department_at, $3),
-                    accepted_on = case when accepted_at > $3 then accepted_on else $4 end,
-                    accepted_at = greatest(accepted_at, $3),
-                    unit_answered_at = least(unit_answered_at, $3),
-                    disposed_at = least(disposed_at, $3), updated_at = now()
-                 where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(organ_code(&a.department, a.organ_county.as_deref()))
-            .bind(a.at)
-            .bind(a.accepted_on)
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set
+                        department = case when department_at > $3 then department else $2 end,
+                        department_at = greatest(department_at, $3),
+                        accepted_on = case when accepted_at > $3 then accepted_on else $4 end,
+                        accepted_at = greatest(accepted_at, $3),
+                        unit_answered_at = least(unit_answered_at, $3),
+                        disposed_at = least(disposed_at, $3), updated_at = now()
+                     where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(organ_code(&a.department, a.organ_county.as_deref()))
+                .bind(a.at)
+                .bind(a.accepted_on)
+            })
             .await?;
         }
         kind::OBJECTED => {
-            ensure(conn, case_no, county).await?;
-            sqlx::query(
-                "update cases set unit_answered_at = least(unit_answered_at, $2), updated_at = now()
-                 where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(event_at(env))
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set unit_answered_at = least(unit_answered_at, $2), updated_at = now()
+                     where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(event_at(env))
+            })
             .await?;
         }
         kind::REPLIED => {
             let Some(r) = data::<Replied>(env) else {
                 return Ok(());
             };
-            ensure(conn, case_no, county).await?;
-            sqlx::query(
-                "update cases set replied_at = $2, served_on = $3, updated_at = now() where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(r.at)
-            .bind(r.served_on)
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set replied_at = $2, served_on = $3, updated_at = now() where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(r.at)
+                .bind(r.served_on)
+            })
             .await?;
         }
         kind::EVALUATED => {
             let Some(e) = data::<Evaluated>(env) else {
                 return Ok(());
             };
-            ensure(conn, case_no, county).await?;
-            sqlx::query(
-                "update cases set evaluated_at = $2, bureau_rating = $3, unit_rating = $4,
-                        updated_at = now() where case_no = $1",
-            )
-            .bind(case_no)
-            .bind(e.at)
-            .bind(e.bureau.as_str())
-            .bind(e.unit.as_str())
-            .execute(&mut *conn)
+            update_or_create(conn, case_no, county, || {
+                sqlx::query(
+                    "update cases set evaluated_at = $2, bureau_rating = $3, unit_rating = $4,
+                            updated_at = now() where case_no = $1",
+                )
+                .bind(case_no)
+                .bind(e.at)
+                .bind(e.bureau.as_str())
+                .bind(e.unit.as_str())
+            })
             .await?;
         }
         _ => {}

@@ -5,7 +5,9 @@
 //!
 //! A fact that reads a case's clocks or marks of some kind first has what the batch holds for
 //! that case and kind written ([`Writes::before`]), so it reads what the facts before it did,
-//! as it would handled on its own.
+//! as it would handled on its own. A batch also learns up front which of its cases' kinds have
+//! clocks or marks at all ([`Writes::learn_present`]): a start of a kind that has none (and
+//! that no fact of the batch wrote) has nothing to read, and skips the reading.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -45,12 +47,52 @@ pub struct Writes {
     pub outbox: Batch,
     /// (case, kind) with a clock or a mark not yet written; kind `*` for a closing of all.
     held: HashSet<(String, String)>,
+    /// (case, kind) with a clock or a mark when the batch began (its cases locked), or written
+    /// by it since; `None` when not learnt (every read goes to the database).
+    present: Option<HashSet<(String, String)>>,
     wake: bool,
 }
 
 impl Writes {
+    /// Learns which kinds of `cases` have clocks or marks. Call with the cases locked (no other
+    /// instance's fact can add any until the transaction ends).
+    pub async fn learn_present(
+        &mut self,
+        conn: &mut PgConnection,
+        cases: &[String],
+    ) -> sqlx::Result<()> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select case_no, kind from deadlines where case_no = any($1)
+             union
+             select case_no, kind from clock_marks where case_no = any($1)",
+        )
+        .bind(cases)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.present = Some(rows.into_iter().collect());
+        Ok(())
+    }
+
+    /// Whether the case certainly has no clock and no mark of any of `kinds` (nor a closing of
+    /// every kind): learnt up front and not written since.
+    pub fn none_of(&self, case_no: &str, kinds: &[&str]) -> bool {
+        let Some(present) = &self.present else {
+            return false;
+        };
+        let has = |k: &str| present.contains(&(case_no.to_owned(), k.to_owned()));
+        !has(EVERY_KIND) && !kinds.iter().any(|k| has(k))
+    }
+
+    /// A clock of the case now has `kind` (a new one, or one whose kind changed, D5 → D6).
+    pub fn touch(&mut self, case_no: &str, kind: &str) {
+        if let Some(present) = &mut self.present {
+            present.insert((case_no.to_owned(), kind.to_owned()));
+        }
+    }
+
     /// A clock to create, started by the current span's fact.
     pub fn start(&mut self, row: NewDeadline) {
+        self.touch(&row.case_no, &row.kind);
         self.held.insert((row.case_no.clone(), row.kind.clone()));
         self.traces.push(store::current_trace());
         self.deadlines.push(row);
@@ -68,6 +110,7 @@ impl Writes {
         days: Option<i32>,
     ) {
         for k in kinds {
+            self.touch(case_no, k);
             self.held.insert((case_no.to_owned(), (*k).to_owned()));
             self.marks.push(MarkRow {
                 case_no: case_no.to_owned(),

@@ -149,14 +149,15 @@ async fn a_batch_leaves_each_case_as_its_facts_one_at_a_time_do() {
         handler.handle(&mut conn, &msg).await.expect("handled");
     }
 
-    // Cases two and three registered by an earlier batch, the rest of their facts interleaved
-    // in one batch, with another case's registration.
+    // Cases two and three registered and extended by earlier batches (the extension is only
+    // remembered: no handling clock yet), the rest of their facts interleaved in one batch,
+    // with another case's registration.
     let mut batch = Vec::new();
     for (a, b) in life(&h, &two, t0).into_iter().zip(life(&h, &three, t0)) {
         batch.push(a);
         batch.push(b);
     }
-    for (subject, env) in batch.drain(..2) {
+    for (subject, env) in batch.drain(..4) {
         let msg = Incoming {
             subject: &subject,
             envelope: &env,
