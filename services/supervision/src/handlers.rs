@@ -144,7 +144,9 @@ impl DeadlineHandler {
         if lock {
             store::lock_cases(conn, std::slice::from_ref(&case_no)).await?;
         }
-        projection::record(conn, self.family, env, &case_no).await?;
+        if projection::record(conn, self.family, env, &case_no).await? {
+            w.has_row(&case_no);
+        }
         if env.kind == xinfang_domain::events::kind::REGISTERED && self.family == Family::Case {
             crate::listed::store::on_registered(conn, env, &self.rules)
                 .await

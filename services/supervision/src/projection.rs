@@ -41,21 +41,22 @@ fn data<T: serde::de::DeserializeOwned>(env: &Envelope) -> Option<T> {
     env.data_as::<T>().ok()
 }
 
-/// Records what the KPIs need from one fact. Facts of no interest change nothing.
+/// Records what the KPIs need from one fact. Facts of no interest change nothing. Returns
+/// whether the case has its row now (false: it may or may not).
 pub async fn record(
     conn: &mut PgConnection,
     family: Family,
     env: &Envelope,
     case_no: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     if family != Family::Case {
-        return Ok(());
+        return Ok(false);
     }
     let county = env.county.as_str();
     match env.kind.as_str() {
         kind::REGISTERED => {
             let Some(r) = data::<Registered>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             // 越级: the city registered a matter of a county below it.
             let leapfrog =
@@ -103,7 +104,7 @@ pub async fn record(
         }
         kind::RECLASSIFIED => {
             let Some(r) = data::<Reclassified>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             // Each of type and unit keeps the newest fact's value: two reclassifications, or a
             // reclassification and an assignment, may arrive in either order.
@@ -127,7 +128,7 @@ pub async fn record(
         }
         kind::ASSIGNED => {
             let Some(a) = data::<Assigned>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             // A new assignment (or a transfer) restarts the unit's acceptance clock; an older
             // one delivered late changes neither the unit, the type nor the unit's answer.
@@ -175,7 +176,7 @@ pub async fn record(
         }
         kind::ACCEPTED => {
             let Some(a) = data::<Accepted>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             update_or_create(conn, case_no, county, || {
                 sqlx::query(
@@ -208,7 +209,7 @@ pub async fn record(
         }
         kind::REPLIED => {
             let Some(r) = data::<Replied>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             update_or_create(conn, case_no, county, || {
                 sqlx::query(
@@ -222,7 +223,7 @@ pub async fn record(
         }
         kind::EVALUATED => {
             let Some(e) = data::<Evaluated>(env) else {
-                return Ok(());
+                return Ok(false);
             };
             update_or_create(conn, case_no, county, || {
                 sqlx::query(
@@ -236,9 +237,9 @@ pub async fn record(
             })
             .await?;
         }
-        _ => {}
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The event's own time: the payload's `at` when it has one, else the envelope's.

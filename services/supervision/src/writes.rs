@@ -50,6 +50,9 @@ pub struct Writes {
     /// (case, kind) with a clock or a mark when the batch began (its cases locked), or written
     /// by it since; `None` when not learnt (every read goes to the database).
     present: Option<HashSet<(String, String)>>,
+    /// Cases with a projection row when the batch began or made by it since; `None` when not
+    /// learnt. A due set while a case has none changes nothing, as an update of no row would.
+    rows: Option<HashSet<String>>,
     wake: bool,
 }
 
@@ -61,15 +64,20 @@ impl Writes {
         conn: &mut PgConnection,
         cases: &[String],
     ) -> sqlx::Result<()> {
+        // Kind '' (no clock's) stands for the projection's row.
         let rows: Vec<(String, String)> = sqlx::query_as(
             "select case_no, kind from deadlines where case_no = any($1)
              union
-             select case_no, kind from clock_marks where case_no = any($1)",
+             select case_no, kind from clock_marks where case_no = any($1)
+             union
+             select case_no, '' from cases where case_no = any($1)",
         )
         .bind(cases)
         .fetch_all(&mut *conn)
         .await?;
-        self.present = Some(rows.into_iter().collect());
+        let (with_row, kinds): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, k)| k.is_empty());
+        self.rows = Some(with_row.into_iter().map(|(c, _)| c).collect());
+        self.present = Some(kinds.into_iter().collect());
         Ok(())
     }
 
@@ -81,6 +89,13 @@ impl Writes {
         };
         let has = |k: &str| present.contains(&(case_no.to_owned(), k.to_owned()));
         !has(EVERY_KIND) && !kinds.iter().any(|k| has(k))
+    }
+
+    /// The case has its projection row now.
+    pub fn has_row(&mut self, case_no: &str) {
+        if let Some(rows) = &mut self.rows {
+            rows.insert(case_no.to_owned());
+        }
     }
 
     /// A clock of the case now has `kind` (a new one, or one whose kind changed, D5 → D6).
@@ -126,6 +141,13 @@ impl Writes {
     /// The due column the clock `code` feeds (see [`crate::projection::set_due`]); the last
     /// value set for a case wins.
     pub fn set_due(&mut self, case_no: &str, code: &str, due: Option<DateTime<Utc>>) {
+        if self
+            .rows
+            .as_ref()
+            .is_some_and(|rows| !rows.contains(case_no))
+        {
+            return;
+        }
         let dues = self.dues.entry(case_no.to_owned()).or_default();
         match code {
             "D1" => dues.d1 = Some(due),

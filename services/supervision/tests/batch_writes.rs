@@ -232,3 +232,91 @@ async fn a_batch_leaves_each_case_as_its_facts_one_at_a_time_do() {
     assert_eq!(d1, vec!["D1 pending"]);
     h.stop().await;
 }
+
+/// A fact that sets a due column before the case has a projection row (a transfer delivered
+/// before anything else) changes nothing, handled alone; a batch in which a later fact creates
+/// the row must not give the column that value either.
+#[tokio::test]
+async fn a_due_set_before_the_case_has_a_row_is_dropped_in_a_batch_too() {
+    let h = Harness::start("").await;
+    let handler = DeadlineHandler {
+        family: Family::Case,
+        rules: h.sup.rules.clone(),
+    };
+    let mut conn = h.pool().acquire().await.expect("connection");
+    let c = h.county();
+    let t1 = Utc::now().trunc_subsecs(0) - TimeDelta::hours(6);
+    let t2 = t1 + TimeDelta::hours(1);
+    let facts = |case: &str| -> Vec<(String, Envelope)> {
+        let transferred = xinfang_domain::events::Transferred {
+            case_no: case.to_owned(),
+            from: "sthjj".into(),
+            to: "slj".into(),
+            reason: "涉及河道".into(),
+            at: t2,
+            approved_by: Some(format!("{c}:xfj")),
+            approval_reason: Some("核实属水利局职责".into()),
+            to_county: None,
+            notice_exempt: false,
+        };
+        let env = |kind: &str, at: DateTime<Utc>, data: serde_json::Value| {
+            let s = subject::case_event(&c, kind).expect("subject");
+            let env = Envelope::new(kind, Some(case.to_owned()), c.clone(), at, data)
+                .expect("env");
+            (s.as_str().to_owned(), env)
+        };
+        vec![
+            env(
+                "transferred",
+                t2,
+                serde_json::to_value(transferred).expect("json"),
+            ),
+            env(
+                "assigned",
+                t1,
+                serde_json::to_value(assigned(case, "sthjj", t1)).expect("json"),
+            ),
+        ]
+    };
+    let (alone, together) = (h.case_no(1), h.case_no(2));
+    for (subject, env) in facts(&alone) {
+        let msg = Incoming {
+            subject: &subject,
+            envelope: &env,
+            delivered: 1,
+        };
+        handler.handle(&mut conn, &msg).await.expect("handled");
+    }
+    let batch = facts(&together);
+    let msgs: Vec<(Incoming<'_>, tracing::Span)> = batch
+        .iter()
+        .map(|(subject, env)| {
+            (
+                Incoming {
+                    subject,
+                    envelope: env,
+                    delivered: 1,
+                },
+                tracing::Span::none(),
+            )
+        })
+        .collect();
+    handler
+        .handle_all(&mut conn, &msgs)
+        .await
+        .expect("batch handled");
+
+    // The transfer's D3 runs; the older assignment started nothing it superseded, and the
+    // projection never heard the transfer's due (no row then).
+    let alone_clocks = clocks(&mut conn, &alone).await;
+    let open: Vec<(&str, &str)> = alone_clocks
+        .iter()
+        .map(|c| (c.0.as_str(), c.2.as_str()))
+        .collect();
+    assert!(open.contains(&("D3", "pending")), "{alone_clocks:?}");
+    let projected = projection(&mut conn, &alone).await;
+    assert_eq!(projected.1, None, "{projected:?}");
+    assert_eq!(clocks(&mut conn, &together).await, alone_clocks);
+    assert_eq!(projection(&mut conn, &together).await, projected);
+    h.stop().await;
+}
