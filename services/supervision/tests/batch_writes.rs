@@ -43,6 +43,47 @@ fn life(h: &Harness, case: &str, t0: DateTime<Utc>) -> Vec<(String, Envelope)> {
     ]
 }
 
+/// Each fact on its own, as a batch redone message by message applies them.
+async fn one_at_a_time(
+    handler: &DeadlineHandler,
+    conn: &mut PgConnection,
+    facts: Vec<(String, Envelope)>,
+) {
+    for (subject, env) in facts {
+        let msg = Incoming {
+            subject: &subject,
+            envelope: &env,
+            delivered: 1,
+        };
+        handler.handle(&mut *conn, &msg).await.expect("handled");
+    }
+}
+
+/// The facts as one batch tried whole.
+async fn as_one_batch(
+    handler: &DeadlineHandler,
+    conn: &mut PgConnection,
+    facts: &[(String, Envelope)],
+) {
+    let msgs: Vec<(Incoming<'_>, tracing::Span)> = facts
+        .iter()
+        .map(|(subject, env)| {
+            (
+                Incoming {
+                    subject,
+                    envelope: env,
+                    delivered: 1,
+                },
+                tracing::Span::none(),
+            )
+        })
+        .collect();
+    handler
+        .handle_all(&mut *conn, &msgs)
+        .await
+        .expect("batch handled");
+}
+
 type Clock = (
     String,
     String,
@@ -140,14 +181,7 @@ async fn a_batch_leaves_each_case_as_its_facts_one_at_a_time_do() {
     let (one, two, three) = (h.case_no(1), h.case_no(2), h.case_no(3));
 
     // Case one: one fact at a time, as a batch redone message by message applies them.
-    for (subject, env) in life(&h, &one, t0) {
-        let msg = Incoming {
-            subject: &subject,
-            envelope: &env,
-            delivered: 1,
-        };
-        handler.handle(&mut conn, &msg).await.expect("handled");
-    }
+    one_at_a_time(&handler, &mut conn, life(&h, &one, t0)).await;
 
     // Cases two and three registered and extended by earlier batches (the extension is only
     // remembered: no handling clock yet), the rest of their facts interleaved in one batch,
@@ -157,33 +191,10 @@ async fn a_batch_leaves_each_case_as_its_facts_one_at_a_time_do() {
         batch.push(a);
         batch.push(b);
     }
-    for (subject, env) in batch.drain(..4) {
-        let msg = Incoming {
-            subject: &subject,
-            envelope: &env,
-            delivered: 1,
-        };
-        handler.handle(&mut conn, &msg).await.expect("handled");
-    }
+    one_at_a_time(&handler, &mut conn, batch.drain(..4).collect()).await;
     let elsewhere = h.case_no(9);
     batch.insert(3, life(&h, &elsewhere, t0).remove(0));
-    let msgs: Vec<(Incoming<'_>, tracing::Span)> = batch
-        .iter()
-        .map(|(subject, env)| {
-            (
-                Incoming {
-                    subject,
-                    envelope: env,
-                    delivered: 1,
-                },
-                tracing::Span::none(),
-            )
-        })
-        .collect();
-    handler
-        .handle_all(&mut conn, &msgs)
-        .await
-        .expect("batch handled");
+    as_one_batch(&handler, &mut conn, &batch).await;
 
     // The facts did what they say, whatever their order: D1 met by the acceptance (handled
     // first), D3 and D4 (started by the late assignment) settled by it, D5 extended into D6
@@ -261,8 +272,7 @@ async fn a_due_set_before_the_case_has_a_row_is_dropped_in_a_batch_too() {
         };
         let env = |kind: &str, at: DateTime<Utc>, data: serde_json::Value| {
             let s = subject::case_event(&c, kind).expect("subject");
-            let env = Envelope::new(kind, Some(case.to_owned()), c.clone(), at, data)
-                .expect("env");
+            let env = Envelope::new(kind, Some(case.to_owned()), c.clone(), at, data).expect("env");
             (s.as_str().to_owned(), env)
         };
         vec![
@@ -279,32 +289,8 @@ async fn a_due_set_before_the_case_has_a_row_is_dropped_in_a_batch_too() {
         ]
     };
     let (alone, together) = (h.case_no(1), h.case_no(2));
-    for (subject, env) in facts(&alone) {
-        let msg = Incoming {
-            subject: &subject,
-            envelope: &env,
-            delivered: 1,
-        };
-        handler.handle(&mut conn, &msg).await.expect("handled");
-    }
-    let batch = facts(&together);
-    let msgs: Vec<(Incoming<'_>, tracing::Span)> = batch
-        .iter()
-        .map(|(subject, env)| {
-            (
-                Incoming {
-                    subject,
-                    envelope: env,
-                    delivered: 1,
-                },
-                tracing::Span::none(),
-            )
-        })
-        .collect();
-    handler
-        .handle_all(&mut conn, &msgs)
-        .await
-        .expect("batch handled");
+    one_at_a_time(&handler, &mut conn, facts(&alone)).await;
+    as_one_batch(&handler, &mut conn, &facts(&together)).await;
 
     // The transfer's D3 runs; the older assignment started nothing it superseded, and the
     // projection never heard the transfer's due (no row then).
