@@ -189,9 +189,7 @@ impl DeadlineHandler {
             Step::Close { tracked, reason } => {
                 let codes: Vec<String> = tracked.iter().map(|t| t.code().to_owned()).collect();
                 let kinds: Vec<&str> = codes.iter().map(String::as_str).collect();
-                w.before(conn, case_no, Some(&kinds))
-                    .await
-                    .map_err(HandlerError::Retry)?;
+                w.before(conn, case_no, Some(&kinds)).await?;
                 let closed =
                     store::close(conn, &mut w.outbox, case_no, Some(&codes), at, reason).await?;
                 // Remembered for a clock an older fact may still start (see `start`).
@@ -199,9 +197,7 @@ impl DeadlineHandler {
                 Ok(!closed.is_empty())
             }
             Step::CloseAll { reason } => {
-                w.before(conn, case_no, None)
-                    .await
-                    .map_err(HandlerError::Retry)?;
+                w.before(conn, case_no, None).await?;
                 let closed = store::close(conn, &mut w.outbox, case_no, None, at, reason).await?;
                 w.remember(case_no, &[EVERY_KIND], Mark::Closed, at, reason, None);
                 Ok(!closed.is_empty())
@@ -264,9 +260,7 @@ impl DeadlineHandler {
             // Nothing of the kind to read: nothing superseded, nothing open, nothing settled.
             marks::Since::default()
         } else {
-            w.before(conn, case_no, Some(kinds))
-                .await
-                .map_err(HandlerError::Retry)?;
+            w.before(conn, case_no, Some(kinds)).await?;
             marks::since(conn, case_no, kinds, at).await?
         };
         if since.superseded {
@@ -346,9 +340,7 @@ impl DeadlineHandler {
         w.start(row);
         if to_organ {
             // The organ's message lists the case's clocks, this one included.
-            w.before(conn, case_no, None)
-                .await
-                .map_err(HandlerError::Retry)?;
+            w.before(conn, case_no, None).await?;
         }
         // The registry shows the clock; a review organ hears of the request addressed to it.
         let directory = r.directory.current();
@@ -362,9 +354,7 @@ impl DeadlineHandler {
         )
         .await?;
         if let Some(closed) = since.closed {
-            w.before(conn, case_no, Some(&[code]))
-                .await
-                .map_err(HandlerError::Retry)?;
+            w.before(conn, case_no, Some(&[code])).await?;
             store::close(
                 conn,
                 &mut w.outbox,
@@ -395,9 +385,7 @@ impl DeadlineHandler {
         case_no: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, HandlerError> {
-        w.before(conn, case_no, Some(&["D10"]))
-            .await
-            .map_err(HandlerError::Retry)?;
+        w.before(conn, case_no, Some(&["D10"])).await?;
         let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
         let Some(row) = row.filter(|r| r.state == state::PENDING) else {
             w.remember(case_no, &["D10"], Mark::Paused, at, "", None);
@@ -420,9 +408,7 @@ impl DeadlineHandler {
         at: DateTime<Utc>,
         days: u32,
     ) -> Result<bool, HandlerError> {
-        w.before(conn, case_no, Some(&["D5", "D6"]))
-            .await
-            .map_err(HandlerError::Retry)?;
+        w.before(conn, case_no, Some(&["D5", "D6"])).await?;
         let Some(row) = store::latest_for_update(conn, case_no, &["D5", "D6"]).await? else {
             // The acceptance that starts it may come after (out of order).
             tracing::info!(
@@ -490,9 +476,7 @@ impl DeadlineHandler {
         };
         let (t, b) = projection::type_and_branch(conn, case_no).await?;
         let rules = &self.rules;
-        w.before(conn, case_no, Some(&["D5", "D6"]))
-            .await
-            .map_err(HandlerError::Retry)?;
+        w.before(conn, case_no, Some(&["D5", "D6"])).await?;
         match store::latest_for_update(conn, case_no, &["D5", "D6"]).await? {
             // No clock ran (none applied before, or an earlier reclassification stopped it):
             // start one if one applies now.
@@ -585,9 +569,7 @@ impl DeadlineHandler {
         case_no: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, HandlerError> {
-        w.before(conn, case_no, Some(&["D10"]))
-            .await
-            .map_err(HandlerError::Retry)?;
+        w.before(conn, case_no, Some(&["D10"])).await?;
         let row = store::latest_for_update(conn, case_no, &["D10"]).await?;
         let Some((row, started)) =
             row.and_then(|r| r.paused_at.filter(|_| r.state == "paused").map(|p| (r, p)))

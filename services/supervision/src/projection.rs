@@ -261,18 +261,39 @@ async fn disposed(conn: &mut PgConnection, case_no: &str, at: DateTime<Utc>) -> 
     Ok(())
 }
 
-/// Which due column of `cases` a clock feeds.
+/// The due columns of `cases` the KPIs read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueColumn {
+    D1,
+    D3,
+    /// D5, or D6 once extended.
+    Handling,
+}
+
+impl DueColumn {
+    /// The column a clock of kind `code` feeds, if any.
+    pub fn of(code: &str) -> Option<DueColumn> {
+        match code {
+            "D1" => Some(DueColumn::D1),
+            "D3" => Some(DueColumn::D3),
+            "D5" | "D6" => Some(DueColumn::Handling),
+            _ => None,
+        }
+    }
+}
+
+/// Sets the due column the clock `code` feeds, at once (see also [`crate::writes::Writes`]).
 pub async fn set_due(
     conn: &mut PgConnection,
     case_no: &str,
     code: &str,
     due: Option<DateTime<Utc>>,
 ) -> sqlx::Result<()> {
-    let q = match code {
-        "D1" => "update cases set d1_due = $2 where case_no = $1",
-        "D3" => "update cases set d3_due = $2 where case_no = $1",
-        "D5" | "D6" => "update cases set handling_due = $2 where case_no = $1",
-        _ => return Ok(()),
+    let q = match DueColumn::of(code) {
+        Some(DueColumn::D1) => "update cases set d1_due = $2 where case_no = $1",
+        Some(DueColumn::D3) => "update cases set d3_due = $2 where case_no = $1",
+        Some(DueColumn::Handling) => "update cases set handling_due = $2 where case_no = $1",
+        None => return Ok(()),
     };
     sqlx::query(q)
         .bind(case_no)

@@ -9,14 +9,38 @@
 //! clocks or marks at all ([`Writes::learn_present`]): a start of a kind that has none (and
 //! that no fact of the batch wrote) has nothing to read, and skips the reading.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use xinfang_platform::outbox::Batch;
 
 use crate::marks::{EVERY_KIND, Mark};
+use crate::projection::DueColumn;
 use crate::store::{self, NewDeadline};
+
+/// Kinds of clock or mark, by case; kind `*` for a closing of every kind.
+#[derive(Default)]
+struct Kinds(HashMap<String, HashSet<String>>);
+
+impl Kinds {
+    fn insert(&mut self, case_no: &str, kind: &str) {
+        if let Some(kinds) = self.0.get_mut(case_no) {
+            kinds.insert(kind.to_owned());
+        } else {
+            self.0
+                .insert(case_no.to_owned(), HashSet::from([kind.to_owned()]));
+        }
+    }
+
+    /// Whether the case has one of `kinds` (`None`: any), a closing of every kind counting.
+    fn any(&self, case_no: &str, kinds: Option<&[&str]>) -> bool {
+        self.0.get(case_no).is_some_and(|has| match kinds {
+            None => !has.is_empty(),
+            Some(kinds) => has.contains(EVERY_KIND) || kinds.iter().any(|k| has.contains(*k)),
+        })
+    }
+}
 
 /// The due columns of supervision's `cases` a clock feeds.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,11 +69,11 @@ pub struct Writes {
     dues: BTreeMap<String, Dues>,
     /// Status events, in the order the facts produced them.
     pub outbox: Batch,
-    /// (case, kind) with a clock or a mark not yet written; kind `*` for a closing of all.
-    held: HashSet<(String, String)>,
-    /// (case, kind) with a clock or a mark when the batch began (its cases locked), or written
-    /// by it since; `None` when not learnt (every read goes to the database).
-    present: Option<HashSet<(String, String)>>,
+    /// Kinds with a clock or a mark not yet written.
+    held: Kinds,
+    /// Kinds with a clock or a mark when the batch began (its cases locked), or written by it
+    /// since; `None` when not learnt (every read goes to the database).
+    present: Option<Kinds>,
     /// Cases with a projection row when the batch began or made by it since; `None` when not
     /// learnt. A due set while a case has none changes nothing, as an update of no row would.
     rows: Option<HashSet<String>>,
@@ -75,20 +99,26 @@ impl Writes {
         .bind(cases)
         .fetch_all(&mut *conn)
         .await?;
-        let (with_row, kinds): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, k)| k.is_empty());
-        self.rows = Some(with_row.into_iter().map(|(c, _)| c).collect());
-        self.present = Some(kinds.into_iter().collect());
+        let mut with_row = HashSet::new();
+        let mut present = Kinds::default();
+        for (case_no, kind) in rows {
+            if kind.is_empty() {
+                with_row.insert(case_no);
+            } else {
+                present.insert(&case_no, &kind);
+            }
+        }
+        self.rows = Some(with_row);
+        self.present = Some(present);
         Ok(())
     }
 
     /// Whether the case certainly has no clock and no mark of any of `kinds` (nor a closing of
     /// every kind): learnt up front and not written since.
     pub fn none_of(&self, case_no: &str, kinds: &[&str]) -> bool {
-        let Some(present) = &self.present else {
-            return false;
-        };
-        let has = |k: &str| present.contains(&(case_no.to_owned(), k.to_owned()));
-        !has(EVERY_KIND) && !kinds.iter().any(|k| has(k))
+        self.present
+            .as_ref()
+            .is_some_and(|present| !present.any(case_no, Some(kinds)))
     }
 
     /// The case has its projection row now.
@@ -101,14 +131,14 @@ impl Writes {
     /// A clock of the case now has `kind` (a new one, or one whose kind changed, D5 → D6).
     pub fn touch(&mut self, case_no: &str, kind: &str) {
         if let Some(present) = &mut self.present {
-            present.insert((case_no.to_owned(), kind.to_owned()));
+            present.insert(case_no, kind);
         }
     }
 
     /// A clock to create, started by the current span's fact.
     pub fn start(&mut self, row: NewDeadline) {
         self.touch(&row.case_no, &row.kind);
-        self.held.insert((row.case_no.clone(), row.kind.clone()));
+        self.held.insert(&row.case_no, &row.kind);
         self.traces.push(store::current_trace());
         self.deadlines.push(row);
     }
@@ -126,7 +156,7 @@ impl Writes {
     ) {
         for k in kinds {
             self.touch(case_no, k);
-            self.held.insert((case_no.to_owned(), (*k).to_owned()));
+            self.held.insert(case_no, k);
             self.marks.push(MarkRow {
                 case_no: case_no.to_owned(),
                 kind: (*k).to_owned(),
@@ -138,8 +168,7 @@ impl Writes {
         }
     }
 
-    /// The due column the clock `code` feeds (see [`crate::projection::set_due`]); the last
-    /// value set for a case wins.
+    /// [`crate::projection::set_due`], held; the last value set for a case wins.
     pub fn set_due(&mut self, case_no: &str, code: &str, due: Option<DateTime<Utc>>) {
         if self
             .rows
@@ -148,12 +177,14 @@ impl Writes {
         {
             return;
         }
+        let Some(column) = DueColumn::of(code) else {
+            return;
+        };
         let dues = self.dues.entry(case_no.to_owned()).or_default();
-        match code {
-            "D1" => dues.d1 = Some(due),
-            "D3" => dues.d3 = Some(due),
-            "D5" | "D6" => dues.handling = Some(due),
-            _ => {}
+        match column {
+            DueColumn::D1 => dues.d1 = Some(due),
+            DueColumn::D3 => dues.d3 = Some(due),
+            DueColumn::Handling => dues.handling = Some(due),
         }
     }
 
@@ -169,28 +200,21 @@ impl Writes {
         conn: &mut PgConnection,
         case_no: &str,
         kinds: Option<&[&str]>,
-    ) -> anyhow::Result<()> {
-        let touched = self.held.iter().any(|(c, k)| {
-            c == case_no
-                && match kinds {
-                    None => true,
-                    Some(kinds) => k == EVERY_KIND || kinds.contains(&k.as_str()),
-                }
-        });
-        if touched {
+    ) -> sqlx::Result<()> {
+        if self.held.any(case_no, kinds) {
             self.write_held(conn).await?;
         }
         Ok(())
     }
 
     /// Writes the clocks and marks held (what later reads of the batch may need).
-    async fn write_held(&mut self, conn: &mut PgConnection) -> anyhow::Result<()> {
+    async fn write_held(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
         let deadlines = std::mem::take(&mut self.deadlines);
         let traces = std::mem::take(&mut self.traces);
         store::insert_traced(conn, &deadlines, &traces, false).await?;
         let marks = std::mem::take(&mut self.marks);
         write_marks(conn, &marks).await?;
-        self.held.clear();
+        self.held = Kinds::default();
         Ok(())
     }
 

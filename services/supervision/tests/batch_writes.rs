@@ -259,17 +259,6 @@ async fn a_due_set_before_the_case_has_a_row_is_dropped_in_a_batch_too() {
     let t1 = Utc::now().trunc_subsecs(0) - TimeDelta::hours(6);
     let t2 = t1 + TimeDelta::hours(1);
     let facts = |case: &str| -> Vec<(String, Envelope)> {
-        let transferred = xinfang_domain::events::Transferred {
-            case_no: case.to_owned(),
-            from: "sthjj".into(),
-            to: "slj".into(),
-            reason: "涉及河道".into(),
-            at: t2,
-            approved_by: Some(format!("{c}:xfj")),
-            approval_reason: Some("核实属水利局职责".into()),
-            to_county: None,
-            notice_exempt: false,
-        };
         let env = |kind: &str, at: DateTime<Utc>, data: serde_json::Value| {
             let s = subject::case_event(&c, kind).expect("subject");
             let env = Envelope::new(kind, Some(case.to_owned()), c.clone(), at, data).expect("env");
@@ -279,7 +268,7 @@ async fn a_due_set_before_the_case_has_a_row_is_dropped_in_a_batch_too() {
             env(
                 "transferred",
                 t2,
-                serde_json::to_value(transferred).expect("json"),
+                serde_json::to_value(transferred(case, &c, t2)).expect("json"),
             ),
             env(
                 "assigned",

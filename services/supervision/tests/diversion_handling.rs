@@ -7,7 +7,7 @@ mod common;
 
 use chrono::Utc;
 use common::*;
-use xinfang_domain::events::{Diverted, ReturnedForRedo, Transferred};
+use xinfang_domain::events::{Diverted, ReturnedForRedo};
 use xinfang_domain::petition::Diversion;
 
 #[tokio::test]
@@ -61,22 +61,8 @@ async fn an_approved_transfer_starts_the_receiving_units_clocks() {
     let d3 = h.wait_state(&case, "D3", "pending").await;
     assert_eq!(d3.department.as_deref(), Some("sthjj"));
     let approved = h.now();
-    h.case_event(
-        "transferred",
-        &case,
-        Transferred {
-            case_no: case.clone(),
-            from: "sthjj".into(),
-            to: "slj".into(),
-            reason: "涉及河道".into(),
-            at: approved,
-            approved_by: Some(format!("{c}:xfj")),
-            approval_reason: Some("核实属水利局职责".into()),
-            to_county: None,
-            notice_exempt: false,
-        },
-    )
-    .await;
+    h.case_event("transferred", &case, transferred(&case, &c, approved))
+        .await;
     h.env
         .wait_for("the receiving unit's D3 and D4", 15, async || {
             let rows = h.deadlines(&case).await;

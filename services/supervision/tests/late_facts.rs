@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::*;
-use xinfang_domain::events::{ReviewLevel, Transferred};
+use xinfang_domain::events::ReviewLevel;
 use xinfang_domain::petition::Art31Branch;
 
 /// Whole seconds, as far back as the test needs, so the times survive the database as they are.
@@ -99,23 +99,8 @@ async fn an_assignment_delivered_after_the_transfer_does_not_undo_it() {
     )
     .await;
     h.wait_state(&case, "D1", "pending").await;
-    h.case_event_at(
-        "transferred",
-        &case,
-        Transferred {
-            case_no: case.clone(),
-            from: "sthjj".into(),
-            to: "slj".into(),
-            reason: "涉及河道".into(),
-            at: t2,
-            approved_by: Some(format!("{c}:xfj")),
-            approval_reason: Some("核实属水利局职责".into()),
-            to_county: None,
-            notice_exempt: false,
-        },
-        t2,
-    )
-    .await;
+    h.case_event_at("transferred", &case, transferred(&case, &c, t2), t2)
+        .await;
     h.wait_state(&case, "D3", "pending").await;
     // The first assignment comes last: it still answers D1, and changes nothing of the
     // receiving unit's clocks.

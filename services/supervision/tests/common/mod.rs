@@ -301,6 +301,21 @@ pub fn assigned(case_no: &str, dept: &str, at: DateTime<Utc>) -> Assigned {
     }
 }
 
+/// The bureau's approved transfer of a river matter from 生态环境局 to 水利局 at `at`.
+pub fn transferred(case_no: &str, county: &CountyCode, at: DateTime<Utc>) -> Transferred {
+    Transferred {
+        case_no: case_no.to_owned(),
+        from: "sthjj".into(),
+        to: "slj".into(),
+        reason: "涉及河道".into(),
+        at,
+        approved_by: Some(format!("{county}:xfj")),
+        approval_reason: Some("核实属水利局职责".into()),
+        to_county: None,
+        notice_exempt: false,
+    }
+}
+
 /// A clerk's reclassification of a grievance into `branch`.
 pub fn reclassified(
     case_no: &str,
